@@ -1,0 +1,216 @@
+"""`deid`: one entry point, a subcommand per verb. Each verb is a plain function whose docstring is its help.
+
+Exit codes:
+  0   success
+  1   rule or data problems a person must fix (lint findings, unclassified columns, failed checks)
+  2   wrong command-line usage
+  3   configuration error (deid.yaml, a missing connection or secret)
+  4   transient failure (a database unreachable): retrying may help
+  70  a bug in deid (run again with --debug and report the traceback)
+Errors are printed once, without a traceback, unless --debug is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+from deid.errors import DeidError, RuleProblems
+
+EXIT_BUG = 70
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    """Check rule files: syntax, transformers, parameters, and (with a schema) full column coverage.
+
+    Without --schema or --database, a schema snapshot beside the rule file (rules/<db>.schema.json, written
+    by `deid schema`) is used when present, so pull requests are checked without production access.
+    """
+    from deid.rules import coverage
+    from deid.rules.load import load_rules
+
+    files = [Path(f) for f in args.rules] or _default_rule_files(args)
+    if not files:
+        raise DeidError("no rule files found: pass them as arguments, e.g. deid lint rules/learners.yaml")
+    failures = []
+    for path in files:
+        try:
+            rules = load_rules(path)
+            schema, origin = _lint_schema(args, rules.database, path)
+            if schema is None:
+                print(f"{path}: ok (rules only; no schema to check coverage against: pass --schema or --database)")
+                continue
+            coverage.check_or_raise(rules, schema)
+            columns = sum(len(t.columns) for t in schema.rule_tables)
+            print(f"{path}: ok ({len(schema.rule_tables)} tables, {columns} columns covered; schema from {origin})")
+        except RuleProblems as exc:
+            failures.append(exc)
+            print(str(exc), file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print, per table, what each column becomes and the SQL the scrub will run, without running it."""
+    from deid import plan as planning
+    from deid.rules.load import load_rules
+
+    config = _config(args)
+    rules = load_rules(config.rules_path(args.database))
+    schema = _schema_file(args.schema) if args.schema else _introspect(config, args.database)
+    print(planning.render(planning.build_plan(rules, schema), with_sql=not args.no_sql))
+    return 0
+
+
+def cmd_transformers(args: argparse.Namespace) -> int:
+    """List the transformers, or show one: its parameters, defaults and the column types it applies to."""
+    from deid.transformers import all_transformers, get
+
+    if args.name:
+        t = get(args.name)
+        print(f"{t.name}\n\n{textwrap.fill(t.description, 100)}\n")
+        print(f"applies to: {', '.join(sorted(k.value for k in t.applies_to))}")
+        print(f"NULL stays NULL: {'yes' if t.keeps_nulls else 'no'}")
+        if t.dictionaries:
+            print(f"fake-value dictionaries: {', '.join(t.dictionaries)}")
+        print("parameters:" if t.params else "parameters: none")
+        for p in t.params:
+            default = "required" if p.required else f"default {p.default!r}"
+            choices = f"; one of {', '.join(map(repr, p.choices))}" if p.choices else ""
+            print(f"  {p.name} ({p.type_name}, {default}{choices})\n      {p.description}")
+        return 0
+    items = all_transformers()
+    width = max(len(t.name) for t in items)
+    for t in items:
+        first = t.description.split(". ")[0].rstrip(".")
+        print(f"{t.name:<{width}}  {first}")
+    print("\n`deid transformers NAME` shows one; a rule may also name a policy class (rules/policies/).")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Introspect a production database (read-only) and write its structure as JSON (no row values)."""
+    schema = _introspect(_config(args), args.database)
+    text = schema.to_json()
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out} ({len(schema.tables)} tables, {len(schema.sequences)} sequences)")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_rules_schema(args: argparse.Namespace) -> int:
+    """Regenerate the JSON Schema that editors use to validate and complete rule files."""
+    from deid.rules import jsonschema
+
+    out = Path(args.out)
+    out.write_text(jsonschema.render(out.parent / "policies"))
+    print(f"wrote {out}")
+    return 0
+
+
+def _config(args: argparse.Namespace):
+    from deid.config import load_config
+
+    return load_config(args.config)
+
+
+def _default_rule_files(args: argparse.Namespace) -> list[Path]:
+    root = Path(args.config).parent if args.config else Path(".")
+    return sorted(p for p in (root / "rules").glob("*.yaml"))
+
+
+def _schema_file(path: str):
+    from deid.schema import Schema
+
+    return Schema.load(Path(path))
+
+
+def _lint_schema(args: argparse.Namespace, database: str, rules_path: Path):
+    if args.schema:
+        return _schema_file(args.schema), args.schema
+    if args.database:
+        if args.database != database:
+            return None, None
+        return _introspect(_config(args), database), f"database {database} (live)"
+    snapshot = rules_path.with_suffix(".schema.json")
+    if snapshot.exists():
+        return _schema_file(str(snapshot)), str(snapshot)
+    return None, None
+
+
+def _introspect(config, name: str):
+    from deid.backends import backend_for
+    from deid.config import EnvSettings
+    from deid.db import connect_readonly
+
+    db = config.database(name)
+    engine = connect_readonly(EnvSettings().connection(db.production))
+    try:
+        with engine.connect() as connection:
+            return backend_for(db.engine).introspect(connection, name)
+    finally:
+        engine.dispose()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deid", description="De-identified staging copies of production databases.",
+                                     epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="deid.yaml to read (default: $DEID_CONFIG or ./deid.yaml)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, **kwargs) -> argparse.ArgumentParser:
+        doc = func.__doc__ or ""
+        p = sub.add_parser(name, help=doc.splitlines()[0], description=doc,
+                           formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+        p.set_defaults(func=func)
+        return p
+
+    lint = add("lint", cmd_lint)
+    lint.add_argument("rules", nargs="*", help="rule files (default: rules/*.yaml)")
+    source = lint.add_mutually_exclusive_group()
+    source.add_argument("--schema", help="schema JSON written by `deid schema`")
+    source.add_argument("--database", help="introspect this configured database (read-only)")
+
+    plan = add("plan", cmd_plan)
+    plan.add_argument("database")
+    plan.add_argument("--schema", help="use this schema JSON instead of introspecting production")
+    plan.add_argument("--no-sql", action="store_true", help="only the per-column table, not the SQL")
+
+    transformers = add("transformers", cmd_transformers)
+    transformers.add_argument("name", nargs="?")
+
+    schema = add("schema", cmd_schema)
+    schema.add_argument("database")
+    schema.add_argument("--out", help="write to this file instead of standard output")
+
+    rules_schema = add("rules-schema", cmd_rules_schema)
+    rules_schema.add_argument("--out", default="rules/rules.schema.json")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DeidError as exc:
+        if args.debug:
+            raise
+        print(f"deid: {exc}" if not isinstance(exc, RuleProblems) else str(exc), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: say so plainly, without dumping values that may come from production
+        if args.debug:
+            raise
+        print(f"deid: internal error ({type(exc).__name__}); run again with --debug for the traceback",
+              file=sys.stderr)
+        return EXIT_BUG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""deid.yaml: which production databases deid refreshes, and how. Settings are referenced by name.
+
+Connections and secrets never live in this file: it names them, and a resolver finds them. The CLI resolves
+from environment variables; the Airflow hook (plugins/) resolves the same names from Airflow connections and
+variables. Airflow's own environment spelling (AIRFLOW_CONN_<NAME>, AIRFLOW_VAR_<NAME>) is accepted by the
+CLI too, so one set of variables serves both.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from deid import yamlsrc
+from deid.errors import ConfigError, MissingSetting, Problem
+from deid.suggest import did_you_mean
+
+CLONE_METHODS = ("template", "dump")
+ENGINES = ("postgresql",)
+DATABASE_KEYS = ("engine", "production", "staging_server", "staging_name", "clone", "migrations", "retention",
+                 "salt_secret", "rules", "schedule", "description")
+DEFAULT_CONFIG = "deid.yaml"
+
+
+@dataclass(frozen=True)
+class Migrations:
+    kind: str  # "sql" (a folder of V<n>__name.sql) or "alembic" (a script location)
+    path: str
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    name: str
+    engine: str
+    production: str  # connection name
+    staging_server: str  # connection name
+    staging_name: str
+    rules: str  # path of the rule file, relative to the config's folder
+    salt_secret: str
+    clone: str = "template"
+    retention: int = 3
+    migrations: Migrations | None = None
+    schedule: str = "0 3 * * *"
+
+
+@dataclass(frozen=True)
+class Config:
+    file: str
+    root: Path  # folder of deid.yaml: relative paths resolve from here
+    databases: Mapping[str, DatabaseConfig] = field(default_factory=dict)
+
+    def database(self, name: str) -> DatabaseConfig:
+        if name not in self.databases:
+            hint = did_you_mean(name, self.databases)
+            raise ConfigError(f"database '{name}' is not in {self.file}.{hint} "
+                              f"Configured: {', '.join(sorted(self.databases)) or '(none)'}")
+        return self.databases[name]
+
+    def rules_path(self, name: str) -> Path:
+        return self.root / self.database(name).rules
+
+
+def config_path(explicit: str | None = None) -> Path:
+    return Path(explicit or os.environ.get("DEID_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    path = config_path(str(path) if path else None)
+    if not path.exists():
+        raise ConfigError(f"configuration file {path} not found. Pass --config FILE or set DEID_CONFIG.")
+    source = yamlsrc.load(path)
+    problems = list(source.problems)
+    data = source.data if isinstance(source.data, dict) else {}
+    for key in data:
+        if key != "databases":
+            problems.append(source.problem((key,), f"unknown key '{key}'.{did_you_mean(str(key), ['databases'])}",
+                                           "deid.yaml has one key: databases"))
+    databases = {}
+    for name, spec in (data.get("databases") or {}).items():
+        db, found = _database(source, str(name), spec)
+        problems += found
+        if db:
+            databases[db.name] = db
+    if problems:
+        raise ConfigError("\n".join(str(p) for p in sorted(problems)))
+    return Config(file=str(path), root=path.resolve().parent, databases=databases)
+
+
+def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Problem]]:
+    path = ("databases", name)
+    if not isinstance(spec, dict):
+        return None, [source.problem(path, f"database {name} must be a mapping", "see deid.yaml in the repository")]
+    problems = [source.problem((*path, k), f"unknown key '{k}' for database {name}.{did_you_mean(str(k), DATABASE_KEYS)}",
+                               f"allowed: {', '.join(DATABASE_KEYS)}") for k in spec if k not in DATABASE_KEYS]
+    for required in ("production", "staging_server", "salt_secret"):
+        if not isinstance(spec.get(required), str):
+            problems.append(source.problem(path, f"database {name} needs '{required}' (a name, resolved at run time)",
+                                           f"add {required}: <name>"))
+    engine = spec.get("engine", "postgresql")
+    if engine not in ENGINES:
+        problems.append(source.problem((*path, "engine"), f"unknown engine '{engine}'.{did_you_mean(engine, ENGINES)}",
+                                       f"supported: {', '.join(ENGINES)}"))
+    clone = spec.get("clone", "template")
+    if clone not in CLONE_METHODS:
+        problems.append(source.problem((*path, "clone"), f"unknown clone method '{clone}'."
+                                       f"{did_you_mean(str(clone), CLONE_METHODS)}", f"use one of {', '.join(CLONE_METHODS)}"))
+    retention = spec.get("retention", 3)
+    if not isinstance(retention, int) or isinstance(retention, bool) or retention < 0:
+        problems.append(source.problem((*path, "retention"), "retention must be a whole number ≥ 0",
+                                       "the number of previous staging copies kept for rollback"))
+    migrations = _migrations(source, (*path, "migrations"), spec.get("migrations"), problems)
+    if problems:
+        return None, problems
+    return DatabaseConfig(
+        name=name, engine=engine, production=spec["production"], staging_server=spec["staging_server"],
+        staging_name=spec.get("staging_name", f"{name}_staging"), rules=spec.get("rules", f"rules/{name}.yaml"),
+        salt_secret=spec["salt_secret"], clone=clone, retention=retention, migrations=migrations,
+        schedule=str(spec.get("schedule", "0 3 * * *")),
+    ), []
+
+
+def _migrations(source, path, spec, problems: list[Problem]) -> Migrations | None:
+    if spec is None:
+        return None
+    if isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) in ("sql", "alembic"):
+        kind, folder = next(iter(spec.items()))
+        return Migrations(kind=kind, path=str(folder))
+    problems.append(source.problem(path, "migrations must be {sql: FOLDER} or {alembic: SCRIPT_LOCATION}",
+                                   "for example migrations: {sql: migrations/learners}"))
+    return None
+
+
+class Settings(Protocol):
+    """Resolves the names in deid.yaml. The CLI uses EnvSettings; Airflow uses the hook in plugins/."""
+
+    def connection(self, name: str) -> str: ...
+
+    def secret(self, name: str) -> str: ...
+
+
+def env_name(name: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+class EnvSettings:
+    def __init__(self, environ: Mapping[str, str] | None = None):
+        self.environ = os.environ if environ is None else environ
+
+    def _lookup(self, kind: str, name: str, prefixes: tuple[str, ...], hint: str) -> str:
+        places = [f"environment variable {p}{env_name(name)}" for p in prefixes]
+        for prefix in prefixes:
+            value = self.environ.get(prefix + env_name(name))
+            if value:
+                return value
+        raise MissingSetting(kind, name, places, hint)
+
+    def connection(self, name: str) -> str:
+        return self._lookup("connection", name, ("DEID_CONN_", "AIRFLOW_CONN_"),
+                            "Set one to a URL such as postgresql://user@host:5432/dbname.")
+
+    def secret(self, name: str) -> str:
+        return self._lookup("secret", name, ("DEID_SECRET_", "AIRFLOW_VAR_"),
+                            "Set one to the secret's value (it is never logged).")

@@ -1,0 +1,145 @@
+"""The plan: every decision the scrub will take, made from the rules and the schema, before anything runs.
+
+`deid plan` prints it; the scrub step executes exactly these statements. A table with columns to transform
+becomes one set-based UPDATE (the table is rewritten once, whatever the number of columns); a table whose
+columns are all kept is not touched; `copy: schema_only` tables are emptied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from deid.rules import coverage
+from deid.rules.model import ColumnRule, RuleFile, TableRule
+from deid.rules.targets import over_array, quote_table, target_for
+from deid.schema import Column, Kind, Schema, Table
+from deid.transformers import get
+
+# Triggers must not fire during the scrub (a trigger stamping updated_at would rewrite data), and foreign
+# keys hold by construction (both ends get the same deterministic transform) and are validated afterwards.
+PREAMBLE = ("SET session_replication_role = replica",)
+
+
+@dataclass(frozen=True)
+class ColumnAction:
+    column: str
+    data_type: str
+    transformer: str
+    params: dict[str, Any]
+    source: str  # "rule" or "class <name>"
+    sql: str | None  # the new value's expression; None when the column is kept
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    table: str
+    copy: str
+    actions: tuple[ColumnAction, ...]
+    keep_rows_where: str | None  # rendered SQL of the static-test-data condition
+    statement: str | None  # None: the table is not touched
+    row_estimate: int = 0
+
+    @property
+    def rewritten(self) -> tuple[ColumnAction, ...]:
+        return tuple(a for a in self.actions if a.sql is not None)
+
+
+@dataclass(frozen=True)
+class Plan:
+    database: str
+    rules_digest: str
+    tables: tuple[TablePlan, ...]
+    dictionaries: tuple[str, ...]
+    preamble: tuple[str, ...] = PREAMBLE
+
+    @property
+    def statements(self) -> tuple[str, ...]:
+        return tuple(t.statement for t in self.tables if t.statement)
+
+
+def build_plan(rules: RuleFile, schema: Schema) -> Plan:
+    """Check the rules against the schema (fail closed), then decide every table's statement."""
+    coverage.check_or_raise(rules, schema)
+    tables, dictionaries = [], set()
+    for table in schema.rule_tables:
+        rule = rules.table(table.qualified)
+        assert rule is not None  # coverage guarantees it
+        plan, needs = _table_plan(table, rule)
+        tables.append(plan)
+        dictionaries |= needs
+    return Plan(database=schema.database, rules_digest=rules.digest, tables=tuple(tables),
+                dictionaries=tuple(sorted(dictionaries)))
+
+
+def _table_plan(table: Table, rule: TableRule) -> tuple[TablePlan, set[str]]:
+    if rule.copy == "schema_only":
+        actions = tuple(ColumnAction(c.name, c.data_type, "(no rows)", {}, "copy: schema_only", None)
+                        for c in table.columns)
+        return TablePlan(table.qualified, rule.copy, actions, None,
+                         f"TRUNCATE TABLE {quote_table(table.qualified)} CASCADE", table.row_estimate), set()
+    actions, needs = [], set()
+    for column in table.columns:
+        crule = rule.column(column.name)
+        assert crule is not None
+        action, used = _column_action(table, column, crule)
+        actions.append(action)
+        needs |= used
+    condition = rule.keep_rows_where.sql if rule.keep_rows_where else None
+    statement = _update(table, actions, condition)
+    return TablePlan(table.qualified, rule.copy, tuple(actions), condition, statement, table.row_estimate), needs
+
+
+def _column_action(table: Table, column: Column, crule: ColumnRule) -> tuple[ColumnAction, set[str]]:
+    transformer = get(crule.transformer)
+    params = dict(crule.params)
+    sql = None
+    if transformer.rewrites:
+        element_wise = column.kind is Kind.ARRAY and transformer.name != "null"
+        target = target_for(table, column, element_wise=element_wise)
+        sql = transformer.sql(target, params)
+        if element_wise:
+            sql = over_array(sql, column)
+    return (ColumnAction(column.name, column.data_type, transformer.name, params, crule.source, sql),
+            set(transformer.dictionaries) if sql else set())
+
+
+def _update(table: Table, actions: list[ColumnAction], condition: str | None) -> str | None:
+    sets = [f"    {_q(a.column)} = {a.sql}" for a in actions if a.sql is not None]
+    if not sets:
+        return None
+    statement = f"UPDATE {quote_table(table.qualified)} SET\n" + ",\n".join(sets)
+    if condition:
+        # IS NOT TRUE: a row whose condition is NULL is scrubbed, so an unknown never exempts a row
+        statement += f"\nWHERE ({condition}) IS NOT TRUE"
+    return statement
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def render(plan: Plan, with_sql: bool = True) -> str:
+    """The plan as people read it: per table, what each column becomes, then the SQL."""
+    out = [f"Plan for database {plan.database} (rules sha256 {plan.rules_digest[:12]})", ""]
+    touched = sum(1 for t in plan.tables if t.statement)
+    for t in plan.tables:
+        verdict = ("emptied (schema_only)" if t.copy == "schema_only"
+                   else f"rewritten once ({len(t.rewritten)} column(s))" if t.statement else "not touched (all kept)")
+        out.append(f"{t.table}: {verdict}")
+        if t.keep_rows_where:
+            out.append(f"  rows where {t.keep_rows_where} are static test data: kept intact")
+        width = max((len(a.column) for a in t.actions), default=0)
+        for a in t.actions:
+            params = ", ".join(f"{k}={v!r}" for k, v in a.params.items() if k != "paths")
+            what = f"{a.transformer}({params})" if params else a.transformer
+            out.append(f"  {a.column:<{width}}  {a.data_type:<28} -> {what}  [{a.source}]")
+        if with_sql and t.statement:
+            out.append("")
+            out.extend("  " + line for line in (t.statement + ";").splitlines())
+        out.append("")
+    out.append(f"{len(plan.tables)} table(s): {touched} with statements, {len(plan.tables) - touched} untouched.")
+    if plan.dictionaries:
+        out.append(f"Fake-value dictionaries: {', '.join(plan.dictionaries)}.")
+    out.append("Session setup: " + "; ".join(plan.preamble) + "; salt bound as session settings (never in SQL).")
+    return "\n".join(out)

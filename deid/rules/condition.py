@@ -1,0 +1,115 @@
+"""Row conditions in rule files (`keep_rows_where:`), parsed with sqlglot and checked against a tiny grammar.
+
+A condition is data written by a data owner, so it is never pasted into SQL. It is parsed, every node is
+checked against the allowed set (column names, literals, comparisons, AND/OR/NOT, IS [NOT] NULL, IS [NOT]
+TRUE/FALSE, IN with a list of literals), and the SQL is rendered again from the tree with every identifier
+quoted. Anything else (subqueries, function calls, casts, several statements, comments) is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
+
+from deid.transformers.base import quote_literal
+
+_COMPARISONS = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
+ALLOWED = "column names, literals, = <> < <= > >=, AND, OR, NOT, IS [NOT] NULL, IS [NOT] TRUE/FALSE, IN (literals)"
+
+
+class ConditionError(ValueError):
+    """The condition is outside the grammar; the message says which part."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    text: str  # as written in the rule file
+    sql: str  # rendered from the checked tree, identifiers quoted
+    columns: tuple[str, ...]  # every column it reads, for checking against the schema
+
+
+def parse_condition(text: str) -> Condition:
+    if not isinstance(text, str) or not text.strip():
+        raise ConditionError("the condition is empty")
+    _refuse_statements_and_comments(text)
+    try:
+        tree = sqlglot.parse_one(text, read="postgres")
+    except (ParseError, TokenError) as exc:
+        raise ConditionError(f"cannot parse the condition: {str(exc).splitlines()[0]}") from None
+    columns: list[str] = []
+    sql = _render(tree, columns)
+    return Condition(text=text, sql=sql, columns=tuple(dict.fromkeys(columns)))
+
+
+def _refuse_statements_and_comments(text: str) -> None:
+    try:
+        tokens = sqlglot.tokenize(text, read="postgres")
+    except TokenError as exc:
+        raise ConditionError(f"cannot read the condition: {str(exc).splitlines()[0]}") from None
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            raise ConditionError("a condition is one expression: ';' (several statements) is not allowed")
+        if token.comments:
+            raise ConditionError("comments are not allowed in a condition")
+
+
+def _render(node: exp.Expression, columns: list[str]) -> str:
+    if isinstance(node, exp.Paren):
+        return f"({_render(node.this, columns)})"
+    if isinstance(node, exp.Column):
+        if node.table or node.args.get("db"):
+            raise ConditionError(f"use a bare column name, not '{node.sql()}'")
+        columns.append(node.name)
+        return '"' + node.name.replace('"', '""') + '"'
+    if isinstance(node, exp.Literal):
+        return quote_literal(node.this) if node.is_string else _number(node.this)
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
+        return "-" + _number(node.this.this)
+    if isinstance(node, exp.Boolean):
+        return "TRUE" if node.this else "FALSE"
+    if isinstance(node, exp.Null):
+        return "NULL"
+    if type(node) in _COMPARISONS:
+        return f"{_render(node.this, columns)} {_COMPARISONS[type(node)]} {_render(node.expression, columns)}"
+    if isinstance(node, exp.And | exp.Or):
+        word = "AND" if isinstance(node, exp.And) else "OR"
+        return f"({_render(node.this, columns)} {word} {_render(node.expression, columns)})"
+    if isinstance(node, exp.Not):
+        return f"NOT ({_render(node.this, columns)})"
+    if isinstance(node, exp.Is):
+        if not isinstance(node.expression, exp.Null | exp.Boolean):
+            raise ConditionError("IS may only be followed by NULL, TRUE or FALSE")
+        negate = " NOT" if node.args.get("negate") else ""
+        return f"{_render(node.this, columns)} IS{negate} {_render(node.expression, columns)}"
+    if isinstance(node, exp.In):
+        if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
+            raise ConditionError("IN takes a list of literals, not a subquery")
+        items = node.expressions
+        if not items or not all(_is_literal(i) for i in items):
+            raise ConditionError("IN takes a list of literals, for example status IN ('fake', 'qa')")
+        rendered = ", ".join(_render(i, columns) for i in items)
+        return f"{_render(node.this, columns)} IN ({rendered})"
+    raise ConditionError(f"'{_describe(node)}' is not allowed in a condition (allowed: {ALLOWED})")
+
+
+def _is_literal(node: exp.Expression) -> bool:
+    if isinstance(node, exp.Neg):
+        node = node.this
+    return isinstance(node, exp.Literal | exp.Boolean | exp.Null)
+
+
+def _number(text: str) -> str:
+    float(text)  # sqlglot already tokenised it as a number; this guards the rendering all the same
+    return text
+
+
+def _describe(node: exp.Expression) -> str:
+    if isinstance(node, exp.Subquery | exp.Select):
+        return "subquery"
+    if isinstance(node, exp.Func):
+        return f"function call {node.sql_name() if hasattr(node, 'sql_name') else type(node).__name__}"
+    return node.sql(dialect="postgres")[:60] or type(node).__name__

@@ -1,0 +1,173 @@
+"""Rules against a schema: fail closed.
+
+Every column of every table must have a rule; every rule must name a table and column that exist, with a
+transformer that can produce values of the column's type. A column that looks like an identifier but is kept
+needs a written reason. Foreign keys must see the same transform on both ends, or the copy breaks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from deid.errors import Problem, RuleProblems
+from deid.rules.heuristics import looks_like_identifier, suggested_class
+from deid.rules.model import ColumnRule, RuleFile, TableRule
+from deid.rules.targets import target_for
+from deid.schema import Column, Kind, Schema, Table
+from deid.suggest import did_you_mean
+from deid.transformers import get
+
+
+def check(rules: RuleFile, schema: Schema) -> list[Problem]:
+    """Every problem between the rules and the schema, missing columns included."""
+    problems: list[Problem] = []
+    f = rules.file
+    rule_tables = {t.qualified: t for t in schema.rule_tables}
+    partitions = {t.qualified: t.partition_of for t in schema.tables if t.partition_of}
+    for rule in rules.tables:
+        table = rule_tables.get(rule.name)
+        if table is None:
+            if rule.name in partitions:
+                problems.append(Problem(f, rule.line, f"table {rule.name} is a partition of {partitions[rule.name]}; "
+                                        "partitions follow the rule of their partitioned table",
+                                        f"move these column rules to {partitions[rule.name]}"))
+            else:
+                hint = did_you_mean(rule.name, rule_tables)
+                problems.append(Problem(f, rule.line, f"table {rule.name} does not exist in database "
+                                        f"{schema.database}.{hint}", "fix the name or delete the entry"))
+            continue
+        problems += _check_table(f, rule, table)
+    problems += _check_foreign_keys(rules, schema)
+    missing = missing_columns(rules, schema)
+    if missing:
+        listed = ", ".join(f"{t.qualified}.{c.name}" for t, cols in missing for c in cols)
+        problems.append(Problem(f, 0, f"{sum(len(c) for _, c in missing)} column(s) have no rule (deid fails closed "
+                                f"on unclassified columns): {listed}", "add the YAML block printed below"))
+    return problems
+
+
+def check_or_raise(rules: RuleFile, schema: Schema) -> None:
+    problems = check(rules, schema)
+    if problems:
+        missing = missing_columns(rules, schema)
+        raise RuleProblems(problems, appendix=paste_block(missing, rules) if missing else "")
+
+
+def missing_columns(rules: RuleFile, schema: Schema) -> list[tuple[Table, list[Column]]]:
+    out = []
+    for table in schema.rule_tables:
+        rule = rules.table(table.qualified)
+        if rule is not None and rule.copy == "schema_only":
+            continue  # no rows are copied, so no value needs a rule
+        cols = [c for c in table.columns if rule is None or rule.column(c.name) is None]
+        if cols:
+            out.append((table, cols))
+    return out
+
+
+def paste_block(missing: Iterable[tuple[Table, list[Column]]], rules: RuleFile) -> str:
+    """YAML for the unclassified columns, ready to paste under `tables:` of the rule file."""
+    lines = [f"# Add to {rules.file} under `tables:` (review every line; keep needs a reason where marked):"]
+    for table, cols in missing:
+        lines.append(f"  {table.qualified}:")
+        if rules.table(table.qualified) is None:
+            lines.append("    columns:")
+        for column in cols:
+            lines.append(f"      {column.name}: {_suggestion(column)}")
+    return "\n".join(lines)
+
+
+def _suggestion(column: Column) -> str:
+    cls = suggested_class(column)
+    if cls:
+        return f"{{class: {cls}}}"
+    if looks_like_identifier(column):
+        return "shift_date" if column.kind in (Kind.DATE, Kind.TIMESTAMP) else "{transformer: hash}"
+    return f"keep  # {column.data_type}: review"
+
+
+def _check_table(f: str, rule: TableRule, table: Table) -> list[Problem]:
+    problems = []
+    if rule.keep_rows_where:
+        for name in rule.keep_rows_where.columns:
+            if table.column(name) is None:
+                hint = did_you_mean(name, [c.name for c in table.columns])
+                problems.append(Problem(f, rule.line, f"keep_rows_where of {rule.name} reads column {name}, "
+                                        f"which does not exist.{hint}", "use a column of this table"))
+    for crule in rule.columns:
+        column = table.column(crule.name)
+        if column is None:
+            hint = did_you_mean(crule.name, [c.name for c in table.columns])
+            problems.append(Problem(f, crule.line, f"column {rule.name}.{crule.name} does not exist.{hint}",
+                                    "fix the name or delete the rule"))
+            continue
+        problems += _check_column(f, rule, table, column, crule)
+    return problems
+
+
+def _check_column(f: str, rule: TableRule, table: Table, column: Column, crule: ColumnRule) -> list[Problem]:
+    where = f"{rule.name}.{column.name}"
+    transformer = get(crule.transformer)
+    if not transformer.rewrites:
+        sensitive = looks_like_identifier(column)
+        if sensitive and not crule.reason and rule.copy == "full":
+            return [Problem(f, crule.line, f"{where} looks like a {sensitive} but is kept as is",
+                            f"transform it (e.g. {{class: {suggested_class(column) or '...'}}}) or add "
+                            "reason: \"why keeping it is safe\"")]
+        return []
+    if column.generated:
+        return [Problem(f, crule.line, f"{where} is a generated column: the database recomputes it from the "
+                        "scrubbed columns it reads", "use keep (transform the columns it is computed from)")]
+    element_wise = column.kind is Kind.ARRAY and transformer.name != "null"
+    target = target_for(table, column, element_wise=element_wise)
+    reason = transformer.cannot_apply(target, crule.params)
+    if reason:
+        what = f"elements of {column.data_type}" if element_wise else column.data_type
+        return [Problem(f, crule.line, f"{where} ({what}): {reason}",
+                        "pick a transformer for this type (`deid transformers` shows which apply)")]
+    if transformer.name == "constant" and column.kind is Kind.ENUM and column.enum_labels:
+        if crule.params.get("value") not in column.enum_labels:
+            return [Problem(f, crule.line, f"{where}: constant is not a label of {column.data_type}",
+                            f"use one of: {', '.join(column.enum_labels)}")]
+    return []
+
+
+def _check_foreign_keys(rules: RuleFile, schema: Schema) -> list[Problem]:
+    """A key and the columns referencing it must be transformed alike, or the references break."""
+    problems = []
+    for table in schema.rule_tables:
+        rule = rules.table(table.qualified)
+        if rule is None:
+            continue
+        for fk in table.foreign_keys:
+            parent_rule = rules.table(_root(schema, fk.ref_table))
+            if parent_rule is None:
+                continue
+            if parent_rule.copy == "schema_only" and rule.copy == "full":
+                problems.append(Problem(rules.file, rule.line, f"{table.qualified} references {fk.ref_table} "
+                                        f"(foreign key {fk.name}), whose rows are not copied (copy: schema_only)",
+                                        f"copy {fk.ref_table} in full, or make {table.qualified} schema_only too"))
+                continue
+            for col, ref_col in zip(fk.columns, fk.ref_columns, strict=True):
+                mine, theirs = rule.column(col), parent_rule.column(ref_col)
+                if mine is None or theirs is None:
+                    continue
+                if (mine.transformer, dict(mine.params)) != (theirs.transformer, dict(theirs.params)):
+                    problems.append(Problem(
+                        rules.file, mine.line,
+                        f"{table.qualified}.{col} references {fk.ref_table}.{ref_col} (foreign key {fk.name}) "
+                        f"but is transformed differently ({_describe(mine)} vs {_describe(theirs)})",
+                        f"give both columns the same rule, so every reference still matches: {_describe(theirs)}"))
+    return problems
+
+
+def _root(schema: Schema, qualified: str) -> str:
+    table = schema.table(qualified)
+    while table is not None and table.partition_of:
+        table = schema.table(table.partition_of)
+    return table.qualified if table else qualified
+
+
+def _describe(rule: ColumnRule) -> str:
+    params = ", ".join(f"{k}: {v!r}" for k, v in rule.params.items())
+    return f"{rule.transformer}({params})" if params else rule.transformer

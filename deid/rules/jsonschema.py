@@ -1,0 +1,118 @@
+"""The JSON Schema of rule files, generated from the rule model, the transformer registry and the policies.
+
+It is committed as rules/rules.schema.json and named by each rule file's first line
+(`# yaml-language-server: $schema=rules.schema.json`), so editors validate and complete rule files. A test
+regenerates it and fails when the committed copy is stale: run `deid rules-schema` to refresh it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from deid.rules.load import COLUMN_KEYS, RULES_VERSION, TABLE_KEYS, load_policy
+from deid.rules.model import COPY_MODES
+from deid.transformers import all_transformers
+from deid.transformers.base import Param
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object", list: "array"}
+FILE_NAME = "rules.schema.json"
+
+
+def _param_schema(param: Param) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": _JSON_TYPES[param.type], "description": param.description}
+    if param.choices:
+        out["enum"] = list(param.choices)
+    if param.minimum is not None:
+        out["minimum"] = param.minimum
+    if param.maximum is not None:
+        out["maximum"] = param.maximum
+    if not param.required:
+        out["default"] = param.default
+    return out
+
+
+def _params_schema(params: tuple[Param, ...]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {p.name: _param_schema(p) for p in params},
+        "required": [p.name for p in params if p.required],
+    }
+
+
+def build(policies_dir: Path) -> dict[str, Any]:
+    transformers = all_transformers()
+    policies = sorted(p.stem for p in Path(policies_dir).glob("*.yaml"))
+    classes = sorted({c.name for name in policies for c in load_policy(name, policies_dir).classes})
+    defs: dict[str, Any] = {}
+    for t in transformers:
+        defs[f"rule.{t.name}"] = {
+            "type": "object",
+            "description": t.description,
+            "additionalProperties": False,
+            "required": ["transformer"],
+            "properties": {
+                "transformer": {"const": t.name},
+                "params": _params_schema(t.params),
+                "reason": {"type": "string", "minLength": 1, "description": "Why this is safe (needed to keep "
+                           "a column that looks like an identifier)."},
+            },
+        }
+    defs["rule.class"] = {
+        "type": "object",
+        "description": "An identifier class of the policy; the policy names its transformer.",
+        "additionalProperties": False,
+        "required": ["class"],
+        "properties": {
+            "class": {"enum": classes},
+            "params": {"type": "object", "description": "Overrides of the class transformer's parameters."},
+            "reason": {"type": "string", "minLength": 1},
+        },
+    }
+    defs["column"] = {
+        "description": "A transformer name, a transformer with parameters, or an identifier class.",
+        "oneOf": [
+            {"enum": [t.name for t in transformers], "description": "A transformer without parameters."},
+            {"type": "null", "description": "`null`: the null transformer."},
+            {"$ref": "#/$defs/rule.class"},
+            *({"$ref": f"#/$defs/rule.{t.name}"} for t in transformers),
+        ],
+    }
+    defs["table"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "copy": {"enum": list(COPY_MODES), "default": "full",
+                     "description": "full: copy and scrub the rows; schema_only: copy no rows."},
+            "keep_rows_where": {"type": "string", "description": "Rows matching this condition are static test "
+                                "data labelled fake: kept unscrubbed. Column names, literals, comparisons, "
+                                "AND/OR/NOT, IS NULL, IN (literals) only."},
+            "columns": {"type": "object", "additionalProperties": {"$ref": "#/$defs/column"}},
+            "description": {"type": "string"},
+        },
+    }
+    assert set(defs["table"]["properties"]) == set(TABLE_KEYS)
+    assert set(defs["rule.class"]["properties"]) <= set(COLUMN_KEYS)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "deid rule file",
+        "description": "One file per production database: a rule for every column of every table.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["database", "tables"],
+        "properties": {
+            "$schema": {"type": "string"},
+            "version": {"const": RULES_VERSION},
+            "database": {"type": "string", "description": "The database's name in deid.yaml."},
+            "policy": {"enum": policies, "default": "hipaa_limited_data_set"},
+            "tables": {"type": "object", "description": "schema.table (or table, meaning public.table)",
+                       "additionalProperties": {"$ref": "#/$defs/table"}},
+        },
+        "$defs": defs,
+    }
+
+
+def render(policies_dir: Path) -> str:
+    return json.dumps(build(policies_dir), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
