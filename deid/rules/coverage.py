@@ -92,7 +92,7 @@ def _check_table(f: str, rule: TableRule, table: Table) -> list[Problem]:
         for name in rule.keep_rows_where.columns:
             if table.column(name) is None:
                 hint = did_you_mean(name, [c.name for c in table.columns])
-                problems.append(Problem(f, rule.line, f"keep_rows_where of {rule.name} reads column {name}, "
+                problems.append(Problem(f, rule.keep_rows_where_line, f"keep_rows_where of {rule.name} reads column {name}, "
                                         f"which does not exist.{hint}", "use a column of this table"))
     for crule in rule.columns:
         column = table.column(crule.name)
@@ -111,7 +111,7 @@ def _check_column(f: str, rule: TableRule, table: Table, column: Column, crule: 
     if not transformer.rewrites:
         sensitive = looks_like_identifier(column)
         if sensitive and not crule.reason and rule.copy == "full":
-            return [Problem(f, crule.line, f"{where} looks like a {sensitive} but is kept as is",
+            return [Problem(f, crule.line, f"{where} looks like an identifier ({sensitive}) but is kept as is",
                             f"transform it (e.g. {{class: {suggested_class(column) or '...'}}}) or add "
                             "reason: \"why keeping it is safe\"")]
         return []

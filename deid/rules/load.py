@@ -29,8 +29,13 @@ POLICY_KEYS = ("name", "description", "classes")
 CLASS_KEYS = ("description", "citation", "transformer", "params")
 
 
+SHIPPED_POLICIES = Path(__file__).resolve().parents[2] / "rules" / "policies"
+
+
 def policy_dir(rules_dir: Path) -> Path:
-    return Path(rules_dir) / "policies"
+    """Policies beside the rule files win; otherwise the ones shipped with deid."""
+    local = Path(rules_dir) / "policies"
+    return local if local.is_dir() else SHIPPED_POLICIES
 
 
 def load_policy(name: str, directory: Path) -> Policy:
@@ -154,7 +159,7 @@ def _table(source, tname: str, spec: Any, policy: Policy) -> tuple[TableRule | N
             if rule:
                 columns.append(rule)
     table = TableRule(name=qualify(tname), columns=tuple(columns), line=source.line(path), copy=copy,
-                      keep_rows_where=condition)
+                      keep_rows_where=condition, keep_rows_where_line=source.line((*path, "keep_rows_where")))
     return table, problems
 
 

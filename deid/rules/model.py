@@ -39,6 +39,7 @@ class TableRule:
     line: int
     copy: CopyMode = "full"
     keep_rows_where: Condition | None = None  # static test data: rows matching it are not scrubbed
+    keep_rows_where_line: int = 0
 
     def column(self, name: str) -> ColumnRule | None:
         return next((c for c in self.columns if c.name == name), None)

@@ -22,7 +22,8 @@ NUMBER_KINDS = frozenset({Kind.INTEGER, Kind.NUMERIC, Kind.FLOAT})
 DATE_KINDS = frozenset({Kind.DATE, Kind.TIMESTAMP})
 ANY_KIND = frozenset(Kind) - {Kind.ARRAY}
 
-_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "mapping", list: "list"}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a mapping",
+               list: "a list"}
 
 
 class ParamError(ValueError):
@@ -54,7 +55,7 @@ class Param:
             value, ok = float(value), True
         if not ok:
             raise ParamError(
-                f"parameter '{self.name}' must be a {self.type_name}, got {_TYPE_NAMES.get(type(value), type(value).__name__)}"
+                f"parameter '{self.name}' must be {self.type_name}, got {_TYPE_NAMES.get(type(value), type(value).__name__)}"
             )
         if self.choices and value not in self.choices:
             options = ", ".join(repr(c) for c in self.choices)

@@ -1,0 +1,38 @@
+"""Find the backend of an engine by name.
+
+The registry maps names to "module:Class" and imports a backend only when asked for, so importing deid
+never imports every engine's driver, and no backend registers itself by the side effect of an import.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+from deid.backends.base import Backend, Capabilities
+from deid.errors import ConfigError
+from deid.suggest import did_you_mean
+
+__all__ = ["Backend", "Capabilities", "backend_for", "engine_names"]
+
+_REGISTRY: dict[str, str] = {
+    "postgresql": "deid.backends.postgresql:PostgresqlBackend",
+}
+
+
+def engine_names() -> tuple[str, ...]:
+    """Every engine deid knows, sorted."""
+    return tuple(sorted(_REGISTRY))
+
+
+@functools.cache
+def backend_for(engine_name: str) -> Backend:
+    """The backend of an engine: "postgresql", or a SQLAlchemy dialect name such as "postgresql+psycopg".
+
+    Raises ConfigError, with a suggestion, for an engine deid does not know.
+    """
+    name = engine_name.split("+", 1)[0]
+    if name not in _REGISTRY:
+        raise ConfigError(f"Unknown engine '{engine_name}'.{did_you_mean(name, _REGISTRY)}")
+    module_name, class_name = _REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)()

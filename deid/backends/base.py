@@ -1,0 +1,53 @@
+"""What every engine backend offers, and what it can do, as data.
+
+Callers ask a backend's `capabilities` ("can you clone by template?") instead of testing its name, so adding
+an engine means adding a subclass, not editing every step. The base class holds the behaviour engines share
+and fails clearly for what an engine has not implemented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+
+from deid.errors import ConfigError
+from deid.schema import Schema
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine supports. Every flag defaults to False: an engine claims only what it has."""
+
+    transactional_ddl: bool = False  # DDL can be rolled back with the transaction around it
+    clone_by_template: bool = False  # CREATE DATABASE ... TEMPLATE copies a database server-side
+    disable_triggers_by_replication_role: bool = False  # session_replication_role = replica skips triggers
+    generated_columns: bool = False
+    identity_columns: bool = False
+    partitioning: bool = False
+    materialized_views: bool = False
+    sequences: bool = False  # standalone sequence objects (not only AUTO_INCREMENT)
+    schemas: bool = False  # namespaces inside one database, so table names are "schema.table"
+
+
+class Backend:
+    """One database engine. Subclasses set `name`, `driver` and `capabilities` and implement the methods."""
+
+    name: ClassVar[str] = "default"
+    driver: ClassVar[str] = ""  # SQLAlchemy driver used when a URL names none, e.g. "psycopg"
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def introspect(self, connection: sa.Connection, database_name: str) -> Schema:
+        """The structure of the database `connection` is connected to, named `database_name` in the result."""
+        raise NotImplementedError(f"{type(self).__name__} cannot introspect")
+
+    def read_only_connect_args(self, url: sa.URL) -> dict[str, Any]:
+        """DBAPI connect() arguments that make every transaction of a session read-only.
+
+        A backend without such a setting cannot be pointed at production, so the default refuses.
+        """
+        raise ConfigError(f"deid cannot open read-only sessions on engine '{self.name}'")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"

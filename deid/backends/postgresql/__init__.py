@@ -1,0 +1,37 @@
+"""PostgreSQL (13+; tested on 15 and 18) through psycopg 3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from deid.backends.base import Backend, Capabilities
+from deid.schema import Schema
+
+
+class PostgresqlBackend(Backend):
+    name = "postgresql"
+    driver = "psycopg"
+    capabilities = Capabilities(
+        transactional_ddl=True,
+        clone_by_template=True,
+        disable_triggers_by_replication_role=True,
+        generated_columns=True,
+        identity_columns=True,
+        partitioning=True,
+        materialized_views=True,
+        sequences=True,
+        schemas=True,
+    )
+
+    def introspect(self, connection: sa.Connection, database_name: str) -> Schema:
+        from deid.backends.postgresql.introspect import introspect
+
+        return introspect(connection, database_name)
+
+    def read_only_connect_args(self, url: sa.URL) -> dict[str, Any]:
+        # A startup option, not a SET after connecting: it is in force before the first statement, costs no
+        # round trip, and covers every connection the pool opens. Options already in the URL are kept.
+        options = " ".join(filter(None, [url.query.get("options"), "-c default_transaction_read_only=on"]))
+        return {"options": options}

@@ -1,0 +1,317 @@
+"""Read a PostgreSQL database's structure from pg_catalog into deid's Schema.
+
+One query per family of objects (relations, columns, keys, foreign keys, triggers, sequences), whatever the
+number of tables: production catalogs can hold thousands of tables, and a query per table would make
+`deid schema` slow over a long-distance connection. The later queries are restricted to the relation OIDs the
+first one found, so every family describes the same set of tables even if DDL runs in between.
+
+Nothing here changes session state (no SET search_path): introspection may run on a caller's connection,
+in autocommit or inside a transaction. Type names are made independent of the caller's search_path instead
+(see `_qualified_type`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from deid.backends.postgresql import types
+from deid.schema import Column, ForeignKey, Kind, Schema, Sequence, Table, View
+
+# Schemas that are not the user's: the catalogs, TOAST and temporary schemas (all `pg_*`, a prefix users
+# cannot create), and deid's own `_deid` helpers in a working copy.
+def _user_namespace(alias: str = "n") -> str:
+    return f"({alias}.nspname !~ '^pg_' AND {alias}.nspname NOT IN ('information_schema', '_deid'))"
+
+# Objects created by an extension (pg_stat_statements' views, PostGIS' topology tables) are re-created by
+# CREATE EXTENSION and hold no user data, so they need no rule. An extension's *configuration* tables
+# (pg_extension.extconfig) do hold user data, and pg_dump dumps them, so they stay.
+_NOT_EXTENSION_MEMBER = """NOT EXISTS (
+    SELECT 1 FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
+    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.objsubid = 0
+      AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+      AND NOT c.oid = ANY (coalesce(x.extconfig, '{}'))
+)"""
+
+
+def _qualified_type(oid: str, typmod: str) -> str:
+    """SQL for format_type(oid, typmod), schema-qualified whenever the type is not a built-in one.
+
+    format_type qualifies a name only when it is not visible on the session's search_path, so the same
+    column would read "email_d" on one connection and "public.email_d" on another. Prefixing the visible
+    non-pg_catalog ones (looking through arrays to their element) makes the spelling the same everywhere
+    and usable in a cast from any search_path.
+    """
+    return f"""(
+        (SELECT CASE WHEN q.typnamespace <> 'pg_catalog'::regnamespace AND pg_type_is_visible(q.oid)
+                     THEN quote_ident(qn.nspname) || '.' ELSE '' END
+         FROM pg_type q0
+         JOIN pg_type q ON q.oid = CASE WHEN q0.typelem <> 0 AND q0.typlen = -1 THEN q0.typelem ELSE q0.oid END
+         JOIN pg_namespace qn ON qn.oid = q.typnamespace
+         WHERE q0.oid = {oid})
+        || format_type({oid}, {typmod})
+    )"""
+
+
+SERVER_VERSION = sa.text("SELECT current_setting('server_version')")
+
+RELATIONS = sa.text(f"""
+SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind, c.reltuples,
+       pn.nspname AS parent_schema, pc.relname AS parent_name
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
+LEFT JOIN pg_class pc ON pc.oid = i.inhparent
+LEFT JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {_user_namespace()} AND {_NOT_EXTENSION_MEMBER}
+""")
+
+# Columns with their type resolved: a domain (possibly over another domain) down to its base type, with the
+# innermost typmod (varchar(12) of `CREATE DOMAIN code AS varchar(12)`) and NOT NULL gathered on the way;
+# an array down to its element, itself possibly a domain. `kind_*` is the type that decides the Kind: the
+# element's base for arrays, the base otherwise.
+COLUMNS = sa.text(f"""
+WITH RECURSIVE chain(domain_oid, cur, typmod, notnull) AS (
+    SELECT t.oid, t.typbasetype, t.typtypmod, t.typnotnull FROM pg_type t WHERE t.typtype = 'd'
+    UNION ALL
+    SELECT ch.domain_oid, t.typbasetype,
+           CASE WHEN ch.typmod >= 0 THEN ch.typmod ELSE t.typtypmod END, ch.notnull OR t.typnotnull
+    FROM chain ch JOIN pg_type t ON t.oid = ch.cur
+    WHERE t.typtype = 'd'
+),
+domains AS (
+    SELECT ch.domain_oid, ch.cur AS base, ch.typmod, ch.notnull
+    FROM chain ch JOIN pg_type t ON t.oid = ch.cur
+    WHERE t.typtype <> 'd'
+),
+cols AS (
+    SELECT a.attrelid, a.attnum, a.attname, a.attnotnull, a.attgenerated, a.attidentity,
+           a.atttypid, a.atttypmod, dom.domain_oid, coalesce(dom.notnull, false) AS domain_notnull,
+           coalesce(dom.base, a.atttypid) AS eff_oid,
+           CASE WHEN dom.base IS NULL THEN a.atttypmod ELSE dom.typmod END AS eff_typmod
+    FROM pg_attribute a
+    LEFT JOIN domains dom ON dom.domain_oid = a.atttypid
+    WHERE a.attrelid = ANY (CAST(:oids AS oid[])) AND a.attnum > 0 AND NOT a.attisdropped
+),
+arrays AS (
+    SELECT cols.*, el.oid AS elem_oid,
+           coalesce(edom.base, el.oid, cols.eff_oid) AS kind_oid,
+           CASE WHEN el.oid IS NULL THEN cols.eff_typmod
+                WHEN edom.base IS NULL THEN cols.eff_typmod
+                ELSE edom.typmod END AS kind_typmod
+    FROM cols
+    JOIN pg_type et ON et.oid = cols.eff_oid
+    LEFT JOIN pg_type el ON et.typelem <> 0 AND et.typlen = -1 AND el.oid = et.typelem
+    LEFT JOIN domains edom ON edom.domain_oid = el.oid
+)
+SELECT ar.attrelid, ar.attname, ar.attnotnull, ar.attgenerated, ar.attidentity, ar.domain_notnull,
+       {_qualified_type("ar.atttypid", "ar.atttypmod")} AS data_type,
+       CASE WHEN ar.elem_oid IS NOT NULL THEN {_qualified_type("ar.elem_oid", "ar.eff_typmod")} END
+           AS element_type,
+       pg_get_expr(ad.adbin, ad.adrelid) AS default_expr,
+       dn.nspname AS domain_schema, dt.typname AS domain_name,
+       kn.nspname AS kind_schema, kt.typname AS kind_name, kt.typtype AS kind_typtype, ar.kind_typmod,
+       ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = kt.oid ORDER BY e.enumsortorder)
+           AS enum_labels
+FROM arrays ar
+JOIN pg_type kt ON kt.oid = ar.kind_oid
+JOIN pg_namespace kn ON kn.oid = kt.typnamespace
+LEFT JOIN pg_type dt ON dt.oid = ar.domain_oid
+LEFT JOIN pg_namespace dn ON dn.oid = dt.typnamespace
+LEFT JOIN pg_attrdef ad ON ad.adrelid = ar.attrelid AND ad.adnum = ar.attnum
+ORDER BY ar.attrelid, ar.attnum
+""")
+
+
+def _attnames(array: str, relid: str, where: str = "") -> str:
+    """SQL for the column names of an attnum array, in the array's order."""
+    return f"""ARRAY(
+        SELECT a.attname::text FROM unnest({array}) WITH ORDINALITY k(attnum, n)
+        JOIN pg_attribute a ON a.attrelid = {relid} AND a.attnum = k.attnum
+        {where} ORDER BY k.n)"""
+
+
+# Primary keys, unique constraints and unique indexes all have a pg_index row. Partial and expression
+# indexes do not make a column set unique, and INCLUDE columns (past indnkeyatts) are not part of the key.
+KEYS = sa.text(f"""
+SELECT i.indrelid, i.indisprimary,
+       {_attnames("i.indkey::int2[]", "i.indrelid", "WHERE k.n <= i.indnkeyatts")} AS columns
+FROM pg_index i
+WHERE i.indrelid = ANY (CAST(:oids AS oid[])) AND (i.indisprimary OR i.indisunique)
+  AND i.indpred IS NULL AND i.indexprs IS NULL
+""")
+
+# A foreign key that references a partitioned table is cloned, under the same name, once per partition of
+# the referenced table, on the same referencing table (conparentid points to the original). Those clones
+# are skipped; the clones a partition inherits from its parent's foreign key (different conrelid) stay.
+FOREIGN_KEYS = sa.text(f"""
+SELECT c.conrelid, c.conname, {_attnames("c.conkey", "c.conrelid")} AS columns,
+       rn.nspname AS ref_schema, rc.relname AS ref_name,
+       {_attnames("c.confkey", "c.confrelid")} AS ref_columns
+FROM pg_constraint c
+JOIN pg_class rc ON rc.oid = c.confrelid
+JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+LEFT JOIN pg_constraint parent ON parent.oid = c.conparentid
+WHERE c.conrelid = ANY (CAST(:oids AS oid[])) AND c.contype = 'f'
+  AND coalesce(parent.conrelid <> c.conrelid, true)
+""")
+
+# Internal triggers implement foreign keys; user triggers (including clones on partitions) are what a scrub
+# must know about, since they fire on its UPDATEs.
+TRIGGERS = sa.text("""
+SELECT t.tgrelid, t.tgname FROM pg_trigger t
+WHERE t.tgrelid = ANY (CAST(:oids AS oid[])) AND NOT t.tgisinternal
+""")
+
+# owned_by: serial and OWNED BY ('a') or identity ('i') dependencies on a column. used_by: every column DEFAULT
+# whose expression depends on the sequence (nextval('s'::regclass) records that dependency), which also finds
+# sequences shared by several tables without being owned by any.
+SEQUENCES = sa.text(f"""
+SELECT n.nspname AS schema, c.relname AS name, format_type(s.seqtypid, NULL) AS data_type,
+       o.deptype AS owner_deptype, o.owned_by,
+       ARRAY(
+           SELECT un.nspname || '.' || uc.relname || '.' || ua.attname
+           FROM pg_depend d
+           JOIN pg_attrdef ad ON ad.oid = d.objid
+           JOIN pg_class uc ON uc.oid = ad.adrelid
+           JOIN pg_namespace un ON un.oid = uc.relnamespace
+           JOIN pg_attribute ua ON ua.attrelid = ad.adrelid AND ua.attnum = ad.adnum
+           WHERE d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass
+             AND d.refobjid = c.oid AND {_user_namespace("un")}
+       ) AS used_by
+FROM pg_sequence s
+JOIN pg_class c ON c.oid = s.seqrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN LATERAL (
+    SELECT d.deptype, tn.nspname || '.' || tc.relname || '.' || ta.attname AS owned_by
+    FROM pg_depend d
+    JOIN pg_class tc ON tc.oid = d.refobjid
+    JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+    JOIN pg_attribute ta ON ta.attrelid = d.refobjid AND ta.attnum = d.refobjsubid
+    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass
+      AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')
+    LIMIT 1
+) o ON true
+WHERE {_user_namespace()} AND {_NOT_EXTENSION_MEMBER}
+""")
+
+_TABLE_KINDS = {"r": "table", "p": "partitioned"}
+_VIEW_KINDS = {"v": False, "m": True}
+
+
+def introspect(connection: sa.Connection, database_name: str) -> Schema:
+    """The structure of the database `connection` is connected to, as a Schema named `database_name`."""
+    version = connection.execute(SERVER_VERSION).scalar_one()
+    relations = connection.execute(RELATIONS).mappings().all()
+    tables = [r for r in relations if r["relkind"] in _TABLE_KINDS]
+    params = {"oids": [r["oid"] for r in tables]}
+    columns = _by_relation(connection.execute(COLUMNS, params).mappings())
+    keys = _by_relation(connection.execute(KEYS, params).mappings(), "indrelid")
+    foreign_keys = _by_relation(connection.execute(FOREIGN_KEYS, params).mappings(), "conrelid")
+    triggers = _by_relation(connection.execute(TRIGGERS, params).mappings(), "tgrelid")
+    sequences = connection.execute(SEQUENCES).mappings().all()
+
+    return Schema(
+        database=database_name,
+        engine="postgresql",
+        server_version=version,
+        tables=tuple(
+            sorted(
+                (
+                    _table(r, columns[r["oid"]], keys[r["oid"]], foreign_keys[r["oid"]], triggers[r["oid"]])
+                    for r in tables
+                ),
+                key=lambda t: t.qualified,
+            )
+        ),
+        sequences=tuple(sorted((_sequence(s) for s in sequences), key=lambda s: s.qualified)),
+        views=tuple(
+            sorted(
+                (
+                    View(schema=r["schema"], name=r["name"], materialized=_VIEW_KINDS[r["relkind"]])
+                    for r in relations
+                    if r["relkind"] in _VIEW_KINDS
+                ),
+                key=lambda v: v.qualified,
+            )
+        ),
+    )
+
+
+def _by_relation(rows: Iterable[Mapping[str, Any]], key: str = "attrelid") -> defaultdict[int, list]:
+    grouped: defaultdict[int, list] = defaultdict(list)
+    for row in rows:
+        grouped[row[key]].append(row)
+    return grouped
+
+
+def _table(
+    relation: Mapping[str, Any],
+    columns: list[Mapping[str, Any]],
+    keys: list[Mapping[str, Any]],
+    foreign_keys: list[Mapping[str, Any]],
+    triggers: list[Mapping[str, Any]],
+) -> Table:
+    primary_key = next((tuple(k["columns"]) for k in keys if k["indisprimary"]), ())
+    unique = {tuple(k["columns"]) for k in keys if not k["indisprimary"]} - {primary_key}
+    parent = relation["parent_name"]
+    return Table(
+        schema=relation["schema"],
+        name=relation["name"],
+        kind=_TABLE_KINDS[relation["relkind"]],
+        partition_of=f"{relation['parent_schema']}.{parent}" if parent is not None else None,
+        columns=tuple(_column(c) for c in columns),
+        primary_key=primary_key,
+        unique=tuple(sorted(unique)),
+        foreign_keys=tuple(
+            sorted(
+                (
+                    ForeignKey(
+                        name=f["conname"],
+                        columns=tuple(f["columns"]),
+                        ref_table=f"{f['ref_schema']}.{f['ref_name']}",
+                        ref_columns=tuple(f["ref_columns"]),
+                    )
+                    for f in foreign_keys
+                ),
+                key=lambda f: (f.name, f.columns),
+            )
+        ),
+        triggers=tuple(sorted(t["tgname"] for t in triggers)),
+        # reltuples is -1 for a table never vacuumed or analyzed (PostgreSQL 14+): unknown, so 0.
+        row_estimate=max(int(relation["reltuples"]), 0),
+    )
+
+
+def _column(row: Mapping[str, Any]) -> Column:
+    base_kind = types.kind_of(row["kind_schema"], row["kind_name"], row["kind_typtype"])
+    is_array = row["element_type"] is not None
+    return Column(
+        name=row["attname"],
+        data_type=row["data_type"],
+        kind=Kind.ARRAY if is_array else base_kind,
+        nullable=not (row["attnotnull"] or row["domain_notnull"]),
+        default=row["default_expr"],
+        # 's' stored; 'v' virtual (PostgreSQL 18+): either way the engine computes it and it cannot be written.
+        generated=row["attgenerated"] in ("s", "v"),
+        identity=row["attidentity"] in ("a", "d"),
+        element_kind=base_kind if is_array else None,
+        element_type=row["element_type"],
+        enum_labels=tuple(row["enum_labels"]) if base_kind is Kind.ENUM else (),
+        domain=f"{row['domain_schema']}.{row['domain_name']}" if row["domain_name"] is not None else None,
+        max_length=types.max_length(row["kind_schema"], row["kind_name"], row["kind_typmod"]),
+    )
+
+
+def _sequence(row: Mapping[str, Any]) -> Sequence:
+    return Sequence(
+        schema=row["schema"],
+        name=row["name"],
+        data_type=row["data_type"],
+        owned_by=row["owned_by"],
+        used_by=tuple(sorted(row["used_by"])),
+        identity=row["owner_deptype"] == "i",
+    )

@@ -1,0 +1,59 @@
+"""`deid lint` on broken rule files: each fails with file:line, the message and a fix.
+
+Each file in tests/fixtures/rules/broken/ starts with `# expect: LINE | TEXT` lines: lint must exit 1 and
+print every TEXT, at `file:LINE:` unless LINE is 0 (problems about the file as a whole).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from deid.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rules"
+SCHEMA = FIXTURES / "shop.schema.json"
+BROKEN = sorted((FIXTURES / "broken").glob("*.yaml"))
+
+
+def expectations(path: Path) -> list[tuple[int, str]]:
+    found = re.findall(r"^# expect: (\d+) \| (.*)$", path.read_text(), flags=re.M)
+    assert found, f"{path} has no '# expect:' line"
+    return [(int(line), text) for line, text in found]
+
+
+def lint(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["lint", "--schema", str(SCHEMA), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=[p.stem for p in BROKEN])
+def test_broken_rule_file_is_rejected_with_place_and_fix(path, capsys):
+    code, _, err = lint(capsys, str(path))
+    assert code == 1, err
+    for line, text in expectations(path):
+        assert text in err, f"expected {text!r} in:\n{err}"
+        if line:
+            located = [seg for seg in err.split(f"{path}:{line}: ")[1:] if text in seg.split("\n    fix:")[0]]
+            assert located, f"expected {text!r} at {path}:{line}:\n{err}"
+    assert "fix: " in err
+    assert "Traceback" not in err
+
+
+def test_good_rule_file_passes(capsys):
+    code, out, err = lint(capsys, str(FIXTURES / "good.yaml"))
+    assert code == 0, err
+    assert "ok (3 tables, 16 columns covered" in out
+
+
+def test_every_problem_is_reported_in_one_run(capsys, tmp_path):
+    rules = tmp_path / "shop.yaml"
+    rules.write_text("database: shop\ntables:\n  users:\n    columns:\n      emial: keep\n      bio: shift_date\n")
+    code, _, err = lint(capsys, str(rules))
+    assert code == 1
+    assert f"{rules}:5: column public.users.emial does not exist" in err
+    assert f"{rules}:6: public.users.bio (text): shift_date" in err
+    assert "public.orders.amount" in err  # and the unclassified columns, all at once
