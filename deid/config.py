@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Protocol
 
 from deid import yamlsrc
+from deid.backends import engine_names
 from deid.errors import ConfigError, MissingSetting, Problem
 from deid.suggest import did_you_mean
 
 CLONE_METHODS = ("template", "dump")
-ENGINES = ("postgresql",)
 DATABASE_KEYS = ("engine", "production", "staging_server", "staging_name", "clone", "migrations", "retention",
                  "salt_secret", "rules", "schedule", "description")
 DEFAULT_CONFIG = "deid.yaml"
@@ -101,9 +101,10 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
             problems.append(source.problem(path, f"database {name} needs '{required}' (a name, resolved at run time)",
                                            f"add {required}: <name>"))
     engine = spec.get("engine", "postgresql")
-    if engine not in ENGINES:
-        problems.append(source.problem((*path, "engine"), f"unknown engine '{engine}'.{did_you_mean(engine, ENGINES)}",
-                                       f"supported: {', '.join(ENGINES)}"))
+    engines = engine_names()
+    if engine not in engines:
+        problems.append(source.problem((*path, "engine"), f"unknown engine '{engine}'.{did_you_mean(str(engine), engines)}",
+                                       f"supported: {', '.join(engines)}"))
     clone = spec.get("clone", "template")
     if clone not in CLONE_METHODS:
         problems.append(source.problem((*path, "clone"), f"unknown clone method '{clone}'."

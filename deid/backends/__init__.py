@@ -25,7 +25,6 @@ def engine_names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-@functools.cache
 def backend_for(engine_name: str) -> Backend:
     """The backend of an engine: "postgresql", or a SQLAlchemy dialect name such as "postgresql+psycopg".
 
@@ -34,5 +33,11 @@ def backend_for(engine_name: str) -> Backend:
     name = engine_name.split("+", 1)[0]
     if name not in _REGISTRY:
         raise ConfigError(f"Unknown engine '{engine_name}'.{did_you_mean(name, _REGISTRY)}")
+    return _load(name)
+
+
+@functools.cache
+def _load(name: str) -> Backend:
+    """One instance per engine: backends hold no per-database state."""
     module_name, class_name = _REGISTRY[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)()

@@ -5,15 +5,18 @@ number of tables: production catalogs can hold thousands of tables, and a query 
 `deid schema` slow over a long-distance connection. The later queries are restricted to the relation OIDs the
 first one found, so every family describes the same set of tables even if DDL runs in between.
 
-Nothing here changes session state (no SET search_path): introspection may run on a caller's connection,
-in autocommit or inside a transaction. Type names are made independent of the caller's search_path instead
-(see `_qualified_type`).
+Names that PostgreSQL prints (format_type for types, pg_get_expr for defaults) are qualified only when not
+visible on the session's search_path, so the same column would read "email_d" on one connection and
+"public.email_d" on another. Like pg_dump, introspection runs with search_path = pg_catalog, so every
+non-built-in name comes out qualified: the JSON is the same from any session, and a data_type can be used in
+a cast from any search_path. The caller's search_path is restored afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,10 +24,12 @@ import sqlalchemy as sa
 from deid.backends.postgresql import types
 from deid.schema import Column, ForeignKey, Kind, Schema, Sequence, Table, View
 
-# Schemas that are not the user's: the catalogs, TOAST and temporary schemas (all `pg_*`, a prefix users
-# cannot create), and deid's own `_deid` helpers in a working copy.
+
 def _user_namespace(alias: str = "n") -> str:
+    """SQL true for the user's schemas: not the catalogs, TOAST or temporary schemas (all `pg_*`, a prefix
+    users cannot create), nor deid's own `_deid` helpers in a working copy."""
     return f"({alias}.nspname !~ '^pg_' AND {alias}.nspname NOT IN ('information_schema', '_deid'))"
+
 
 # Objects created by an extension (pg_stat_statements' views, PostGIS' topology tables) are re-created by
 # CREATE EXTENSION and hold no user data, so they need no rule. An extension's *configuration* tables
@@ -37,26 +42,11 @@ _NOT_EXTENSION_MEMBER = """NOT EXISTS (
 )"""
 
 
-def _qualified_type(oid: str, typmod: str) -> str:
-    """SQL for format_type(oid, typmod), schema-qualified whenever the type is not a built-in one.
-
-    format_type qualifies a name only when it is not visible on the session's search_path, so the same
-    column would read "email_d" on one connection and "public.email_d" on another. Prefixing the visible
-    non-pg_catalog ones (looking through arrays to their element) makes the spelling the same everywhere
-    and usable in a cast from any search_path.
-    """
-    return f"""(
-        (SELECT CASE WHEN q.typnamespace <> 'pg_catalog'::regnamespace AND pg_type_is_visible(q.oid)
-                     THEN quote_ident(qn.nspname) || '.' ELSE '' END
-         FROM pg_type q0
-         JOIN pg_type q ON q.oid = CASE WHEN q0.typelem <> 0 AND q0.typlen = -1 THEN q0.typelem ELSE q0.oid END
-         JOIN pg_namespace qn ON qn.oid = q.typnamespace
-         WHERE q0.oid = {oid})
-        || format_type({oid}, {typmod})
-    )"""
-
-
-SERVER_VERSION = sa.text("SELECT current_setting('server_version')")
+SESSION = sa.text(
+    "SELECT current_setting('server_version') AS server_version,"
+    " current_setting('search_path') AS search_path"
+)
+SET_SEARCH_PATH = sa.text("SELECT set_config('search_path', :path, false)")
 
 RELATIONS = sa.text(f"""
 SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind, c.reltuples,
@@ -73,23 +63,23 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {_user_namespace()} AND {_NOT_EXTENS
 # innermost typmod (varchar(12) of `CREATE DOMAIN code AS varchar(12)`) and NOT NULL gathered on the way;
 # an array down to its element, itself possibly a domain. `kind_*` is the type that decides the Kind: the
 # element's base for arrays, the base otherwise.
-COLUMNS = sa.text(f"""
-WITH RECURSIVE chain(domain_oid, cur, typmod, notnull) AS (
+COLUMNS = sa.text("""
+WITH RECURSIVE chain(domain_oid, cur, typmod, not_null) AS (
     SELECT t.oid, t.typbasetype, t.typtypmod, t.typnotnull FROM pg_type t WHERE t.typtype = 'd'
     UNION ALL
     SELECT ch.domain_oid, t.typbasetype,
-           CASE WHEN ch.typmod >= 0 THEN ch.typmod ELSE t.typtypmod END, ch.notnull OR t.typnotnull
+           CASE WHEN ch.typmod >= 0 THEN ch.typmod ELSE t.typtypmod END, ch.not_null OR t.typnotnull
     FROM chain ch JOIN pg_type t ON t.oid = ch.cur
     WHERE t.typtype = 'd'
 ),
 domains AS (
-    SELECT ch.domain_oid, ch.cur AS base, ch.typmod, ch.notnull
+    SELECT ch.domain_oid, ch.cur AS base, ch.typmod, ch.not_null
     FROM chain ch JOIN pg_type t ON t.oid = ch.cur
     WHERE t.typtype <> 'd'
 ),
 cols AS (
     SELECT a.attrelid, a.attnum, a.attname, a.attnotnull, a.attgenerated, a.attidentity,
-           a.atttypid, a.atttypmod, dom.domain_oid, coalesce(dom.notnull, false) AS domain_notnull,
+           a.atttypid, a.atttypmod, dom.domain_oid, coalesce(dom.not_null, false) AS domain_notnull,
            coalesce(dom.base, a.atttypid) AS eff_oid,
            CASE WHEN dom.base IS NULL THEN a.atttypmod ELSE dom.typmod END AS eff_typmod
     FROM pg_attribute a
@@ -108,8 +98,8 @@ arrays AS (
     LEFT JOIN domains edom ON edom.domain_oid = el.oid
 )
 SELECT ar.attrelid, ar.attname, ar.attnotnull, ar.attgenerated, ar.attidentity, ar.domain_notnull,
-       {_qualified_type("ar.atttypid", "ar.atttypmod")} AS data_type,
-       CASE WHEN ar.elem_oid IS NOT NULL THEN {_qualified_type("ar.elem_oid", "ar.eff_typmod")} END
+       format_type(ar.atttypid, ar.atttypmod) AS data_type,
+       CASE WHEN ar.elem_oid IS NOT NULL THEN format_type(ar.elem_oid, ar.eff_typmod) END
            AS element_type,
        pg_get_expr(ad.adbin, ad.adrelid) AS default_expr,
        dn.nspname AS domain_schema, dt.typname AS domain_name,
@@ -166,9 +156,9 @@ SELECT t.tgrelid, t.tgname FROM pg_trigger t
 WHERE t.tgrelid = ANY (CAST(:oids AS oid[])) AND NOT t.tgisinternal
 """)
 
-# owned_by: serial and OWNED BY ('a') or identity ('i') dependencies on a column. used_by: every column DEFAULT
-# whose expression depends on the sequence (nextval('s'::regclass) records that dependency), which also finds
-# sequences shared by several tables without being owned by any.
+# owned_by: serial and OWNED BY ('a') or identity ('i') dependencies on a column. used_by: every column
+# DEFAULT whose expression depends on the sequence (nextval('s'::regclass) records that dependency), which
+# also finds sequences shared by several tables without being owned by any.
 SEQUENCES = sa.text(f"""
 SELECT n.nspname AS schema, c.relname AS name, format_type(s.seqtypid, NULL) AS data_type,
        o.deptype AS owner_deptype, o.owned_by,
@@ -204,41 +194,55 @@ _VIEW_KINDS = {"v": False, "m": True}
 
 def introspect(connection: sa.Connection, database_name: str) -> Schema:
     """The structure of the database `connection` is connected to, as a Schema named `database_name`."""
-    version = connection.execute(SERVER_VERSION).scalar_one()
-    relations = connection.execute(RELATIONS).mappings().all()
-    tables = [r for r in relations if r["relkind"] in _TABLE_KINDS]
-    params = {"oids": [r["oid"] for r in tables]}
-    columns = _by_relation(connection.execute(COLUMNS, params).mappings())
-    keys = _by_relation(connection.execute(KEYS, params).mappings(), "indrelid")
-    foreign_keys = _by_relation(connection.execute(FOREIGN_KEYS, params).mappings(), "conrelid")
-    triggers = _by_relation(connection.execute(TRIGGERS, params).mappings(), "tgrelid")
-    sequences = connection.execute(SEQUENCES).mappings().all()
+    session = connection.execute(SESSION).mappings().one()
+    with _catalog_search_path(connection, session["search_path"]):
+        relations = connection.execute(RELATIONS).mappings().all()
+        tables = [r for r in relations if r["relkind"] in _TABLE_KINDS]
+        params = {"oids": [r["oid"] for r in tables]}
+        columns = _by_relation(connection.execute(COLUMNS, params).mappings())
+        keys = _by_relation(connection.execute(KEYS, params).mappings(), "indrelid")
+        foreign_keys = _by_relation(connection.execute(FOREIGN_KEYS, params).mappings(), "conrelid")
+        triggers = _by_relation(connection.execute(TRIGGERS, params).mappings(), "tgrelid")
+        sequences = connection.execute(SEQUENCES).mappings().all()
 
     return Schema(
         database=database_name,
         engine="postgresql",
-        server_version=version,
-        tables=tuple(
-            sorted(
-                (
-                    _table(r, columns[r["oid"]], keys[r["oid"]], foreign_keys[r["oid"]], triggers[r["oid"]])
-                    for r in tables
-                ),
-                key=lambda t: t.qualified,
-            )
+        server_version=session["server_version"],
+        tables=_sorted(
+            _table(r, columns[r["oid"]], keys[r["oid"]], foreign_keys[r["oid"]], triggers[r["oid"]])
+            for r in tables
         ),
-        sequences=tuple(sorted((_sequence(s) for s in sequences), key=lambda s: s.qualified)),
-        views=tuple(
-            sorted(
-                (
-                    View(schema=r["schema"], name=r["name"], materialized=_VIEW_KINDS[r["relkind"]])
-                    for r in relations
-                    if r["relkind"] in _VIEW_KINDS
-                ),
-                key=lambda v: v.qualified,
-            )
+        sequences=_sorted(_sequence(s) for s in sequences),
+        views=_sorted(
+            View(schema=r["schema"], name=r["name"], materialized=_VIEW_KINDS[r["relkind"]])
+            for r in relations
+            if r["relkind"] in _VIEW_KINDS
         ),
     )
+
+
+@contextlib.contextmanager
+def _catalog_search_path(connection: sa.Connection, previous: str) -> Iterator[None]:
+    """Run the block with search_path = pg_catalog, then put the caller's search_path back.
+
+    A session-level setting, so it works in autocommit too. When the block fails inside a transaction, the
+    restore fails as well (the transaction is aborted); the caller's rollback then undoes both settings, so
+    that second failure is not the one reported.
+    """
+    connection.execute(SET_SEARCH_PATH, {"path": "pg_catalog"})
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(sa.exc.DBAPIError):
+            connection.execute(SET_SEARCH_PATH, {"path": previous})
+        raise
+    connection.execute(SET_SEARCH_PATH, {"path": previous})
+
+
+def _sorted(items: Iterable[Any]) -> tuple[Any, ...]:
+    """Objects sorted by qualified name: the JSON must not change unless the schema does."""
+    return tuple(sorted(items, key=lambda item: item.qualified))
 
 
 def _by_relation(rows: Iterable[Mapping[str, Any]], key: str = "attrelid") -> defaultdict[int, list]:
@@ -295,7 +299,7 @@ def _column(row: Mapping[str, Any]) -> Column:
         kind=Kind.ARRAY if is_array else base_kind,
         nullable=not (row["attnotnull"] or row["domain_notnull"]),
         default=row["default_expr"],
-        # 's' stored; 'v' virtual (PostgreSQL 18+): either way the engine computes it and it cannot be written.
+        # 's' stored, 'v' virtual (PostgreSQL 18+): either way the engine computes it; it cannot be written.
         generated=row["attgenerated"] in ("s", "v"),
         identity=row["attidentity"] in ("a", "d"),
         element_kind=base_kind if is_array else None,
