@@ -119,6 +119,18 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _shown_params(action: ColumnAction) -> str:
+    """The parameters that differ from the transformer's defaults; json's paths are shown by their keys."""
+    transformer = get(action.transformer) if action.sql is not None else None
+    shown = []
+    for name, value in action.params.items():
+        param = transformer.param(name) if transformer else None
+        if param is not None and not param.required and param.default == value:
+            continue
+        shown.append(f"{name}={list(value)!r}" if isinstance(value, dict) else f"{name}={value!r}")
+    return ", ".join(shown)
+
+
 def render(plan: Plan, with_sql: bool = True) -> str:
     """The plan as people read it: per table, what each column becomes, then the SQL."""
     out = [f"Plan for database {plan.database} (rules sha256 {plan.rules_digest[:12]})", ""]
@@ -131,7 +143,7 @@ def render(plan: Plan, with_sql: bool = True) -> str:
             out.append(f"  rows where {t.keep_rows_where} are static test data: kept intact")
         width = max((len(a.column) for a in t.actions), default=0)
         for a in t.actions:
-            params = ", ".join(f"{k}={v!r}" for k, v in a.params.items() if k != "paths")
+            params = _shown_params(a)
             what = f"{a.transformer}({params})" if params else a.transformer
             out.append(f"  {a.column:<{width}}  {a.data_type:<28} -> {what}  [{a.source}]")
         if with_sql and t.statement:

@@ -56,6 +56,9 @@ def parse(text: str, file: str) -> Source:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         reason = getattr(exc, "problem", None) or str(exc)
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark and context_mark.line + 1 != line:
+            reason += f" ({context} that starts at line {context_mark.line + 1})"
         source.problems.append(Problem(file, line, f"not valid YAML: {reason}", "fix the YAML syntax"))
         return source
     if node is None:

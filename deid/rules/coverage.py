@@ -110,7 +110,8 @@ def _check_column(f: str, rule: TableRule, table: Table, column: Column, crule: 
     transformer = get(crule.transformer)
     if not transformer.rewrites:
         sensitive = looks_like_identifier(column)
-        if sensitive and not crule.reason and rule.copy == "full":
+        # a generated column is recomputed from the columns it reads, which have rules of their own
+        if sensitive and not crule.reason and not column.generated:
             return [Problem(f, crule.line, f"{where} looks like an identifier ({sensitive}) but is kept as is",
                             f"transform it (e.g. {{class: {suggested_class(column) or '...'}}}) or add "
                             "reason: \"why keeping it is safe\"")]

@@ -22,8 +22,8 @@ NUMBER_KINDS = frozenset({Kind.INTEGER, Kind.NUMERIC, Kind.FLOAT})
 DATE_KINDS = frozenset({Kind.DATE, Kind.TIMESTAMP})
 ANY_KIND = frozenset(Kind) - {Kind.ARRAY}
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a mapping",
-               list: "a list"}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               dict: "a mapping", list: "a list"}
 
 
 class ParamError(ValueError):
@@ -39,6 +39,8 @@ class Param:
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    # further checks of a value that passed the above; returns what is wrong ("must be ...") or None
+    validate: Callable[[Any], str | None] | None = None
 
     @property
     def required(self) -> bool:
@@ -54,9 +56,8 @@ class Param:
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
         if not ok:
-            raise ParamError(
-                f"parameter '{self.name}' must be {self.type_name}, got {_TYPE_NAMES.get(type(value), type(value).__name__)}"
-            )
+            got = _TYPE_NAMES.get(type(value), type(value).__name__)
+            raise ParamError(f"parameter '{self.name}' must be {self.type_name}, got {got}")
         if self.choices and value not in self.choices:
             options = ", ".join(repr(c) for c in self.choices)
             raise ParamError(f"parameter '{self.name}' must be one of {options}, got {value!r}")
@@ -64,6 +65,9 @@ class Param:
             raise ParamError(f"parameter '{self.name}' must be at least {self.minimum:g}, got {value}")
         if self.maximum is not None and value > self.maximum:
             raise ParamError(f"parameter '{self.name}' must be at most {self.maximum:g}, got {value}")
+        problem = self.validate(value) if self.validate else None
+        if problem:
+            raise ParamError(f"parameter '{self.name}' {problem}")
         return value
 
 
@@ -81,6 +85,7 @@ class Target:
     sql_type: str  # the type to cast the result to: the element type for arrays
     unique: bool = False  # the column carries a single-column unique constraint
     row: Callable[[str], str] = field(default=lambda name: '"' + name.replace('"', '""') + '"')
+    columns: tuple[str, ...] = ()  # the row's column names, when known, so that `by:` names can be checked
 
 
 SqlForm = Callable[[Target, Mapping[str, Any]], str]
@@ -98,6 +103,8 @@ class Transformer:
     dictionaries: tuple[str, ...] = ()  # Faker dictionaries the SQL form reads
     check: Check | None = None  # extra applicability check; returns a message when it cannot apply
     rewrites: bool = True  # False for `keep`: the column is not touched at all
+    # False when distinct inputs may give equal outputs: such a transformer cannot serve a unique column
+    unique_safe: bool = True
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -129,6 +136,9 @@ class Transformer:
             return f"{self.name} applies to {kinds} columns, not {target.kind.value} ({target.sql_type})"
         if not self.keeps_nulls and not target.column.nullable and self.name == "null":
             return "null cannot apply to a NOT NULL column"
+        if target.unique and not self.unique_safe:
+            return (f"{self.name} can give equal outputs for distinct inputs, so it cannot serve a column "
+                    "with a unique constraint; use hash, or a fake.* transformer with unique: true")
         return self.check(target, params) if self.check else None
 
 
@@ -139,3 +149,11 @@ def quote_literal(value: str) -> str:
 
 def cast(expression: str, sql_type: str) -> str:
     return f"({expression})::{sql_type}"
+
+
+def keyed(prefix: str, value_sql: str) -> str:
+    """The message a keyed hash reads: a per-use prefix (so uses are uncorrelated) and the value as text.
+
+    It depends on nothing but the value, so the same value gives the same output in every table and run.
+    """
+    return f"{quote_literal(prefix)} || chr(31) || ({value_sql})::text"

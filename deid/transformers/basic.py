@@ -1,0 +1,88 @@
+"""keep, null and constant: the transformers that do not look at the value."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from deid.schema import Kind
+from deid.transformers.base import ANY_KIND, Param, Target, Transformer, cast, quote_literal
+from deid.transformers.common import too_long
+
+EVERY_KIND = frozenset(Kind)
+
+
+def _keep(target: Target, params: Mapping[str, Any]) -> str:
+    return target.value
+
+
+def _null(target: Target, params: Mapping[str, Any]) -> str:
+    return f"NULL::{target.sql_type}"
+
+
+def _constant(target: Target, params: Mapping[str, Any]) -> str:
+    value = quote_literal(params["value"])
+    return cast(f"CASE WHEN {target.value} IS NULL THEN NULL ELSE {value} END", target.sql_type)
+
+
+def _parses_as(kind: Kind, value: str) -> bool:
+    """A best-effort check that the database will accept the constant; the database has the last word."""
+    try:
+        if kind is Kind.INTEGER:
+            int(value.strip())
+        elif kind in (Kind.NUMERIC, Kind.FLOAT):
+            Decimal(value.strip())
+        elif kind is Kind.BOOLEAN:
+            return value.strip().lower() in ("true", "false", "t", "f", "yes", "no", "on", "off", "1", "0")
+        elif kind is Kind.DATE:
+            date.fromisoformat(value.strip())
+        elif kind is Kind.TIMESTAMP:
+            datetime.fromisoformat(value.strip())
+        elif kind is Kind.UUID:
+            uuid.UUID(value.strip())
+        elif kind is Kind.JSON:
+            json.loads(value)
+    except (ValueError, InvalidOperation):
+        return False
+    return True
+
+
+def _check_constant(target: Target, params: Mapping[str, Any]) -> str | None:
+    value = params["value"]
+    if not _parses_as(target.kind, value):
+        return f"constant value is not a valid {target.kind.value} ({target.sql_type})"
+    return too_long(target, len(value), "the constant") if target.kind is Kind.TEXT else None
+
+
+TRANSFORMERS = (
+    Transformer(
+        name="keep",
+        description="Keep the column as it is in production. The column is not rewritten at all. A column "
+        "that looks like an identifier needs a `reason:` to be kept.",
+        applies_to=EVERY_KIND,
+        sql=_keep,
+        rewrites=False,
+    ),
+    Transformer(
+        name="null",
+        description="Replace every value with NULL. For free text and anything with no safe replacement; "
+        "cannot apply to a NOT NULL column.",
+        applies_to=EVERY_KIND,
+        sql=_null,
+        keeps_nulls=False,
+    ),
+    Transformer(
+        name="constant",
+        description="Replace every non-NULL value with one constant, cast to the column's type. NULL stays "
+        "NULL. Cannot serve a unique column.",
+        applies_to=ANY_KIND,
+        sql=_constant,
+        params=(Param("value", str, "the replacement, written as text and cast to the column's type"),),
+        check=_check_constant,
+        unique_safe=False,
+    ),
+)

@@ -1,0 +1,64 @@
+"""shift_date and truncate_date: move or coarsen dates and timestamps, keeping their type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from deid.schema import Kind
+from deid.transformers.base import DATE_KINDS, Param, Target, Transformer, cast, quote_literal
+from deid.transformers.common import by_key, by_param, check_by
+from deid.transformers.support import SCHEMA
+
+UNITS = ("year", "quarter", "month", "week", "day")
+
+
+def _with_time_zone(sql_type: str) -> bool:
+    spelled = sql_type.strip().lower()
+    return spelled == "timestamptz" or spelled.endswith("with time zone")
+
+
+def _shift_date(target: Target, params: Mapping[str, Any]) -> str:
+    days = f"{SCHEMA}.shift_days({by_key('shift_date', target, params['by'])}, {params['days']})"
+    if target.kind is Kind.DATE:
+        return cast(f"{target.value} + {days}", target.sql_type)
+    # whole 24-hour days: adding calendar days to a timestamptz would depend on the session's time zone
+    return cast(f"{target.value} + make_interval(hours => 24 * {days})", target.sql_type)
+
+
+def _truncate_date(target: Target, params: Mapping[str, Any]) -> str:
+    unit, v = quote_literal(params["unit"]), target.value
+    if target.kind is Kind.DATE:
+        return cast(f"date_trunc({unit}, ({v})::timestamp)", target.sql_type)
+    if _with_time_zone(target.sql_type):
+        # in UTC, so the result does not depend on the session's time zone
+        return cast(f"date_trunc({unit}, {v}, 'UTC')", target.sql_type)
+    return cast(f"date_trunc({unit}, {v})", target.sql_type)
+
+
+TRANSFORMERS = (
+    Transformer(
+        name="shift_date",
+        description="Move a date or timestamp by a keyed number of days, never 0. The shift is in [-days, "
+        "days] and the type is kept. With `by`, the shift is keyed on another column of the row (an entity "
+        "id), so every date of one entity moves by the same amount in every table; without it, on the value "
+        "itself. Timestamps move by whole 24-hour days. Cannot serve a unique column.",
+        applies_to=DATE_KINDS,
+        sql=_shift_date,
+        params=(
+            Param("days", int, "largest shift, in days, either way", default=30, minimum=1, maximum=3650),
+            by_param("shift"),
+        ),
+        check=check_by,
+        unique_safe=False,
+    ),
+    Transformer(
+        name="truncate_date",
+        description="Truncate a date or timestamp to the start of its year, quarter, month, ISO week or "
+        "day. The type is kept; timestamptz values are truncated in UTC. Cannot serve a unique column.",
+        applies_to=DATE_KINDS,
+        sql=_truncate_date,
+        params=(Param("unit", str, "year, quarter, month, week or day", default="month", choices=UNITS),),
+        unique_safe=False,
+    ),
+)

@@ -1,0 +1,72 @@
+"""Faker-generated dictionaries of fake values, picked inside the database by keyed hash.
+
+Each dictionary comes from its own Faker instance with a fixed seed, so it is identical on every machine and
+run for the locked Faker version, and does not depend on which other dictionaries a scrub loads: the same
+input value and salt pick the same entry everywhere. Python builds a few thousand entries once per process;
+it never touches row values.
+
+Sizes are constants because the SQL forms embed them (the pick is `mod(keyed hash, size)`); `entries()`
+fails loudly if a Faker upgrade can no longer produce that many distinct values.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+from deid.transformers.base import quote_literal
+from deid.transformers.support import SCHEMA, dbapi_connection
+
+SEED = 20261128
+# en_US has about 690 distinct first names; 600 are reached within a few thousand draws.
+SIZES = {"first_name": 600, "last_name": 1000, "street_address": 5000, "company": 3000, "user_name": 3000}
+NAMES = tuple(sorted(SIZES))
+_MAX_DRAWS = 50  # per wanted entry, before giving up
+
+
+@cache
+def entries(name: str) -> tuple[str, ...]:
+    """The dictionary's values, de-duplicated, in a fixed order. Exactly SIZES[name] of them."""
+    from faker import Faker
+
+    if name not in SIZES:
+        raise KeyError(f"no dictionary named {name!r}")
+    faker = Faker("en_US")
+    faker.seed_instance(SEED + zlib.crc32(name.encode()))
+    make = getattr(faker, name)
+    seen: dict[str, None] = {}
+    for _ in range(SIZES[name] * _MAX_DRAWS):
+        seen.setdefault(" ".join(make().split()), None)  # no newlines or double spaces
+        if len(seen) == SIZES[name]:
+            return tuple(seen)
+    raise RuntimeError(f"Faker produced only {len(seen)} distinct {name} values; lower SIZES[{name!r}]")
+
+
+def load_dictionaries(connection: Any, names: Iterable[str]) -> None:
+    """Load the named dictionaries into _deid.dictionary, replacing earlier copies (support_sql() first).
+
+    `connection`: a SQLAlchemy Connection (or DB-API connection); one INSERT of bound arrays per dictionary.
+    """
+    wanted = sorted(set(names))
+    unknown = [n for n in wanted if n not in SIZES]
+    if unknown:
+        raise KeyError(f"unknown dictionaries: {', '.join(unknown)} (known: {', '.join(NAMES)})")
+    with dbapi_connection(connection).cursor() as cursor:
+        for name in wanted:
+            values = list(entries(name))
+            cursor.execute(f"DELETE FROM {SCHEMA}.dictionary WHERE name = %s", (name,))
+            cursor.execute(
+                f"INSERT INTO {SCHEMA}.dictionary (name, idx, value) "
+                "SELECT %s, i - 1, v FROM unnest(%s::text[]) WITH ORDINALITY AS d(v, i)",
+                (name, values),
+            )
+
+
+def pick(name: str, message_sql: str) -> str:
+    """SQL for the entry of dictionary `name` that the keyed hash of `message_sql` selects (NULL for NULL)."""
+    return (
+        f"(SELECT d.value FROM {SCHEMA}.dictionary d WHERE d.name = {quote_literal(name)} "
+        f"AND d.idx = mod({SCHEMA}.hmac_int({message_sql}), {SIZES[name]}))"
+    )

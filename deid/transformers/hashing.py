@@ -1,0 +1,122 @@
+"""hash: a keyed, deterministic replacement as hex, as digits in a pattern (SSN, account numbers), or as an
+email address. Digits come from a keyed permutation, so a unique column stays unique."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from deid.schema import Kind
+from deid.transformers.base import Param, Target, Transformer, cast, quote_literal
+from deid.transformers.common import domain_param, hex_of, too_long
+from deid.transformers.support import MAX_DIGITS, SCHEMA
+
+UNIQUE_HEX = 32  # 128 bits: collisions among 10^9 distinct values have probability below 2^-68
+_INTEGER_DIGITS = {"smallint": 4, "integer": 9, "bigint": MAX_DIGITS}
+_MAX_GROUPS = 9  # regexp_replace has back-references \1 to \9
+
+
+def _pattern(value: str) -> str | None:
+    digits, groups = value.count("#"), len(re.findall("#+", value))
+    if not 1 <= digits <= MAX_DIGITS:
+        return f"must hold 1 to {MAX_DIGITS} '#' (one per digit), got {digits}"
+    if groups > _MAX_GROUPS:
+        return f"may hold at most {_MAX_GROUPS} runs of '#', got {groups}"
+    return None
+
+
+def _formatted(digits_sql: str, pattern: str) -> str:
+    """Digits laid into the pattern: each '#' takes the next digit, other characters are copied."""
+    runs = re.findall("#+|[^#]+", pattern)
+    if len(runs) == 1:
+        return digits_sql
+    regex = "^" + "".join(f"([0-9]{{{len(r)}}})" for r in runs if r[0] == "#") + "$"
+    replacement, group = "", 0
+    for run in runs:
+        if run[0] == "#":
+            group += 1
+            replacement += f"\\{group}"
+        else:
+            replacement += run.replace("\\", "\\\\")
+    return f"regexp_replace({digits_sql}, {quote_literal(regex)}, {quote_literal(replacement)})"
+
+
+def _digits_input(target: Target, n: int) -> str:
+    """The value as text; integers are zero-padded to n digits so 12345 and '000012345' hash alike."""
+    v = target.value
+    if target.kind is Kind.INTEGER:
+        return f"CASE WHEN {v} >= 0 AND {v} < {10**n} THEN lpad(({v})::text, {n}, '0') ELSE ({v})::text END"
+    return f"({v})::text"
+
+
+def _hash(target: Target, params: Mapping[str, Any]) -> str:
+    fmt = params["format"]
+    if fmt == "digits":
+        pattern = params["pattern"]
+        n = pattern.count("#")
+        digits = f"{SCHEMA}.hash_digits({_digits_input(target, n)}, {n})"
+        return cast(_formatted(digits, pattern), target.sql_type)
+    hexed = hex_of("hash", target.value, params["length"])
+    if fmt == "email":
+        hexed += f" || {quote_literal('@' + params['domain'])}"
+    return cast(hexed, target.sql_type)
+
+
+def _output_length(params: Mapping[str, Any]) -> int:
+    if params["format"] == "digits":
+        return len(params["pattern"])
+    return params["length"] + (1 + len(params["domain"]) if params["format"] == "email" else 0)
+
+
+def _check(target: Target, params: Mapping[str, Any]) -> str | None:
+    fmt = params["format"]
+    if target.kind is Kind.INTEGER:
+        if fmt != "digits":
+            return "hash on an integer column needs format: digits"
+        if set(params["pattern"]) != {"#"}:
+            return "hash on an integer column needs a pattern of '#' only"
+        most = _INTEGER_DIGITS.get(target.sql_type, 9)
+        if len(params["pattern"]) > most:
+            return f"hash: {target.sql_type} holds {most} digits without overflow; shorten the pattern"
+        return None
+    if target.unique and fmt != "digits" and params["length"] < UNIQUE_HEX:
+        return (
+            f"hash on a unique column needs length of at least {UNIQUE_HEX} (128 bits), so that distinct "
+            "values keep distinct hashes"
+        )
+    return too_long(target, _output_length(params), f"hash (format {fmt})")
+
+
+TRANSFORMERS = (
+    Transformer(
+        name="hash",
+        description="Replace the value with a keyed hash of it. The same value gives the same output in "
+        "every table, database and run (same salt). format hex: `length` hex characters; email: "
+        "<hex>@<domain>; digits: the `pattern` with each '#' a digit. With digits, a value whose digits "
+        "fill the pattern exactly goes through a keyed permutation, so distinct values stay distinct "
+        "(unique columns stay unique). Integer columns take format digits with a pattern of '#' only.",
+        applies_to=frozenset({Kind.TEXT, Kind.INTEGER}),
+        sql=_hash,
+        params=(
+            Param("format", str, "hex, digits or email", default="hex", choices=("hex", "digits", "email")),
+            Param(
+                "length",
+                int,
+                "hex characters of the hash (format hex and email); at least 32 on a unique column",
+                default=32,
+                minimum=8,
+                maximum=64,
+            ),
+            Param(
+                "pattern",
+                str,
+                "format digits: '#' is a digit, anything else is written as is",
+                default="###-##-####",
+                validate=_pattern,
+            ),
+            domain_param("email addresses (format email)"),
+        ),
+        check=_check,
+    ),
+)

@@ -1,0 +1,159 @@
+"""SQL support objects that transformers call inside the working copy, and the session key.
+
+HMAC-SHA256 is built from PostgreSQL's built-in sha256() (RFC 2104), so no extension is needed and the same
+SQL runs on every supported server. The key reaches the session as two settings derived from the salt (the
+inner and outer pads), passed as bound parameters: neither appears in SQL text, plans, logs or errors.
+Everything lives in schema `_deid`, which the pipeline drops before publishing.
+
+Functions are STABLE (the key is a session setting, so never IMMUTABLE), STRICT (NULL in, NULL out) and
+PARALLEL SAFE. The small ones are single-expression `language sql` so the planner inlines them; the few that
+need a value twice are plpgsql, so an expensive argument is computed once. No `%` anywhere: drivers read it
+as a placeholder, so `mod()` is used instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from deid.errors import ConfigError, TerminalError, TransientError
+
+SCHEMA = "_deid"
+BLOCK = 64  # SHA-256 block size in bytes
+IPAD, OPAD = "deid.hmac_ipad", "deid.hmac_opad"
+FEISTEL_ROUNDS = 10  # as FF1
+MAX_DIGITS = 18  # 10^18 < 2^63: every digit domain fits a bigint
+
+
+def key_settings(salt: str) -> dict[str, str]:
+    """The HMAC inner and outer pads for `salt`, as hex, per RFC 2104 (a key over 64 bytes is hashed)."""
+    key = salt.encode("utf-8")
+    if len(key) > BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(BLOCK, b"\0")
+    return {IPAD: bytes(b ^ 0x36 for b in key).hex(), OPAD: bytes(b ^ 0x5C for b in key).hex()}
+
+
+def apply_key(connection: Any, salt: str) -> None:
+    """Give the session its key, as session-wide settings sent as bound parameters.
+
+    `connection` is a SQLAlchemy Connection (or a DB-API connection). The statement goes through the raw
+    DB-API cursor, so SQLAlchemy's statement logging and its error messages (which print parameters) never
+    see the pads, and a failure is re-raised without them.
+    """
+    if not salt:
+        raise ConfigError("The salt is empty: keyed transformers need a secret salt.")
+    pads = key_settings(salt)
+    try:
+        with dbapi_connection(connection).cursor() as cursor:
+            cursor.execute(
+                f"SELECT set_config('{IPAD}', %s, false), set_config('{OPAD}', %s, false)",
+                (pads[IPAD], pads[OPAD]),
+            )
+    except Exception as exc:  # re-raised without its text or cause, which could quote the pads
+        lost = any(k.__name__ in ("OperationalError", "InterfaceError") for k in type(exc).__mro__)
+        kind = TransientError if lost else TerminalError
+        raise kind(f"Could not hand the key to the database session ({type(exc).__name__}).") from None
+
+
+def dbapi_connection(connection: Any) -> Any:
+    """The DB-API connection under a SQLAlchemy Connection (or the argument itself): same transaction."""
+    return connection.connection.dbapi_connection if hasattr(connection, "exec_driver_sql") else connection
+
+
+def support_sql() -> list[str]:
+    """DDL of the `_deid` schema: keyed hash functions, the format-preserving permutation, dictionaries.
+
+    Idempotent (CREATE OR REPLACE / IF NOT EXISTS), so a resumed scrub may run it again.
+    """
+    s = SCHEMA
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {s}",
+        f"""CREATE OR REPLACE FUNCTION {s}.hmac(msg text) RETURNS bytea
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+    SELECT sha256(decode(current_setting('{OPAD}'), 'hex')
+                  || sha256(decode(current_setting('{IPAD}'), 'hex') || convert_to(msg, 'UTF8')))
+$$""",
+        f"""CREATE OR REPLACE FUNCTION {s}.hmac_hex(msg text) RETURNS text
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$ SELECT encode({s}.hmac(msg), 'hex') $$""",
+        # 63 bits, never negative, so mod() gives an index without sign games; the bias of mod(h, n) for the
+        # small n used here is below 2^-40
+        f"""CREATE OR REPLACE FUNCTION {s}.hmac_int(msg text) RETURNS bigint
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+    SELECT ('x' || left(encode({s}.hmac(msg), 'hex'), 16))::bit(64)::bigint & 9223372036854775807
+$$""",
+        # 53 bits: exactly representable in float8, uniform in [0, 1)
+        f"""CREATE OR REPLACE FUNCTION {s}.hmac_unit(msg text) RETURNS float8
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+    SELECT ({s}.hmac_int(msg) >> 10)::float8 / 9007199254740992.0
+$$""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.dictionary (
+    name text NOT NULL, idx integer NOT NULL, value text NOT NULL, PRIMARY KEY (name, idx))""",
+        # A keyed permutation of n-digit strings (FF1-style alternating Feistel): distinct inputs give
+        # distinct outputs by construction, which is how `hash` keeps unique digit columns unique.
+        f"""CREATE OR REPLACE FUNCTION {s}.fpe_digits(digits text, tweak text) RETURNS text
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    n int := length(digits);
+    u int := n / 2;
+    v int := n - u;
+    mu bigint := (10::numeric ^ u)::bigint;
+    mv bigint := (10::numeric ^ v)::bigint;
+    a bigint;
+    b bigint;
+    c bigint;
+    prefix text := tweak || chr(31) || n || chr(31);
+BEGIN
+    IF digits !~ '^[0-9]{{1,{MAX_DIGITS}}}$' THEN
+        RAISE EXCEPTION 'fpe_digits takes 1 to {MAX_DIGITS} decimal digits';
+    END IF;
+    a := coalesce(nullif(left(digits, u), '')::bigint, 0);
+    b := substr(digits, u + 1)::bigint;
+    FOR i IN 0..{FEISTEL_ROUNDS - 1} LOOP
+        -- even rounds: a has u digits; odd rounds: v. Each round is a bijection, so the whole is one.
+        c := mod(a + {s}.hmac_int(prefix || i || chr(31) || b), CASE WHEN i & 1 = 0 THEN mu ELSE mv END);
+        a := b;
+        b := c;
+    END LOOP;
+    RETURN lpad(a::text, u, '0') || lpad(b::text, v, '0');
+END $$""",
+        # n digits for `hash` format digits: the permutation when the value's digits fill the pattern exactly
+        # (so distinct inputs stay distinct), else digits drawn from the value's keyed hash
+        f"""CREATE OR REPLACE FUNCTION {s}.hash_digits(value text, n int) RETURNS text
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    d text := regexp_replace(value, '[^0-9]', '', 'g');
+BEGIN
+    IF length(d) = n THEN
+        RETURN {s}.fpe_digits(d, 'hash.digits');
+    END IF;
+    RETURN lpad(mod({s}.hmac_int('hash.digits' || chr(31) || value), (10::numeric ^ n)::bigint)::text,
+                n, '0');
+END $$""",
+        # A shift in [-days, days] without 0, so a shifted value always moves
+        f"""CREATE OR REPLACE FUNCTION {s}.shift_days(msg text, days int) RETURNS int
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    k int := mod({s}.hmac_int(msg), 2 * days)::int;
+BEGIN
+    RETURN CASE WHEN k < days THEN k - days ELSE k - days + 1 END;
+END $$""",
+        # The 768 addresses of the three IPv4 documentation ranges (RFC 5737)
+        f"""CREATE OR REPLACE FUNCTION {s}.doc_ipv4(msg text) RETURNS inet
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    k int := mod({s}.hmac_int(msg), 768)::int;
+BEGIN
+    RETURN (ARRAY['192.0.2.0', '198.51.100.0', '203.0.113.0']::inet[])[k / 256 + 1] + mod(k, 256);
+END $$""",
+        # jsonb_set only where the whole path exists: it then cannot fail on a scalar or on an array met
+        # where the path expects an object, and a missing path leaves the document as it is
+        f"""CREATE OR REPLACE FUNCTION {s}.jsonb_replace(doc jsonb, path text[], new jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+BEGIN
+    IF doc #> path IS NULL THEN
+        RETURN doc;
+    END IF;
+    RETURN jsonb_set(doc, path, new, false);
+END $$""",
+    ]
