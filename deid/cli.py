@@ -40,11 +40,17 @@ def cmd_lint(args: argparse.Namespace) -> int:
             rules = load_rules(path)
             schema, origin = _lint_schema(args, rules.database, path)
             if schema is None:
-                print(f"{path}: ok (rules only; no schema to check coverage against: pass --schema or --database)")
+                print(
+                    f"{path}: ok (rules only; no schema to check coverage against: "
+                    "pass --schema or --database)"
+                )
                 continue
             coverage.check_or_raise(rules, schema)
             columns = sum(len(t.columns) for t in schema.rule_tables)
-            print(f"{path}: ok ({len(schema.rule_tables)} tables, {columns} columns covered; schema from {origin})")
+            print(
+                f"{path}: ok ({len(schema.rule_tables)} tables, {columns} columns covered; "
+                f"schema from {origin})"
+            )
         except RuleProblems as exc:
             failures.append(exc)
             print(str(exc), file=sys.stderr)
@@ -156,16 +162,25 @@ def _introspect(config, name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deid", description="De-identified staging copies of production databases.",
-                                     epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="deid",
+        description="De-identified staging copies of production databases.",
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", help="deid.yaml to read (default: $DEID_CONFIG or ./deid.yaml)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func, **kwargs) -> argparse.ArgumentParser:
         doc = func.__doc__ or ""
-        p = sub.add_parser(name, help=doc.splitlines()[0], description=doc,
-                           formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+        p = sub.add_parser(
+            name,
+            help=doc.splitlines()[0],
+            description=doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            **kwargs,
+        )
         p.set_defaults(func=func)
         return p
 
@@ -207,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so plainly, without dumping values that may come from production
         if args.debug:
             raise
-        print(f"deid: internal error ({type(exc).__name__}); run again with --debug for the traceback",
-              file=sys.stderr)
+        print(
+            f"deid: internal error ({type(exc).__name__}); run again with --debug for the traceback",
+            file=sys.stderr,
+        )
         return EXIT_BUG
 
 

@@ -21,8 +21,19 @@ from deid.errors import ConfigError, MissingSetting, Problem
 from deid.suggest import did_you_mean
 
 CLONE_METHODS = ("template", "dump")
-DATABASE_KEYS = ("engine", "production", "staging_server", "staging_name", "clone", "migrations", "retention",
-                 "salt_secret", "rules", "schedule", "description")
+DATABASE_KEYS = (
+    "engine",
+    "production",
+    "staging_server",
+    "staging_name",
+    "clone",
+    "migrations",
+    "retention",
+    "salt_secret",
+    "rules",
+    "schedule",
+    "description",
+)
 DEFAULT_CONFIG = "deid.yaml"
 
 
@@ -56,8 +67,10 @@ class Config:
     def database(self, name: str) -> DatabaseConfig:
         if name not in self.databases:
             hint = did_you_mean(name, self.databases)
-            raise ConfigError(f"database '{name}' is not in {self.file}.{hint} "
-                              f"Configured: {', '.join(sorted(self.databases)) or '(none)'}")
+            raise ConfigError(
+                f"database '{name}' is not in {self.file}.{hint} "
+                f"Configured: {', '.join(sorted(self.databases)) or '(none)'}"
+            )
         return self.databases[name]
 
     def rules_path(self, name: str) -> Path:
@@ -77,8 +90,13 @@ def load_config(path: Path | str | None = None) -> Config:
     data = source.data if isinstance(source.data, dict) else {}
     for key in data:
         if key != "databases":
-            problems.append(source.problem((key,), f"unknown key '{key}'.{did_you_mean(str(key), ['databases'])}",
-                                           "deid.yaml has one key: databases"))
+            problems.append(
+                source.problem(
+                    (key,),
+                    f"unknown key '{key}'.{did_you_mean(str(key), ['databases'])}",
+                    "deid.yaml has one key: databases",
+                )
+            )
     databases = {}
     for name, spec in (data.get("databases") or {}).items():
         db, found = _database(source, str(name), spec)
@@ -93,33 +111,69 @@ def load_config(path: Path | str | None = None) -> Config:
 def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Problem]]:
     path = ("databases", name)
     if not isinstance(spec, dict):
-        return None, [source.problem(path, f"database {name} must be a mapping", "see deid.yaml in the repository")]
-    problems = [source.problem((*path, k), f"unknown key '{k}' for database {name}.{did_you_mean(str(k), DATABASE_KEYS)}",
-                               f"allowed: {', '.join(DATABASE_KEYS)}") for k in spec if k not in DATABASE_KEYS]
+        return None, [
+            source.problem(path, f"database {name} must be a mapping", "see deid.yaml in the repository")
+        ]
+    problems = [
+        source.problem(
+            (*path, k),
+            f"unknown key '{k}' for database {name}.{did_you_mean(str(k), DATABASE_KEYS)}",
+            f"allowed: {', '.join(DATABASE_KEYS)}",
+        )
+        for k in spec
+        if k not in DATABASE_KEYS
+    ]
     for required in ("production", "staging_server", "salt_secret"):
         if not isinstance(spec.get(required), str):
-            problems.append(source.problem(path, f"database {name} needs '{required}' (a name, resolved at run time)",
-                                           f"add {required}: <name>"))
+            problems.append(
+                source.problem(
+                    path,
+                    f"database {name} needs '{required}' (a name, resolved at run time)",
+                    f"add {required}: <name>",
+                )
+            )
     engine = spec.get("engine", "postgresql")
     engines = engine_names()
     if engine not in engines:
-        problems.append(source.problem((*path, "engine"), f"unknown engine '{engine}'.{did_you_mean(str(engine), engines)}",
-                                       f"supported: {', '.join(engines)}"))
+        problems.append(
+            source.problem(
+                (*path, "engine"),
+                f"unknown engine '{engine}'.{did_you_mean(str(engine), engines)}",
+                f"supported: {', '.join(engines)}",
+            )
+        )
     clone = spec.get("clone", "template")
     if clone not in CLONE_METHODS:
-        problems.append(source.problem((*path, "clone"), f"unknown clone method '{clone}'."
-                                       f"{did_you_mean(str(clone), CLONE_METHODS)}", f"use one of {', '.join(CLONE_METHODS)}"))
+        problems.append(
+            source.problem(
+                (*path, "clone"),
+                f"unknown clone method '{clone}'.{did_you_mean(str(clone), CLONE_METHODS)}",
+                f"use one of {', '.join(CLONE_METHODS)}",
+            )
+        )
     retention = spec.get("retention", 3)
     if not isinstance(retention, int) or isinstance(retention, bool) or retention < 0:
-        problems.append(source.problem((*path, "retention"), "retention must be a whole number ≥ 0",
-                                       "the number of previous staging copies kept for rollback"))
+        problems.append(
+            source.problem(
+                (*path, "retention"),
+                "retention must be a whole number ≥ 0",
+                "the number of previous staging copies kept for rollback",
+            )
+        )
     migrations = _migrations(source, (*path, "migrations"), spec.get("migrations"), problems)
     if problems:
         return None, problems
     return DatabaseConfig(
-        name=name, engine=engine, production=spec["production"], staging_server=spec["staging_server"],
-        staging_name=spec.get("staging_name", f"{name}_staging"), rules=spec.get("rules", f"rules/{name}.yaml"),
-        salt_secret=spec["salt_secret"], clone=clone, retention=retention, migrations=migrations,
+        name=name,
+        engine=engine,
+        production=spec["production"],
+        staging_server=spec["staging_server"],
+        staging_name=spec.get("staging_name", f"{name}_staging"),
+        rules=spec.get("rules", f"rules/{name}.yaml"),
+        salt_secret=spec["salt_secret"],
+        clone=clone,
+        retention=retention,
+        migrations=migrations,
         schedule=str(spec.get("schedule", "0 3 * * *")),
     ), []
 
@@ -130,8 +184,13 @@ def _migrations(source, path, spec, problems: list[Problem]) -> Migrations | Non
     if isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) in ("sql", "alembic"):
         kind, folder = next(iter(spec.items()))
         return Migrations(kind=kind, path=str(folder))
-    problems.append(source.problem(path, "migrations must be {sql: FOLDER} or {alembic: SCRIPT_LOCATION}",
-                                   "for example migrations: {sql: migrations/learners}"))
+    problems.append(
+        source.problem(
+            path,
+            "migrations must be {sql: FOLDER} or {alembic: SCRIPT_LOCATION}",
+            "for example migrations: {sql: migrations/learners}",
+        )
+    )
     return None
 
 
@@ -160,9 +219,17 @@ class EnvSettings:
         raise MissingSetting(kind, name, places, hint)
 
     def connection(self, name: str) -> str:
-        return self._lookup("connection", name, ("DEID_CONN_", "AIRFLOW_CONN_"),
-                            "Set one to a URL such as postgresql://user@host:5432/dbname.")
+        return self._lookup(
+            "connection",
+            name,
+            ("DEID_CONN_", "AIRFLOW_CONN_"),
+            "Set one to a URL such as postgresql://user@host:5432/dbname.",
+        )
 
     def secret(self, name: str) -> str:
-        return self._lookup("secret", name, ("DEID_SECRET_", "AIRFLOW_VAR_"),
-                            "Set one to the secret's value (it is never logged).")
+        return self._lookup(
+            "secret",
+            name,
+            ("DEID_SECRET_", "AIRFLOW_VAR_"),
+            "Set one to the secret's value (it is never logged).",
+        )

@@ -68,16 +68,28 @@ def build_plan(rules: RuleFile, schema: Schema) -> Plan:
         plan, needs = _table_plan(table, rule)
         tables.append(plan)
         dictionaries |= needs
-    return Plan(database=schema.database, rules_digest=rules.digest, tables=tuple(tables),
-                dictionaries=tuple(sorted(dictionaries)))
+    return Plan(
+        database=schema.database,
+        rules_digest=rules.digest,
+        tables=tuple(tables),
+        dictionaries=tuple(sorted(dictionaries)),
+    )
 
 
 def _table_plan(table: Table, rule: TableRule) -> tuple[TablePlan, set[str]]:
     if rule.copy == "schema_only":
-        actions = tuple(ColumnAction(c.name, c.data_type, "(no rows)", {}, "copy: schema_only", None)
-                        for c in table.columns)
-        return TablePlan(table.qualified, rule.copy, actions, None,
-                         f"TRUNCATE TABLE {quote_table(table.qualified)} CASCADE", table.row_estimate), set()
+        actions = tuple(
+            ColumnAction(c.name, c.data_type, "(no rows)", {}, "copy: schema_only", None)
+            for c in table.columns
+        )
+        return TablePlan(
+            table.qualified,
+            rule.copy,
+            actions,
+            None,
+            f"TRUNCATE TABLE {quote_table(table.qualified)} CASCADE",
+            table.row_estimate,
+        ), set()
     actions, needs = [], set()
     for column in table.columns:
         crule = rule.column(column.name)
@@ -87,7 +99,9 @@ def _table_plan(table: Table, rule: TableRule) -> tuple[TablePlan, set[str]]:
         needs |= used
     condition = rule.keep_rows_where.sql if rule.keep_rows_where else None
     statement = _update(table, actions, condition)
-    return TablePlan(table.qualified, rule.copy, tuple(actions), condition, statement, table.row_estimate), needs
+    return TablePlan(
+        table.qualified, rule.copy, tuple(actions), condition, statement, table.row_estimate
+    ), needs
 
 
 def _column_action(table: Table, column: Column, crule: ColumnRule) -> tuple[ColumnAction, set[str]]:
@@ -100,8 +114,10 @@ def _column_action(table: Table, column: Column, crule: ColumnRule) -> tuple[Col
         sql = transformer.sql(target, params)
         if element_wise:
             sql = over_array(sql, column)
-    return (ColumnAction(column.name, column.data_type, transformer.name, params, crule.source, sql),
-            set(transformer.dictionaries) if sql else set())
+    return (
+        ColumnAction(column.name, column.data_type, transformer.name, params, crule.source, sql),
+        set(transformer.dictionaries) if sql else set(),
+    )
 
 
 def _update(table: Table, actions: list[ColumnAction], condition: str | None) -> str | None:
@@ -136,8 +152,13 @@ def render(plan: Plan, with_sql: bool = True) -> str:
     out = [f"Plan for database {plan.database} (rules sha256 {plan.rules_digest[:12]})", ""]
     touched = sum(1 for t in plan.tables if t.statement)
     for t in plan.tables:
-        verdict = ("emptied (schema_only)" if t.copy == "schema_only"
-                   else f"rewritten once ({len(t.rewritten)} column(s))" if t.statement else "not touched (all kept)")
+        verdict = (
+            "emptied (schema_only)"
+            if t.copy == "schema_only"
+            else f"rewritten once ({len(t.rewritten)} column(s))"
+            if t.statement
+            else "not touched (all kept)"
+        )
         out.append(f"{t.table}: {verdict}")
         if t.keep_rows_where:
             out.append(f"  rows where {t.keep_rows_where} are static test data: kept intact")
@@ -150,8 +171,12 @@ def render(plan: Plan, with_sql: bool = True) -> str:
             out.append("")
             out.extend("  " + line for line in (t.statement + ";").splitlines())
         out.append("")
-    out.append(f"{len(plan.tables)} table(s): {touched} with statements, {len(plan.tables) - touched} untouched.")
+    out.append(
+        f"{len(plan.tables)} table(s): {touched} with statements, {len(plan.tables) - touched} untouched."
+    )
     if plan.dictionaries:
         out.append(f"Fake-value dictionaries: {', '.join(plan.dictionaries)}.")
-    out.append("Session setup: " + "; ".join(plan.preamble) + "; salt bound as session settings (never in SQL).")
+    out.append(
+        "Session setup: " + "; ".join(plan.preamble) + "; salt bound as session settings (never in SQL)."
+    )
     return "\n".join(out)

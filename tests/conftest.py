@@ -71,7 +71,9 @@ def _server(spec: str) -> Server:
     with engine.connect() as c:
         version = int(c.exec_driver_sql("SHOW server_version_num").scalar()) // 10000
     engine.dispose()
-    server = Server(id=f"pg{version}" + ("-embedded" if spec == "embedded" else ""), admin_url=url, version=version)
+    server = Server(
+        id=f"pg{version}" + ("-embedded" if spec == "embedded" else ""), admin_url=url, version=version
+    )
     _started[spec] = server
     return server
 
@@ -79,7 +81,9 @@ def _server(spec: str) -> Server:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "postgres" in metafunc.fixturenames:
         specs = _configured()
-        metafunc.parametrize("postgres", specs, ids=[_label(s) for s in specs], indirect=True, scope="session")
+        metafunc.parametrize(
+            "postgres", specs, ids=[_label(s) for s in specs], indirect=True, scope="session"
+        )
 
 
 def _label(spec: str) -> str:

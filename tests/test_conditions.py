@@ -10,12 +10,15 @@ from deid.rules.condition import ConditionError, parse_condition
 ACCEPTED = [
     ("is_test_account", '"is_test_account"', ("is_test_account",)),
     ("is_test_account = true", '"is_test_account" = TRUE', ("is_test_account",)),
-    ("email_domain = 'test.example' AND NOT deleted", '("email_domain" = \'test.example\' AND NOT ("deleted"))',
-     ("email_domain", "deleted")),
-    ("kind IN ('qa', 'fake') OR id < -1.5", '("kind" IN (\'qa\', \'fake\') OR "id" < -1.5)', ("kind", "id")),
+    (
+        "email_domain = 'test.example' AND NOT deleted",
+        '("email_domain" = \'test.example\' AND NOT ("deleted"))',
+        ("email_domain", "deleted"),
+    ),
+    ("kind IN ('qa', 'fake') OR id < -1.5", "(\"kind\" IN ('qa', 'fake') OR \"id\" < -1.5)", ("kind", "id")),
     ("note IS NOT NULL", '"note" IS NOT NULL', ("note",)),
     ("flag IS FALSE", '"flag" IS FALSE', ("flag",)),
-    ("name = 'O''Brien'", '"name" = \'O\'\'Brien\'', ("name",)),
+    ("name = 'O''Brien'", "\"name\" = 'O''Brien'", ("name",)),
     ('"Mixed Case" <> 3', '"Mixed Case" <> 3', ("Mixed Case",)),
 ]
 
@@ -54,10 +57,14 @@ def test_rendered_condition_selects_the_same_rows_in_postgresql(pg_engine):
     """The rendered SQL is valid PostgreSQL and means what the data owner wrote."""
     with pg_engine.begin() as c:
         c.exec_driver_sql('CREATE TABLE t (id int, kind text, "Mixed Case" int, deleted boolean)')
-        c.exec_driver_sql("INSERT INTO t VALUES (1,'qa',3,false),(2,'real',4,false),(3,'fake',3,true),(4,NULL,NULL,NULL)")
-        for text, expected in [("kind IN ('qa', 'fake') AND NOT deleted", [1]),
-                               ('"Mixed Case" <> 3 OR kind IS NULL', [2, 4]),
-                               ("deleted IS NOT TRUE AND id >= 2", [2, 4])]:
+        c.exec_driver_sql(
+            "INSERT INTO t VALUES (1,'qa',3,false),(2,'real',4,false),(3,'fake',3,true),(4,NULL,NULL,NULL)"
+        )
+        for text, expected in [
+            ("kind IN ('qa', 'fake') AND NOT deleted", [1]),
+            ('"Mixed Case" <> 3 OR kind IS NULL', [2, 4]),
+            ("deleted IS NOT TRUE AND id >= 2", [2, 4]),
+        ]:
             sql = parse_condition(text).sql
             rows = c.execute(sa.text(f"SELECT id FROM t WHERE {sql} ORDER BY id")).scalars().all()
             assert rows == expected, text

@@ -9,6 +9,8 @@ import pytest
 from deid.config import EnvSettings, load_config
 from deid.errors import ConfigError, MissingSetting
 
+BASE = "databases:\n  a:\n    production: p\n    staging_server: s\n    salt_secret: k\n"
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -16,7 +18,12 @@ def test_shipped_config_declares_the_demo_database():
     config = load_config(ROOT / "deid.yaml")
     db = config.database("learners")
     assert (db.engine, db.production, db.staging_name, db.clone, db.retention) == (
-        "postgresql", "learners_prod", "learners_staging", "template", 3)
+        "postgresql",
+        "learners_prod",
+        "learners_staging",
+        "template",
+        3,
+    )
     assert config.rules_path("learners") == ROOT / "rules" / "learners.yaml"
 
 
@@ -51,15 +58,26 @@ def test_missing_secret_message_never_contains_other_secrets():
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("databases:\n  a:\n    production: p\n    staging_server: s\n    salt_secret: k\n    clone: snapshot\n",
-         "deid.yaml:6: unknown clone method 'snapshot'"),
-        ("databases:\n  a:\n    production: p\n    staging_server: s\n    salt_secret: k\n    retention: -1\n",
-         "deid.yaml:6: retention must be a whole number"),
-        ("databases:\n  a:\n    production: p\n    staging_server: s\n    salt_secret: k\n    engin: postgresql\n",
-         "deid.yaml:6: unknown key 'engin' for database a. Did you mean 'engine'?"),
-        ("databases:\n  a:\n    production: p\n    salt_secret: k\n", "deid.yaml:2: database a needs 'staging_server'"),
-        ("databases:\n  a:\n    production: p\n    staging_server: s\n    salt_secret: k\n    engine: postgress\n",
-         "Did you mean 'postgresql'?"),
+        (
+            BASE + "    clone: snapshot\n",
+            "deid.yaml:6: unknown clone method 'snapshot'",
+        ),
+        (
+            BASE + "    retention: -1\n",
+            "deid.yaml:6: retention must be a whole number",
+        ),
+        (
+            BASE + "    engin: postgresql\n",
+            "deid.yaml:6: unknown key 'engin' for database a. Did you mean 'engine'?",
+        ),
+        (
+            "databases:\n  a:\n    production: p\n    salt_secret: k\n",
+            "deid.yaml:2: database a needs 'staging_server'",
+        ),
+        (
+            BASE + "    engine: postgress\n",
+            "Did you mean 'postgresql'?",
+        ),
     ],
 )
 def test_bad_config_names_file_line_and_fix(tmp_path, body, message):

@@ -51,7 +51,9 @@ def test_good_rule_file_passes(capsys):
 
 def test_every_problem_is_reported_in_one_run(capsys, tmp_path):
     rules = tmp_path / "shop.yaml"
-    rules.write_text("database: shop\ntables:\n  users:\n    columns:\n      emial: keep\n      bio: shift_date\n")
+    rules.write_text(
+        "database: shop\ntables:\n  users:\n    columns:\n      emial: keep\n      bio: shift_date\n"
+    )
     code, _, err = lint(capsys, str(rules))
     assert code == 1
     assert f"{rules}:5: column public.users.emial does not exist" in err

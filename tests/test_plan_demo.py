@@ -68,5 +68,9 @@ def test_plan_sql_runs_and_changes_only_what_the_rules_say(demo):
         assert qa_after == qa_before, "static test accounts kept intact, updated_at included (no trigger)"
         assert courses_after == courses_before
         assert c.execute(sa.text("SELECT count(*) FROM refunds WHERE reason IS NOT NULL")).scalar() == 0
-        pans = c.execute(sa.text("SELECT card_pan FROM payments WHERE learner_id > 5 AND card_pan IS NOT NULL")).scalars().all()
+        pans = (
+            c.execute(sa.text("SELECT card_pan FROM payments WHERE learner_id > 5 AND card_pan IS NOT NULL"))
+            .scalars()
+            .all()
+        )
         assert pans and all(p[:-4].strip("*") == "" for p in pans)

@@ -23,7 +23,9 @@ def ensure_seeded(server: embedded.EmbeddedPostgres, learners: int) -> bool:
 
     admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        exists = c.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DEMO_DATABASE}).scalar()
+        exists = c.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DEMO_DATABASE}
+        ).scalar()
         if not exists:
             c.exec_driver_sql(f'CREATE DATABASE "{DEMO_DATABASE}"')
     admin.dispose()
@@ -35,29 +37,39 @@ def ensure_seeded(server: embedded.EmbeddedPostgres, learners: int) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./dev demo", description=__doc__)
-    parser.add_argument("--learners", type=int, default=2000, help="size of the seeded database (first run only)")
-    parser.add_argument("--data", default=str(ROOT / ".cache" / "demo-pg18"), help="embedded server's data folder")
+    parser.add_argument(
+        "--learners", type=int, default=2000, help="size of the seeded database (first run only)"
+    )
+    parser.add_argument(
+        "--data", default=str(ROOT / ".cache" / "demo-pg18"), help="embedded server's data folder"
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()
     server = embedded.start(Path(args.data))
     seeded = ensure_seeded(server, args.learners)
-    print(f"demo: embedded PostgreSQL 18 on 127.0.0.1:{server.port}; production database '{DEMO_DATABASE}' "
-          f"{'seeded' if seeded else 'already seeded'} ({time.monotonic() - started:.1f}s)")
+    print(
+        f"demo: embedded PostgreSQL 18 on 127.0.0.1:{server.port}; production database '{DEMO_DATABASE}' "
+        f"{'seeded' if seeded else 'already seeded'} ({time.monotonic() - started:.1f}s)"
+    )
     os.environ["DEID_CONN_LEARNERS_PROD"] = server.url(DEMO_DATABASE)
     os.environ["DEID_CONN_STAGING"] = server.url()
     os.environ.setdefault("DEID_CONFIG", str(ROOT / "deid.yaml"))
 
     from deid.cli import main as deid
 
-    for command in (["lint", "--database", DEMO_DATABASE, str(ROOT / "rules" / "learners.yaml")],
-                    ["plan", DEMO_DATABASE]):
+    for command in (
+        ["lint", "--database", DEMO_DATABASE, str(ROOT / "rules" / "learners.yaml")],
+        ["plan", DEMO_DATABASE],
+    ):
         print(f"\n$ deid {' '.join(command)}", flush=True)
         code = deid(command)
         if code:
             return code
-    print(f"\ndemo: done in {time.monotonic() - started:.1f}s. The server keeps running for `deid` commands:\n"
-          f"  export DEID_CONN_LEARNERS_PROD={server.url(DEMO_DATABASE)}")
+    print(
+        f"\ndemo: done in {time.monotonic() - started:.1f}s. The server keeps running for `deid` commands:\n"
+        f"  export DEID_CONN_LEARNERS_PROD={server.url(DEMO_DATABASE)}"
+    )
     return 0
 
 

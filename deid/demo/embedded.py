@@ -53,7 +53,7 @@ def _make_readable(path: Path) -> None:
         mode = parent.stat().st_mode
         parent.chmod(mode | 0o011)
     for root in (_bin("postgres").parent.parent,):
-        for dirpath, dirnames, filenames in os.walk(root):
+        for dirpath, _dirnames, filenames in os.walk(root):
             os.chmod(dirpath, os.stat(dirpath).st_mode | 0o055)
             for f in filenames:
                 p = os.path.join(dirpath, f)
@@ -94,18 +94,34 @@ def start(datadir: Path, port: int | None = None) -> EmbeddedPostgres:
         if as_user:
             shutil.chown(datadir, SERVER_USER, SERVER_USER)
         subprocess.run(
-            [str(_bin("initdb")), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-             "--locale=C", "--no-sync"],
-            check=True, capture_output=True, **as_user,
+            [
+                str(_bin("initdb")),
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            **as_user,
         )
     else:
         _make_readable(datadir)
     port = port or _free_port()
     log = datadir / "server.log"
-    options = f"-p {port} -h 127.0.0.1 -k {datadir} -c fsync=off -c full_page_writes=off -c max_connections=100"
+    options = (
+        f"-p {port} -h 127.0.0.1 -k {datadir} -c fsync=off -c full_page_writes=off -c max_connections=100"
+    )
     result = subprocess.run(
         [str(_bin("pg_ctl")), "-D", str(datadir), "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
-        capture_output=True, text=True, **as_user,
+        capture_output=True,
+        text=True,
+        **as_user,
     )
     if result.returncode != 0:
         tail = log.read_text()[-2000:] if log.exists() else result.stderr

@@ -18,7 +18,9 @@ from sqlglot.tokens import TokenType
 from deid.transformers.base import quote_literal
 
 _COMPARISONS = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
-ALLOWED = "column names, literals, = <> < <= > >=, AND, OR, NOT, IS [NOT] NULL, IS [NOT] TRUE/FALSE, IN (literals)"
+ALLOWED = (
+    "column names, literals, = <> < <= > >=, AND, OR, NOT, IS [NOT] NULL, IS [NOT] TRUE/FALSE, IN (literals)"
+)
 
 
 class ConditionError(ValueError):

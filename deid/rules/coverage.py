@@ -28,21 +28,40 @@ def check(rules: RuleFile, schema: Schema) -> list[Problem]:
         table = rule_tables.get(rule.name)
         if table is None:
             if rule.name in partitions:
-                problems.append(Problem(f, rule.line, f"table {rule.name} is a partition of {partitions[rule.name]}; "
-                                        "partitions follow the rule of their partitioned table",
-                                        f"move these column rules to {partitions[rule.name]}"))
+                problems.append(
+                    Problem(
+                        f,
+                        rule.line,
+                        f"table {rule.name} is a partition of {partitions[rule.name]}; "
+                        "partitions follow the rule of their partitioned table",
+                        f"move these column rules to {partitions[rule.name]}",
+                    )
+                )
             else:
                 hint = did_you_mean(rule.name, rule_tables)
-                problems.append(Problem(f, rule.line, f"table {rule.name} does not exist in database "
-                                        f"{schema.database}.{hint}", "fix the name or delete the entry"))
+                problems.append(
+                    Problem(
+                        f,
+                        rule.line,
+                        f"table {rule.name} does not exist in database {schema.database}.{hint}",
+                        "fix the name or delete the entry",
+                    )
+                )
             continue
         problems += _check_table(f, rule, table)
     problems += _check_foreign_keys(rules, schema)
     missing = missing_columns(rules, schema)
     if missing:
         listed = ", ".join(f"{t.qualified}.{c.name}" for t, cols in missing for c in cols)
-        problems.append(Problem(f, 0, f"{sum(len(c) for _, c in missing)} column(s) have no rule (deid fails closed "
-                                f"on unclassified columns): {listed}", "add the YAML block printed below"))
+        problems.append(
+            Problem(
+                f,
+                0,
+                f"{sum(len(c) for _, c in missing)} column(s) have no rule (deid fails closed "
+                f"on unclassified columns): {listed}",
+                "add the YAML block printed below",
+            )
+        )
     return problems
 
 
@@ -92,14 +111,26 @@ def _check_table(f: str, rule: TableRule, table: Table) -> list[Problem]:
         for name in rule.keep_rows_where.columns:
             if table.column(name) is None:
                 hint = did_you_mean(name, [c.name for c in table.columns])
-                problems.append(Problem(f, rule.keep_rows_where_line, f"keep_rows_where of {rule.name} reads column {name}, "
-                                        f"which does not exist.{hint}", "use a column of this table"))
+                problems.append(
+                    Problem(
+                        f,
+                        rule.keep_rows_where_line,
+                        f"keep_rows_where of {rule.name} reads column {name}, which does not exist.{hint}",
+                        "use a column of this table",
+                    )
+                )
     for crule in rule.columns:
         column = table.column(crule.name)
         if column is None:
             hint = did_you_mean(crule.name, [c.name for c in table.columns])
-            problems.append(Problem(f, crule.line, f"column {rule.name}.{crule.name} does not exist.{hint}",
-                                    "fix the name or delete the rule"))
+            problems.append(
+                Problem(
+                    f,
+                    crule.line,
+                    f"column {rule.name}.{crule.name} does not exist.{hint}",
+                    "fix the name or delete the rule",
+                )
+            )
             continue
         problems += _check_column(f, rule, table, column, crule)
     return problems
@@ -112,24 +143,49 @@ def _check_column(f: str, rule: TableRule, table: Table, column: Column, crule: 
         sensitive = looks_like_identifier(column)
         # a generated column is recomputed from the columns it reads, which have rules of their own
         if sensitive and not crule.reason and not column.generated:
-            return [Problem(f, crule.line, f"{where} looks like an identifier ({sensitive}) but is kept as is",
-                            f"transform it (e.g. {{class: {suggested_class(column) or '...'}}}) or add "
-                            "reason: \"why keeping it is safe\"")]
+            return [
+                Problem(
+                    f,
+                    crule.line,
+                    f"{where} looks like an identifier ({sensitive}) but is kept as is",
+                    f"transform it (e.g. {{class: {suggested_class(column) or '...'}}}) or add "
+                    'reason: "why keeping it is safe"',
+                )
+            ]
         return []
     if column.generated:
-        return [Problem(f, crule.line, f"{where} is a generated column: the database recomputes it from the "
-                        "scrubbed columns it reads", "use keep (transform the columns it is computed from)")]
+        return [
+            Problem(
+                f,
+                crule.line,
+                f"{where} is a generated column: the database recomputes it from the "
+                "scrubbed columns it reads",
+                "use keep (transform the columns it is computed from)",
+            )
+        ]
     element_wise = column.kind is Kind.ARRAY and transformer.name != "null"
     target = target_for(table, column, element_wise=element_wise)
     reason = transformer.cannot_apply(target, crule.params)
     if reason:
         what = f"elements of {column.data_type}" if element_wise else column.data_type
-        return [Problem(f, crule.line, f"{where} ({what}): {reason}",
-                        "pick a transformer for this type (`deid transformers` shows which apply)")]
-    if transformer.name == "constant" and column.kind is Kind.ENUM and column.enum_labels:
-        if crule.params.get("value") not in column.enum_labels:
-            return [Problem(f, crule.line, f"{where}: constant is not a label of {column.data_type}",
-                            f"use one of: {', '.join(column.enum_labels)}")]
+        return [
+            Problem(
+                f,
+                crule.line,
+                f"{where} ({what}): {reason}",
+                "pick a transformer for this type (`deid transformers` shows which apply)",
+            )
+        ]
+    enum_labels = column.enum_labels if column.kind is Kind.ENUM else ()
+    if transformer.name == "constant" and enum_labels and crule.params.get("value") not in enum_labels:
+        return [
+            Problem(
+                f,
+                crule.line,
+                f"{where}: constant is not a label of {column.data_type}",
+                f"use one of: {', '.join(enum_labels)}",
+            )
+        ]
     return []
 
 
@@ -145,20 +201,32 @@ def _check_foreign_keys(rules: RuleFile, schema: Schema) -> list[Problem]:
             if parent_rule is None:
                 continue
             if parent_rule.copy == "schema_only" and rule.copy == "full":
-                problems.append(Problem(rules.file, rule.line, f"{table.qualified} references {fk.ref_table} "
-                                        f"(foreign key {fk.name}), whose rows are not copied (copy: schema_only)",
-                                        f"copy {fk.ref_table} in full, or make {table.qualified} schema_only too"))
+                problems.append(
+                    Problem(
+                        rules.file,
+                        rule.line,
+                        f"{table.qualified} references {fk.ref_table} "
+                        f"(foreign key {fk.name}), whose rows are not copied (copy: schema_only)",
+                        f"copy {fk.ref_table} in full, or make {table.qualified} schema_only too",
+                    )
+                )
                 continue
             for col, ref_col in zip(fk.columns, fk.ref_columns, strict=True):
                 mine, theirs = rule.column(col), parent_rule.column(ref_col)
                 if mine is None or theirs is None:
                     continue
                 if (mine.transformer, dict(mine.params)) != (theirs.transformer, dict(theirs.params)):
-                    problems.append(Problem(
-                        rules.file, mine.line,
-                        f"{table.qualified}.{col} references {fk.ref_table}.{ref_col} (foreign key {fk.name}) "
-                        f"but is transformed differently ({_describe(mine)} vs {_describe(theirs)})",
-                        f"give both columns the same rule, so every reference still matches: {_describe(theirs)}"))
+                    problems.append(
+                        Problem(
+                            rules.file,
+                            mine.line,
+                            f"{table.qualified}.{col} references {fk.ref_table}.{ref_col} "
+                            f"(foreign key {fk.name}) but is transformed differently "
+                            f"({_describe(mine)} vs {_describe(theirs)})",
+                            "give both columns the same rule, so every reference still matches: "
+                            + _describe(theirs),
+                        )
+                    )
     return problems
 
 

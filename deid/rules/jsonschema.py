@@ -56,8 +56,12 @@ def build(policies_dir: Path) -> dict[str, Any]:
             "properties": {
                 "transformer": {"const": t.name},
                 "params": _params_schema(t.params),
-                "reason": {"type": "string", "minLength": 1, "description": "Why this is safe (needed to keep "
-                           "a column that looks like an identifier)."},
+                "reason": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Why this is safe (needed to keep "
+                    "a column that looks like an identifier).",
+                },
             },
         }
     defs["rule.class"] = {
@@ -84,11 +88,17 @@ def build(policies_dir: Path) -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "copy": {"enum": list(COPY_MODES), "default": "full",
-                     "description": "full: copy and scrub the rows; schema_only: copy no rows."},
-            "keep_rows_where": {"type": "string", "description": "Rows matching this condition are static test "
-                                "data labelled fake: kept unscrubbed. Column names, literals, comparisons, "
-                                "AND/OR/NOT, IS NULL, IN (literals) only."},
+            "copy": {
+                "enum": list(COPY_MODES),
+                "default": "full",
+                "description": "full: copy and scrub the rows; schema_only: copy no rows.",
+            },
+            "keep_rows_where": {
+                "type": "string",
+                "description": "Rows matching this condition are static test "
+                "data labelled fake: kept unscrubbed. Column names, literals, comparisons, "
+                "AND/OR/NOT, IS NULL, IN (literals) only.",
+            },
             "columns": {"type": "object", "additionalProperties": {"$ref": "#/$defs/column"}},
             "description": {"type": "string"},
         },
@@ -107,8 +117,11 @@ def build(policies_dir: Path) -> dict[str, Any]:
             "version": {"const": RULES_VERSION},
             "database": {"type": "string", "description": "The database's name in deid.yaml."},
             "policy": {"enum": policies, "default": "hipaa_limited_data_set"},
-            "tables": {"type": "object", "description": "schema.table (or table, meaning public.table)",
-                       "additionalProperties": {"$ref": "#/$defs/table"}},
+            "tables": {
+                "type": "object",
+                "description": "schema.table (or table, meaning public.table)",
+                "additionalProperties": {"$ref": "#/$defs/table"},
+            },
         },
         "$defs": defs,
     }

@@ -43,8 +43,14 @@ def load_policy(name: str, directory: Path) -> Policy:
     if not path.exists():
         known = [p.stem for p in Path(directory).glob("*.yaml")]
         raise RuleProblems(
-            [Problem(str(path), 0, f"policy '{name}' not found in {directory}.{did_you_mean(name, known)}",
-                     f"use one of: {', '.join(sorted(known)) or '(none)'}")]
+            [
+                Problem(
+                    str(path),
+                    0,
+                    f"policy '{name}' not found in {directory}.{did_you_mean(name, known)}",
+                    f"use one of: {', '.join(sorted(known)) or '(none)'}",
+                )
+            ]
         )
     source = yamlsrc.load(path)
     problems = list(source.problems)
@@ -54,20 +60,33 @@ def load_policy(name: str, directory: Path) -> Policy:
     for cname, spec in (data.get("classes") or {}).items():
         path_key = ("classes", cname)
         if not isinstance(spec, dict):
-            problems.append(source.problem(path_key, f"class '{cname}' must be a mapping", "see the other classes"))
+            problems.append(
+                source.problem(path_key, f"class '{cname}' must be a mapping", "see the other classes")
+            )
             continue
         problems += _unknown_keys(source, path_key, spec, CLASS_KEYS)
-        transformer, params, found = _transformer_and_params(source, path_key, spec.get("transformer"),
-                                                             spec.get("params") or {})
+        transformer, params, found = _transformer_and_params(
+            source, path_key, spec.get("transformer"), spec.get("params") or {}
+        )
         problems += found
-        classes.append(IdentifierClass(
-            name=str(cname), description=str(spec.get("description", "")), citation=str(spec.get("citation", "")),
-            transformer=transformer or "", params=frozen(params), line=source.line(path_key),
-        ))
+        classes.append(
+            IdentifierClass(
+                name=str(cname),
+                description=str(spec.get("description", "")),
+                citation=str(spec.get("citation", "")),
+                transformer=transformer or "",
+                params=frozen(params),
+                line=source.line(path_key),
+            )
+        )
     if problems:
         raise RuleProblems(problems)
-    return Policy(name=str(data.get("name", name)), description=str(data.get("description", "")),
-                  file=str(path), classes=tuple(classes))
+    return Policy(
+        name=str(data.get("name", name)),
+        description=str(data.get("description", "")),
+        file=str(path),
+        classes=tuple(classes),
+    )
 
 
 def load_rules(path: Path | str, display: str | None = None) -> RuleFile:
@@ -80,17 +99,32 @@ def load_rules(path: Path | str, display: str | None = None) -> RuleFile:
     if source.problems and data is None:
         raise RuleProblems(problems)
     if not isinstance(data, dict):
-        raise RuleProblems([source.problem((), "a rule file is a mapping with keys database, policy, tables",
-                                           "start from rules/learners.yaml")])
+        raise RuleProblems(
+            [
+                source.problem(
+                    (),
+                    "a rule file is a mapping with keys database, policy, tables",
+                    "start from rules/learners.yaml",
+                )
+            ]
+        )
     problems += _unknown_keys(source, (), data, TOP_KEYS)
     version = data.get("version", RULES_VERSION)
     if version != RULES_VERSION:
-        problems.append(source.problem(("version",), f"unsupported rules version {version!r}",
-                                       f"set version: {RULES_VERSION}"))
+        problems.append(
+            source.problem(
+                ("version",), f"unsupported rules version {version!r}", f"set version: {RULES_VERSION}"
+            )
+        )
     database = data.get("database")
     if not isinstance(database, str) or not database:
-        problems.append(source.problem(("database",), "missing 'database': the name in deid.yaml these rules are for",
-                                       f"add database: {path.stem}"))
+        problems.append(
+            source.problem(
+                ("database",),
+                "missing 'database': the name in deid.yaml these rules are for",
+                f"add database: {path.stem}",
+            )
+        )
         database = path.stem
     policy_name = data.get("policy", DEFAULT_POLICY)
     try:
@@ -101,8 +135,13 @@ def load_rules(path: Path | str, display: str | None = None) -> RuleFile:
     tables_data = data.get("tables")
     tables: list[TableRule] = []
     if not isinstance(tables_data, dict) or not tables_data:
-        problems.append(source.problem(("tables",), "missing 'tables': one entry per table, each with its columns",
-                                       "add tables: {schema.table: {columns: {...}}}"))
+        problems.append(
+            source.problem(
+                ("tables",),
+                "missing 'tables': one entry per table, each with its columns",
+                "add tables: {schema.table: {columns: {...}}}",
+            )
+        )
     else:
         seen: dict[str, int] = {}
         for tname, tspec in tables_data.items():
@@ -111,15 +150,25 @@ def load_rules(path: Path | str, display: str | None = None) -> RuleFile:
             if table is None:
                 continue
             if table.name in seen:
-                problems.append(source.problem(("tables", tname), f"table {table.name} has two rule entries "
-                                               f"(the other at line {seen[table.name]})", "merge them into one"))
+                problems.append(
+                    source.problem(
+                        ("tables", tname),
+                        f"table {table.name} has two rule entries (the other at line {seen[table.name]})",
+                        "merge them into one",
+                    )
+                )
                 continue
             seen[table.name] = table.line
             tables.append(table)
     if problems:
         raise RuleProblems(problems)
-    return RuleFile(file=source.file, database=database, policy=policy, tables=tuple(tables),
-                    digest=hashlib.sha256(raw).hexdigest())
+    return RuleFile(
+        file=source.file,
+        database=database,
+        policy=policy,
+        tables=tuple(tables),
+        digest=hashlib.sha256(raw).hexdigest(),
+    )
 
 
 def qualify(name: str) -> str:
@@ -130,36 +179,62 @@ def qualify(name: str) -> str:
 def _table(source, tname: str, spec: Any, policy: Policy) -> tuple[TableRule | None, list[Problem]]:
     path = ("tables", tname)
     if not isinstance(spec, dict):
-        return None, [source.problem(path, f"table {tname} must be a mapping with 'columns'",
-                                     "write columns: {column: transformer, ...} under it")]
+        return None, [
+            source.problem(
+                path,
+                f"table {tname} must be a mapping with 'columns'",
+                "write columns: {column: transformer, ...} under it",
+            )
+        ]
     problems = _unknown_keys(source, path, spec, TABLE_KEYS)
     copy = spec.get("copy", "full")
     if copy not in COPY_MODES:
-        problems.append(source.problem((*path, "copy"), f"copy must be one of {', '.join(COPY_MODES)}, got {copy!r}",
-                                       "use copy: full (scrub the rows) or copy: schema_only (no rows)"))
+        problems.append(
+            source.problem(
+                (*path, "copy"),
+                f"copy must be one of {', '.join(COPY_MODES)}, got {copy!r}",
+                "use copy: full (scrub the rows) or copy: schema_only (no rows)",
+            )
+        )
         copy = "full"
     condition = None
     if "keep_rows_where" in spec:
         try:
             condition = parse_condition(spec["keep_rows_where"])
         except ConditionError as exc:
-            problems.append(source.problem((*path, "keep_rows_where"), f"keep_rows_where of {tname}: {exc}",
-                                           "write a condition such as: is_test_account = true"))
+            problems.append(
+                source.problem(
+                    (*path, "keep_rows_where"),
+                    f"keep_rows_where of {tname}: {exc}",
+                    "write a condition such as: is_test_account = true",
+                )
+            )
     columns_data = spec.get("columns")
     columns: list[ColumnRule] = []
     if columns_data is None and copy == "schema_only":
         columns_data = {}  # no rows are copied, so there is nothing to classify
     elif not isinstance(columns_data, dict) or not columns_data:
-        problems.append(source.problem((*path, "columns") if "columns" in spec else path,
-                                       f"table {tname} has no column rules", "add columns: {column: transformer}"))
+        problems.append(
+            source.problem(
+                (*path, "columns") if "columns" in spec else path,
+                f"table {tname} has no column rules",
+                "add columns: {column: transformer}",
+            )
+        )
     else:
         for cname, cspec in columns_data.items():
             rule, found = _column(source, (*path, "columns", cname), str(cname), cspec, policy)
             problems += found
             if rule:
                 columns.append(rule)
-    table = TableRule(name=qualify(tname), columns=tuple(columns), line=source.line(path), copy=copy,
-                      keep_rows_where=condition, keep_rows_where_line=source.line((*path, "keep_rows_where")))
+    table = TableRule(
+        name=qualify(tname),
+        columns=tuple(columns),
+        line=source.line(path),
+        copy=copy,
+        keep_rows_where=condition,
+        keep_rows_where_line=source.line((*path, "keep_rows_where")),
+    )
     return table, problems
 
 
@@ -169,36 +244,63 @@ def _column(source, path, name: str, spec: Any, policy: Policy) -> tuple[ColumnR
         if path in source.explicit_nulls:
             spec = "null"
         else:
-            return None, [source.problem(path, f"column {name} has an empty rule",
-                                         "name a transformer (keep, null, hash, fake.email, ...) or a class")]
+            return None, [
+                source.problem(
+                    path,
+                    f"column {name} has an empty rule",
+                    "name a transformer (keep, null, hash, fake.email, ...) or a class",
+                )
+            ]
     if isinstance(spec, str):
         spec = {"transformer": spec}
     if not isinstance(spec, dict):
-        return None, [source.problem(path, f"column {name}: a rule is a transformer name or a mapping",
-                                     "write e.g. `email: fake.email` or `email: {class: email}`")]
+        return None, [
+            source.problem(
+                path,
+                f"column {name}: a rule is a transformer name or a mapping",
+                "write e.g. `email: fake.email` or `email: {class: email}`",
+            )
+        ]
     problems = _unknown_keys(source, path, spec, COLUMN_KEYS)
     reason = spec.get("reason")
     if reason is not None and (not isinstance(reason, str) or not reason.strip()):
-        problems.append(source.problem((*path, "reason"), f"column {name}: reason must be a non-empty sentence",
-                                       "say why this value is safe to keep"))
+        problems.append(
+            source.problem(
+                (*path, "reason"),
+                f"column {name}: reason must be a non-empty sentence",
+                "say why this value is safe to keep",
+            )
+        )
         reason = None
     cls_name = spec.get("class")
     given_params = spec.get("params") or {}
     if not isinstance(given_params, dict):
-        problems.append(source.problem((*path, "params"), f"column {name}: params must be a mapping",
-                                       "write params: {name: value}"))
+        problems.append(
+            source.problem(
+                (*path, "params"), f"column {name}: params must be a mapping", "write params: {name: value}"
+            )
+        )
         given_params = {}
     if cls_name is not None and "transformer" in spec:
-        problems.append(source.problem(path, f"column {name} names both a class and a transformer",
-                                       "keep one: the class brings its policy's transformer"))
+        problems.append(
+            source.problem(
+                path,
+                f"column {name} names both a class and a transformer",
+                "keep one: the class brings its policy's transformer",
+            )
+        )
         return None, problems
     if cls_name is not None:
         cls = policy.get(str(cls_name))
         if cls is None:
             hint = did_you_mean(str(cls_name), [c.name for c in policy.classes])
-            problems.append(source.problem((*path, "class"),
-                                           f"column {name}: unknown class '{cls_name}' in policy {policy.name}.{hint}",
-                                           "see `deid transformers` and rules/policies/ for the classes"))
+            problems.append(
+                source.problem(
+                    (*path, "class"),
+                    f"column {name}: unknown class '{cls_name}' in policy {policy.name}.{hint}",
+                    "see `deid transformers` and rules/policies/ for the classes",
+                )
+            )
             return None, problems
         transformer_name, params = cls.transformer, {**cls.params, **given_params}
     else:
@@ -207,33 +309,65 @@ def _column(source, path, name: str, spec: Any, policy: Policy) -> tuple[ColumnR
     problems += found
     if resolved is None:
         return None, problems
-    return ColumnRule(name=name, transformer=resolved, params=frozen(parsed), line=line,
-                      identifier_class=str(cls_name) if cls_name is not None else None, reason=reason), problems
+    return ColumnRule(
+        name=name,
+        transformer=resolved,
+        params=frozen(parsed),
+        line=line,
+        identifier_class=str(cls_name) if cls_name is not None else None,
+        reason=reason,
+    ), problems
 
 
 def _transformer_and_params(source, path, name: Any, params: Mapping[str, Any], column: str | None = None):
     """Resolve a transformer and parse its parameters; returns (name, params, problems)."""
     subject = f"column {column}" if column else f"class {path[-1]}"
     if not isinstance(name, str) or not name:
-        return None, {}, [source.problem(path, f"{subject}: missing transformer",
-                                         "add transformer: NAME (see `deid transformers`)")]
+        return (
+            None,
+            {},
+            [
+                source.problem(
+                    path, f"{subject}: missing transformer", "add transformer: NAME (see `deid transformers`)"
+                )
+            ],
+        )
     try:
         transformer = get(name)
     except UnknownTransformer as exc:
-        return None, {}, [source.problem((*path, "transformer"), f"{subject}: {exc}",
-                                         "run `deid transformers` for the list")]
+        return (
+            None,
+            {},
+            [
+                source.problem(
+                    (*path, "transformer"), f"{subject}: {exc}", "run `deid transformers` for the list"
+                )
+            ],
+        )
     try:
         return transformer.name, transformer.parse_params(params), []
     except ParamError as exc:
-        return None, {}, [source.problem((*path, "params"), f"{subject}: {exc}",
-                                         f"run `deid transformers {transformer.name}` for its parameters")]
+        return (
+            None,
+            {},
+            [
+                source.problem(
+                    (*path, "params"),
+                    f"{subject}: {exc}",
+                    f"run `deid transformers {transformer.name}` for its parameters",
+                )
+            ],
+        )
 
 
 def _unknown_keys(source, path, data: Mapping[str, Any], allowed: tuple[str, ...]) -> list[Problem]:
     where = ".".join(str(p) for p in path) or "the top level"
     return [
-        source.problem((*path, key), f"unknown key '{key}' in {where}.{did_you_mean(str(key), allowed)}",
-                       f"allowed keys: {', '.join(allowed)}")
+        source.problem(
+            (*path, key),
+            f"unknown key '{key}' in {where}.{did_you_mean(str(key), allowed)}",
+            f"allowed keys: {', '.join(allowed)}",
+        )
         for key in data
         if key not in allowed
     ]

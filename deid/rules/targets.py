@@ -32,6 +32,7 @@ def target_for(table: Table, column: Column, *, element_wise: bool) -> Target:
             sql_type=column.element_type or "text",
             unique=False,
             row=quote_ident,
+            columns=tuple(c.name for c in table.columns),
         )
     return Target(
         column=column,
@@ -40,6 +41,7 @@ def target_for(table: Table, column: Column, *, element_wise: bool) -> Target:
         sql_type=column.data_type,
         unique=table.is_unique(column.name),
         row=quote_ident,
+        columns=tuple(c.name for c in table.columns),
     )
 
 
@@ -47,6 +49,7 @@ def over_array(element_sql: str, column: Column) -> str:
     """Map an element expression over an array column, keeping order and NULL arrays."""
     return (
         f"CASE WHEN {quote_ident(column.name)} IS NULL THEN NULL ELSE ARRAY("
-        f"SELECT {element_sql} FROM unnest({quote_ident(column.name)}) WITH ORDINALITY AS _deid_u({ELEMENT}, _deid_n) "
+        f"SELECT {element_sql} FROM unnest({quote_ident(column.name)}) "
+        f"WITH ORDINALITY AS _deid_u({ELEMENT}, _deid_n) "
         f"ORDER BY _deid_n)::{column.data_type} END"
     )

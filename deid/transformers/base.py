@@ -22,8 +22,14 @@ NUMBER_KINDS = frozenset({Kind.INTEGER, Kind.NUMERIC, Kind.FLOAT})
 DATE_KINDS = frozenset({Kind.DATE, Kind.TIMESTAMP})
 ANY_KIND = frozenset(Kind) - {Kind.ARRAY}
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               dict: "a mapping", list: "a list"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "a mapping",
+    list: "a list",
+}
 
 
 class ParamError(ValueError):
@@ -137,8 +143,10 @@ class Transformer:
         if not self.keeps_nulls and not target.column.nullable and self.name == "null":
             return "null cannot apply to a NOT NULL column"
         if target.unique and not self.unique_safe:
-            return (f"{self.name} can give equal outputs for distinct inputs, so it cannot serve a column "
-                    "with a unique constraint; use hash, or a fake.* transformer with unique: true")
+            return (
+                f"{self.name} can give equal outputs for distinct inputs, so it cannot serve a column "
+                "with a unique constraint; use hash, or a fake.* transformer with unique: true"
+            )
         return self.check(target, params) if self.check else None
 
 

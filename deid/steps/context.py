@@ -1,0 +1,81 @@
+"""What every step of one run needs: the database's settings, the logical date, the resolved connections,
+the names of the copies, and the run record the steps add their facts to.
+
+Everything date-dependent derives from `logical_date`, never from the clock, so a rerun or a backfill of the
+same date gives the same result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from deid.config import Config, DatabaseConfig, Settings
+from deid.db import normalise_url
+
+WORK_MARK = "__work_"
+KEPT_MARK = "__"
+MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1
+
+
+def work_name(staging_name: str, logical_date: dt.date) -> str:
+    """The working copy of `logical_date`: recognisable, never the staging name itself."""
+    return f"{staging_name}{WORK_MARK}{logical_date:%Y%m%d}"
+
+
+def kept_name(staging_name: str, logical_date: dt.date) -> str:
+    """A previously published copy, kept for rollback under the logical date it was built for."""
+    return f"{staging_name}{KEPT_MARK}{logical_date:%Y%m%d}"
+
+
+@dataclass
+class RunContext:
+    config: Config
+    database: DatabaseConfig
+    logical_date: dt.date
+    production_url: str
+    staging_server_url: str  # the staging server's maintenance database (CREATE/ALTER/DROP DATABASE run here)
+    salt: str = field(repr=False)
+    record: dict[str, Any] = field(default_factory=dict)  # facts for the run record: counts, offsets, timings
+
+    @classmethod
+    def resolve(cls, config: Config, name: str, logical_date: dt.date, settings: Settings) -> RunContext:
+        db = config.database(name)
+        return cls(
+            config=config,
+            database=db,
+            logical_date=logical_date,
+            production_url=settings.connection(db.production),
+            staging_server_url=settings.connection(db.staging_server),
+            salt=settings.secret(db.salt_secret),
+            record={"database": name, "logical_date": logical_date.isoformat()},
+        )
+
+    @property
+    def staging_name(self) -> str:
+        return self.database.staging_name
+
+    @property
+    def work_name(self) -> str:
+        return work_name(self.staging_name, self.logical_date)
+
+    @property
+    def production_database(self) -> str:
+        return sa.make_url(self.production_url).database or ""
+
+    @property
+    def rules_path(self) -> Path:
+        return self.config.rules_path(self.database.name)
+
+    def url_for(self, database: str) -> str:
+        """A URL for `database` on the staging server."""
+        url = normalise_url(self.staging_server_url).set(database=database)
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def work_url(self) -> str:
+        return self.url_for(self.work_name)
