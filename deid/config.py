@@ -114,15 +114,7 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
         return None, [
             source.problem(path, f"database {name} must be a mapping", "see deid.yaml in the repository")
         ]
-    problems = [
-        source.problem(
-            (*path, k),
-            f"unknown key '{k}' for database {name}.{did_you_mean(str(k), DATABASE_KEYS)}",
-            f"allowed: {', '.join(DATABASE_KEYS)}",
-        )
-        for k in spec
-        if k not in DATABASE_KEYS
-    ]
+    problems = source.unknown_keys(path, spec, DATABASE_KEYS, where=f"database {name}")
     for required in ("production", "staging_server", "salt_secret"):
         if not isinstance(spec.get(required), str):
             problems.append(

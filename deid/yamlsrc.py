@@ -42,6 +42,26 @@ class Source:
     def problem(self, path: PathKey, message: str, fix: str = "") -> Problem:
         return Problem(self.file, self.line(path), message, fix)
 
+    def unknown_keys(
+        self, path: PathKey, data: dict, allowed: tuple[str, ...], where: str = ""
+    ) -> list[Problem]:
+        """A problem for each key of `data` not in `allowed`, with the closest allowed key suggested.
+
+        Unknown keys are errors, never ignored: in a de-identification tool a misspelt key is a rule lost.
+        """
+        from deid.suggest import did_you_mean
+
+        where = where or ".".join(str(p) for p in path) or "the top level"
+        return [
+            self.problem(
+                (*path, key),
+                f"unknown key '{key}' in {where}.{did_you_mean(str(key), allowed)}",
+                f"allowed keys: {', '.join(allowed)}",
+            )
+            for key in data
+            if key not in allowed
+        ]
+
 
 def load(path: Path | str, display: str | None = None) -> Source:
     path = Path(path)

@@ -68,7 +68,7 @@ def test_missing_secret_message_never_contains_other_secrets():
         ),
         (
             BASE + "    engin: postgresql\n",
-            "deid.yaml:6: unknown key 'engin' for database a. Did you mean 'engine'?",
+            "deid.yaml:6: unknown key 'engin' in database a. Did you mean 'engine'?",
         ),
         (
             "databases:\n  a:\n    production: p\n    salt_secret: k\n",

@@ -55,7 +55,7 @@ def load_policy(name: str, directory: Path) -> Policy:
     source = yamlsrc.load(path)
     problems = list(source.problems)
     data = source.data if isinstance(source.data, dict) else {}
-    problems += _unknown_keys(source, (), data, POLICY_KEYS)
+    problems += source.unknown_keys((), data, POLICY_KEYS)
     classes = []
     for cname, spec in (data.get("classes") or {}).items():
         path_key = ("classes", cname)
@@ -64,7 +64,7 @@ def load_policy(name: str, directory: Path) -> Policy:
                 source.problem(path_key, f"class '{cname}' must be a mapping", "see the other classes")
             )
             continue
-        problems += _unknown_keys(source, path_key, spec, CLASS_KEYS)
+        problems += source.unknown_keys(path_key, spec, CLASS_KEYS)
         transformer, params, found = _transformer_and_params(
             source, path_key, spec.get("transformer"), spec.get("params") or {}
         )
@@ -108,7 +108,7 @@ def load_rules(path: Path | str, display: str | None = None) -> RuleFile:
                 )
             ]
         )
-    problems += _unknown_keys(source, (), data, TOP_KEYS)
+    problems += source.unknown_keys((), data, TOP_KEYS)
     version = data.get("version", RULES_VERSION)
     if version != RULES_VERSION:
         problems.append(
@@ -186,7 +186,7 @@ def _table(source, tname: str, spec: Any, policy: Policy) -> tuple[TableRule | N
                 "write columns: {column: transformer, ...} under it",
             )
         ]
-    problems = _unknown_keys(source, path, spec, TABLE_KEYS)
+    problems = source.unknown_keys(path, spec, TABLE_KEYS)
     copy = spec.get("copy", "full")
     if copy not in COPY_MODES:
         problems.append(
@@ -261,7 +261,7 @@ def _column(source, path, name: str, spec: Any, policy: Policy) -> tuple[ColumnR
                 "write e.g. `email: fake.email` or `email: {class: email}`",
             )
         ]
-    problems = _unknown_keys(source, path, spec, COLUMN_KEYS)
+    problems = source.unknown_keys(path, spec, COLUMN_KEYS)
     reason = spec.get("reason")
     if reason is not None and (not isinstance(reason, str) or not reason.strip()):
         problems.append(
@@ -358,16 +358,3 @@ def _transformer_and_params(source, path, name: Any, params: Mapping[str, Any], 
                 )
             ],
         )
-
-
-def _unknown_keys(source, path, data: Mapping[str, Any], allowed: tuple[str, ...]) -> list[Problem]:
-    where = ".".join(str(p) for p in path) or "the top level"
-    return [
-        source.problem(
-            (*path, key),
-            f"unknown key '{key}' in {where}.{did_you_mean(str(key), allowed)}",
-            f"allowed keys: {', '.join(allowed)}",
-        )
-        for key in data
-        if key not in allowed
-    ]

@@ -1,0 +1,99 @@
+"""The CLI end to end on a seeded database: schema snapshot, lint against it, documented exit codes."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deid.cli import main
+from deid.demo.seed import seed
+from deid.schema import Schema
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def demo_env(pg_url, monkeypatch):
+    seed(pg_url, learners=100)
+    monkeypatch.setenv("DEID_CONN_LEARNERS_PROD", pg_url)
+    monkeypatch.setenv("DEID_CONFIG", str(ROOT / "deid.yaml"))
+    return pg_url
+
+
+def _comparable(schema: Schema) -> Schema:
+    """Structure only: row estimates depend on the seeded size, the version on the server."""
+    tables = tuple(dataclasses.replace(t, row_estimate=0) for t in schema.tables)
+    return dataclasses.replace(schema, tables=tables, server_version="")
+
+
+def test_schema_snapshot_then_lint_against_it(demo_env, tmp_path, capsys):
+    out = tmp_path / "learners.schema.json"
+    assert main(["schema", "learners", "--out", str(out)]) == 0
+    assert main(["lint", str(ROOT / "rules" / "learners.yaml"), "--schema", str(out)]) == 0
+    assert "ok (11 tables, 87 columns covered" in capsys.readouterr().out
+    committed = Schema.load(ROOT / "rules" / "learners.schema.json")
+    assert _comparable(Schema.load(out)) == _comparable(committed), (
+        "rules/learners.schema.json is stale: run `deid schema learners --out rules/learners.schema.json`"
+    )
+
+
+def test_lint_without_arguments_uses_the_committed_snapshot(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["lint"]) == 0
+    assert "schema from rules/learners.schema.json" in capsys.readouterr().out
+
+
+def test_unclassified_live_column_fails_with_paste_block(demo_env, capsys):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(demo_env)
+    with engine.begin() as c:
+        c.exec_driver_sql("ALTER TABLE learners ADD COLUMN nickname text, ADD COLUMN mobile_phone text")
+    engine.dispose()
+    code = main(["lint", "--database", "learners", str(ROOT / "rules" / "learners.yaml")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "public.learners.nickname, public.learners.mobile_phone" in err
+    assert "      mobile_phone: {class: phone}" in err
+    assert "      nickname: keep  # text: review" in err
+
+
+def test_missing_connection_exits_3_and_lists_places(monkeypatch, capsys):
+    monkeypatch.delenv("DEID_CONN_LEARNERS_PROD", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_LEARNERS_PROD", raising=False)
+    assert main(["--config", str(ROOT / "deid.yaml"), "plan", "learners"]) == 3
+    err = capsys.readouterr().err
+    assert "DEID_CONN_LEARNERS_PROD" in err and "AIRFLOW_CONN_LEARNERS_PROD" in err
+    assert "Traceback" not in err
+
+
+def test_unreachable_database_exits_4_without_password(monkeypatch, capsys):
+    monkeypatch.setenv("DEID_CONN_LEARNERS_PROD", "postgresql://deid:hunter2@127.0.0.1:1/learners")
+    assert main(["--config", str(ROOT / "deid.yaml"), "schema", "learners"]) == 4
+    err = capsys.readouterr().err
+    assert "127.0.0.1:1" in err and "hunter2" not in err
+
+
+def test_unknown_transformer_name_suggests(capsys):
+    assert main(["transformers", "fake.emial"]) == 1
+    assert "Did you mean 'fake.email'?" in capsys.readouterr().err
+
+
+def test_usage_error_exits_2():
+    result = subprocess.run([sys.executable, "-m", "deid.cli", "plan"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "usage: deid" in result.stderr
+
+
+def test_transformers_lists_and_shows(capsys):
+    assert main(["transformers"]) == 0
+    listing = capsys.readouterr().out
+    for name in ("keep", "hash", "fake.email", "shift_date", "generalize_zip", "noise", "json", "redact"):
+        assert f"\n{name} " in "\n" + listing
+    assert main(["transformers", "shift_date"]) == 0
+    shown = capsys.readouterr().out
+    assert "applies to: date, timestamp" in shown and "days (an integer, default 30" in shown
