@@ -1,0 +1,165 @@
+"""Validate: checks on the working copy before publish; any failure stops the run (terminal error).
+
+Minimal checks here; Great Expectations suites built from the rules replace them later:
+- row counts equal production's (no row lost or added; schema_only tables are empty);
+- on a sample of rows matched by primary key, scrubbed values differ from production's (compared as md5
+  digests computed in each database, so values never leave them);
+- static test rows are identical to production;
+- every foreign key holds (the scrub ran with triggers, hence key checks, off);
+- every sequence's next value is above production's high-water mark.
+Reports carry names and counts, never values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from deid.errors import TerminalError
+from deid.plan import Plan, TablePlan
+from deid.rules.targets import quote_ident, quote_table
+from deid.schema import Schema, Table
+
+SAMPLE_ROWS = 1000
+# Transformers whose output may equal the input by chance (a fake first name drawn from 600, a ZIP already
+# generalised, a small integer under noise, a date already at the start of its month): a few equal values are
+# expected. Every other transformer changes every non-NULL value by construction.
+MAY_COINCIDE = {
+    "fake.first_name": 0.05, "fake.last_name": 0.05, "fake.name": 0.05, "fake.company": 0.05,
+    "fake.street_address": 0.05, "fake.user_name": 0.05, "fake.ipv4": 0.05, "generalize_zip": 1.0,
+    "truncate_date": 1.0, "noise": 0.2, "constant": 1.0, "redact": 0.05, "json": 1.0,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    subject: str  # table or table.column
+    ok: bool
+    detail: str  # counts only
+
+    def __str__(self) -> str:
+        return f"{'ok ' if self.ok else 'FAIL'} {self.name} {self.subject}: {self.detail}"
+
+
+def validate_copy(prod: sa.Engine, work: sa.Engine, plan: Plan, schema: Schema) -> list[Check]:
+    checks: list[Check] = []
+    with prod.connect() as p, work.connect() as w:
+        for table_plan in plan.tables:
+            table = schema.table(table_plan.table)
+            assert table is not None
+            checks.append(_row_count(p, w, table_plan))
+            if table_plan.copy == "full":
+                checks += _changed_values(p, w, table, table_plan)
+                if table_plan.keep_rows_where:
+                    checks.append(_static_rows(p, w, table_plan))
+        checks += _foreign_keys(w, schema)
+    return checks
+
+
+def raise_on_failure(checks: list[Check]) -> None:
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        lines = "\n".join(f"  {c}" for c in failed)
+        raise TerminalError(
+            f"validation failed: {len(failed)} of {len(checks)} checks; nothing was published.\n{lines}"
+        )
+
+
+def _scalar(connection: sa.Connection, sql: str):
+    return connection.execute(sa.text(sql)).scalar()
+
+
+def _row_count(p: sa.Connection, w: sa.Connection, tp: TablePlan) -> Check:
+    table_sql = quote_table(tp.table)
+    expected = 0 if tp.copy == "schema_only" else _scalar(p, f"SELECT count(*) FROM {table_sql}")
+    found = _scalar(w, f"SELECT count(*) FROM {table_sql}")
+    return Check("row_count", tp.table, found == expected, f"{found} rows, expected {expected}")
+
+
+def _changed_values(p: sa.Connection, w: sa.Connection, table: Table, tp: TablePlan) -> list[Check]:
+    rewritten = [a for a in tp.rewritten if a.transformer != "null"]
+    if not rewritten or not table.primary_key:
+        return []
+    key = ", ".join(quote_ident(c) for c in table.primary_key)
+    exempt = f"WHERE ({tp.keep_rows_where}) IS NOT TRUE" if tp.keep_rows_where else ""
+    digests = ", ".join(f"md5({quote_ident(a.column)}::text)" for a in rewritten)
+    # the same deterministic sample on both sides: the first rows by key (keys are kept, so they match)
+    sql = f"SELECT {key}, {digests} FROM {quote_table(tp.table)} {exempt} ORDER BY {key} LIMIT {SAMPLE_ROWS}"
+    width = len(table.primary_key)
+    before = {row[:width]: row[width:] for row in p.execute(sa.text(sql))}
+    after = {row[:width]: row[width:] for row in w.execute(sa.text(sql))}
+    checks = []
+    for i, action in enumerate(rewritten):
+        pairs = [
+            (before[k][i], after[k][i]) for k in before.keys() & after.keys() if before[k][i] is not None
+        ]
+        equal = sum(1 for old, new in pairs if old == new)
+        allowed = MAY_COINCIDE.get(action.transformer, 0.0) * len(pairs)
+        checks.append(
+            Check(
+                "values_changed",
+                f"{tp.table}.{action.column}",
+                equal <= allowed,
+                f"{equal} of {len(pairs)} sampled values equal production's (allowed {int(allowed)})",
+            )
+        )
+    return checks
+
+
+def _static_rows(p: sa.Connection, w: sa.Connection, tp: TablePlan) -> Check:
+    sql = (
+        f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
+        f"FROM {quote_table(tp.table)} AS t WHERE {tp.keep_rows_where}"
+    )
+    before, after = p.execute(sa.text(sql)).one(), w.execute(sa.text(sql)).one()
+    return Check(
+        "static_rows_intact",
+        tp.table,
+        tuple(before) == tuple(after),
+        f"{after[0]} static test rows, {'identical' if tuple(before) == tuple(after) else 'different'}",
+    )
+
+
+def _foreign_keys(w: sa.Connection, schema: Schema) -> list[Check]:
+    checks = []
+    for table in schema.tables:
+        if table.partition_of:
+            continue  # checked once, on the partitioned table
+        for fk in table.foreign_keys:
+            cols = [quote_ident(c) for c in fk.columns]
+            join = " AND ".join(
+                f"r.{quote_ident(rc)} = c.{col}" for rc, col in zip(fk.ref_columns, cols, strict=True)
+            )
+            present = " AND ".join(f"c.{col} IS NOT NULL" for col in cols)
+            orphans = _scalar(
+                w,
+                f"SELECT count(*) FROM {quote_table(table.qualified)} c WHERE {present} AND NOT "
+                f"EXISTS (SELECT 1 FROM {quote_table(fk.ref_table)} r WHERE {join})",
+            )
+            checks.append(
+                Check(
+                    "foreign_key", f"{table.qualified} ({fk.name})", orphans == 0, f"{orphans} orphaned rows"
+                )
+            )
+    return checks
+
+
+def validate(ctx) -> list[Check]:
+    """The validate step of a run: checks the working copy against production; raises if any fails."""
+    from deid.db import connect_readonly, engine
+    from deid.steps.scrub import production_plan
+
+    plan, schema = production_plan(ctx)
+    prod, work = connect_readonly(ctx.production_url), engine(ctx.work_url)
+    try:
+        checks = validate_copy(prod, work, plan, schema)
+    finally:
+        prod.dispose()
+        work.dispose()
+    ctx.record["checks"] = [
+        {"name": c.name, "subject": c.subject, "ok": c.ok, "detail": c.detail} for c in checks
+    ]
+    raise_on_failure(checks)
+    return checks
