@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
 from deid.dberrors import retell
 from deid.plan import Plan, TablePlan
-from deid.schema import Schema
 from deid.rules.targets import quote_table
+from deid.schema import Schema
 from deid.transformers.dictionaries import load_dictionaries
 from deid.transformers.support import SCHEMA, apply_key, support_sql
 
