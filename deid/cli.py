@@ -117,6 +117,71 @@ def cmd_rules_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Refresh a staging copy: snapshot, scrub, rebase, migrate, validate, publish (or one step with --only).
+
+    Everything date-dependent derives from --date (the logical date; default: today, UTC), so a rerun of a
+    date gives the same staging data. Two runs of the same database never overlap.
+    """
+    from deid.config import EnvSettings
+    from deid.run import parse_date, run
+    from deid.steps.context import RunContext
+
+    ctx = RunContext.resolve(_config(args), args.database, parse_date(args.date), EnvSettings())
+    record = run(
+        ctx, only=args.only, report=lambda line: print(f"deid run {args.database}: {line}", flush=True)
+    )
+    _print_summary(record)
+    return 0
+
+
+def _print_summary(record: dict) -> None:
+    tables = record.get("tables", {})
+    if tables:
+        rewritten = {t: v for t, v in tables.items() if v["action"] != "untouched"}
+        rows = sum(v["rows"] for v in rewritten.values())
+        print(f"scrubbed {rows} rows in {len(rewritten)} tables ({len(tables) - len(rewritten)} untouched)")
+    if record.get("offsets"):
+        print(f"rebased {len(record['offsets'])} sequences")
+    if record.get("migrations") is not None:
+        print(f"migrations applied: {', '.join(record['migrations']) or 'none'}")
+    checks = record.get("checks", [])
+    if checks:
+        print(f"validation: {sum(c['ok'] for c in checks)} of {len(checks)} checks passed")
+    if record.get("published"):
+        print(f"published {record['published']}; kept: {', '.join(record.get('kept', [])) or 'none'}")
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Swap a kept staging copy back in (default: the newest kept one); the current one is kept."""
+    from deid.config import EnvSettings
+    from deid.run import parse_date
+    from deid.steps.publish import rollback
+
+    db = _config(args).database(args.database)
+    server = EnvSettings().connection(db.staging_server)
+    restored = rollback(server, db.staging_name, parse_date(args.to) if args.to else None)
+    print(f"{db.staging_name} is now the copy of {restored}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """What is published for a database, since when, from which rules, with which offsets; and kept copies."""
+    from deid.config import EnvSettings
+    from deid.steps.publish import status
+
+    db = _config(args).database(args.database)
+    info = status(EnvSettings().connection(db.staging_server), db.staging_name)
+    print(format_status(db.staging_name, info))
+    return 0
+
+
+def format_status(staging_name: str, info: dict) -> str:
+    import json
+
+    return f"{staging_name}\n" + json.dumps(info, indent=2, default=str)
+
+
 def _config(args: argparse.Namespace):
     from deid.config import load_config
 
@@ -201,6 +266,22 @@ def build_parser() -> argparse.ArgumentParser:
     schema = add("schema", cmd_schema)
     schema.add_argument("database")
     schema.add_argument("--out", help="write to this file instead of standard output")
+
+    run = add("run", cmd_run)
+    run.add_argument("database")
+    run.add_argument("--date", help="logical date YYYY-MM-DD (default: today, UTC)")
+    run.add_argument(
+        "--only",
+        choices=("snapshot", "scrub", "rebase", "migrate", "validate", "publish"),
+        help="run one step on this date's working copy",
+    )
+
+    rollback = add("rollback", cmd_rollback)
+    rollback.add_argument("database")
+    rollback.add_argument("--to", help="the logical date of the kept copy to restore (default: the newest)")
+
+    status = add("status", cmd_status)
+    status.add_argument("database")
 
     rules_schema = add("rules-schema", cmd_rules_schema)
     rules_schema.add_argument("--out", default="rules/rules.schema.json")
