@@ -1,4 +1,4 @@
-"""The scrub on real PostgreSQL: set-based, triggers silent but kept, static rows intact, errors value-free."""
+"""The scrub on real PostgreSQL: triggers silent but kept, static rows intact, value-free errors."""
 
 from __future__ import annotations
 
