@@ -32,6 +32,7 @@ DATABASE_KEYS = (
     "salt_secret",
     "rules",
     "schedule",
+    "staging_roles",
     "description",
 )
 DEFAULT_CONFIG = "deid.yaml"
@@ -56,6 +57,7 @@ class DatabaseConfig:
     retention: int = 3
     migrations: Migrations | None = None
     schedule: str = "0 3 * * *"
+    staging_roles: tuple[str, ...] = ()  # granted CONNECT on publish; empty: PUBLIC
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,7 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
         retention=retention,
         migrations=migrations,
         schedule=str(spec.get("schedule", "0 3 * * *")),
+        staging_roles=tuple(str(r) for r in spec.get("staging_roles") or ()),
     ), []
 
 
