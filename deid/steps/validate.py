@@ -43,7 +43,9 @@ class Check:
         return f"{'ok ' if self.ok else 'FAIL'} {self.name} {self.subject}: {self.detail}"
 
 
-def validate_copy(prod: sa.Engine, work: sa.Engine, plan: Plan, schema: Schema) -> list[Check]:
+def validate_copy(
+    prod: sa.Engine, work: sa.Engine, plan: Plan, schema: Schema, offsets: dict | None = None
+) -> list[Check]:
     checks: list[Check] = []
     with prod.connect() as p, work.connect() as w:
         for table_plan in plan.tables:
@@ -55,6 +57,7 @@ def validate_copy(prod: sa.Engine, work: sa.Engine, plan: Plan, schema: Schema) 
                 if table_plan.keep_rows_where:
                     checks.append(_static_rows(p, w, table_plan))
         checks += _foreign_keys(w, schema)
+        checks += _sequences(w, offsets or {})
     return checks
 
 
@@ -122,6 +125,35 @@ def _static_rows(p: sa.Connection, w: sa.Connection, tp: TablePlan) -> Check:
     )
 
 
+def _sequences(w: sa.Connection, offsets: dict) -> list[Check]:
+    """Each rebased sequence hands out values at or above production's high water plus the day's offset."""
+    checks = []
+    for name, facts in sorted(offsets.items()):
+        schema_name, _, sequence_name = name.partition(".")
+        seq = quote_table(name)
+        last, called = w.execute(sa.text(f"SELECT last_value, is_called FROM {seq}")).one()
+        increment = (
+            w.execute(
+                sa.text("SELECT increment_by FROM pg_sequences WHERE schemaname = :s AND sequencename = :n"),
+                {"s": schema_name, "n": sequence_name},
+            ).scalar()
+            or 1
+        )
+        next_value = last + increment if called else last
+        floor = facts["high_water"] + facts["offset"]
+        ok = next_value >= floor if increment > 0 else next_value <= floor
+        checks.append(
+            Check(
+                "sequence_rebased",
+                name,
+                ok,
+                f"next value {next_value}, production high water {facts['high_water']} "
+                f"+ offset {facts['offset']}",
+            )
+        )
+    return checks
+
+
 def _foreign_keys(w: sa.Connection, schema: Schema) -> list[Check]:
     checks = []
     for table in schema.tables:
@@ -154,7 +186,7 @@ def validate(ctx) -> list[Check]:
     plan, schema = production_plan(ctx)
     prod, work = connect_readonly(ctx.production_url), engine(ctx.work_url)
     try:
-        checks = validate_copy(prod, work, plan, schema)
+        checks = validate_copy(prod, work, plan, schema, ctx.record.get("offsets"))
     finally:
         prod.dispose()
         work.dispose()
