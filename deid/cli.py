@@ -45,7 +45,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
                     "pass --schema or --database)"
                 )
                 continue
+            rules, waiting = _awaiting_migrations(args, rules, schema)
             coverage.check_or_raise(rules, schema)
+            if waiting:
+                print(f"{path}: {len(waiting)} rule(s) wait for migrations: {', '.join(sorted(waiting))}")
             columns = sum(len(t.columns) for t in schema.rule_tables)
             print(
                 f"{path}: ok ({len(schema.rule_tables)} tables, {columns} columns covered; "
@@ -65,7 +68,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     config = _config(args)
     rules = load_rules(config.rules_path(args.database))
     schema = _schema_file(args.schema) if args.schema else _introspect(config, args.database)
+    rules, waiting = _awaiting_migrations(args, rules, schema)
     print(planning.render(planning.build_plan(rules, schema), with_sql=not args.no_sql))
+    if waiting:
+        print(f"Rules waiting for migrations (checked after the migrate step): {', '.join(sorted(waiting))}")
     return 0
 
 
@@ -180,6 +186,18 @@ def format_status(staging_name: str, info: dict) -> str:
     import json
 
     return f"{staging_name}\n" + json.dumps(info, indent=2, default=str)
+
+
+def _awaiting_migrations(args: argparse.Namespace, rules, schema):
+    """Rules for objects that the database's configured migrations add are not checked against production."""
+    from deid.config import config_path
+    from deid.steps.migrate import awaiting_migrations
+
+    if not config_path(args.config).exists():
+        return rules, set()
+    config = _config(args)
+    db = config.databases.get(rules.database)
+    return awaiting_migrations(rules, schema, db is not None and db.migrations is not None)
 
 
 def _config(args: argparse.Namespace):

@@ -12,6 +12,7 @@ from deid.backends import backend_for
 from deid.cli import main
 from deid.demo.seed import seed
 from deid.rules.load import load_rules
+from deid.steps.migrate import awaiting_migrations
 from deid.transformers import support
 from deid.transformers.dictionaries import load_dictionaries
 
@@ -48,7 +49,8 @@ def test_plan_shows_every_column_of_every_table(demo, capsys):
 
 def test_plan_sql_runs_and_changes_only_what_the_rules_say(demo):
     url, engine, schema = demo
-    plan = planning.build_plan(load_rules(ROOT / "rules" / "learners.yaml"), schema)
+    rules, _ = awaiting_migrations(load_rules(ROOT / "rules" / "learners.yaml"), schema, has_migrations=True)
+    plan = planning.build_plan(rules, schema)
     with engine.connect() as c:
         before = dict(c.execute(sa.text("SELECT id, email FROM learners")).all())
         qa_before = c.execute(sa.text("SELECT * FROM learners WHERE is_test_account ORDER BY id")).all()

@@ -12,6 +12,7 @@ from deid.backends import backend_for
 from deid.demo.seed import seed
 from deid.errors import TerminalError
 from deid.rules.load import load_rules
+from deid.steps.migrate import awaiting_migrations
 from deid.steps.scrub import scrub_database
 from deid.steps.validate import raise_on_failure, validate_copy
 
@@ -43,6 +44,12 @@ def demo_pair(postgres):
     postgres.drop_database(prod_name)
 
 
+def demo_plan(rules_path: Path, schema):
+    """The demo's plan against production's schema; rules for what the demo migration adds wait for it."""
+    rules, _ = awaiting_migrations(load_rules(rules_path), schema, has_migrations=True)
+    return planning.build_plan(rules, schema)
+
+
 def rows(engine: sa.Engine, sql: str) -> list[tuple]:
     with engine.connect() as c:
         return [tuple(r) for r in c.execute(sa.text(sql))]
@@ -51,7 +58,7 @@ def rows(engine: sa.Engine, sql: str) -> list[tuple]:
 def test_scrub_rewrites_sensitive_tables_and_passes_validation(demo_pair):
     prod, work = demo_pair
     schema = introspect(work)
-    plan = planning.build_plan(load_rules(ROOT / "rules" / "learners.yaml"), schema)
+    plan = demo_plan(ROOT / "rules" / "learners.yaml", schema)
     results = {r.table: r for r in scrub_database(work, plan, SALT)}
     assert (
         results["public.courses"].action == "untouched"
@@ -91,7 +98,7 @@ def test_scrub_rewrites_sensitive_tables_and_passes_validation(demo_pair):
 def test_same_salt_same_staging_data(demo_pair, postgres):
     prod, work = demo_pair
     schema = introspect(work)
-    plan = planning.build_plan(load_rules(ROOT / "rules" / "learners.yaml"), schema)
+    plan = demo_plan(ROOT / "rules" / "learners.yaml", schema)
     scrub_database(work, plan, SALT)
     second = postgres.create_database("deid_work2")
     postgres.drop_database(second)
@@ -118,7 +125,7 @@ def test_constraint_failure_is_reported_without_values(demo_pair, tmp_path):
     assert broken != text
     (tmp_path / "learners.yaml").write_text(broken)
     schema = introspect(work)
-    plan = planning.build_plan(load_rules(tmp_path / "learners.yaml"), schema)
+    plan = demo_plan(tmp_path / "learners.yaml", schema)
     with pytest.raises(TerminalError) as caught:
         scrub_database(work, plan, SALT)
     message = str(caught.value)

@@ -124,7 +124,11 @@ def production_plan(ctx) -> tuple[Plan, Schema]:
             schema = backend_for(ctx.database.engine).introspect(connection, ctx.database.name)
     finally:
         engine.dispose()
+    from deid.steps.migrate import awaiting_migrations
+
     ctx.record["rules_digest"] = rules.digest
+    rules, waiting = awaiting_migrations(rules, schema, ctx.database.migrations is not None)
+    ctx.record["rules_awaiting_migrations"] = sorted(waiting)
     return planning.build_plan(rules, schema), schema
 
 

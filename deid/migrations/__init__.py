@@ -1,0 +1,115 @@
+"""Schema migrations that staging needs and production lacks, replayed on tonight's working copy.
+
+Two kinds, named in deid.yaml under `migrations:`:
+
+- `{sql: FOLDER}`: files `V<n>__<name>.sql`, applied in numeric order, each in its own transaction; deid
+  records what it applied in the copy's `_deid_migrations.applied` (see `sqlfiles.py`).
+- `{alembic: SCRIPT_LOCATION}`: `alembic upgrade head` against the copy; Alembic keeps its own
+  `alembic_version` table (see `alembic_runner.py`).
+
+Each runner is a module with `apply(url, location) -> list[str]`, looked up by kind and imported only when
+used, so deid imports Alembic only for databases that use it. The tables the runners keep for themselves
+are listed here (`is_bookkeeping`), so that coverage checks can leave them out explicitly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from deid.config import Migrations
+from deid.dberrors import retell
+from deid.errors import ConfigError, Problem, TerminalError, TransientError
+from deid.schema import Table
+from deid.suggest import did_you_mean
+
+__all__ = [
+    "VERSION_SCHEMA",
+    "VERSION_TABLE",
+    "MigrationProblems",
+    "apply_migrations",
+    "describe_database_error",
+    "is_bookkeeping",
+    "kinds",
+]
+
+# Where the sql runner records what it applied to a copy. A schema of its own, not `_deid` (which the scrub
+# drops with the key): the record stays in the published copy, so staging users can see which staging-only
+# migrations their copy carries.
+VERSION_SCHEMA = "_deid_migrations"
+VERSION_TABLE = f"{VERSION_SCHEMA}.applied"
+ALEMBIC_VERSION_TABLE = "alembic_version"  # Alembic's default name; its schema is the env.py's choice
+
+_RUNNERS: dict[str, str] = {
+    "sql": "deid.migrations.sqlfiles",
+    "alembic": "deid.migrations.alembic_runner",
+}
+
+
+class MigrationProblems(TerminalError):
+    """Migrations that cannot be applied: a badly named or duplicate file, a changed applied file, a failed
+    statement. Each problem names the file (and line, when known) and the fix; every problem is listed."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = tuple(sorted(set(problems)))
+        count = len(self.problems)
+        text = "\n".join(str(p) for p in self.problems)
+        super().__init__(f"{text}\n{count} migration problem{'s' if count != 1 else ''} found.")
+
+
+def kinds() -> tuple[str, ...]:
+    return tuple(sorted(_RUNNERS))
+
+
+def apply_migrations(connection_url: str, migrations: Migrations | None, root: Path | str) -> list[str]:
+    """Apply to the database at `connection_url` the migrations it lacks; returns their names, in order.
+
+    `migrations.path` is relative to `root` (the folder of deid.yaml). Running it again applies nothing.
+    Raises TerminalError (a subclass naming the file and line for sql) when a migration fails or the folder
+    is inconsistent, TransientError when the connection is lost.
+    """
+    if migrations is None:
+        return []
+    if migrations.kind not in _RUNNERS:
+        raise ConfigError(
+            f"unknown migrations kind '{migrations.kind}'.{did_you_mean(migrations.kind, _RUNNERS)} "
+            f"Use one of: {', '.join(kinds())}"
+        )
+    location = Path(migrations.path)
+    if not location.is_absolute():
+        location = Path(root) / location
+    runner = importlib.import_module(_RUNNERS[migrations.kind])
+    return runner.apply(connection_url, location)
+
+
+def is_bookkeeping(table: Table) -> bool:
+    """True for the tables migration tools keep for themselves: deid's version table and Alembic's.
+
+    Alembic's is recognised by name and shape (one column, version_num) in any schema, since env.py may
+    put it anywhere; a user table that merely shares the name keeps needing a rule.
+    """
+    if table.qualified == VERSION_TABLE:
+        return True
+    return table.name == ALEMBIC_VERSION_TABLE and [c.name for c in table.columns] == ["version_num"]
+
+
+# Server message classes that describe the statement itself (its syntax, the objects it names, its state),
+# never a row: feature not supported, transaction state, dependent objects, invalid schema, syntax error or
+# access rule violation, object not in prerequisite state. A migration's own text may be quoted; other
+# messages (a failed cast quotes the value, a violated key's DETAIL the row) are retold without their text.
+STATEMENT_CLASSES = ("0A", "25", "2B", "3F", "42", "55")
+
+
+def describe_database_error(exc: BaseException, doing: str) -> tuple[str, bool]:
+    """What a failed migration statement did wrong, without values from rows; and whether a retry may help."""
+    told = retell(exc, doing)
+    original = getattr(exc, "orig", exc)
+    diag = getattr(original, "diag", None)
+    sqlstate = getattr(original, "sqlstate", None) or ""
+    primary = getattr(diag, "message_primary", None)
+    if sqlstate.startswith(STATEMENT_CLASSES) and primary:
+        return f"{primary} (SQLSTATE {sqlstate})", False
+    # no SQLSTATE on an operational error: the connection failed before or under the statement
+    lost = not sqlstate and type(original).__name__ == "OperationalError"
+    return str(told), lost or isinstance(told, TransientError)
