@@ -178,14 +178,39 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     db = _config(args).database(args.database)
     info = status(EnvSettings().connection(db.staging_server), db.staging_name)
-    print(format_status(db.staging_name, info))
+    if args.json:
+        import json
+
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        print(format_status(info))
     return 0
 
 
-def format_status(staging_name: str, info: dict) -> str:
-    import json
-
-    return f"{staging_name}\n" + json.dumps(info, indent=2, default=str)
+def format_status(info: dict) -> str:
+    """One line per copy: what it is, which logical date, since when, which rules, how far IDs moved."""
+    lines = []
+    for role, copies in (
+        ("published", [info.get("published")]),
+        ("kept", info.get("kept", [])),
+        ("working", info.get("work", [])),
+    ):
+        for copy in filter(None, copies):
+            meta = copy.get("metadata") or {}
+            offsets = meta.get("offsets") or {}
+            facts = [f"{role:<9}", f"{copy['name']:<40}", f"date {copy.get('logical_date') or '?'}"]
+            if meta.get("published_at"):
+                facts.append(f"published {meta['published_at']}")
+            if meta.get("rules_digest"):
+                facts.append(f"rules {meta['rules_digest'][:12]}")
+            if offsets:
+                facts.append(
+                    f"{len(offsets)} sequences offset {min(offsets.values()):,}..{max(offsets.values()):,}"
+                )
+            lines.append("  ".join(facts))
+    if not info.get("published"):
+        lines.insert(0, f"{info.get('staging_name')}: nothing published yet")
+    return "\n".join(lines)
 
 
 def _awaiting_migrations(args: argparse.Namespace, rules, schema):
@@ -300,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = add("status", cmd_status)
     status.add_argument("database")
+    status.add_argument("--json", action="store_true", help="everything, as JSON")
 
     rules_schema = add("rules-schema", cmd_rules_schema)
     rules_schema.add_argument("--out", default="rules/rules.schema.json")

@@ -20,7 +20,6 @@ from deid.backends import engine_names
 from deid.errors import ConfigError, MissingSetting, Problem
 from deid.suggest import did_you_mean
 
-CLONE_METHODS = ("template", "dump")
 DATABASE_KEYS = (
     "engine",
     "production",
@@ -137,12 +136,17 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
             )
         )
     clone = spec.get("clone", "template")
-    if clone not in CLONE_METHODS:
+    from deid.cloners import (
+        cloner_names,
+    )  # here: the cloners import the run context, which imports this module
+
+    clone_methods = cloner_names()
+    if clone not in clone_methods:
         problems.append(
             source.problem(
                 (*path, "clone"),
-                f"unknown clone method '{clone}'.{did_you_mean(str(clone), CLONE_METHODS)}",
-                f"use one of {', '.join(CLONE_METHODS)}",
+                f"unknown clone method '{clone}'.{did_you_mean(str(clone), clone_methods)}",
+                f"use one of {', '.join(clone_methods)}",
             )
         )
     retention = spec.get("retention", 3)

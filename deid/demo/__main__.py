@@ -1,5 +1,6 @@
-"""`./dev demo`: start an embedded PostgreSQL 18, seed the 'learners' production database once, then show
-what deid will do to it (lint and plan). Later issues turn this into the full nightly run."""
+"""`./dev demo`: start an embedded PostgreSQL 18, seed the 'learners' production database once, then run the
+nightly job on it: lint the rules against the live schema, snapshot, scrub, rebase, migrate, validate and
+publish `learners_staging`, and show what is published (previous runs' copies are kept for rollback)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data", default=str(ROOT / ".cache" / "demo-pg18"), help="embedded server's data folder"
     )
+    parser.add_argument("--date", help="logical date of the run (default: today, UTC)")
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -54,21 +56,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     os.environ["DEID_CONN_LEARNERS_PROD"] = server.url(DEMO_DATABASE)
     os.environ["DEID_CONN_STAGING"] = server.url()
+    # A demo salt, labelled as one. Real deployments keep theirs in a secret store (deid.yaml names it).
+    os.environ.setdefault("DEID_SECRET_DEID_SALT", "demo-salt-not-a-secret")
     os.environ.setdefault("DEID_CONFIG", str(ROOT / "deid.yaml"))
 
     from deid.cli import main as deid
 
-    for command in (
-        ["lint", "--database", DEMO_DATABASE, str(ROOT / "rules" / "learners.yaml")],
-        ["plan", DEMO_DATABASE],
-    ):
+    run = ["run", DEMO_DATABASE] + (["--date", args.date] if args.date else [])
+    lint = ["lint", "--database", DEMO_DATABASE, str(ROOT / "rules" / "learners.yaml")]
+    for command in (lint, run, ["status", DEMO_DATABASE]):
         print(f"\n$ deid {' '.join(command)}", flush=True)
         code = deid(command)
         if code:
             return code
     print(
-        f"\ndemo: done in {time.monotonic() - started:.1f}s. The server keeps running for `deid` commands:\n"
-        f"  export DEID_CONN_LEARNERS_PROD={server.url(DEMO_DATABASE)}"
+        f"\ndemo: done in {time.monotonic() - started:.1f}s. The server keeps running; to look around:\n"
+        f"  psql postgresql://postgres@127.0.0.1:{server.port}/learners_staging\n"
+        f"  export DEID_CONN_LEARNERS_PROD={server.url(DEMO_DATABASE)} DEID_CONN_STAGING={server.url()}\n"
+        "  .venv/bin/deid plan learners   # also: status learners, rollback learners, run learners --date D"
     )
     return 0
 

@@ -107,6 +107,13 @@ def rebase(ctx: RunContext) -> dict[str, int]:
     finally:
         work.dispose()
     ctx.record["offsets"] = results
+    from deid.steps.copies import update_metadata  # publish may run in another process (an Airflow task)
+
+    update_metadata(
+        ctx.staging_server_url,
+        ctx.work_name,
+        offsets={name: facts["offset"] for name, facts in results.items()},
+    )
     return {name: result["next_value"] for name, result in results.items()}
 
 

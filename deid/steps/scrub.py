@@ -142,6 +142,9 @@ def scrub(ctx, progress: Progress | None = None) -> list[TableResult]:
         results = scrub_database(work, plan, ctx.salt, progress)
     finally:
         work.dispose()
+    from deid.steps.copies import update_metadata
+
+    update_metadata(ctx.staging_server_url, ctx.work_name, rules_digest=ctx.record["rules_digest"])
     ctx.record["tables"] = {
         r.table: {"rows": r.rows, "seconds": round(r.seconds, 3), "action": r.action} for r in results
     }

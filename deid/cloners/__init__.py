@@ -1,0 +1,80 @@
+"""Snapshot strategies: each makes tonight's working copy of the production database on the staging server.
+
+`clone: template | dump` in deid.yaml names one. The registry maps names to "module:Class" and imports a
+cloner only when asked for (dump needs binaries that template does not), with no registration by import
+side effect.
+
+Every cloner creates the working copy through `create_working_copy`, so whatever the strategy, the copy is
+born closed: nobody can connect until it belongs to deid's role and PUBLIC has lost CONNECT on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import TYPE_CHECKING, ClassVar
+
+import sqlalchemy as sa
+
+from deid.errors import ConfigError
+from deid.steps.copies import execute, quote, set_allow_connections
+from deid.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from deid.steps.context import RunContext
+
+_REGISTRY: dict[str, str] = {
+    "template": "deid.cloners.template:TemplateCloner",
+    "dump": "deid.cloners.dump:DumpCloner",
+}
+
+
+class Cloner:
+    """One snapshot strategy. Subclasses set `name` and implement `clone`."""
+
+    name: ClassVar[str] = ""
+
+    def clone(self, ctx: RunContext) -> None:
+        """Create ctx.work_name on the staging server as a copy of the production database.
+
+        Never writes to production. On failure, a partly built working copy may remain: the caller drops it.
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+def cloner_names() -> tuple[str, ...]:
+    return tuple(sorted(_REGISTRY))
+
+
+def cloner_for(name: str) -> Cloner:
+    """The cloner called `name`; ConfigError, with a suggestion, for a name deid does not know."""
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"unknown clone method '{name}'.{did_you_mean(name, _REGISTRY)} "
+            f"Use one of: {', '.join(cloner_names())}"
+        )
+    return _load(name)
+
+
+@functools.cache
+def _load(name: str) -> Cloner:
+    module_name, class_name = _REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)()
+
+
+def create_working_copy(connection: sa.Connection, name: str, options: str) -> None:
+    """CREATE DATABASE `name` `options` (e.g. TEMPLATE ...), reachable only by deid's role.
+
+    A new database grants CONNECT to PUBLIC, and the ACL is not copied from the template, so the copy is
+    created with connections disabled and opened only once PUBLIC's CONNECT is revoked: there is no moment
+    at which another role could read the unscrubbed rows.
+    """
+    db = quote(connection, name)
+    execute(connection, f"CREATE DATABASE {db} {options} ALLOW_CONNECTIONS false")
+    # Explicit, so the owner is deid's role even when the session runs under SET ROLE or a template owner.
+    execute(connection, f"ALTER DATABASE {db} OWNER TO CURRENT_USER")
+    execute(connection, f"REVOKE CONNECT ON DATABASE {db} FROM PUBLIC")
+    set_allow_connections(connection, name, True)

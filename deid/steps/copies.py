@@ -1,0 +1,282 @@
+"""The databases deid keeps on a staging server for one staging name, and the facts stored on each.
+
+For a staging name S, deid owns exactly three kinds of database: S itself (the published copy), S__YYYYMMDD
+(kept copies, named by the logical date they were built for) and S__work_YYYYMMDD (working copies). Names are
+matched in Python with exact patterns, never with LIKE, whose `_` is a wildcard.
+
+The facts live in the database's own comment, as JSON (COMMENT ON DATABASE), so they travel with the
+database through every rename and need no bookkeeping table that could disagree with the catalog. They are
+deid's facts only (dates, a rules digest, sequence offsets): `set_metadata` refuses any other key, so no
+production value can end up there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from deid.db import engine
+from deid.errors import ConfigError, TerminalError
+from deid.steps.context import KEPT_MARK, MAX_IDENTIFIER, WORK_MARK, work_name
+
+FORMAT = 1  # the value of the "deid" key: the version of this metadata layout
+METADATA_KEYS = ("deid", "database", "logical_date", "rules_digest", "published_at", "offsets", "state")
+STATES = ("work", "published", "kept")
+_DIGEST = re.compile(r"[A-Za-z0-9:_+/=.-]{1,200}")
+# The longest name deid derives from a staging name; PostgreSQL would silently truncate a longer one.
+_LONGEST_SUFFIX = len(work_name("", dt.date(2000, 1, 1)))
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One database deid manages. `role` comes from the name; `logical_date` from the name, or for the
+    published copy (whose name carries no date) from its metadata; None when it has no deid metadata."""
+
+    name: str
+    role: str  # "published" | "kept" | "work"
+    logical_date: dt.date | None
+    allow_connections: bool
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "logical_date": self.logical_date.isoformat() if self.logical_date else None,
+            "allow_connections": self.allow_connections,
+            "metadata": dict(self.metadata),
+        }
+
+
+def check_staging_name(staging_name: str) -> None:
+    """ConfigError when the derived names would exceed PostgreSQL's identifier length (63 bytes)."""
+    longest = len(staging_name.encode()) + _LONGEST_SUFFIX
+    if not staging_name or longest > MAX_IDENTIFIER:
+        limit = MAX_IDENTIFIER - _LONGEST_SUFFIX
+        raise ConfigError(
+            f"staging name '{staging_name}' must be 1 to {limit} bytes long: deid adds up to "
+            f"{_LONGEST_SUFFIX} characters (e.g. {work_name('', dt.date(2026, 1, 1))}) and PostgreSQL "
+            f"truncates names beyond {MAX_IDENTIFIER} bytes"
+        )
+
+
+# --- the staging server's maintenance connection ---------------------------------------------------------
+
+
+@contextmanager
+def admin(staging_server_url: str) -> Iterator[sa.Connection]:
+    """An autocommit connection to the staging server's maintenance database, closed afterwards.
+
+    Autocommit because CREATE/DROP DATABASE refuse to run in a transaction block; the one place that needs a
+    transaction (the rename swap) spells it with `transaction`. No pool: a leftover pooled session on a copy
+    would block its rename or drop.
+    """
+    eng = engine(staging_server_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as connection:
+            yield connection
+    finally:
+        eng.dispose()
+
+
+@contextmanager
+def transaction(connection: sa.Connection) -> Iterator[None]:
+    """One explicit transaction on an autocommit connection: COMMIT on success, ROLLBACK on any error."""
+    execute(connection, "BEGIN")
+    try:
+        yield
+    except BaseException:
+        # If the connection is gone, the server rolled back with it.
+        with suppress(sa.exc.SQLAlchemyError):
+            execute(connection, "ROLLBACK")
+        raise
+    execute(connection, "COMMIT")
+
+
+def execute(connection: sa.Connection, statement: str) -> None:
+    """Run one statement without parameters. exec_driver_sql always hands psycopg a parameter list, so a
+    literal % (possible in a quoted database name) must be doubled."""
+    connection.exec_driver_sql(statement.replace("%", "%%"))
+
+
+def quote(connection: sa.Connection, name: str) -> str:
+    return connection.dialect.identifier_preparer.quote_identifier(name)
+
+
+def exists(connection: sa.Connection, database: str) -> bool:
+    found = connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database})
+    return found.scalar() is not None
+
+
+def set_allow_connections(connection: sa.Connection, database: str, allow: bool) -> None:
+    execute(connection, f"ALTER DATABASE {quote(connection, database)} WITH ALLOW_CONNECTIONS {str(allow)}")
+
+
+def terminate_sessions(connection: sa.Connection, database: str) -> int:
+    """End every other session on `database`, waiting up to 5 s for each to exit; returns how many.
+
+    Block new connections first (set_allow_connections), or clients may reconnect in between.
+    """
+    try:
+        ended = connection.execute(
+            sa.text(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                "WHERE datname = :d AND pid <> pg_backend_pid()"
+            ),
+            {"d": database},
+        ).scalar()
+    except sa.exc.ProgrammingError as e:
+        if getattr(e.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        raise TerminalError(
+            f"deid's role may not end the sessions connected to {database}: grant it pg_signal_backend "
+            "(or run deid as the databases' owner)"
+        ) from None
+    return int(ended or 0)
+
+
+def drop_database(connection: sa.Connection, database: str) -> bool:
+    """Drop `database` after ending its sessions; False when it did not exist."""
+    if not exists(connection, database):
+        return False
+    set_allow_connections(connection, database, False)
+    terminate_sessions(connection, database)
+    # FORCE ends any session that slipped in between (PostgreSQL 13+).
+    execute(connection, f"DROP DATABASE IF EXISTS {quote(connection, database)} WITH (FORCE)")
+    return True
+
+
+# --- metadata ----------------------------------------------------------------------------------------------
+
+
+def new_metadata(database: str, logical_date: dt.date, state: str = "work") -> dict[str, Any]:
+    return {"deid": FORMAT, "database": database, "logical_date": logical_date.isoformat(), "state": state}
+
+
+def parse_metadata(comment: str | None) -> dict[str, Any]:
+    """The deid facts in a database comment; {} when the comment is absent or not deid's."""
+    try:
+        data = json.loads(comment or "")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) and data.get("deid") == FORMAT else {}
+
+
+def set_metadata(connection: sa.Connection, database: str, metadata: Mapping[str, Any]) -> None:
+    """Replace the deid facts stored on `database` (transactional: part of the caller's transaction)."""
+    text = json.dumps(_checked(database, metadata), sort_keys=True)
+    # COMMENT takes no bind parameters; format() quotes both the name and the literal on the server.
+    statement = connection.execute(
+        sa.text("SELECT format('COMMENT ON DATABASE %I IS %L', CAST(:d AS text), CAST(:t AS text))"),
+        {"d": database, "t": text},
+    ).scalar_one()
+    execute(connection, statement)
+
+
+def read_metadata(connection: sa.Connection, database: str) -> dict[str, Any]:
+    comment = connection.execute(
+        sa.text("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :d"),
+        {"d": database},
+    ).scalar()
+    return parse_metadata(comment)
+
+
+def update_metadata(staging_server_url: str, database: str, **facts: Any) -> dict[str, Any]:
+    """Merge `facts` (e.g. rules_digest=..., offsets={...}) into a copy's metadata; returns the result.
+
+    For steps that run in another process than publish (Airflow tasks), so their facts reach the record.
+    """
+    with admin(staging_server_url) as connection:
+        merged = {**read_metadata(connection, database), **facts}
+        set_metadata(connection, database, merged)
+    return merged
+
+
+def _checked(database: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The metadata with its format version, after checking every key and value's type."""
+    unknown = sorted(set(metadata) - set(METADATA_KEYS))
+    problems = [f"unknown key(s) {', '.join(unknown)}"] if unknown else []
+    data = {**metadata, "deid": FORMAT}
+    if data.get("state") not in STATES:
+        problems.append(f"state must be one of {', '.join(STATES)}")
+    for key in ("database", "logical_date", "published_at"):
+        if not isinstance(data.get(key, ""), str | None):
+            problems.append(f"{key} must be text")
+    digest = data.get("rules_digest")
+    if digest is not None and not (isinstance(digest, str) and _DIGEST.fullmatch(digest)):
+        problems.append("rules_digest must be a digest (letters, digits, ':', '-')")
+    if not _integers(data.get("offsets", {})):
+        problems.append("offsets must map names to whole numbers")
+    if problems:
+        # Values are not echoed: the point of the check is that they might not be deid's own.
+        raise TerminalError(f"refusing to store metadata on {database}: {'; '.join(problems)}")
+    return data
+
+
+def _integers(value: Any) -> bool:
+    """Offsets are numbers keyed by sequence names, possibly nested (per schema); nothing else."""
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _integers(v) for k, v in value.items())
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+# --- listing -----------------------------------------------------------------------------------------------
+
+_ROLE_ORDER = {"work": 2, "published": 1, "kept": 0}  # same date: the newest build first
+
+
+def list_copies(staging_server_url: str, staging_name: str) -> list[Copy]:
+    """Every copy deid manages for `staging_name`, newest logical date first."""
+    with admin(staging_server_url) as connection:
+        return copies_on(connection, staging_name)
+
+
+def copies_on(connection: sa.Connection, staging_name: str) -> list[Copy]:
+    rows = connection.execute(
+        sa.text(
+            "SELECT datname, datallowconn, shobj_description(oid, 'pg_database') FROM pg_database "
+            "WHERE datname = :s OR starts_with(datname, :prefix)"
+        ),
+        {"s": staging_name, "prefix": staging_name + KEPT_MARK},
+    ).all()
+    # S__work_YYYYMMDD (group 1 set) or S__YYYYMMDD
+    marks = f"(?:({re.escape(WORK_MARK)})|{re.escape(KEPT_MARK)})"
+    pattern = re.compile(rf"{re.escape(staging_name)}{marks}(\d{{8}})")
+    found = []
+    for name, allow, comment in rows:
+        metadata = parse_metadata(comment)
+        if name == staging_name:
+            role, day = "published", _date(metadata.get("logical_date"), "%Y-%m-%d")
+        elif match := pattern.fullmatch(name):
+            role, day = ("work" if match[1] else "kept"), _date(match[2], "%Y%m%d")
+            if day is None:
+                continue  # digits that are no date: not a name deid made
+        else:
+            continue  # another staging name that merely starts like this one
+        found.append(Copy(name, role, day, bool(allow), metadata))
+    return sorted(found, key=lambda c: (c.logical_date or dt.date.min, _ROLE_ORDER[c.role]), reverse=True)
+
+
+def _date(text: Any, form: str) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(str(text), form).date()
+    except ValueError:
+        return None
+
+
+def status(staging_server_url: str, staging_name: str) -> dict[str, Any]:
+    """What `deid status` shows: the published copy and its metadata, kept and leftover working copies."""
+    copies = list_copies(staging_server_url, staging_name)
+    published = next((c for c in copies if c.role == "published"), None)
+    return {
+        "staging_name": staging_name,
+        "published": published.as_dict() if published else None,
+        "kept": [c.as_dict() for c in copies if c.role == "kept"],
+        "work": [c.as_dict() for c in copies if c.role == "work"],
+    }

@@ -1,0 +1,192 @@
+"""Publish and rollback: swap a copy in under the staging name, atomically, keeping the previous one.
+
+Both are the same dance. Connections to the two databases involved are blocked and their sessions ended
+(a database with sessions cannot be renamed); then ONE transaction renames the published copy to
+<staging>__<its logical date> and the incoming copy to <staging>, grants CONNECT and updates the metadata.
+ALTER DATABASE ... RENAME is transactional in PostgreSQL, so staging users see either the old copy or the
+new one, never a missing or half-renamed one; and if anything fails before COMMIT, connections are
+re-allowed on the untouched published copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from deid.errors import TerminalError
+from deid.steps.context import RunContext, kept_name
+from deid.steps.copies import (
+    Copy,
+    admin,
+    check_staging_name,
+    copies_on,
+    drop_database,
+    execute,
+    new_metadata,
+    quote,
+    set_allow_connections,
+    set_metadata,
+    status,
+    terminate_sessions,
+    transaction,
+)
+from deid.steps.snapshot import cleanup
+
+__all__ = ["cleanup", "publish", "rollback", "status"]  # status and cleanup: where the CLI and run look
+
+SWAP_MARK = "__swap"  # transient name inside the swap transaction, when a copy takes the place of another
+
+
+def publish(ctx: RunContext) -> None:
+    """Swap tonight's working copy in under the staging name; keep the previous copy; apply retention."""
+    check_staging_name(ctx.staging_name)
+    staging = ctx.staging_name
+    roles = tuple(getattr(ctx.database, "staging_roles", ()) or ())
+    with admin(ctx.staging_server_url) as c:
+        copies = copies_on(c, staging)
+        work = next((x for x in copies if x.name == ctx.work_name), None)
+        if work is None:
+            raise TerminalError(
+                f"there is no working copy {ctx.work_name} to publish: run snapshot and the steps after it "
+                f"for {ctx.logical_date} first"
+            )
+        facts = _facts(ctx.record)
+        metadata = {
+            **work.metadata,
+            **new_metadata(ctx.database.name, ctx.logical_date, "published"),
+            **facts,
+            "published_at": _now(),
+        }
+        grantees = ", ".join(quote(c, r) for r in roles) if roles else "PUBLIC"
+        _, dropped = swap(c, staging, work, _published(copies), metadata, grantees)
+        dropped += _retain(c, staging, ctx.database.retention)
+        kept = [x.name for x in copies_on(c, staging) if x.role == "kept"]
+    ctx.record["published"] = staging
+    ctx.record["kept"] = kept
+    if dropped:
+        ctx.record["dropped"] = dropped
+
+
+def rollback(staging_server_url: str, staging_name: str, to: dt.date | None = None) -> dt.date:
+    """Swap a kept copy back in (default: the newest kept one); the published one is kept under its date.
+
+    Returns the logical date of the copy now published.
+    """
+    check_staging_name(staging_name)
+    with admin(staging_server_url) as c:
+        copies = copies_on(c, staging_name)
+        kept = [x for x in copies if x.role == "kept"]
+        if not kept:
+            raise TerminalError(f"{staging_name} has no kept copy to roll back to")
+        target = kept[0] if to is None else next((x for x in kept if x.logical_date == to), None)
+        if target is None:
+            dates = ", ".join(str(x.logical_date) for x in kept)
+            raise TerminalError(f"{staging_name} has no kept copy of {to}; kept copies: {dates}")
+        metadata = {
+            **target.metadata,
+            "logical_date": target.logical_date.isoformat(),
+            "state": "published",
+            "published_at": _now(),
+        }
+        # No GRANT: a kept copy keeps the grants it had when it was published.
+        swap(c, staging_name, target, _published(copies), metadata, grantees=None)
+    return target.logical_date
+
+
+def swap(
+    c: sa.Connection,
+    staging: str,
+    incoming: Copy,
+    outgoing: Copy | None,
+    metadata: dict[str, Any],
+    grantees: str | None,
+) -> tuple[str | None, list[str]]:
+    """Put `incoming` under the staging name and keep `outgoing` (the published copy, if any) under its
+    date. Returns the kept name and the copies dropped to make room (an older build of the same date)."""
+    kept, dropped = None, []
+    if outgoing is not None:
+        if outgoing.logical_date is None:
+            raise TerminalError(
+                f"{staging} has no deid metadata, so deid does not know which date to keep it under; it may "
+                f"not be deid's. Rename it by hand (to {staging}__YYYYMMDD, its date) or drop it"
+            )
+        kept = kept_name(staging, outgoing.logical_date)
+        # One kept copy per date: a rerun of a date replaces the older build. Outside the transaction
+        # because DROP DATABASE cannot run in one; the published copy is not touched by it.
+        if kept != incoming.name and drop_database(c, kept):
+            dropped.append(kept)
+    involved = [x for x in (incoming, outgoing) if x is not None]
+    for copy in involved:
+        set_allow_connections(c, copy.name, False)
+    try:
+        for copy in involved:
+            terminate_sessions(c, copy.name)
+        with transaction(c):
+            for old, new in _renames(staging, incoming.name, kept):
+                _rename(c, old, new)
+            if grantees:
+                execute(c, f"GRANT CONNECT ON DATABASE {quote(c, staging)} TO {grantees}")
+            set_metadata(c, staging, metadata)
+            set_allow_connections(c, staging, True)
+            if outgoing is not None and kept is not None:
+                set_metadata(c, kept, {**outgoing.metadata, "state": "kept"})
+                set_allow_connections(c, kept, outgoing.allow_connections)
+    except BaseException as error:
+        # Rolled back: both databases still have their old names. Let staging users in again.
+        for copy in involved:
+            try:
+                set_allow_connections(c, copy.name, copy.allow_connections)
+            except Exception as failed:
+                error.add_note(f"could not re-allow connections to {copy.name}: {failed}")
+        raise
+    return kept, dropped
+
+
+def _renames(staging: str, incoming: str, kept: str | None) -> list[tuple[str, str]]:
+    if kept is None:
+        return [(incoming, staging)]
+    if kept == incoming:  # rolling back to the older build of the published copy's own date
+        parked = staging + SWAP_MARK
+        return [(incoming, parked), (staging, kept), (parked, staging)]
+    return [(staging, kept), (incoming, staging)]
+
+
+def _rename(c: sa.Connection, old: str, new: str) -> None:
+    execute(c, f"ALTER DATABASE {quote(c, old)} RENAME TO {quote(c, new)}")
+
+
+def _retain(c: sa.Connection, staging: str, retention: int) -> list[str]:
+    """Drop kept copies beyond the newest `retention`, oldest first; returns their names."""
+    kept = [x.name for x in copies_on(c, staging) if x.role == "kept"]  # newest first
+    surplus = list(reversed(kept[retention:]))
+    for name in surplus:
+        drop_database(c, name)
+    return surplus
+
+
+def _facts(record: dict[str, Any]) -> dict[str, Any]:
+    """The run's facts that go into the published copy's metadata.
+
+    Of the rebase's record (per sequence: offset, high water, columns, ...) only the offset is kept: it is
+    what tells staging users which IDs are theirs, and it is deid's number, not production's.
+    """
+    facts: dict[str, Any] = {}
+    if record.get("rules_digest"):
+        facts["rules_digest"] = record["rules_digest"]
+    if "offsets" in record:
+        facts["offsets"] = {
+            name: value.get("offset") if isinstance(value, dict) else value
+            for name, value in record["offsets"].items()
+        }
+    return facts
+
+
+def _published(copies: list[Copy]) -> Copy | None:
+    return next((x for x in copies if x.role == "published"), None)
+
+
+def _now() -> str:
+    # The only fact taken from the clock: when the copy went live, not what it contains.
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

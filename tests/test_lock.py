@@ -1,0 +1,93 @@
+"""The run lock on real PostgreSQL: one run per staging name, released even when the holder is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from deid.errors import TerminalError
+from deid.lock import lock_key, run_lock
+
+ROOT = Path(__file__).resolve().parent.parent
+HOLDER = """
+import sys, time
+from deid.lock import run_lock
+with run_lock(sys.argv[1], sys.argv[2]) as lock:
+    print(lock.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.fixture
+def staging():
+    return f"deid_stg_{uuid.uuid4().hex[:8]}"
+
+
+def name_with_key(sign: int) -> str:
+    """A fresh staging name whose key has the given sign (a bigint key is split in two oids in pg_locks)."""
+    while True:
+        name = f"deid_stg_{uuid.uuid4().hex[:8]}"
+        if (lock_key(name) < 0) == (sign < 0):
+            return name
+
+
+@pytest.mark.parametrize("sign", [1, -1], ids=["positive-key", "negative-key"])
+def test_a_second_run_is_refused_with_the_holder_named(postgres, sign):
+    staging = name_with_key(sign)
+    with run_lock(postgres.admin_url, staging) as held:
+        with pytest.raises(TerminalError) as raised, run_lock(postgres.admin_url, staging):
+            pass
+        message = str(raised.value)
+        assert message.startswith(
+            f"another deid run for {staging} is in progress (backend pid {held.pid} since "
+        )
+        assert f"deid run {staging}" in message  # the holder's application_name
+        with run_lock(postgres.admin_url, staging + "_other"):
+            pass  # other staging names are independent
+    with run_lock(postgres.admin_url, staging):
+        pass  # released on exit
+
+
+def test_the_lock_dies_with_a_killed_holder(postgres, staging):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, postgres.admin_url, staging],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        pid = int(holder.stdout.readline())
+        with (
+            pytest.raises(TerminalError, match=rf"backend pid {pid} "),
+            run_lock(postgres.admin_url, staging),
+        ):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        holder.stdout.close()
+    deadline = time.monotonic() + 10
+    while True:  # the server notices the closed socket at once, but the backend takes a moment to exit
+        try:
+            with run_lock(postgres.admin_url, staging):
+                break
+        except TerminalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_keys_are_stable_signed_64_bit_integers():
+    assert lock_key("learners_staging") == lock_key("learners_staging")
+    assert lock_key("learners_staging") != lock_key("learners_staging2")
+    keys = [lock_key(f"s{n}") for n in range(200)]
+    assert all(-(2**63) <= k < 2**63 for k in keys)
+    assert min(keys) < 0 < max(keys)  # both halves occur, and the holder lookup handles both
