@@ -185,10 +185,23 @@ def test_demo_inserts_after_rebase_are_above_production(copies, production):
 
 def test_rebase_step_records_offsets(copies, production):
     work = copies()
+    server = sa.make_url(work).set(database="postgres").render_as_string(hide_password=False)
     ctx = types.SimpleNamespace(
-        work_url=work, work_name="learners_staging__work_20261128", logical_date=DAY, record={}
+        work_url=work,
+        work_name=sa.make_url(work).database,
+        logical_date=DAY,
+        record={},
+        staging_server_url=server,
     )
+    from deid.steps.copies import admin, new_metadata, read_metadata, set_metadata
+
+    with admin(server) as connection:  # as the snapshot step leaves a working copy
+        set_metadata(connection, ctx.work_name, new_metadata("learners", DAY))
     next_values = rebase(ctx)
+
+    with admin(server) as connection:  # publish, maybe in another process, reads the offsets from here
+        stored = read_metadata(connection, ctx.work_name)["offsets"]
+    assert stored == {name: r["offset"] for name, r in ctx.record["offsets"].items()}
     offsets = ctx.record["offsets"]
     assert sorted(offsets) == sorted(DEMO_SEQUENCES)
     assert next_values == {name: r["next_value"] for name, r in offsets.items()}
