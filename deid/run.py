@@ -49,7 +49,10 @@ def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] 
             for name in steps:
                 started = time.monotonic()
                 report(f"{name}: started")
-                functions[name](ctx)
+                if name == "scrub":
+                    functions[name](ctx, progress=lambda r: report(_progress_line(r)))
+                else:
+                    functions[name](ctx)
                 seconds = round(time.monotonic() - started, 3)
                 ctx.record["steps"][name] = {"seconds": seconds}
                 report(f"{name}: done in {seconds:.1f}s")
@@ -58,6 +61,13 @@ def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] 
                 cleanup(ctx)  # never leave a half-scrubbed copy behind
             raise
     return ctx.record
+
+
+def _progress_line(result) -> str:
+    if result.action == "untouched":
+        return f"  {result.table}: untouched (shared with the clone)"
+    rate = f", {result.rows / result.seconds:,.0f} rows/s" if result.seconds > 0 else ""
+    return f"  {result.table}: {result.action} {result.rows:,} rows in {result.seconds:.2f}s{rate}"
 
 
 def parse_date(text: str | None) -> dt.date:
