@@ -9,18 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from deid.config import Config, DatabaseConfig
+from deid.config import DatabaseConfig
 from deid.errors import TerminalError
 from deid.steps import publish as publishing
 from deid.steps.context import RunContext, kept_name, work_name
 from deid.steps.copies import admin, copies_on, drop_database, update_metadata
 from deid.steps.publish import publish, rollback, status
 from deid.steps.snapshot import snapshot
+from tests import runctx
 
 D1, D2, D3, D4 = (dt.date(2026, 11, day) for day in (25, 26, 27, 28))
 
@@ -55,25 +55,7 @@ def staging(postgres):
 
 
 def make_ctx(postgres, production, staging, day, retention=3, database_class=DatabaseConfig, **extra):
-    database = database_class(
-        name="learners",
-        engine="postgresql",
-        production="production",
-        staging_server="staging",
-        staging_name=staging,
-        rules="rules/learners.yaml",
-        salt_secret="salt",
-        retention=retention,
-        **extra,
-    )
-    return RunContext(
-        config=Config(file="deid.yaml", root=Path("."), databases={"learners": database}),
-        database=database,
-        logical_date=day,
-        production_url=postgres.url(production),
-        staging_server_url=postgres.admin_url,
-        salt="not-a-secret",
-    )
+    return runctx.make_ctx(postgres, production, staging, day, database_class, retention=retention, **extra)
 
 
 def build(postgres, production, staging, day, label=None, **kwargs) -> RunContext:

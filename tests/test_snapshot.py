@@ -16,12 +16,12 @@ import pytest
 import sqlalchemy as sa
 
 from deid.cloners import cloner_for, dump, template
-from deid.config import Config, DatabaseConfig
 from deid.demo import seed as demo
 from deid.errors import ConfigError, TerminalError
-from deid.steps.context import RunContext, work_name
+from deid.steps.context import work_name
 from deid.steps.copies import admin, copies_on, drop_database, read_metadata
 from deid.steps.snapshot import cleanup, snapshot
+from tests import runctx
 
 DAY = dt.date(2026, 11, 28)
 
@@ -46,24 +46,7 @@ def staging(postgres):
 
 
 def make_ctx(postgres, production: str, staging: str, clone: str = "template", day: dt.date = DAY):
-    database = DatabaseConfig(
-        name="learners",
-        engine="postgresql",
-        production="production",
-        staging_server="staging",
-        staging_name=staging,
-        rules="rules/learners.yaml",
-        salt_secret="salt",
-        clone=clone,
-    )
-    return RunContext(
-        config=Config(file="deid.yaml", root=Path("."), databases={"learners": database}),
-        database=database,
-        logical_date=day,
-        production_url=postgres.url(production),
-        staging_server_url=postgres.admin_url,
-        salt="not-a-secret",
-    )
+    return runctx.make_ctx(postgres, production, staging, day, clone=clone)
 
 
 def table_counts(url: str) -> dict[str, int]:

@@ -1,0 +1,33 @@
+"""Run contexts for step tests: a demo database config pointing at one test server."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from deid.config import Config, DatabaseConfig
+from deid.steps.context import RunContext
+
+
+def make_ctx(
+    postgres, production: str, staging: str, day: dt.date, database_class=DatabaseConfig, **fields
+) -> RunContext:
+    """A RunContext for `learners` whose production and staging copies live on the `postgres` test server."""
+    database = database_class(
+        name="learners",
+        engine="postgresql",
+        production="production",
+        staging_server="staging",
+        staging_name=staging,
+        rules="rules/learners.yaml",
+        salt_secret="salt",
+        **fields,
+    )
+    return RunContext(
+        config=Config(file="deid.yaml", root=Path("."), databases={"learners": database}),
+        database=database,
+        logical_date=day,
+        production_url=postgres.url(production),
+        staging_server_url=postgres.admin_url,
+        salt="not-a-secret",
+    )
