@@ -112,3 +112,17 @@ def pg_engine(pg_url: str):
     engine = sa.create_engine(pg_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def staging(postgres):
+    """A staging name of this test's own; every copy deid made under it is dropped afterwards."""
+    from deid.steps import publish as publishing
+    from deid.steps.copies import admin, copies_on, drop_database
+
+    name = f"deid_stg_{uuid.uuid4().hex[:8]}"
+    yield name
+    with admin(postgres.admin_url) as c:
+        for copy in copies_on(c, name):
+            drop_database(c, copy.name)
+        drop_database(c, name + publishing.SWAP_MARK)

@@ -44,16 +44,6 @@ def production(postgres):
     postgres.drop_database(name)
 
 
-@pytest.fixture
-def staging(postgres):
-    name = f"deid_stg_{uuid.uuid4().hex[:8]}"
-    yield name
-    with admin(postgres.admin_url) as c:
-        for copy in copies_on(c, name):
-            drop_database(c, copy.name)
-        drop_database(c, name + publishing.SWAP_MARK)
-
-
 def make_ctx(postgres, production, staging, day, retention=3, database_class=DatabaseConfig, **extra):
     return runctx.make_ctx(postgres, production, staging, day, database_class, retention=retention, **extra)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from deid.cloners import cloner_for, dump, template
 from deid.demo import seed as demo
 from deid.errors import ConfigError, TerminalError
 from deid.steps.context import work_name
-from deid.steps.copies import admin, copies_on, drop_database, read_metadata
+from deid.steps.copies import admin, read_metadata
 from deid.steps.snapshot import cleanup, snapshot
 from tests import runctx
 
@@ -33,16 +32,6 @@ def production(postgres):
     demo.seed(postgres.url(name), learners=50)
     yield name
     postgres.drop_database(name)
-
-
-@pytest.fixture
-def staging(postgres):
-    """A staging name of this test's own; every copy made under it is dropped afterwards."""
-    name = f"deid_stg_{uuid.uuid4().hex[:8]}"
-    yield name
-    with admin(postgres.admin_url) as c:
-        for copy in copies_on(c, name):
-            drop_database(c, copy.name)
 
 
 def make_ctx(postgres, production: str, staging: str, clone: str = "template", day: dt.date = DAY):
