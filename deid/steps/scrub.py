@@ -1,10 +1,11 @@
 """Scrub: run the plan inside the working copy, set-based, one rewrite per table that holds sensitive columns.
 
-Order of work in one session: the `_deid` support objects and fake-value dictionaries, the key (bound
-parameters), `session_replication_role = replica` so that no trigger fires (a trigger stamping updated_at
-would otherwise rewrite data; foreign keys hold by construction and are validated afterwards). Each table is
-its own transaction: indexes set aside, one UPDATE, indexes built again. Then materialized views are
-refreshed from the scrubbed data and `_deid` is dropped, so neither the key nor the dictionaries are
+Three parts, so that Airflow can spread the tables over workers: prepare creates the `_deid` support
+objects and fake-value dictionaries in the copy; each scrub session then sets the key (bound parameters) and
+`session_replication_role = replica` so that no trigger fires (a trigger stamping updated_at would otherwise
+rewrite data; foreign keys hold by construction and are validated afterwards), and rewrites its tables, each
+in its own transaction: indexes set aside, one UPDATE, indexes built again; finish refreshes materialized
+views from the scrubbed data and drops `_deid`, so neither the key-derived objects nor the dictionaries are
 published. Errors are retold without values (see dberrors).
 """
 
@@ -12,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
 from deid.dberrors import retell
+from deid.errors import TerminalError
 from deid.plan import Plan, TablePlan
 from deid.rules.targets import quote_table
 from deid.schema import Schema
@@ -43,33 +46,64 @@ def scrub_database(
     engine: sa.Engine, plan: Plan, salt: str, progress: Progress | None = None, tables: set[str] | None = None
 ) -> list[TableResult]:
     """Apply `plan` to the database behind `engine` (a working copy). `tables` limits it to some tables."""
+    prepare_scrub(engine, plan)
+    results = scrub_tables(engine, plan, salt, tables, progress)
+    finish_scrub(engine)
+    return results
+
+
+def prepare_scrub(engine: sa.Engine, plan: Plan) -> None:
+    """Create the `_deid` support functions and dictionaries in the copy, for every scrub session to use."""
+    with engine.connect() as connection:
+        try:
+            with connection.begin():
+                for statement in support_sql():
+                    connection.exec_driver_sql(statement)
+                load_dictionaries(connection, plan.dictionaries)
+        except sa.exc.DBAPIError as exc:
+            raise retell(exc, "scrub preparation") from None
+
+
+def scrub_tables(
+    engine: sa.Engine,
+    plan: Plan,
+    salt: str,
+    tables: set[str] | None = None,
+    progress: Progress | None = None,
+) -> list[TableResult]:
+    """Rewrite the plan's tables (or those in `tables`) in one session; prepare_scrub must have run.
+
+    Sessions are independent, so several of these may run at once on different tables (Airflow maps them).
+    """
     results = []
     with engine.connect() as connection:
         try:
             with connection.begin():  # session settings made here outlive the transaction
-                for statement in support_sql():
-                    connection.exec_driver_sql(statement)
-                load_dictionaries(connection, plan.dictionaries)
                 apply_key(connection, salt)
                 for statement in plan.preamble:
                     connection.exec_driver_sql(statement)
-            for table_plan in plan.tables:
-                if tables is not None and table_plan.table not in tables:
-                    continue
-                result = _scrub_table(connection, table_plan)
-                results.append(result)
-                log.info(
-                    "scrub %s: %s %d rows in %.2fs", result.table, result.action, result.rows, result.seconds
-                )
-                if progress:
-                    progress(result)
-            _refresh_materialized_views(connection)
-            with connection.begin():
-                connection.exec_driver_sql(f"DROP SCHEMA {SCHEMA} CASCADE")
-                connection.exec_driver_sql("RESET session_replication_role")
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub") from None
+        for table_plan in plan.tables:
+            if tables is not None and table_plan.table not in tables:
+                continue
+            result = _scrub_table(connection, table_plan)
+            results.append(result)
+            log.info("scrub %s: %s %d rows, %.2fs", result.table, result.action, result.rows, result.seconds)
+            if progress:
+                progress(result)
     return results
+
+
+def finish_scrub(engine: sa.Engine) -> None:
+    """Refresh materialized views from the scrubbed data; drop `_deid` (its functions and dictionaries)."""
+    with engine.connect() as connection:
+        try:
+            _refresh_materialized_views(connection)
+            with connection.begin():
+                connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        except sa.exc.DBAPIError as exc:
+            raise retell(exc, "scrub") from None
 
 
 def _scrub_table(connection: sa.Connection, table_plan: TablePlan) -> TableResult:
@@ -134,18 +168,51 @@ def production_plan(ctx) -> tuple[Plan, Schema]:
 
 def scrub(ctx, progress: Progress | None = None) -> list[TableResult]:
     """The scrub step of a run: plan from production's schema, applied to tonight's working copy."""
-    from deid.db import engine as make_engine
+    tables = scrub_prepare(ctx)
+    results = scrub_table_set(ctx, set(tables), progress)
+    scrub_finish(ctx)
+    return results
 
+
+def scrub_prepare(ctx) -> list[str]:
+    """First part of the scrub step: support objects in the copy; returns the tables the plan rewrites."""
     plan, _ = production_plan(ctx)
-    work = make_engine(ctx.work_url)
-    try:
-        results = scrub_database(work, plan, ctx.salt, progress)
-    finally:
-        work.dispose()
+    with _work_engine(ctx) as work:
+        prepare_scrub(work, plan)
+    return [t.table for t in plan.tables if t.statement is not None]
+
+
+def scrub_table_set(ctx, tables: set[str], progress: Progress | None = None) -> list[TableResult]:
+    """Middle part: rewrite `tables` of the working copy (one Airflow mapped task does one table)."""
+    plan, _ = production_plan(ctx)
+    unknown = tables - {t.table for t in plan.tables}
+    if unknown:
+        raise TerminalError(f"not in the plan of {ctx.database.name}: {', '.join(sorted(unknown))}")
+    with _work_engine(ctx) as work:
+        results = scrub_tables(work, plan, ctx.salt, tables, progress)
+    ctx.record.setdefault("tables", {}).update(
+        {r.table: {"rows": r.rows, "seconds": round(r.seconds, 3), "action": r.action} for r in results}
+    )
+    return results
+
+
+def scrub_finish(ctx) -> None:
+    """Last part: materialized views refreshed, `_deid` dropped, the rules digest noted on the copy."""
+    from deid.rules.load import load_rules
     from deid.steps.copies import update_metadata
 
-    update_metadata(ctx.staging_server_url, ctx.work_name, rules_digest=ctx.record["rules_digest"])
-    ctx.record["tables"] = {
-        r.table: {"rows": r.rows, "seconds": round(r.seconds, 3), "action": r.action} for r in results
-    }
-    return results
+    with _work_engine(ctx) as work:
+        finish_scrub(work)
+    digest = ctx.record.get("rules_digest") or load_rules(ctx.rules_path).digest
+    update_metadata(ctx.staging_server_url, ctx.work_name, rules_digest=digest)
+
+
+@contextmanager
+def _work_engine(ctx) -> Iterator[sa.Engine]:
+    from deid.db import engine as make_engine
+
+    work = make_engine(ctx.work_url)
+    try:
+        yield work
+    finally:
+        work.dispose()
