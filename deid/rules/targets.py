@@ -42,6 +42,7 @@ def target_for(table: Table, column: Column, *, element_wise: bool) -> Target:
         unique=table.is_unique(column.name),
         row=quote_ident,
         columns=tuple(c.name for c in table.columns),
+        rows=table.row_estimate,
     )
 
 

@@ -92,6 +92,7 @@ class Target:
     unique: bool = False  # the column carries a single-column unique constraint
     row: Callable[[str], str] = field(default=lambda name: '"' + name.replace('"', '""') + '"')
     columns: tuple[str, ...] = ()  # the row's column names, when known, so that `by:` names can be checked
+    rows: int = 0  # the table's estimated row count, for SQL forms whose cheapest shape depends on size
 
 
 SqlForm = Callable[[Target, Mapping[str, Any]], str]
