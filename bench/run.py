@@ -56,6 +56,7 @@ MEASUREMENTS = ("rewrite", "update", "scrub", "dump", "run")
 LOCK_KEY = 0x6465_6964_6265  # advisory lock: one benchmark at a time per server
 TARGET_SCRUB_RATIO = 2.0
 TARGET_PEAK_MB = 300.0
+SESSIONS = 2  # scrub_sessions in bench/deid.yaml (deid's default): both of the reference machine's cores
 
 Report = Callable[[str], None]
 
@@ -210,14 +211,16 @@ def measure_scrub(server: Server, plan, salt: str) -> Measurement:
     from deid.db import engine as deid_engine
     from deid.steps.scrub import scrub_database
 
-    m = Measurement("scrub", "deid scrub of users (scrub_database, tables={'public.users'})")
+    m = Measurement(
+        "scrub", f"deid scrub of users (scrub_database, tables={{'public.users'}}, sessions={SESSIONS})"
+    )
     name = COPY_PREFIX + "scrub"
     m.detail["clone_seconds"] = round(server.clone(name), 3)
     server.checkpoint()
     engine = deid_engine(server.url(name))
     try:
         started = time.monotonic()
-        results = scrub_database(engine, plan, salt, tables={USERS_TABLE})
+        results = scrub_database(engine, plan, salt, tables={USERS_TABLE}, sessions=SESSIONS)
         m.detail["call_seconds"] = round(time.monotonic() - started, 3)
     finally:
         engine.dispose()

@@ -28,6 +28,7 @@ DATABASE_KEYS = (
     "clone",
     "migrations",
     "retention",
+    "scrub_sessions",
     "salt_secret",
     "rules",
     "schedule",
@@ -57,6 +58,7 @@ class DatabaseConfig:
     migrations: Migrations | None = None
     schedule: str = "0 3 * * *"
     staging_roles: tuple[str, ...] = ()  # granted CONNECT on publish; empty: PUBLIC
+    scrub_sessions: int = 2  # sessions sharing the rewrite of one big table (1: never split)
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,15 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
                 "the number of previous staging copies kept for rollback",
             )
         )
+    sessions = spec.get("scrub_sessions", 2)
+    if not isinstance(sessions, int) or isinstance(sessions, bool) or not 1 <= sessions <= 64:
+        problems.append(
+            source.problem(
+                (*path, "scrub_sessions"),
+                "scrub_sessions must be a whole number from 1 to 64",
+                "sessions that share the rewrite of one big table: about the staging server's free cores",
+            )
+        )
     migrations = _migrations(source, (*path, "migrations"), spec.get("migrations"), problems)
     if problems:
         return None, problems
@@ -171,6 +182,7 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
         salt_secret=spec["salt_secret"],
         clone=clone,
         retention=retention,
+        scrub_sessions=sessions,
         migrations=migrations,
         schedule=str(spec.get("schedule", "0 3 * * *")),
         staging_roles=tuple(str(r) for r in spec.get("staging_roles") or ()),

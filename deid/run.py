@@ -67,7 +67,8 @@ def _progress_line(result) -> str:
     if result.action == "untouched":
         return f"  {result.table}: untouched (shared with the clone)"
     rate = f", {result.rows / result.seconds:,.0f} rows/s" if result.seconds > 0 else ""
-    return f"  {result.table}: {result.action} {result.rows:,} rows in {result.seconds:.2f}s{rate}"
+    shared = f" ({result.sessions} sessions)" if result.sessions > 1 else ""
+    return f"  {result.table}: {result.action} {result.rows:,} rows in {result.seconds:.2f}s{rate}{shared}"
 
 
 def parse_date(text: str | None) -> dt.date:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
+from deid.backends.postgresql.split import rewrite_split
 from deid.dberrors import retell
 from deid.errors import TerminalError
 from deid.plan import Plan, TablePlan
@@ -37,17 +38,29 @@ class TableResult:
     rows: int
     seconds: float
     action: str  # "rewritten", "emptied" or "untouched"
+    sessions: int = 1  # sessions that shared the rewrite
+
+
+# A table is split over sessions from this many (estimated) rows: below it, setting sessions up costs more
+# than it saves.
+SPLIT_MIN_ROWS = 200_000
 
 
 Progress = Callable[[TableResult], None]
 
 
 def scrub_database(
-    engine: sa.Engine, plan: Plan, salt: str, progress: Progress | None = None, tables: set[str] | None = None
+    engine: sa.Engine,
+    plan: Plan,
+    salt: str,
+    progress: Progress | None = None,
+    tables: set[str] | None = None,
+    sessions: int = 1,
+    split_from_rows: int = SPLIT_MIN_ROWS,
 ) -> list[TableResult]:
     """Apply `plan` to the database behind `engine` (a working copy). `tables` limits it to some tables."""
     prepare_scrub(engine, plan)
-    results = scrub_tables(engine, plan, salt, tables, progress)
+    results = scrub_tables(engine, plan, salt, tables, progress, sessions, split_from_rows)
     finish_scrub(engine)
     return results
 
@@ -70,13 +83,41 @@ def scrub_tables(
     salt: str,
     tables: set[str] | None = None,
     progress: Progress | None = None,
+    sessions: int = 1,
+    split_from_rows: int = SPLIT_MIN_ROWS,
 ) -> list[TableResult]:
-    """Rewrite the plan's tables (or those in `tables`) in one session; prepare_scrub must have run.
+    """Rewrite the plan's tables (or those in `tables`); prepare_scrub must have run.
 
-    Sessions are independent, so several of these may run at once on different tables (Airflow maps them).
+    Tables are rewritten one after the other, a big one shared by `sessions` sessions (see split.py). Calls
+    are independent, so several may run at once on different tables (Airflow maps them).
     """
     results = []
     with engine.connect() as connection:
+        setup = _session_setup(plan, salt)
+        setup(connection)
+        for table_plan in plan.tables:
+            if tables is not None and table_plan.table not in tables:
+                continue
+            if (
+                sessions > 1
+                and table_plan.statement is not None
+                and table_plan.row_estimate >= split_from_rows
+                and table_plan.copy != "schema_only"
+            ):
+                result = _scrub_table_split(engine, connection, table_plan, setup, sessions)
+            else:
+                result = _scrub_table(connection, table_plan)
+            results.append(result)
+            log.info("scrub %s: %s %d rows, %.2fs", result.table, result.action, result.rows, result.seconds)
+            if progress:
+                progress(result)
+    return results
+
+
+def _session_setup(plan: Plan, salt: str) -> Callable[[sa.Connection], None]:
+    """What every scrub session runs first: the key (bound parameters), then the plan's preamble."""
+
+    def setup(connection: sa.Connection) -> None:
         try:
             with connection.begin():  # session settings made here outlive the transaction
                 apply_key(connection, salt)
@@ -84,15 +125,37 @@ def scrub_tables(
                     connection.exec_driver_sql(statement)
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub") from None
-        for table_plan in plan.tables:
-            if tables is not None and table_plan.table not in tables:
-                continue
-            result = _scrub_table(connection, table_plan)
-            results.append(result)
-            log.info("scrub %s: %s %d rows, %.2fs", result.table, result.action, result.rows, result.seconds)
-            if progress:
-                progress(result)
-    return results
+
+    return setup
+
+
+def _scrub_table_split(
+    engine: sa.Engine, connection: sa.Connection, table_plan: TablePlan, setup, sessions: int
+) -> TableResult:
+    started = time.monotonic()
+    table_sql = quote_table(table_plan.table)
+    if not _splittable(connection, table_sql):
+        return _scrub_table(connection, table_plan)
+    rows = rewrite_split(
+        engine,
+        connection,
+        table_sql,
+        str(table_plan.statement),
+        bool(table_plan.keep_rows_where),
+        setup,
+        sessions,
+    )
+    return TableResult(table_plan.table, rows, time.monotonic() - started, "rewritten", sessions)
+
+
+def _splittable(connection: sa.Connection, table_sql: str) -> bool:
+    """A plain table on PostgreSQL 14+ (TID range scans); partitioned parents are rewritten whole."""
+    with connection.begin():
+        kind = connection.exec_driver_sql(
+            f"SELECT relkind FROM pg_class WHERE oid = '{table_sql}'::regclass"
+        ).scalar()
+        version = connection.exec_driver_sql("SELECT current_setting('server_version_num')::int").scalar()
+    return kind == "r" and version >= 140000
 
 
 def finish_scrub(engine: sa.Engine) -> None:
@@ -163,6 +226,10 @@ def production_plan(ctx) -> tuple[Plan, Schema]:
     ctx.record["rules_digest"] = rules.digest
     rules, waiting = awaiting_migrations(rules, schema, ctx.database.migrations is not None)
     ctx.record["rules_awaiting_migrations"] = sorted(waiting)
+    if ctx.only_tables is not None:
+        from deid.subset import only_tables
+
+        rules = only_tables(rules, schema, ctx.only_tables)
     return planning.build_plan(rules, schema), schema
 
 
@@ -189,7 +256,7 @@ def scrub_table_set(ctx, tables: set[str], progress: Progress | None = None) -> 
     if unknown:
         raise TerminalError(f"not in the plan of {ctx.database.name}: {', '.join(sorted(unknown))}")
     with _work_engine(ctx) as work:
-        results = scrub_tables(work, plan, ctx.salt, tables, progress)
+        results = scrub_tables(work, plan, ctx.salt, tables, progress, ctx.database.scrub_sessions)
     ctx.record.setdefault("tables", {}).update(
         {r.table: {"rows": r.rows, "seconds": round(r.seconds, 3), "action": r.action} for r in results}
     )

@@ -97,8 +97,8 @@ def _email_local(v: str, params: Mapping[str, Any]) -> str:
 def _phone(v: str, params: Mapping[str, Any]) -> str:
     # five digits AAAYY, area code AAA in 200..999, laid into +1-AAA-555-01YY: 555-0100..0199 is reserved
     # for fiction in every North American area code
-    digits = f"(20000 + mod({SCHEMA}.hmac_int({keyed('fake.phone', v)}), 80000))::text"
-    return f"regexp_replace({digits}, '^([0-9]{{3}})([0-9]{{2}})$', '+1-\\1-555-01\\2')"
+    digits = f"(20000 + mod({SCHEMA}.hmac_int({keyed('fake.phone', v)}), 80000))"
+    return f'to_char({digits}, \'FM"+1-"000"-555-01"00\')'
 
 
 FAKES = (
