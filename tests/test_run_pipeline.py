@@ -159,7 +159,34 @@ def _kill_when(proc: subprocess.Popen, postgres, work_prefix: str, query_prefix:
     pytest.fail(f"the run never executed {query_prefix!r} (exit {proc.poll()})")
 
 
-@pytest.mark.parametrize("moment", ["scrub", "migrate"])
+def _hold_a_sequence(postgres, database: str) -> sa.Connection:
+    """Once `database` exists, lock one of its sequences (until the returned connection rolls back), so the
+    rebase, which reads every sequence, waits there: the moment to kill it."""
+    engine = sa.create_engine(postgres.url(database), poolclass=sa.pool.NullPool)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            c = engine.connect()
+            break
+        except sa.exc.OperationalError:  # not created yet
+            time.sleep(0.005)
+    else:
+        pytest.fail(f"{database} never appeared")
+    c.exec_driver_sql(
+        "ALTER SEQUENCE invoice_seq RENAME TO invoice_seq_held"
+    )  # ACCESS EXCLUSIVE, rolled back
+    return c
+
+
+# what the run is doing when it is killed: the query it is executing in the working copy
+KILL_MOMENTS = {
+    "scrub": "UPDATE",
+    "rebase": "%last_value, is_called FROM",
+    "migrate": "SELECT pg_sleep",
+}
+
+
+@pytest.mark.parametrize("moment", list(KILL_MOMENTS))
 def test_kill_9_leaves_the_published_copy_and_the_next_run_cleans_up(pipeline, postgres, moment):
     assert pipeline["run"]("run", "learners", "--date", "2026-11-27").returncode == 0
     published = table_digests(postgres.url(pipeline["staging"]))
@@ -167,7 +194,13 @@ def test_kill_9_leaves_the_published_copy_and_the_next_run_cleans_up(pipeline, p
         (pipeline["migrations"] / "V2__slow.sql").write_text("SELECT pg_sleep(60);\n")
     proc = pipeline["start"]("run", "learners", "--date", "2026-11-28")
     work = f"{pipeline['staging']}__work_"
-    _kill_when(proc, postgres, work, "UPDATE" if moment == "scrub" else "SELECT pg_sleep")
+    holder = _hold_a_sequence(postgres, f"{work}20261128") if moment == "rebase" else None
+    try:
+        _kill_when(proc, postgres, work, KILL_MOMENTS[moment])
+    finally:
+        if holder is not None:
+            holder.rollback()
+            holder.close()
     assert proc.returncode == -signal.SIGKILL
     assert table_digests(postgres.url(pipeline["staging"])) == published
     assert databases(postgres, work) == [f"{work}20261128"]  # the leftover, until the next run
