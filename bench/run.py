@@ -240,8 +240,21 @@ def measure_dump(server: Server, jobs: int = 2) -> Measurement:
     folder = Path(tempfile.mkdtemp(prefix="deid-bench-dump-"))
     target = folder / "dump"
     env = libpq_env(server.admin_url)
-    dump = [str(client_bin("pg_dump")), *libpq_args(server.admin_url), "-Fd", f"-j{jobs}", "-f", str(target)]
-    restore = [str(client_bin("pg_restore")), *libpq_args(server.admin_url), f"-j{jobs}", "-d", RESTORE]
+    dump = [
+        str(client_bin("pg_dump", server.admin_url)),
+        *libpq_args(server.admin_url),
+        "-Fd",
+        f"-j{jobs}",
+        "-f",
+        str(target),
+    ]
+    restore = [
+        str(client_bin("pg_restore", server.admin_url)),
+        *libpq_args(server.admin_url),
+        f"-j{jobs}",
+        "-d",
+        RESTORE,
+    ]
     try:
         server.checkpoint()
         started = time.monotonic()
@@ -261,7 +274,7 @@ def measure_dump(server: Server, jobs: int = 2) -> Measurement:
         shutil.rmtree(folder, ignore_errors=True)
         server.drop(RESTORE)
     m.seconds = m.detail["pg_dump"] + m.detail["pg_restore"]
-    m.detail["clients"] = str(client_bin("pg_dump").parent)
+    m.detail["clients"] = str(client_bin("pg_dump", server.admin_url).parent)
     m.note = (
         f"dump {m.detail['pg_dump']:.1f} s ({m.detail['dump_mb']:.0f} MB, default compression), "
         f"restore {m.detail['pg_restore']:.1f} s"

