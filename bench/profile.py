@@ -1,0 +1,426 @@
+"""Where the scrub of users spends its time, and what faster SQL forms of the same transformers would save.
+
+    .venv/bin/python -m bench.profile [--server embedded|URL] [--users N] [--reuse-prod] [--keep-prod]
+
+On a template copy of the benchmark's production database (bench/build.py), in deid's own session setup
+(_deid functions, dictionaries, key, triggers off):
+  primitives   microseconds per call of the SQL pieces the transformers are made of
+  columns      seconds to compute each column's new value over the whole table (SELECT, one core)
+  explain      EXPLAIN (ANALYZE, BUFFERS, WAL) of the plan's UPDATE with the indexes set aside as deid does,
+               and the time spent in each plpgsql support function (track_functions)
+  mechanics    the same UPDATE with every expression replaced by the identity: what rewriting costs
+  prototype    the UPDATE with faster forms of the same transformers, checked to give identical values
+Everything runs in rolled-back transactions or on the throwaway copy, which is dropped at the end. Nothing
+here changes deid: the prototype functions live in the copy's _deid schema only. Results are printed as
+markdown and written to bench/results/<date>-<users>-pg<major>-profile.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+
+import sqlalchemy as sa
+
+from bench import build as bench_build
+from bench.run import (
+    PROD,
+    RESULTS,
+    SALT,
+    USERS_TABLE,
+    Server,
+    measure_rewrite,
+    open_deid_session,
+    prod_users,
+    production_plan,
+)
+from bench.servers import ROOT, machine_facts, server_facts, server_url
+
+COPY = "bench_copy_profile"
+MASK63 = 9223372036854775807
+
+
+def timed(c: sa.Connection, sql: str) -> float:
+    started = time.monotonic()
+    c.exec_driver_sql(sql)
+    return time.monotonic() - started
+
+
+# ---------------------------------------------------------------------------------------------------------
+# primitives
+
+
+def primitives(c: sa.Connection, pg18: bool) -> list[dict]:
+    n, n_fpe = 1_000_000, 100_000
+    pick = "(SELECT d.value FROM _deid.dictionary d WHERE d.name = 'first_name' AND d.idx = mod(g, 600))"
+    cases = [
+        ("sha256 of a short text", "length(sha256(convert_to(g::text, 'UTF8')))", n),
+        (
+            "decode(current_setting(pad), 'hex')",
+            "length(decode(current_setting('deid.hmac_ipad'), 'hex'))",
+            n,
+        ),
+        ("_deid.hmac (HMAC-SHA256 in SQL, inlined)", "length(_deid.hmac(g::text))", n),
+        ("_deid.hmac_int (hmac, hex, bit(64), bigint)", "_deid.hmac_int(g::text) & 1", n),
+        ("dictionary pick: correlated index lookup (no hash)", f"length({pick})", n),
+        (
+            "dictionary pick: array subscript, 5000 entries",
+            "length((SELECT array_agg(value ORDER BY idx) FROM _deid.dictionary "
+            "WHERE name = 'street_address')[1 + mod(g, 5000)])",
+            n // 10,
+        ),
+        (
+            "_deid.fpe_digits, 9 digits (10 Feistel rounds)",
+            "length(_deid.fpe_digits(lpad(g::text, 9, '0'), 't'))",
+            n_fpe,
+        ),
+        ("_deid.shift_days", "_deid.shift_days(g::text, 180)", n),
+        ("_deid.doc_ipv4", "length(host(_deid.doc_ipv4(g::text)))", n),
+        (
+            "regexp_replace 9 digits into ###-##-####",
+            "length(regexp_replace(lpad(g::text, 9, '0'), "
+            "'^([0-9]{3})([0-9]{2})([0-9]{4})$', '\\1-\\2-\\3'))",
+            n,
+        ),
+        ("to_char 9 digits into ###-##-####", 'length(to_char(g, \'FM000"-"00"-"0000\'))', n),
+        (
+            "regexp_replace(v, '[^0-9]', '', 'g')",
+            "length(regexp_replace(g || '-12-3456', '[^0-9]', '', 'g'))",
+            n,
+        ),
+        ("translate(v, '-', '')", "length(translate(g || '-12-3456', '-', ''))", n),
+    ]
+    if pg18:
+        cases.insert(
+            4,
+            (
+                "hmac to bigint by bytea cast (PG 18)",
+                f"(substr(_deid.hmac(g::text), 1, 8)::bigint & {MASK63}) & 1",
+                n,
+            ),
+        )
+    baseline = {}
+    out = []
+    for name, expression, count in cases:
+        if count not in baseline:
+            baseline[count] = timed(c, f"SELECT sum(length(g::text)) FROM generate_series(1, {count}) g")
+        seconds = timed(c, f"SELECT sum({expression}) FROM generate_series(1, {count}) g")
+        out.append({"primitive": name, "us_per_call": round((seconds - baseline[count]) / count * 1e6, 2)})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# columns
+
+
+def columns(c: sa.Connection, table_plan) -> list[dict]:
+    base = timed(c, "SELECT count(*) FROM users")
+    out = []
+    for action in table_plan.rewritten:
+        seconds = timed(c, f"SELECT sum(length(({action.sql})::text)) FROM users")
+        out.append({"column": action.column, "transformer": action.transformer, "seconds": seconds - base})
+    total = sum(r["seconds"] for r in out)
+    for r in out:
+        r["share"] = round(r["seconds"] / total, 3)
+        r["seconds"] = round(r["seconds"], 2)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# explain, mechanics, prototype
+
+
+def set_aside(c: sa.Connection):
+    from deid.backends.postgresql.rewrite import set_aside_indexes
+
+    return set_aside_indexes(c, '"public"."users"')
+
+
+def explain(c: sa.Connection, statement: str) -> dict:
+    with c.begin() as tx:
+        c.exec_driver_sql("SET LOCAL track_functions = 'all'")
+        set_aside(c)
+        started = time.monotonic()
+        lines = [r[0] for r in c.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, WAL) {statement}")]
+        seconds = time.monotonic() - started
+        functions = [
+            {
+                "function": r[0],
+                "calls": r[1],
+                "total_s": round(r[2] / 1000, 2),
+                "self_s": round(r[3] / 1000, 2),
+            }
+            for r in c.exec_driver_sql(
+                "SELECT funcname, calls, total_time, self_time FROM pg_stat_xact_user_functions "
+                "ORDER BY total_time DESC"
+            )
+        ]
+        tx.rollback()
+    shown = [line[:150] + ("…" if len(line) > 150 else "") for line in lines if "Index Cond" not in line]
+    return {"seconds": round(seconds, 2), "plan": shown, "functions": functions}
+
+
+def update_seconds(c: sa.Connection, statement: str) -> dict:
+    """The table's scrub as deid does it (indexes set aside, UPDATE, rebuild), rolled back afterwards."""
+    from deid.backends.postgresql.rewrite import restore_indexes
+
+    with c.begin() as tx:
+        aside = set_aside(c)
+        update = timed(c, statement)
+        started = time.monotonic()
+        restore_indexes(c, aside)
+        rebuild = time.monotonic() - started
+        tx.rollback()
+    c.exec_driver_sql("CHECKPOINT")
+    c.commit()
+    return {"update": round(update, 2), "rebuild": round(rebuild, 2), "total": round(update + rebuild, 2)}
+
+
+def identity_statement(table_plan) -> str:
+    """The plan's UPDATE with each new value replaced by the column itself (a forced rewrite)."""
+    sets = [f'    "{a.column}" = "{a.column}"' for a in table_plan.rewritten]
+    return f"UPDATE {USERS_TABLE} SET\n" + ",\n".join(sets)
+
+
+def prototype_support(pg18: bool) -> str:
+    """Prototype functions, created in the copy's _deid only; the dictionaries stored email-ready."""
+    digest = "sha256(opad || sha256(ipad || convert_to(prefix || i || chr(31) || b, 'UTF8')))"
+    return f"""
+CREATE OR REPLACE FUNCTION _deid.bench_fpe_digits(digits text, tweak text) RETURNS text
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    n int := length(digits);
+    u int := n / 2;
+    v int := n - u;
+    mu bigint := (10::numeric ^ u)::bigint;
+    mv bigint := (10::numeric ^ v)::bigint;
+    a bigint;
+    b bigint;
+    c bigint;
+    ipad bytea := decode(current_setting('deid.hmac_ipad'), 'hex');
+    opad bytea := decode(current_setting('deid.hmac_opad'), 'hex');
+    prefix text := tweak || chr(31) || n || chr(31);
+BEGIN
+    -- callers pass 1 to 18 digits (bench_hash_digits checks)
+    a := coalesce(nullif(left(digits, u), '')::bigint, 0);
+    b := substr(digits, u + 1)::bigint;
+    FOR i IN 0..9 LOOP
+        c := mod(a + ({to_bigint(digest, pg18)} & {MASK63}),
+                 CASE WHEN i & 1 = 0 THEN mu ELSE mv END);
+        a := b;
+        b := c;
+    END LOOP;
+    RETURN lpad(a::text, u, '0') || lpad(b::text, v, '0');
+END $$;
+CREATE OR REPLACE FUNCTION _deid.bench_hash_digits(value text, n int) RETURNS text
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    d text := translate(value, '-', '');
+BEGIN
+    IF d !~ '^[0-9]*$' THEN
+        d := regexp_replace(value, '[^0-9]', '', 'g');
+    END IF;
+    IF length(d) = n THEN
+        RETURN _deid.bench_fpe_digits(d, 'hash.digits');
+    END IF;
+    RETURN lpad(mod(_deid.hmac_int('hash.digits' || chr(31) || value), (10::numeric ^ n)::bigint)::text,
+                n, '0');
+END $$;
+INSERT INTO _deid.dictionary (name, idx, value)
+SELECT name || '.email', idx, regexp_replace(lower(value), '[^a-z0-9.]', '', 'g')
+FROM _deid.dictionary WHERE name IN ('first_name', 'last_name')
+ON CONFLICT DO NOTHING;
+"""
+
+
+def to_bigint(bytes_sql: str, pg18: bool) -> str:
+    """The first 8 bytes of a bytea as a bigint: a cast on PG 18, hex and bit(64) before."""
+    if pg18:
+        return f"substr({bytes_sql}, 1, 8)::bigint"
+    return f"('x' || encode(substr({bytes_sql}, 1, 8), 'hex'))::bit(64)::bigint"
+
+
+def prototype_expressions(pg18: bool) -> dict[str, str]:
+    """Faster SQL forms giving the same values as deid's for the bench's users columns."""
+
+    def h_int(prefix: str, value: str) -> str:
+        return f"({to_bigint(f'_deid.hmac({prefix!r} || chr(31) || ({value})::text)', pg18)} & {MASK63})"
+
+    def pick(dictionary: str, size: int, prefix: str, value: str) -> str:
+        return (
+            f"(SELECT d.value FROM _deid.dictionary d WHERE d.name = '{dictionary}' "
+            f"AND d.idx = mod({h_int(prefix, value)}, {size}))"
+        )
+
+    email = (
+        f"{pick('first_name.email', 600, 'fake.email.first', 'email')} || '.' || "
+        f"{pick('last_name.email', 1000, 'fake.email.last', 'email')} || '.' || "
+        "left(_deid.hmac_hex('fake.email.tag' || chr(31) || (email)::text), 20) || '@example.com'"
+    )
+    return {
+        # dictionaries stored email-ready: no lower() and regexp_replace per row
+        "email": email,
+        "first_name": pick("first_name", 600, "fake.first_name", "first_name"),
+        "last_name": pick("last_name", 1000, "fake.last_name", "last_name"),
+        # to_char lays the digits out; regexp_replace with counted groups costs ~1.8 µs a call
+        "phone": (f'to_char(20000 + mod({h_int("fake.phone", "phone")}, 80000), \'FM"+1-"000"-555-01"00\')'),
+        "ssn": 'to_char(_deid.bench_hash_digits((ssn)::text, 9)::bigint, \'FM000"-"00"-"0000\')::varchar(11)',
+        "street_address": pick("street_address", 5000, "fake.street_address", "street_address"),
+    }
+
+
+def prototype_statement(table_plan, pg18: bool) -> str:
+    faster = prototype_expressions(pg18)
+    sets = [f'    "{a.column}" = {faster.get(a.column, a.sql)}' for a in table_plan.rewritten]
+    return f"UPDATE {USERS_TABLE} SET\n" + ",\n".join(sets)
+
+
+def identical_values(c: sa.Connection, table_plan, pg18: bool, rows: int = 20000) -> dict[str, int]:
+    """Rows (of the first `rows`) where a prototype expression differs from deid's: must be 0."""
+    faster = prototype_expressions(pg18)
+    out = {}
+    for a in table_plan.rewritten:
+        if a.column in faster:
+            out[a.column] = c.exec_driver_sql(
+                f"SELECT count(*) FROM (SELECT * FROM users ORDER BY id LIMIT {rows}) users "
+                f"WHERE ({a.sql}) IS DISTINCT FROM ({faster[a.column]})"
+            ).scalar()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def profile(server: Server, users: int, args) -> dict:
+    if not (args.reuse_prod and prod_users(server) == users):
+        bench_build.build(server.admin_url, users, PROD, report=server.report)
+        server.admin(f"COMMENT ON DATABASE \"{PROD}\" IS 'deid bench: {users} users'")
+    plan = production_plan(server)
+    table_plan = next(t for t in plan.tables if t.table == USERS_TABLE)
+    server.clone(COPY)
+    facts = server_facts(server.admin_url)
+    pg18 = int(str(facts["server_version"]).split(".")[0]) >= 18
+    result: dict = {
+        "users": users,
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine_facts(),
+        "server": {"spec": args.server, **facts},
+    }
+    engine = sa.create_engine(server.url(COPY))
+    report = server.report
+    try:
+        with engine.connect() as c:
+            open_deid_session(c, plan, SALT)
+            c.exec_driver_sql("SET max_parallel_workers_per_gather = 0")  # one core (deid's split: bench.run)
+            c.commit()
+            report("primitives")
+            result["primitives"] = primitives(c, pg18)
+            c.commit()
+            report("columns")
+            result["columns"] = columns(c, table_plan)
+            c.commit()
+            report("explain")
+            result["explain"] = explain(c, table_plan.statement)
+            report("mechanics")
+            result["mechanics"] = update_seconds(c, identity_statement(table_plan))
+            report("original")
+            result["original"] = update_seconds(c, table_plan.statement)
+            report("prototype")
+            with c.begin():
+                c.exec_driver_sql(prototype_support(pg18))
+            prototype = prototype_statement(table_plan, pg18)
+            result["prototype_statement"] = prototype
+            result["prototype_differences"] = identical_values(c, table_plan, pg18)
+            c.commit()
+            result["prototype"] = update_seconds(c, prototype)
+    finally:
+        engine.dispose()
+        server.drop(COPY)
+    report("rewrite limit")
+    result["rewrite_limit"] = round(measure_rewrite(server).seconds or 0, 2)
+    return result
+
+
+def markdown(r: dict) -> str:
+    limit = r.get("rewrite_limit")
+
+    def x(seconds: float) -> str:
+        return f"{seconds / limit:.1f}×" if limit else "–"
+
+    out = [
+        f"### Profile of the users scrub, {r['users']:,} users, PostgreSQL {r['server']['server_version']}",
+        "",
+        "| primitive | µs per call |",
+        "| --- | ---: |",
+    ]
+    out += [f"| {p['primitive']} | {p['us_per_call']:.2f} |" for p in r["primitives"]]
+    out += ["", "| column | transformer | seconds (SELECT, 1 core) | share |", "| --- | --- | ---: | ---: |"]
+    out += [
+        f"| {c['column']} | {c['transformer']} | {c['seconds']:.1f} | {c['share']:.0%} |"
+        for c in r["columns"]
+    ]
+    out += [
+        "",
+        "| plpgsql function (inside the UPDATE) | calls | total s | self s |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    out += [
+        f"| {f['function']} | {f['calls']:,} | {f['total_s']} | {f['self_s']} |"
+        for f in r["explain"]["functions"]
+    ]
+    out += (
+        ["", "EXPLAIN (ANALYZE, BUFFERS, WAL), indexes set aside:", "", "```"]
+        + r["explain"]["plan"]
+        + ["```"]
+    )
+    out += [
+        "",
+        f"| users scrub variant (indexes set aside, rebuilt) | seconds | × rewrite limit ({limit} s) |",
+        "| --- | ---: | ---: |",
+    ]
+    for key, label in (
+        ("mechanics", "identity UPDATE (mechanics only) + rebuild"),
+        ("original", "deid's UPDATE + rebuild"),
+        ("prototype", "prototype UPDATE + rebuild"),
+    ):
+        out.append(f"| {label} | {r[key]['total']} | {x(r[key]['total'])} |")
+    out += ["", f"prototype values differing from deid's (first 20,000 rows): {r['prototype_differences']}"]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", default="embedded", help="'embedded' (default) or an admin URL")
+    parser.add_argument("--users", type=int, default=bench_build.DEFAULT_USERS)
+    parser.add_argument(
+        "--reuse-prod", action="store_true", help=f"reuse an existing {PROD} of the same size"
+    )
+    parser.add_argument("--keep-prod", action="store_true", help=f"do not drop {PROD} at the end")
+    parser.add_argument("--no-save", action="store_true", help="do not write bench/results/*-profile.json")
+    args = parser.parse_args(argv)
+
+    def report(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    server = Server(server_url(args.server), report)
+    try:
+        result = profile(server, args.users, args)
+    finally:
+        if not args.keep_prod:
+            server.drop(PROD)
+    table = markdown(result)
+    print(table)
+    if not args.no_save:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        major = str(result["server"]["server_version"]).split(".")[0]
+        path = RESULTS / f"{result['started'][:10]}-{args.users}-pg{major}-profile.json"
+        path.write_text(json.dumps({**result, "markdown": table}, indent=2) + "\n")
+        report(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
