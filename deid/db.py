@@ -2,17 +2,27 @@
 
 Engines are lazy: creating one never touches the network, so DAG files can build them at parse time and the
 first connection happens in the task. A connection that cannot be opened, or that is lost, raises
-TransientError (Airflow retries); its message names the server but never the password.
+TransientError (Airflow retries), except a refusal by the server (wrong password, unknown role or database):
+that is a ConfigError. Messages name the server but never the password.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
 
 from deid.backends import backend_for
 from deid.errors import ConfigError, TransientError
+
+# Refusals by a server that answered: a wrong password, an unknown role or database, no pg_hba entry. They
+# are configuration errors, not transient ones: Airflow must not retry them. libpq reports them at connect
+# time as text only (no SQLSTATE), so they are recognised by their standard wording; MySQL by error code.
+_REFUSED = re.compile(
+    r"FATAL:.*(password authentication failed|does not exist|no pg_hba\.conf entry|not permitted to log in)"
+)
+_MYSQL_REFUSED = frozenset({1044, 1045, 1049})  # access denied to database, access denied, unknown database
 
 # Spellings that SQLAlchemy itself does not accept but that users paste from other tools (Heroku, libpq).
 _SCHEME_ALIASES = {"postgres": "postgresql"}
@@ -67,6 +77,11 @@ def connect_readonly(url: str | sa.URL, **kwargs: Any) -> sa.Engine:
     return engine(normalised, connect_args=connect_args, **kwargs)
 
 
+def _refused(original: BaseException | None, reason: str) -> bool:
+    code = original.args[0] if original is not None and original.args else None
+    return bool(_REFUSED.search(reason)) or code in _MYSQL_REFUSED
+
+
 def _transient_errors(url: sa.URL):
     where = safe_url(url)
     password = url.password
@@ -86,6 +101,12 @@ def _transient_errors(url: sa.URL):
         if password:
             reason = reason.replace(str(password), "***")
         verb = "Cannot connect to" if connecting else "Lost the connection to"
+        if connecting and _refused(context.original_exception, reason):
+            # The server answered and said no: retrying cannot help, the connection setting must change.
+            return ConfigError(
+                f"{verb} {where}: {reason}. Fix the connection's user, password or database name, or the "
+                "server's access rules."
+            )
         return TransientError(f"{verb} {where}: {reason}")
 
     return handle_error
