@@ -186,49 +186,8 @@ def identity_statement(table_plan) -> str:
 
 
 def prototype_support(pg18: bool) -> str:
-    """Prototype functions, created in the copy's _deid only; the dictionaries stored email-ready."""
-    digest = "sha256(opad || sha256(ipad || convert_to(prefix || i || chr(31) || b, 'UTF8')))"
-    return f"""
-CREATE OR REPLACE FUNCTION _deid.bench_fpe_digits(digits text, tweak text) RETURNS text
-    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
-DECLARE
-    n int := length(digits);
-    u int := n / 2;
-    v int := n - u;
-    mu bigint := (10::numeric ^ u)::bigint;
-    mv bigint := (10::numeric ^ v)::bigint;
-    a bigint;
-    b bigint;
-    c bigint;
-    ipad bytea := decode(current_setting('deid.hmac_ipad'), 'hex');
-    opad bytea := decode(current_setting('deid.hmac_opad'), 'hex');
-    prefix text := tweak || chr(31) || n || chr(31);
-BEGIN
-    -- callers pass 1 to 18 digits (bench_hash_digits checks)
-    a := coalesce(nullif(left(digits, u), '')::bigint, 0);
-    b := substr(digits, u + 1)::bigint;
-    FOR i IN 0..9 LOOP
-        c := mod(a + ({to_bigint(digest, pg18)} & {MASK63}),
-                 CASE WHEN i & 1 = 0 THEN mu ELSE mv END);
-        a := b;
-        b := c;
-    END LOOP;
-    RETURN lpad(a::text, u, '0') || lpad(b::text, v, '0');
-END $$;
-CREATE OR REPLACE FUNCTION _deid.bench_hash_digits(value text, n int) RETURNS text
-    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
-DECLARE
-    d text := translate(value, '-', '');
-BEGIN
-    IF d !~ '^[0-9]*$' THEN
-        d := regexp_replace(value, '[^0-9]', '', 'g');
-    END IF;
-    IF length(d) = n THEN
-        RETURN _deid.bench_fpe_digits(d, 'hash.digits');
-    END IF;
-    RETURN lpad(mod(_deid.hmac_int('hash.digits' || chr(31) || value), (10::numeric ^ n)::bigint)::text,
-                n, '0');
-END $$;
+    """What the prototype forms need, in the copy's _deid only: the dictionaries stored email-ready."""
+    return """
 INSERT INTO _deid.dictionary (name, idx, value)
 SELECT name || '.email', idx, regexp_replace(lower(value), '[^a-z0-9.]', '', 'g')
 FROM _deid.dictionary WHERE name IN ('first_name', 'last_name')
@@ -267,7 +226,6 @@ def prototype_expressions(pg18: bool) -> dict[str, str]:
         "last_name": pick("last_name", 1000, "fake.last_name", "last_name"),
         # to_char lays the digits out; regexp_replace with counted groups costs ~1.8 µs a call
         "phone": (f'to_char(20000 + mod({h_int("fake.phone", "phone")}, 80000), \'FM"+1-"000"-555-01"00\')'),
-        "ssn": 'to_char(_deid.bench_hash_digits((ssn)::text, 9)::bigint, \'FM000"-"00"-"0000\')::varchar(11)',
         "street_address": pick("street_address", 5000, "fake.street_address", "street_address"),
     }
 

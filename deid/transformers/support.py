@@ -68,6 +68,40 @@ def dbapi_connection(connection: Any) -> Any:
     return connection.connection.dbapi_connection if hasattr(connection, "exec_driver_sql") else connection
 
 
+def _halves(int_type: str) -> str:
+    """plpgsql declarations of a Feistel over n digits: halves of u and v digits, their moduli, a, b, c."""
+    return f"""    n int := length(digits);
+    u int := n / 2;
+    v int := n - u;
+    mu {int_type} := (10::numeric ^ u)::{int_type};
+    mv {int_type} := (10::numeric ^ v)::{int_type};
+    a {int_type};
+    b {int_type};
+    c {int_type};"""
+
+
+def _split(int_type: str) -> str:
+    """plpgsql: the digits split into the halves a (u digits, possibly none) and b (v digits)."""
+    return f"""    a := coalesce(nullif(left(digits, u), '')::{int_type}, 0);
+    b := substr(digits, u + 1)::{int_type};"""
+
+
+def _hash_digits(signature: str, permutation: str) -> str:
+    """n digits for `hash` format digits: the permutation when the value's digits fill the pattern exactly
+    (so distinct inputs stay distinct), else digits drawn from the value's keyed hash."""
+    return f"""CREATE OR REPLACE FUNCTION {SCHEMA}.{signature} RETURNS text
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    d text := regexp_replace(value, '[^0-9]', '', 'g');
+BEGIN
+    IF length(d) = n THEN
+        RETURN {permutation};
+    END IF;
+    RETURN lpad(mod({SCHEMA}.hmac_int('hash.digits' || chr(31) || value), (10::numeric ^ n)::bigint)::text,
+                n, '0');
+END $$"""
+
+
 def support_sql() -> list[str]:
     """DDL of the `_deid` schema: keyed hash functions, the format-preserving permutation, dictionaries.
 
@@ -101,21 +135,13 @@ $$""",
         f"""CREATE OR REPLACE FUNCTION {s}.fpe_digits(digits text, tweak text) RETURNS text
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
 DECLARE
-    n int := length(digits);
-    u int := n / 2;
-    v int := n - u;
-    mu bigint := (10::numeric ^ u)::bigint;
-    mv bigint := (10::numeric ^ v)::bigint;
-    a bigint;
-    b bigint;
-    c bigint;
+{_halves("bigint")}
     prefix text := tweak || chr(31) || n || chr(31);
 BEGIN
     IF digits !~ '^[0-9]{{1,{MAX_DIGITS}}}$' THEN
         RAISE EXCEPTION 'fpe_digits takes 1 to {MAX_DIGITS} decimal digits';
     END IF;
-    a := coalesce(nullif(left(digits, u), '')::bigint, 0);
-    b := substr(digits, u + 1)::bigint;
+{_split("bigint")}
     FOR i IN 0..{FEISTEL_ROUNDS - 1} LOOP
         -- even rounds: a has u digits; odd rounds: v. Each round is a bijection, so the whole is one.
         c := mod(a + {s}.hmac_int(prefix || i || chr(31) || b), CASE WHEN i & 1 = 0 THEN mu ELSE mv END);
@@ -124,19 +150,7 @@ BEGIN
     END LOOP;
     RETURN lpad(a::text, u, '0') || lpad(b::text, v, '0');
 END $$""",
-        # n digits for `hash` format digits: the permutation when the value's digits fill the pattern exactly
-        # (so distinct inputs stay distinct), else digits drawn from the value's keyed hash
-        f"""CREATE OR REPLACE FUNCTION {s}.hash_digits(value text, n int) RETURNS text
-    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
-DECLARE
-    d text := regexp_replace(value, '[^0-9]', '', 'g');
-BEGIN
-    IF length(d) = n THEN
-        RETURN {s}.fpe_digits(d, 'hash.digits');
-    END IF;
-    RETURN lpad(mod({s}.hmac_int('hash.digits' || chr(31) || value), (10::numeric ^ n)::bigint)::text,
-                n, '0');
-END $$""",
+        _hash_digits("hash_digits(value text, n int)", f"{s}.fpe_digits(d, 'hash.digits')"),
         # The same permutation with every round's keyed values computed once, set-based, instead of ten
         # HMACs per value: round i maps the half b (of 10^v or 10^u values) to hmac_int(...) mod the other
         # half's modulus, stored as 4-byte big-endian ints, round after round. Worth it for big tables
@@ -152,22 +166,14 @@ $$""",
         f"""CREATE OR REPLACE FUNCTION {s}.fpe_digits_rounds(digits text, rounds bytea) RETURNS text
     LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
-    n int := length(digits);
-    u int := n / 2;
-    v int := n - u;
-    mu int := (10::numeric ^ u)::int;
-    mv int := (10::numeric ^ v)::int;
-    a int;
-    b int;
+{_halves("int")}
     o int;
-    c int;
     base int := 0;
 BEGIN
     IF digits !~ '^[0-9]+$' OR length(rounds) <> 4 * {FEISTEL_ROUNDS // 2} * (mu + mv) THEN
         RAISE EXCEPTION 'fpe_digits_rounds: digits do not match the round table';
     END IF;
-    a := coalesce(nullif(left(digits, u), '')::int, 0);
-    b := substr(digits, u + 1)::int;
+{_split("int")}
     FOR i IN 0..{FEISTEL_ROUNDS - 1} LOOP
         o := base + 4 * b;
         c := mod(a + ((get_byte(rounds, o) << 24) | (get_byte(rounds, o + 1) << 16)
@@ -179,17 +185,9 @@ BEGIN
     END LOOP;
     RETURN lpad(a::text, u, '0') || lpad(b::text, v, '0');
 END $$""",
-        f"""CREATE OR REPLACE FUNCTION {s}.hash_digits_rounds(value text, n int, rounds bytea) RETURNS text
-    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
-DECLARE
-    d text := regexp_replace(value, '[^0-9]', '', 'g');
-BEGIN
-    IF length(d) = n THEN
-        RETURN {s}.fpe_digits_rounds(d, rounds);
-    END IF;
-    RETURN lpad(mod({s}.hmac_int('hash.digits' || chr(31) || value), (10::numeric ^ n)::bigint)::text,
-                n, '0');
-END $$""",
+        _hash_digits(
+            "hash_digits_rounds(value text, n int, rounds bytea)", f"{s}.fpe_digits_rounds(d, rounds)"
+        ),
         # A shift in [-days, days] without 0, so a shifted value always moves
         f"""CREATE OR REPLACE FUNCTION {s}.shift_days(msg text, days int) RETURNS int
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
