@@ -179,19 +179,26 @@ def _foreign_keys(w: sa.Connection, schema: Schema) -> list[Check]:
 
 
 def validate(ctx) -> list[Check]:
-    """The validate step of a run: checks the working copy against production; raises if any fails."""
+    """The validate step of a run: the working copy against production and the rules; raises if any check
+    or expectation fails, naming places and counts only."""
     from deid.db import connect_readonly, engine
+    from deid.expect.gate import validate_with_expectations
+    from deid.expect.report import raise_on_failure as raise_on_failed_expectation
     from deid.steps.scrub import production_plan
 
     plan, schema = production_plan(ctx)
     prod, work = connect_readonly(ctx.production_url), engine(ctx.work_url)
     try:
         checks = validate_copy(prod, work, plan, schema, ctx.record.get("offsets"))
+        ctx.record["checks"] = [
+            {"name": c.name, "subject": c.subject, "ok": c.ok, "detail": c.detail} for c in checks
+        ]
+        raise_on_failure(checks)
+        # then the suites generated from the rules and the leak checks (Great Expectations; deid.expect)
+        report = validate_with_expectations(prod, work, plan, schema, ctx.record.get("offsets"))
     finally:
         prod.dispose()
         work.dispose()
-    ctx.record["checks"] = [
-        {"name": c.name, "subject": c.subject, "ok": c.ok, "detail": c.detail} for c in checks
-    ]
-    raise_on_failure(checks)
+    ctx.record["expectations"] = report.as_dict()
+    raise_on_failed_expectation(report)
     return checks

@@ -1,0 +1,67 @@
+"""What validation found: one Outcome per expectation, with names and counts only, never values."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from deid.errors import TerminalError
+
+
+@dataclass(frozen=True)
+class Outcome:
+    expectation: str  # what was expected, e.g. "values_match_transformer_shape"
+    table: str  # qualified table, or the sequence for sequence checks
+    column: str | None
+    ok: bool
+    unexpected: int | None  # rows, values or tokens that broke the expectation
+    checked: int | None = None  # how many were looked at, when known
+    allowed: int = 0  # how many may break it by chance (sampled comparisons)
+    detail: str = ""  # names and counts only
+
+    @property
+    def place(self) -> str:
+        return f"{self.table}.{self.column}" if self.column else self.table
+
+    def __str__(self) -> str:
+        counts = f"{self.unexpected} unexpected" if self.unexpected is not None else "not evaluated"
+        if self.checked is not None:
+            counts += f" of {self.checked} checked"
+        if self.allowed:
+            counts += f" (allowed {self.allowed})"
+        text = f"{'ok  ' if self.ok else 'FAIL'} {self.expectation} {self.place}: {counts}"
+        return f"{text}; {self.detail}" if self.detail else text
+
+
+@dataclass
+class Report:
+    database: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # per phase: suite, leaks, free_text
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    def as_dict(self) -> dict:
+        """For the run record: every expectation with its result."""
+        return {
+            "database": self.database,
+            "ok": self.ok,
+            "seconds": dict(self.seconds),
+            "expectations": [asdict(o) for o in self.outcomes],
+        }
+
+
+def raise_on_failure(report: Report) -> None:
+    """TerminalError naming each failed expectation's table, column and counts; nothing else."""
+    failed = report.failed
+    if failed:
+        lines = "\n".join(f"  {o}" for o in failed)
+        raise TerminalError(
+            f"validation of {report.database} failed: {len(failed)} of {len(report.outcomes)} expectations; "
+            f"nothing was published.\n{lines}"
+        )

@@ -1,0 +1,49 @@
+"""The PII patterns and the Luhn check of the validation gate, evaluated by PostgreSQL itself."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from deid.expect.pii import PATTERNS, card_number
+from deid.expect.sql import regex_literal
+
+CASES = [
+    ("email", "write to jane.doe+news@mail.example.org today", True),
+    ("email", "no address here @ all", False),
+    ("ssn", "ssn 123-45-6789.", True),
+    ("ssn", "ssn 123 45 6789", True),
+    ("ssn", "never issued: 666-12-3456, 900-12-3456, 123-00-4567", False),
+    ("ssn", "part of a longer number 9123-45-67890", False),
+    ("phone", "call (415) 555-2671 now", True),
+    ("phone", "call +1 415.555.2671", True),
+    ("phone", "invoice INV-100001", False),
+    ("ipv4", "from 10.1.2.3 at noon", True),
+    ("ipv4", "version 1.2.3 or 1.2.3.4.5", False),
+    ("ipv4", "not an address 300.1.2.3", False),
+]
+
+
+@pytest.mark.parametrize("pattern, text, hit", CASES)
+def test_patterns(pg_engine: sa.Engine, pattern: str, text: str, hit: bool):
+    with pg_engine.connect() as c:
+        found = c.execute(sa.text(f"SELECT :t ~ {regex_literal(PATTERNS[pattern])}"), {"t": text}).scalar()
+    assert found is hit
+
+
+@pytest.mark.parametrize(
+    "text, hit",
+    [
+        ("card 4242 4242 4242 4242 on file", True),  # passes Luhn
+        ("card 4111-1111-1111-1111", True),
+        ("card 4242 4242 4242 4241 on file", False),  # one digit off: fails Luhn
+        ("order 1234567890123", False),
+        ("short 4242 4242", False),
+    ],
+)
+def test_card_numbers_count_only_when_they_pass_luhn(pg_engine: sa.Engine, text: str, hit: bool):
+    with pg_engine.connect() as c:
+        found = c.execute(
+            sa.text(f"SELECT {card_number('v')} FROM (SELECT CAST(:t AS text) AS v) AS s"), {"t": text}
+        )
+    assert found.scalar() is hit
