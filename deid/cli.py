@@ -137,11 +137,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     record = run(
         ctx, only=args.only, report=lambda line: print(f"deid run {args.database}: {line}", flush=True)
     )
-    _print_summary(record)
+    print_summary(record)
     return 0
 
 
-def _print_summary(record: dict) -> None:
+def print_summary(record: dict) -> None:
+    """What a run did, in a few lines: rows scrubbed, sequences rebased, migrations, checks, publish."""
     tables = record.get("tables", {})
     if tables:
         rewritten = {t: v for t, v in tables.items() if v["action"] != "untouched"}

@@ -4,6 +4,9 @@ The lock lives in a dedicated connection to the staging server's maintenance dat
 run. A session lock dies with its session, so a run killed with SIGKILL, or a lost machine, releases it
 without any stale-lock file to clean up. Advisory locks are per database: every run must lock in the same
 one, which is why the maintenance database (the staging server URL) is used, never a copy.
+
+The lock is exclusive, except for the scrub of single tables in Airflow: those mapped tasks of one run work
+on one working copy side by side, so they share it (`shared=True`), which still shuts out any other run.
 """
 
 from __future__ import annotations
@@ -35,9 +38,13 @@ def lock_key(staging_name: str) -> int:
 
 
 @contextmanager
-def run_lock(staging_server_url: str, staging_name: str) -> Iterator[RunLock]:
-    """Hold the run lock of `staging_name` for the block; TerminalError naming the holder when it is taken."""
+def run_lock(staging_server_url: str, staging_name: str, shared: bool = False) -> Iterator[RunLock]:
+    """Hold the run lock of `staging_name` for the block; TerminalError naming the holder when it is taken.
+
+    `shared`: several holders at once, all shut out by an exclusive holder (and shutting it out).
+    """
     key = lock_key(staging_name)
+    kind = "_shared" if shared else ""
     eng = engine(
         staging_server_url,
         poolclass=sa.pool.NullPool,
@@ -47,7 +54,9 @@ def run_lock(staging_server_url: str, staging_name: str) -> Iterator[RunLock]:
     )
     try:
         with eng.connect() as c:
-            row = c.execute(sa.text("SELECT pg_try_advisory_lock(:k), pg_backend_pid()"), {"k": key}).one()
+            row = c.execute(
+                sa.text(f"SELECT pg_try_advisory_lock{kind}(:k), pg_backend_pid()"), {"k": key}
+            ).one()
             if not row[0]:
                 raise TerminalError(f"another deid run for {staging_name} is in progress ({_holder(c, key)})")
             try:
@@ -55,7 +64,7 @@ def run_lock(staging_server_url: str, staging_name: str) -> Iterator[RunLock]:
             finally:
                 # If the session is gone, its lock went with it.
                 with suppress(sa.exc.SQLAlchemyError, TransientError):
-                    c.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    c.execute(sa.text(f"SELECT pg_advisory_unlock{kind}(:k)"), {"k": key})
     finally:
         eng.dispose()
 

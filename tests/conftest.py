@@ -126,3 +126,29 @@ def staging(postgres):
         for copy in copies_on(c, name):
             drop_database(c, copy.name)
         drop_database(c, name + publishing.SWAP_MARK)
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An Airflow home for the session: SQLite metadata (migrated once), no example DAGs, this checkout's
+    dags/ and plugins/. Airflow reads its configuration once, when first imported, so nothing may import
+    it before this fixture; tests that use Airflow import it inside their functions."""
+    import subprocess
+    import sys
+
+    if "airflow" in sys.modules:
+        pytest.fail("airflow was imported before the airflow_home fixture: import it inside the tests")
+    home = tmp_path_factory.mktemp("airflow_home")
+    settings = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+    }
+    os.environ.update(settings)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300
+    )
+    sys.path.append(str(ROOT / "plugins"))  # where Airflow puts it, for the DAG file's `import deid_airflow`
+    return home

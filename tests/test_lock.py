@@ -85,6 +85,27 @@ def test_the_lock_dies_with_a_killed_holder(postgres, staging):
             time.sleep(0.1)
 
 
+def test_shared_holders_coexist_and_shut_out_an_exclusive_run(postgres, staging):
+    """The mapped scrub tasks of one Airflow run share the lock; a CLI run is refused meanwhile, and the
+    other way round."""
+    url = postgres.admin_url
+    with (
+        run_lock(url, staging, shared=True),
+        run_lock(url, staging, shared=True),
+        pytest.raises(TerminalError, match="is in progress"),
+        run_lock(url, staging),
+    ):
+        pass
+    with (
+        run_lock(url, staging),
+        pytest.raises(TerminalError, match="is in progress"),
+        run_lock(url, staging, shared=True),
+    ):
+        pass
+    with run_lock(url, staging, shared=True):
+        pass  # every shared hold was released
+
+
 def test_keys_are_stable_signed_64_bit_integers():
     assert lock_key("learners_staging") == lock_key("learners_staging")
     assert lock_key("learners_staging") != lock_key("learners_staging2")

@@ -41,6 +41,8 @@ class RunContext:
     staging_server_url: str  # the staging server's maintenance database (CREATE/ALTER/DROP DATABASE run here)
     salt: str = field(repr=False)
     record: dict[str, Any] = field(default_factory=dict)  # facts for the run record: counts, offsets, timings
+    # Rows for these tables only (qualified names); every other table is emptied (see deid.subset). None: all.
+    only_tables: frozenset[str] | None = None
 
     @classmethod
     def resolve(cls, config: Config, name: str, logical_date: dt.date, settings: Settings) -> RunContext:

@@ -1,0 +1,145 @@
+"""Airflow in this checkout, for the demo and `./dev airflow`: its home is `airflow_home/` (SQLite metadata,
+no example DAGs), its DAGs and plugins are this checkout's `dags/` and `plugins/`, and the names in deid.yaml
+resolve to the embedded PostgreSQL through Airflow's environment spellings (AIRFLOW_CONN_<NAME>,
+AIRFLOW_VAR_<NAME>), which the `deid` CLI reads too.
+
+Airflow is run as a command, never imported: deid itself does not depend on Airflow at import time.
+
+`python -m deid.demo.local_airflow` (what `./dev airflow` runs) starts `airflow standalone` on 127.0.0.1 with
+few processes, and stops all of it on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from deid.demo import embedded
+
+ROOT = Path(__file__).resolve().parents[2]
+HOME = ROOT / "airflow_home"
+AIRFLOW = Path(sys.executable).with_name("airflow")  # the venv's, beside its python
+# A demo salt, labelled as one. Real deployments keep theirs in an Airflow variable or secrets backend.
+DEMO_SALT = "demo-salt-not-a-secret"
+STOP_GRACE = 10  # seconds between SIGTERM and SIGKILL: `airflow standalone` does not always exit on SIGTERM
+
+
+def environment(server: embedded.EmbeddedPostgres, database: str = "learners") -> dict[str, str]:
+    """Variables that point Airflow (and the CLI) at this checkout and at `server`'s demo databases."""
+    from deid.config import env_name, load_config
+
+    config = ROOT / "deid.yaml"
+    db = load_config(config).database(database)
+    return {
+        "AIRFLOW_HOME": str(HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+        "DEID_CONFIG": str(config),
+        f"AIRFLOW_CONN_{env_name(db.production)}": server.url(database),
+        f"AIRFLOW_CONN_{env_name(db.staging_server)}": server.url(),
+        f"AIRFLOW_VAR_{env_name(db.salt_secret)}": DEMO_SALT,
+    }
+
+
+def airflow(*args: str, env: Mapping[str, str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(AIRFLOW), *args], env={**os.environ, **env}, **kwargs)
+
+
+def migrate_metadata(env: Mapping[str, str]) -> None:
+    """Create or upgrade Airflow's SQLite metadata database (a few seconds when it is current)."""
+    HOME.mkdir(exist_ok=True)
+    log = HOME / "db-migrate.log"
+    with log.open("w") as out:
+        result = airflow("db", "migrate", env=env, stdout=out, stderr=subprocess.STDOUT)
+    if result.returncode:
+        raise SystemExit(f"`airflow db migrate` failed (exit {result.returncode}); see {log}")
+
+
+# --- ./dev airflow -----------------------------------------------------------------------------------------
+
+
+def standalone_environment(port: int) -> dict[str, str]:
+    """`airflow standalone`, small: on 127.0.0.1 only, one API worker, two task slots, one DAG parser.
+
+    Logging in is off (every visitor is admin): the UI listens on 127.0.0.1 only, for the person at this
+    machine. Without these settings standalone starts dozens of processes (about 5 GB).
+    """
+    return {
+        # standalone starts `airflow scheduler`, `airflow api-server`, ... from PATH
+        "PATH": f"{AIRFLOW.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",  # tasks report here
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+    }
+
+
+def stop(process: subprocess.Popen) -> None:
+    """End `process` and everything it started (its own process group): SIGTERM, then SIGKILL."""
+    for sig, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if process.poll() is not None and not _group_alive(process.pid):
+                return
+            time.sleep(0.2)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    from deid.demo.__main__ import DEFAULT_DATA, ensure_seeded
+
+    parser = argparse.ArgumentParser(prog="./dev airflow", description=__doc__)
+    parser.add_argument("--port", type=int, default=8080, help="port of the Airflow UI (default 8080)")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="embedded server's data folder")
+    args = parser.parse_args(argv)
+
+    server = embedded.start(Path(args.data))
+    ensure_seeded(server, learners=2000)
+    env = {**environment(server), **standalone_environment(args.port)}
+    HOME.mkdir(exist_ok=True)
+    print(
+        f"airflow standalone on http://127.0.0.1:{args.port} (home {HOME.relative_to(ROOT)}/, "
+        f"embedded PostgreSQL 18 on 127.0.0.1:{server.port}). Ctrl-C stops it.\n"
+        "Trigger staging_refresh__learners there (the play button, with params if you like); it starts "
+        "paused,\nso tick 'Unpause staging_refresh__learners on trigger' in the form.",
+        flush=True,
+    )
+    # A session of its own, so that Ctrl-C reaches only this process, which then ends the whole group.
+    process = subprocess.Popen(
+        [str(AIRFLOW), "standalone"], env={**os.environ, **env}, start_new_session=True
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (`&`)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        print("\nstopping Airflow ...", flush=True)
+        return 0
+    finally:
+        stop(process)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""DeidHook: deid's Settings (deid.config.Settings) from Airflow connections and variables.
+
+deid.yaml names a database's connections and its salt's secret; this hook resolves those names the way the
+CLI's EnvSettings resolves them from environment variables:
+
+- connection `learners_prod` -> the Airflow connection with that id (type postgres, or any URI deid accepts);
+- secret `deid_salt` -> the Airflow variable `deid_salt`, or else the password of an Airflow connection
+  `deid_salt`, for teams that keep secrets only in connections.
+
+Every secret it returns is registered with Airflow's secrets masker first: a variable named `deid_salt` is not
+masked by default (Airflow masks names that contain "secret", "password", ...), and the salt must never reach
+a log.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseHook, Variable
+from airflow.sdk.exceptions import AirflowNotFoundException
+from airflow.sdk.log import mask_secret
+
+from deid.config import env_name
+from deid.db import normalise_url
+from deid.errors import ConfigError, MissingSetting
+
+
+class DeidHook(BaseHook):
+    """Resolves the connection and secret names of deid.yaml from Airflow (implements deid's Settings)."""
+
+    hook_name = "deid"
+
+    def connection(self, name: str) -> str:
+        try:
+            conn = self.get_connection(name)
+        except AirflowNotFoundException:
+            raise MissingSetting(
+                "connection",
+                name,
+                [
+                    f"Airflow connection '{name}' (UI: Admin > Connections, or `airflow connections add`)",
+                    f"environment variable AIRFLOW_CONN_{env_name(name)}",
+                ],
+                "Create it with type postgres, or as a URI such as postgresql://user@host:5432/dbname.",
+            ) from None
+        uri = conn.get_uri()
+        try:
+            normalise_url(uri)
+        except ConfigError:
+            raise ConfigError(
+                f"Airflow connection '{name}' (type {conn.conn_type or 'unset'}) is not a database URL deid "
+                "can use: give it type postgres, or define it as postgresql://user@host:5432/dbname."
+            ) from None
+        return uri
+
+    def secret(self, name: str) -> str:
+        value = Variable.get(name, default=None)
+        if not value:
+            value = self._connection_password(name)
+        if not value:
+            raise MissingSetting(
+                "secret",
+                name,
+                [
+                    f"Airflow variable '{name}' (or environment variable AIRFLOW_VAR_{env_name(name)})",
+                    f"the password of Airflow connection '{name}'",
+                ],
+                "Set one to the secret's value (it is masked in logs and never written by deid).",
+            )
+        mask_secret(value, name=name)
+        return str(value)
+
+    def _connection_password(self, name: str) -> str | None:
+        try:
+            return self.get_connection(name).password
+        except AirflowNotFoundException:
+            return None

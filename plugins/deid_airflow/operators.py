@@ -1,0 +1,326 @@
+"""Thin operators: one per step of the nightly run, each calling deid's step function for one database.
+
+What every step shares lives in DeidStepOperator.execute, in this order:
+
+1. a dry run (param `dry_run`) skips every step but preflight;
+2. a RunContext is built from deid.yaml (`config_path`), Airflow's connections and variables (DeidHook), the
+   run's logical date (params.run_date) and the `tables` param;
+3. the step runs under deid's run lock on the staging server (deid.lock), held for the task's duration: a
+   `deid run` from the CLI and a task of the DAG never interleave, and `max_active_runs=1` keeps two runs of
+   the DAG apart. The mapped scrub tasks of one run share the lock; preflight only reads production and takes
+   none, so a dry run is never blocked by a running refresh;
+4. deid's terminal errors (a bad rule, an unclassified column, a failed check) and bugs become
+   AirflowFailException: the task fails without retry. Transient ones (a lost connection) are retried;
+5. the step's facts (names, counts, offsets, seconds; never a row value) go to XCom under FACTS_KEY, for the
+   run record that publish assembles; the return value is what the next task needs.
+
+Each task builds its own RunContext, so what a later step needs from an earlier one travels by XCom: the
+tables to scrub (scrub_prepare -> scrub, mapped) and the offsets (rebase -> validate). The facts steps
+write on the working copy itself (rules digest, offsets) reach publish through the copy's metadata.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+
+from deid.errors import DeidError, TerminalError
+from deid.steps.context import RunContext
+from deid_airflow.hook import DeidHook
+from deid_airflow.params import check_conf, is_dry_run, requested_tables, run_date
+from deid_airflow.records import FACTS_KEY, records_dir, run_record, write_record
+
+
+@contextmanager
+def terminal_errors_fail_now() -> Iterator[None]:
+    """Decide retry or not: deid's transient errors, and the environment's (OSError, a database connection
+    lost), propagate and are retried; deid's terminal errors and any other exception (a bug: retrying would
+    only repeat it) become AirflowFailException, which fails the task at once. Airflow's own pass unchanged.
+    """
+    try:
+        yield
+    except DeidError as error:
+        if error.transient:
+            raise
+        raise AirflowFailException(str(error)) from error
+    except (AirflowException, OSError, sa.exc.OperationalError, sa.exc.InterfaceError):
+        raise
+    except Exception as error:
+        raise AirflowFailException(
+            f"unexpected {type(error).__name__}: a bug in deid, not retried (see the traceback above)"
+        ) from error
+
+
+class DeidStepOperator(BaseOperator):
+    """Base of the step operators: see the module docstring. Subclasses implement `run`."""
+
+    step: ClassVar[str] = ""
+    lock: ClassVar[str | None] = "exclusive"  # "shared" for the mapped scrub tasks; None: no lock
+    runs_on_dry_run: ClassVar[bool] = False
+    template_fields: Sequence[str] = ("database", "config_path", "logical_date")
+
+    def __init__(
+        self,
+        *,
+        database: str,
+        config_path: str | None = None,
+        logical_date: str | None = None,
+        **kwargs: Any,
+    ):
+        """`database`: its name in deid.yaml. `config_path`: deid.yaml (default: $DEID_CONFIG, else
+        ./deid.yaml). `logical_date`: YYYY-MM-DD, overriding the date param and the run's logical date."""
+        super().__init__(**kwargs)
+        self.database = database
+        self.config_path = config_path
+        self.logical_date = logical_date
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        if is_dry_run(context) and not self.runs_on_dry_run:
+            raise AirflowSkipException("dry run: plan only, nothing is copied")
+        started = time.monotonic()
+        with terminal_errors_fail_now():
+            ctx = self.run_context(context)
+            lock = nullcontext() if self.lock is None else self._run_lock(ctx)
+            with lock:
+                facts = dict(self.run(ctx, context) or {})
+        facts.update(step=self.step, task_seconds=round(time.monotonic() - started, 3))
+        context["ti"].xcom_push(key=FACTS_KEY, value=facts)
+        return self.result(facts, ctx, context)
+
+    def run_context(self, context: Mapping[str, Any]) -> RunContext:
+        from deid.config import load_config
+
+        ctx = RunContext.resolve(
+            load_config(self.config_path),
+            self.database,
+            run_date(context, self.logical_date),
+            DeidHook(),
+        )
+        ctx.only_tables = requested_tables(context)
+        return ctx
+
+    def _run_lock(self, ctx: RunContext):
+        from deid.lock import run_lock
+
+        return run_lock(ctx.staging_server_url, ctx.staging_name, shared=self.lock == "shared")
+
+    def run(self, ctx: RunContext, context: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        raise NotImplementedError
+
+    def result(self, facts: dict[str, Any], ctx: RunContext, context: Mapping[str, Any]) -> Any:
+        """The task's return value (XCom return_value): by default its facts."""
+        return facts
+
+
+class PreflightOperator(DeidStepOperator):
+    """Rule coverage against production's live schema (read-only): fails closed on an unclassified column.
+
+    Also refuses conf keys that are not params. On a dry run, logs the plan: what every column becomes and
+    the SQL of the scrub.
+    """
+
+    step = "preflight"
+    lock = None
+    runs_on_dry_run = True
+
+    def run(self, ctx, context):
+        from deid.plan import render
+        from deid.steps.scrub import production_plan
+
+        check_conf(context["dag_run"].conf, self.dag.params)  # the context's params include the conf's keys
+        plan, _ = production_plan(ctx)
+        if is_dry_run(context):
+            self.log.info(
+                "dry run of %s for %s, the plan:\n%s", ctx.database.name, ctx.logical_date, render(plan)
+            )
+        return {
+            "rules_digest": plan.rules_digest,
+            "only_tables": sorted(ctx.only_tables) if ctx.only_tables else None,
+            "plan": {t.table: _verdict(t) for t in plan.tables},
+        }
+
+
+def _verdict(table_plan) -> str:
+    if table_plan.copy == "schema_only":
+        return "emptied"
+    return "rewritten" if table_plan.statement else "untouched"
+
+
+class SnapshotOperator(DeidStepOperator):
+    """Clone production into tonight's working copy (closed to everyone but deid's role)."""
+
+    step = "snapshot"
+
+    def run(self, ctx, context):
+        from deid.steps.snapshot import snapshot
+
+        snapshot(ctx)
+        return {
+            k: ctx.record[k]
+            for k in ("clone_method", "clone_seconds", "dropped_leftovers")
+            if k in ctx.record
+        }
+
+
+class ScrubPrepareOperator(DeidStepOperator):
+    """Support objects in the working copy; returns the tables the scrub rewrites (one mapped task each)."""
+
+    step = "scrub_prepare"
+
+    def run(self, ctx, context):
+        from deid.steps.scrub import scrub_prepare
+
+        return {"scrub_tables": scrub_prepare(ctx)}
+
+    def result(self, facts, ctx, context):
+        return facts["scrub_tables"]
+
+
+class ScrubTableOperator(DeidStepOperator):
+    """Rewrite one table of the working copy (mapped over scrub_prepare's tables, side by side)."""
+
+    step = "scrub"
+    lock = "shared"
+    template_fields: Sequence[str] = (*DeidStepOperator.template_fields, "table")
+
+    def __init__(self, *, table: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.table = table
+
+    def run(self, ctx, context):
+        from deid.steps.scrub import scrub_table_set
+
+        (result,) = scrub_table_set(ctx, {self.table})
+        return {
+            "table": result.table,
+            "rows": result.rows,
+            "seconds": round(result.seconds, 3),
+            "action": result.action,
+            "sessions": getattr(result, "sessions", 1),  # sessions that shared a big table's rewrite
+        }
+
+
+class ScrubFinishOperator(DeidStepOperator):
+    """Refresh materialized views from scrubbed data; drop the key-derived support objects."""
+
+    step = "scrub_finish"
+
+    def run(self, ctx, context):
+        from deid.steps.scrub import scrub_finish
+
+        scrub_finish(ctx)
+
+
+class RebaseOperator(DeidStepOperator):
+    """Move every sequence far above production, by the logical date's offset; returns the offsets."""
+
+    step = "rebase"
+
+    def run(self, ctx, context):
+        from deid.steps.rebase import rebase
+
+        rebase(ctx)
+        return {"offsets": ctx.record["offsets"]}
+
+    def result(self, facts, ctx, context):
+        return facts["offsets"]
+
+
+class MigrateOperator(DeidStepOperator):
+    """Replay the migrations staging needs; re-check the rules against the migrated schema."""
+
+    step = "migrate"
+
+    def run(self, ctx, context):
+        from deid.steps.migrate import migrate
+
+        migrate(ctx)
+        return {k: ctx.record[k] for k in ("migrations", "rules_for_dropped") if k in ctx.record}
+
+
+class ValidateOperator(DeidStepOperator):
+    """Check the working copy against production; any failed check fails the run before publish.
+
+    `offsets`: the rebase's offsets (its return value), against which the sequences are checked.
+    """
+
+    step = "validate"
+    template_fields: Sequence[str] = (*DeidStepOperator.template_fields, "offsets")
+
+    def __init__(self, *, offsets: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.offsets = offsets
+
+    def run(self, ctx, context):
+        from deid.steps.validate import validate
+
+        if not isinstance(self.offsets, Mapping):
+            raise TerminalError(
+                f"task {self.task_id} got no offsets from the rebase (XCom return value of its rebase task): "
+                "run the rebase task of this run first"
+            )
+        ctx.record["offsets"] = dict(self.offsets)
+        validate(ctx)
+        return {k: ctx.record[k] for k in ("checks", "expectations") if k in ctx.record}
+
+
+class PublishOperator(DeidStepOperator):
+    """Swap the working copy in under the staging name, atomically; keep the previous copy.
+
+    Returns the run record (every step's facts) and writes it to the records dir (see records.py).
+    """
+
+    step = "publish"
+
+    def run(self, ctx, context):
+        from deid.steps.publish import publish
+
+        publish(ctx)
+        return {k: ctx.record[k] for k in ("published", "kept", "dropped") if k in ctx.record}
+
+    def result(self, facts, ctx, context):
+        ti = context["ti"]
+        run = {
+            "database": ctx.database.name,
+            "logical_date": ctx.logical_date.isoformat(),
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+        }
+        # The copy is published by now: nothing below may fail the task (a retry of publish would find no
+        # working copy), so a record that cannot be assembled or written is a warning.
+        try:
+            upstream = self.get_flat_relative_ids(upstream=True)
+            steps = [task_id for task_id in self.dag.task_ids if task_id in upstream]
+            collected = [
+                fact for task_id in steps for fact in ti.xcom_pull(task_ids=[task_id], key=FACTS_KEY)
+            ]
+            record = run_record(run, [*collected, facts])
+        except Exception as error:
+            self.log.warning("the run record lacks the earlier steps' facts (%s)", type(error).__name__)
+            record = run_record(run, [facts])
+        try:
+            self.log.info("run record written to %s", write_record(record, records_dir()))
+        except Exception as error:
+            self.log.warning("could not write the run record (%s); it is in XCom", error)
+        return record
+
+
+class CleanupOperator(DeidStepOperator):
+    """Drop this run's working copy if it is still there (it may hold production values).
+
+    The DAG's teardown: it runs once every step is done, whatever their outcome. After a successful publish
+    there is nothing left to drop.
+    """
+
+    step = "cleanup"
+
+    def run(self, ctx, context):
+        from deid.steps.publish import cleanup
+
+        return {"dropped_working_copy": cleanup(ctx)}

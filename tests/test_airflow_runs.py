@@ -1,0 +1,282 @@
+"""The DAG run end to end with `dag.test()` on real PostgreSQL: it publishes a scrubbed copy and records its
+summary; each logical date gets its own offsets; an unclassified column stops it at preflight without retry
+(and alerts) with the published copy untouched; a dry run copies nothing; `tables` refreshes only those.
+
+One production database and one published history per server, for the whole module: the tests that change
+the published copy compare against what they saw before themselves, not against another test's result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+
+from deid.demo.seed import seed
+from tests.airflowrun import fast_retries, states, task_instances, xcom
+
+ROOT = Path(__file__).resolve().parent.parent
+SALT = "airflow-test-salt-7f3a"
+DAG_ID = "staging_refresh__learners"
+FIRST, SECOND = dt.date(2026, 11, 27), dt.date(2026, 11, 28)
+STEPS = ["preflight", "snapshot", "scrub_prepare", "scrub_finish", "rebase", "migrate", "validate", "publish"]
+
+
+class Webhook(BaseHTTPRequestHandler):
+    """A webhook receiver on 127.0.0.1 that keeps what was POSTed to it."""
+
+    received: list[dict] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    server = HTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}/alert", received=Webhook.received)
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def refresh(postgres, airflow_home, tmp_path_factory, webhook):
+    """A seeded production database, deid.yaml naming it and a fresh staging name, Airflow's connections
+    and variables for them (as environment variables), and `run(day, **conf)` running the DAG."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    folder = tmp_path_factory.mktemp("airflow_runs")
+    prod = postgres.create_database("deid_prod")
+    seed(postgres.url(prod), learners=300)
+    staging = f"st_{uuid.uuid4().hex[:8]}"
+    config = folder / "deid.yaml"
+    config.write_text(
+        "databases:\n  learners:\n    production: prod\n    staging_server: stg\n"
+        f"    staging_name: {staging}\n    salt_secret: salt\n    retention: 3\n"
+        f"    rules: {ROOT / 'rules' / 'learners.yaml'}\n"
+        f"    migrations: {{sql: {ROOT / 'migrations' / 'learners'}}}\n"
+    )
+    env = pytest.MonkeyPatch()
+    env.setenv("DEID_CONFIG", str(config))
+    env.setenv("AIRFLOW_CONN_PROD", postgres.url(prod))
+    env.setenv("AIRFLOW_CONN_STG", postgres.admin_url)
+    env.setenv("AIRFLOW_VAR_SALT", SALT)
+    env.setenv("AIRFLOW_VAR_DEID_RECORDS_DIR", str(folder / "records"))
+    env.setenv("AIRFLOW_VAR_DEID_ALERT_WEBHOOK", webhook.url)
+
+    def run(day: dt.date, **conf):
+        # A DAG parsed for each run: dag.test() runs the tasks in this process, and a run's param values
+        # would otherwise stay on the DAG object for the next (a worker parses the DAG for every task).
+        dag = fast_retries(DagBag(dag_folder=str(ROOT / "dags")).dags[DAG_ID])
+        logical = dt.datetime.combine(day, dt.time(3), tzinfo=dt.UTC)
+        return dag.test(logical_date=logical, run_conf=conf or None)
+
+    yield SimpleNamespace(
+        run=run,
+        prod=postgres.url(prod),
+        staging=staging,
+        staging_url=postgres.url(staging),
+        server=postgres.admin_url,
+        records=folder / "records" / "learners",
+    )
+    env.undo()
+    from deid.steps.copies import admin, copies_on, drop_database
+
+    with admin(postgres.admin_url) as c:
+        for copy in copies_on(c, staging):
+            drop_database(c, copy.name)
+    postgres.drop_database(prod)
+
+
+@pytest.fixture(scope="module")
+def published(refresh):
+    """The runs of two logical dates, like a backfill of two days."""
+    return {day: refresh.run(day) for day in (FIRST, SECOND)}
+
+
+def query(url: str, sql: str):
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as c:
+            return c.execute(sa.text(sql)).scalar()
+    finally:
+        engine.dispose()
+
+
+def digest(url: str, table: str) -> str:
+    return query(url, f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t")
+
+
+def copies(refresh) -> dict:
+    from deid.steps.copies import list_copies
+
+    return {c.name: c for c in list_copies(refresh.server, refresh.staging)}
+
+
+def record(refresh, day: dt.date) -> dict:
+    return json.loads((refresh.records / f"{day}.json").read_text())
+
+
+def test_a_run_publishes_a_scrubbed_copy_and_its_summary(refresh, published):
+    run = published[SECOND]
+    assert run.state == "success"
+    assert digest(refresh.staging_url, "learners") != digest(refresh.prod, "learners")
+    assert query(refresh.staging_url, "SELECT count(*) FROM learners") == query(
+        refresh.prod, "SELECT count(*) FROM learners"
+    )
+    assert query(refresh.staging_url, "SELECT count(*) FROM feature_flags") is not None  # migrated
+    assert "work" not in [c.role for c in copies(refresh).values()]  # the working copy was published
+
+    summary = record(refresh, SECOND)
+    assert xcom(run, "publish") == [summary]  # the run's summary, in XCom and in the record file
+    assert summary["published"] == refresh.staging and summary["logical_date"] == "2026-11-28"
+    learners = summary["tables"]["public.learners"]
+    assert learners["action"] == "rewritten" and 0 < learners["rows"] <= 300  # static test rows are kept
+    assert set(summary["steps"]) == {*STEPS, "scrub"} and summary["steps"]["scrub"]["tasks"] >= 5
+    assert all(step["seconds"] > 0 for step in summary["steps"].values())
+    assert sum(c["ok"] for c in summary["checks"]) == len(summary["checks"]) > 0
+    assert SALT not in json.dumps(summary)
+
+    tis = task_instances(run)
+    labels = {ti.rendered_map_index for key, ti in tis.items() if key.startswith("scrub[")}
+    assert labels == set(summary["scrub_tables"])  # each mapped task shows its table
+    assert all(str(ti.state) == "success" for ti in tis.values())
+
+
+def test_each_logical_date_gets_its_own_offsets(refresh, published):
+    from deid.offsets import INTEGER_RANGES, Bound, offset_for
+
+    by_date = {c.logical_date: c for c in copies(refresh).values()}
+    offsets = {}
+    for day in (FIRST, SECOND):
+        facts = record(refresh, day)["offsets"]["public.learners_id_seq"]  # feeds an integer column
+        expected = offset_for(
+            day,
+            facts["high_water"],
+            [Bound(INTEGER_RANGES["integer"][1], "public.learners.id (integer)")],
+            sequence="public.learners_id_seq",
+        )
+        assert facts["offset"] == expected.offset
+        assert by_date[day].metadata["offsets"]["public.learners_id_seq"] == expected.offset
+        offsets[day] = expected.offset
+    assert offsets[FIRST] != offsets[SECOND]
+
+
+def test_an_unclassified_column_fails_at_preflight_without_retry(refresh, published, webhook):
+    before = digest(refresh.staging_url, "learners"), copies(refresh)[refresh.staging].metadata
+    engine = sa.create_engine(refresh.prod)
+    with engine.begin() as c:
+        c.exec_driver_sql("ALTER TABLE learners ADD COLUMN nickname text")
+    try:
+        webhook.received.clear()
+        run = refresh.run(dt.date(2026, 11, 29))
+    finally:
+        with engine.begin() as c:
+            c.exec_driver_sql("ALTER TABLE learners DROP COLUMN nickname")
+        engine.dispose()
+    assert run.state == "failed"
+    task_states = states(run)
+    assert task_states["preflight"] == "failed"
+    assert task_instances(run)["preflight"].try_number == 1  # terminal: the 2 retries are not used
+    assert {task_states[step] for step in STEPS[1:]} == {"upstream_failed"}
+    assert (digest(refresh.staging_url, "learners"), copies(refresh)[refresh.staging].metadata) == before
+    assert all(c.role != "work" for c in copies(refresh).values())
+
+    (alert,) = webhook.received
+    assert (alert["database"], alert["step"], alert["logical_date"]) == (
+        "learners",
+        "preflight",
+        "2026-11-29",
+    )
+    assert "public.learners.nickname" in alert["reason"] and alert["text"].startswith("deid: ")
+    assert SALT not in json.dumps(alert)
+
+
+def test_a_dry_run_plans_and_copies_nothing(refresh, published):
+    published_before = copies(refresh)[refresh.staging].metadata
+    run = refresh.run(dt.date(2026, 11, 30), dry_run=True)
+    assert run.state == "success"
+    task_states = states(run)
+    assert task_states["preflight"] == "success"
+    assert {task_states[step] for step in STEPS[1:]} == {"skipped"}
+    (facts,) = xcom(run, "preflight", key="deid_facts")
+    assert facts["plan"]["public.learners"] == "rewritten"
+    assert copies(refresh)[refresh.staging].metadata == published_before
+    assert all(c.role != "work" for c in copies(refresh).values())
+
+
+def test_the_tables_param_refreshes_those_and_publishes_the_others_empty(refresh, published):
+    run = refresh.run(dt.date(2026, 12, 1), tables=["public.courses", "public.instructors"])
+    assert run.state == "success"
+    for table in ("courses", "instructors"):
+        assert query(refresh.staging_url, f"SELECT count(*) FROM {table}") == query(
+            refresh.prod, f"SELECT count(*) FROM {table}"
+        )
+    assert query(refresh.staging_url, "SELECT count(*) FROM learners") == 0
+    assert digest(refresh.staging_url, "instructors") != digest(refresh.prod, "instructors")  # scrubbed
+    summary = record(refresh, dt.date(2026, 12, 1))
+    assert summary["only_tables"] == ["public.courses", "public.instructors"]
+    assert summary["tables"]["public.learners"]["action"] == "emptied"
+
+
+def test_the_tables_param_must_include_the_tables_they_reference(refresh, published, webhook):
+    webhook.received.clear()
+    run = refresh.run(dt.date(2026, 12, 2), tables=["public.courses"])
+    assert run.state == "failed" and states(run)["preflight"] == "failed"
+    (alert,) = webhook.received
+    assert "public.courses references public.instructors" in alert["reason"]
+
+
+def test_a_database_with_nothing_to_rewrite_is_still_published(postgres, airflow_home, tmp_path, monkeypatch):
+    """The scrub is mapped over no table at all (every column kept): it is skipped, the run goes on."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    prod = postgres.create_database("deid_prod")
+    staging = f"st_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(postgres.url(prod))
+    with engine.begin() as c:
+        c.exec_driver_sql("CREATE TABLE colours (id serial PRIMARY KEY, hue text NOT NULL)")
+        c.exec_driver_sql("INSERT INTO colours (hue) VALUES ('red'), ('green')")
+    engine.dispose()
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\ndatabase: colours\npolicy: hipaa_limited_data_set\ntables:\n"
+        "  public.colours:\n    columns:\n      id: keep\n      hue: keep\n"
+    )
+    (tmp_path / "deid.yaml").write_text(
+        f"databases:\n  colours:\n    production: colours_prod\n    staging_server: stg\n"
+        f"    staging_name: {staging}\n    salt_secret: salt\n    rules: rules.yaml\n"
+    )
+    monkeypatch.setenv("DEID_CONFIG", str(tmp_path / "deid.yaml"))
+    monkeypatch.setenv("AIRFLOW_CONN_COLOURS_PROD", postgres.url(prod))
+    monkeypatch.setenv("AIRFLOW_CONN_STG", postgres.admin_url)
+    monkeypatch.setenv("AIRFLOW_VAR_SALT", SALT)
+    monkeypatch.setenv("AIRFLOW_VAR_DEID_RECORDS_DIR", str(tmp_path / "records"))
+    try:
+        dag = fast_retries(DagBag(dag_folder=str(ROOT / "dags")).dags["staging_refresh__colours"])
+        run = dag.test(logical_date=dt.datetime(2026, 11, 28, 3, tzinfo=dt.UTC))
+        assert run.state == "success"
+        task_states = states(run)
+        assert task_states["scrub"] == "skipped" and task_states["publish"] == "success"
+        assert query(postgres.url(staging), "SELECT count(*) FROM colours") == 2
+        summary = json.loads((tmp_path / "records" / "colours" / "2026-11-28.json").read_text())
+        assert summary["tables"] == {"public.colours": {"rows": 0, "seconds": 0.0, "action": "untouched"}}
+    finally:
+        from deid.steps.copies import admin, copies_on, drop_database
+
+        with admin(postgres.admin_url) as c:
+            for copy in copies_on(c, staging):
+                drop_database(c, copy.name)
+        postgres.drop_database(prod)
