@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from deid.expect.shapes import conforms
 from deid.expect.spec import Spec
-from deid.expect.sql import literal, not_static, quote_ident, quote_table
+from deid.expect.sql import foreign_keys, literal, not_static, quote_ident, quote_table
 from deid.plan import Plan, TablePlan
 from deid.schema import Schema, Table
 
@@ -140,32 +140,16 @@ def _static_rows(production: sa.Connection, table_plan: TablePlan) -> Spec:
 
 
 def _foreign_keys(schema: Schema) -> list[Spec]:
-    specs = []
-    for table in schema.tables:
-        if table.partition_of:
-            continue  # checked once, on the partitioned table
-        for fk in table.foreign_keys:
-            cols = [quote_ident(c) for c in fk.columns]
-            join = " AND ".join(
-                f"r.{quote_ident(rc)} = c.{col}" for rc, col in zip(fk.ref_columns, cols, strict=True)
-            )
-            present = " AND ".join(f"c.{col} IS NOT NULL" for col in cols)
-            query = (
-                "SELECT NULL::text AS column_name, count(*) AS unexpected "
-                f"FROM {quote_table(table.qualified)} c "
-                f"WHERE {present} AND NOT EXISTS (SELECT 1 FROM {quote_table(fk.ref_table)} r WHERE {join}) "
-                "HAVING count(*) > 0"
-            )
-            specs.append(
-                Spec(
-                    "foreign_key_without_orphans",
-                    table.qualified,
-                    (None,),
-                    query,
-                    f"{fk.name}: ({', '.join(fk.columns)}) -> {fk.ref_table}",
-                )
-            )
-    return specs
+    return [
+        Spec(
+            "foreign_key_without_orphans",
+            table.qualified,
+            (None,),
+            f"SELECT NULL::text AS column_name, count(*) AS unexpected {orphans} HAVING count(*) > 0",
+            f"{fk.name}: ({', '.join(fk.columns)}) -> {fk.ref_table}",
+        )
+        for table, fk, orphans in foreign_keys(schema)
+    ]
 
 
 def _sequences(production: sa.Connection, offsets: Mapping[str, Any]) -> list[Spec]:

@@ -155,26 +155,14 @@ def _sequences(w: sa.Connection, offsets: dict) -> list[Check]:
 
 
 def _foreign_keys(w: sa.Connection, schema: Schema) -> list[Check]:
+    from deid.expect.sql import foreign_keys
+
     checks = []
-    for table in schema.tables:
-        if table.partition_of:
-            continue  # checked once, on the partitioned table
-        for fk in table.foreign_keys:
-            cols = [quote_ident(c) for c in fk.columns]
-            join = " AND ".join(
-                f"r.{quote_ident(rc)} = c.{col}" for rc, col in zip(fk.ref_columns, cols, strict=True)
-            )
-            present = " AND ".join(f"c.{col} IS NOT NULL" for col in cols)
-            orphans = _scalar(
-                w,
-                f"SELECT count(*) FROM {quote_table(table.qualified)} c WHERE {present} AND NOT "
-                f"EXISTS (SELECT 1 FROM {quote_table(fk.ref_table)} r WHERE {join})",
-            )
-            checks.append(
-                Check(
-                    "foreign_key", f"{table.qualified} ({fk.name})", orphans == 0, f"{orphans} orphaned rows"
-                )
-            )
+    for table, fk, orphans_sql in foreign_keys(schema):
+        orphans = _scalar(w, f"SELECT count(*) {orphans_sql}")
+        checks.append(
+            Check("foreign_key", f"{table.qualified} ({fk.name})", orphans == 0, f"{orphans} orphaned rows")
+        )
     return checks
 
 
