@@ -24,6 +24,8 @@ import time
 
 import sqlalchemy as sa
 
+from bench.servers import SERVER_HELP, server_url, timed
+
 DEFAULT_USERS = 1_000_000
 DEFAULT_NAME = "bench_prod"
 COURSES = 1000
@@ -226,7 +228,7 @@ def build(
             c.exec_driver_sql("SET synchronous_commit = off")
             c.exec_driver_sql(SCHEMA)
             for table, sql in _fill_statements(users):
-                seconds[f"fill {table}"] = _timed(c, sql)
+                seconds[f"fill {table}"] = timed(c, sql)
                 report(f"build: {table} filled in {seconds[f'fill {table}']:.1f}s")
             started = time.monotonic()
             for sql in CONSTRAINTS:
@@ -237,17 +239,11 @@ def build(
                 )
             seconds["constraints and indexes"] = time.monotonic() - started
             report(f"build: constraints and indexes in {seconds['constraints and indexes']:.1f}s")
-            seconds["vacuum freeze analyze"] = _timed(c, "VACUUM (FREEZE, ANALYZE)")
+            seconds["vacuum freeze analyze"] = timed(c, "VACUUM (FREEZE, ANALYZE)")
             c.exec_driver_sql("CHECKPOINT")
     finally:
         db.dispose()
     return seconds
-
-
-def _timed(connection: sa.Connection, sql: str) -> float:
-    started = time.monotonic()
-    connection.exec_driver_sql(sql)
-    return time.monotonic() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,14 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--server",
         default="embedded",
-        help="admin URL of the server (its maintenance database), or 'embedded' (PostgreSQL 18 under "
-        ".cache/bench-pg18); default: embedded",
+        help=SERVER_HELP,
     )
     parser.add_argument("--users", type=int, default=DEFAULT_USERS, help="users (enrollments 3N, payments N)")
     parser.add_argument("--name", default=DEFAULT_NAME, help="database to (re)create")
     args = parser.parse_args(argv)
-    from bench.servers import server_url
-
     started = time.monotonic()
     build(server_url(args.server), args.users, args.name)
     print(f"built {args.name} with {args.users} users in {time.monotonic() - started:.1f}s")

@@ -37,16 +37,10 @@ from bench.run import (
     prod_users,
     production_plan,
 )
-from bench.servers import ROOT, machine_facts, server_facts, server_url
+from bench.servers import ROOT, SERVER_HELP, machine_facts, server_facts, server_url, timed
 
 COPY = "bench_copy_profile"
 MASK63 = 9223372036854775807
-
-
-def timed(c: sa.Connection, sql: str) -> float:
-    started = time.monotonic()
-    c.exec_driver_sql(sql)
-    return time.monotonic() - started
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -351,7 +345,7 @@ def markdown(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", default="embedded", help="'embedded' (default) or an admin URL")
+    parser.add_argument("--server", default="embedded", help=SERVER_HELP)
     parser.add_argument("--users", type=int, default=bench_build.DEFAULT_USERS)
     parser.add_argument(
         "--reuse-prod", action="store_true", help=f"reuse an existing {PROD} of the same size"

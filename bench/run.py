@@ -39,7 +39,17 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench import build as bench_build
-from bench.servers import ROOT, client_bin, libpq_args, libpq_env, machine_facts, server_facts, server_url
+from bench.servers import (
+    ROOT,
+    SERVER_HELP,
+    client_bin,
+    libpq_args,
+    libpq_env,
+    machine_facts,
+    server_facts,
+    server_url,
+    timed,
+)
 
 BENCH = ROOT / "bench"
 CONFIG = BENCH / "deid.yaml"
@@ -118,12 +128,6 @@ class Server:
         self.admin("CHECKPOINT")
 
 
-def _timed(connection: sa.Connection, sql: str) -> float:
-    started = time.monotonic()
-    connection.exec_driver_sql(sql)
-    return time.monotonic() - started
-
-
 # ---------------------------------------------------------------------------------------------------------
 # The measurements
 
@@ -144,8 +148,8 @@ def measure_rewrite(server: Server) -> Measurement:
             }
             c.exec_driver_sql("BEGIN")
             for step, sql in steps.items():
-                m.detail[step] = round(_timed(c, sql), 3)
-            m.detail["commit"] = round(_timed(c, "COMMIT"), 3)
+                m.detail[step] = round(timed(c, sql), 3)
+            m.detail["commit"] = round(timed(c, "COMMIT"), 3)
     finally:
         engine.dispose()
         server.drop(name)
@@ -542,8 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--server",
         default="embedded",
-        help="'embedded' (PostgreSQL 18 under .cache/bench-pg18, the default) or an admin URL such as "
-        "postgresql://postgres@127.0.0.1:5432/postgres",
+        help=SERVER_HELP,
     )
     parser.add_argument(
         "--users", type=int, nargs="+", default=[bench_build.DEFAULT_USERS], help="sizes to run (default 1M)"

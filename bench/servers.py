@@ -11,12 +11,26 @@ import contextlib
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_DIR = ROOT / ".cache" / "bench-pg18"
+
+
+SERVER_HELP = (
+    "'embedded' (PostgreSQL 18 under .cache/bench-pg18, the default) or an admin URL (the server's "
+    "maintenance database) such as postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def timed(connection: sa.Connection, sql: str) -> float:
+    """Seconds `sql` takes in `connection`."""
+    started = time.monotonic()
+    connection.exec_driver_sql(sql)
+    return time.monotonic() - started
 
 
 def server_url(spec: str) -> str:

@@ -153,7 +153,8 @@ def test_a_table_split_over_sessions_gets_the_same_staging_data(demo_pair, postg
         postgres.drop_database(other.url.database)
 
 
-def test_constraint_failure_is_reported_without_values(demo_pair, tmp_path):
+@pytest.mark.parametrize("sessions", [1, 2])
+def test_constraint_failure_is_reported_without_values(demo_pair, tmp_path, sessions):
     prod, work = demo_pair
     text = (ROOT / "rules" / "learners.yaml").read_text()
     broken = text.replace("zip: {transformer: generalize_zip, params: {pad: true}}", "zip: generalize_zip")
@@ -162,9 +163,10 @@ def test_constraint_failure_is_reported_without_values(demo_pair, tmp_path):
     schema = introspect(work)
     plan = demo_plan(tmp_path / "learners.yaml", schema)
     with pytest.raises(TerminalError) as caught:
-        scrub_database(work, plan, SALT)
+        scrub_database(work, plan, SALT, sessions=sessions, split_from_rows=0)
     message = str(caught.value)
     assert "learners_zip_check" in message and "SQLSTATE 23514" in message
+    assert ("failed part-way" in message) == (sessions > 1)
     emails = [r[0] for r in rows(prod, "SELECT email FROM learners")]
     zips = [r[0] for r in rows(prod, "SELECT zip FROM learners WHERE zip IS NOT NULL")]
     assert not any(v in message for v in emails + zips)

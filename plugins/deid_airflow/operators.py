@@ -202,7 +202,7 @@ class ScrubTableOperator(DeidStepOperator):
             "rows": result.rows,
             "seconds": round(result.seconds, 3),
             "action": result.action,
-            "sessions": getattr(result, "sessions", 1),  # sessions that shared a big table's rewrite
+            "sessions": result.sessions,  # sessions that shared a big table's rewrite
         }
 
 

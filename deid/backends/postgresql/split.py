@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import sqlalchemy as sa
 
 from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
+from deid.dberrors import retell
 from deid.errors import TerminalError
 
 SessionSetup = Callable[[sa.Connection], None]  # key and session settings of one scrub session
@@ -61,10 +62,12 @@ def rewrite_split(
         with connection.begin():
             restore_indexes(connection, aside)
     except (sa.exc.DBAPIError, TerminalError) as exc:
+        # the reason as dberrors tells it: SQLSTATE, table, column, constraint, never a value
+        reason = retell(exc, "the statement") if isinstance(exc, sa.exc.DBAPIError) else exc
         raise TerminalError(
-            f"the scrub of {table_sql} failed part-way ({type(exc).__name__}; the table was split over "
-            f"{sessions} sessions and is now half rewritten): this working copy cannot be resumed. The run "
-            "drops it; run again (or set scrub_sessions: 1 in deid.yaml to rewrite it in one transaction)."
+            f"the scrub of {table_sql} failed part-way: {reason}. The table was split over {sessions} "
+            "sessions and is now half rewritten, so this working copy cannot be resumed: the run drops it. "
+            "Run again (or set scrub_sessions: 1 in deid.yaml to rewrite it in one transaction)."
         ) from None
     return rows
 
