@@ -86,3 +86,22 @@ def test_bad_config_names_file_line_and_fix(tmp_path, body, message):
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert message in str(caught.value).replace(str(tmp_path) + "/", "")
+
+
+def test_a_run_context_shows_no_password_or_salt():
+    """A context that reaches a log, a rendered Airflow field or a traceback shows neither secret."""
+    import datetime as dt
+
+    from deid.steps.context import RunContext
+
+    env = EnvSettings(
+        {
+            "DEID_CONN_LEARNERS_PROD": "postgresql://deid:prod-pw-1@db.internal/learners",
+            "DEID_CONN_STAGING": "postgresql://deid:stg-pw-2@stg.internal/postgres",
+            "DEID_SECRET_DEID_SALT": "the-salt-3",
+        }
+    )
+    ctx = RunContext.resolve(load_config(ROOT / "deid.yaml"), "learners", dt.date(2026, 11, 28), env)
+    assert ctx.production_url.endswith("@db.internal/learners")  # resolved, yet not shown:
+    shown = repr(ctx) + str(ctx)
+    assert "learners" in shown and not any(s in shown for s in ("prod-pw-1", "stg-pw-2", "the-salt-3"))

@@ -37,8 +37,10 @@ class RunContext:
     config: Config
     database: DatabaseConfig
     logical_date: dt.date
-    production_url: str
-    staging_server_url: str  # the staging server's maintenance database (CREATE/ALTER/DROP DATABASE run here)
+    # URLs may carry passwords: kept out of repr, like the salt, so a logged or rendered context shows neither
+    production_url: str = field(repr=False)
+    # the staging server's maintenance database (CREATE/ALTER/DROP DATABASE run here)
+    staging_server_url: str = field(repr=False)
     salt: str = field(repr=False)
     record: dict[str, Any] = field(default_factory=dict)  # facts for the run record: counts, offsets, timings
     # Rows for these tables only (qualified names); every other table is emptied (see deid.subset). None: all.
