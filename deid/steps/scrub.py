@@ -234,24 +234,28 @@ def production_plan(ctx) -> tuple[Plan, Schema]:
 
 
 def scrub(ctx, progress: Progress | None = None) -> list[TableResult]:
-    """The scrub step of a run: plan from production's schema, applied to tonight's working copy."""
-    tables = scrub_prepare(ctx)
-    results = scrub_table_set(ctx, set(tables), progress)
+    """The scrub step of a run: plan from production's schema, applied to tonight's working copy. The three
+    parts below, with production introspected once (Airflow's tasks each plan for themselves)."""
+    plan, _ = production_plan(ctx)
+    tables = scrub_prepare(ctx, plan)
+    results = scrub_table_set(ctx, set(tables), progress, plan)
     scrub_finish(ctx)
     return results
 
 
-def scrub_prepare(ctx) -> list[str]:
+def scrub_prepare(ctx, plan: Plan | None = None) -> list[str]:
     """First part of the scrub step: support objects in the copy; returns the tables the plan rewrites."""
-    plan, _ = production_plan(ctx)
+    plan = plan or production_plan(ctx)[0]
     with _work_engine(ctx) as work:
         prepare_scrub(work, plan)
     return [t.table for t in plan.tables if t.statement is not None]
 
 
-def scrub_table_set(ctx, tables: set[str], progress: Progress | None = None) -> list[TableResult]:
+def scrub_table_set(
+    ctx, tables: set[str], progress: Progress | None = None, plan: Plan | None = None
+) -> list[TableResult]:
     """Middle part: rewrite `tables` of the working copy (one Airflow mapped task does one table)."""
-    plan, _ = production_plan(ctx)
+    plan = plan or production_plan(ctx)[0]
     unknown = tables - {t.table for t in plan.tables}
     if unknown:
         raise TerminalError(f"not in the plan of {ctx.database.name}: {', '.join(sorted(unknown))}")
