@@ -177,14 +177,45 @@ def cmd_status(args: argparse.Namespace) -> int:
     from deid.config import EnvSettings
     from deid.steps.publish import status
 
-    db = _config(args).database(args.database)
+    config = _config(args)
+    db = config.database(args.database)
     info = status(EnvSettings().connection(db.staging_server), db.staging_name)
+    _attach_records(info, config, args.database)
     if args.json:
         import json
 
         print(json.dumps(info, indent=2, default=str))
     else:
         print(format_status(info))
+    return 0
+
+
+def _attach_records(info: dict, config, database: str) -> None:
+    """Each copy's run record (the newest run that published its logical date), when one is on file."""
+    from deid.records.store import latest_published
+
+    for copy in filter(None, [info.get("published"), *info.get("kept", [])]):
+        if copy.get("logical_date"):
+            copy["record"] = latest_published(config.records_dir, database, copy["logical_date"])
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """The recorded runs of a database, the most recent first: outcome, timings, validation, report path.
+
+    Reads the run records (deid.yaml's records.dir, or $DEID_RECORDS_DIR); needs no database connection.
+    """
+    from deid.records.history import format_history
+    from deid.records.store import read_records
+
+    config = _config(args)
+    config.database(args.database)  # an unknown name is an error, not an empty history
+    records = read_records(config.records_dir, args.database)[: args.limit]
+    if args.json:
+        import json
+
+        print(json.dumps(records, indent=2, default=str))
+    else:
+        print(format_history(records) if records else f"no runs of {args.database} in {config.records_dir}")
     return 0
 
 
@@ -208,6 +239,10 @@ def format_status(info: dict) -> str:
                 facts.append(
                     f"{len(offsets)} sequences offset {min(offsets.values()):,}..{max(offsets.values()):,}"
                 )
+            if copy.get("record"):
+                from deid.records.history import run_facts
+
+                facts += run_facts(copy["record"])
             lines.append("  ".join(facts))
     if not info.get("published"):
         lines.insert(0, f"{info.get('staging_name')}: nothing published yet")
@@ -327,6 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = add("status", cmd_status)
     status.add_argument("database")
     status.add_argument("--json", action="store_true", help="everything, as JSON")
+
+    history = add("history", cmd_history)
+    history.add_argument("database")
+    history.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20)")
+    history.add_argument("--json", action="store_true", help="the records themselves, as JSON")
 
     rules_schema = add("rules-schema", cmd_rules_schema)
     rules_schema.add_argument("--out", default="rules/rules.schema.json")

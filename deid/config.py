@@ -18,6 +18,9 @@ from typing import Protocol
 from deid import yamlsrc
 from deid.backends import engine_names
 from deid.errors import ConfigError, MissingSetting, Problem
+from deid.expect.settings import Settings as ValidationSettings
+from deid.expect.settings import parse_validation
+from deid.records.config import RecordsConfig, parse_records
 from deid.suggest import did_you_mean
 
 DATABASE_KEYS = (
@@ -34,7 +37,9 @@ DATABASE_KEYS = (
     "schedule",
     "staging_roles",
     "description",
+    "validation",
 )
+TOP_KEYS = ("databases", "records")
 DEFAULT_CONFIG = "deid.yaml"
 
 
@@ -59,6 +64,7 @@ class DatabaseConfig:
     schedule: str = "0 3 * * *"
     staging_roles: tuple[str, ...] = ()  # granted CONNECT on publish; empty: PUBLIC
     scrub_sessions: int = 2  # sessions sharing the rewrite of one big table (1: never split)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)  # sample sizes, thresholds
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,12 @@ class Config:
     file: str
     root: Path  # folder of deid.yaml: relative paths resolve from here
     databases: Mapping[str, DatabaseConfig] = field(default_factory=dict)
+    records: RecordsConfig = field(default_factory=RecordsConfig)
+
+    @property
+    def records_dir(self) -> Path:
+        """Where run records, reports and metrics are written (records.dir, or $DEID_RECORDS_DIR)."""
+        return self.records.directory(self.root)
 
     def database(self, name: str) -> DatabaseConfig:
         if name not in self.databases:
@@ -91,15 +103,9 @@ def load_config(path: Path | str | None = None) -> Config:
     source = yamlsrc.load(path)
     problems = list(source.problems)
     data = source.data if isinstance(source.data, dict) else {}
-    for key in data:
-        if key != "databases":
-            problems.append(
-                source.problem(
-                    (key,),
-                    f"unknown key '{key}'.{did_you_mean(str(key), ['databases'])}",
-                    "deid.yaml has one key: databases",
-                )
-            )
+    problems += source.unknown_keys((), data, TOP_KEYS, where="deid.yaml")
+    records, found = parse_records(source, data.get("records"))
+    problems += found
     databases = {}
     for name, spec in (data.get("databases") or {}).items():
         db, found = _database(source, str(name), spec)
@@ -108,7 +114,7 @@ def load_config(path: Path | str | None = None) -> Config:
             databases[db.name] = db
     if problems:
         raise ConfigError("\n".join(str(p) for p in sorted(problems)))
-    return Config(file=str(path), root=path.resolve().parent, databases=databases)
+    return Config(file=str(path), root=path.resolve().parent, databases=databases, records=records)
 
 
 def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Problem]]:
@@ -170,6 +176,8 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
             )
         )
     migrations = _migrations(source, (*path, "migrations"), spec.get("migrations"), problems)
+    validation, found = parse_validation(source, (*path, "validation"), spec.get("validation"))
+    problems += found
     if problems:
         return None, problems
     return DatabaseConfig(
@@ -186,6 +194,7 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
         migrations=migrations,
         schedule=str(spec.get("schedule", "0 3 * * *")),
         staging_roles=tuple(str(r) for r in spec.get("staging_roles") or ()),
+        validation=validation,
     ), []
 
 

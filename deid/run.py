@@ -37,30 +37,76 @@ def step_functions() -> dict[str, Callable[[RunContext], object]]:
 
 
 def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] = print) -> dict:
-    """Run every step (or just `only`) for ctx's database and logical date; returns the run record."""
+    """Run every step (or just `only`) for ctx's database and logical date; returns the run record.
+
+    The record is saved whatever the outcome (deid.records.store), with its HTML report and metrics; a file
+    that cannot be written or uploaded is reported as a warning and does not change the outcome.
+    """
     from deid.lock import run_lock
+    from deid.records.record import check_clean, finish_record, start_record
     from deid.steps.publish import cleanup
 
     steps = (only,) if only else STEPS
     functions = step_functions()
-    ctx.record.setdefault("steps", {})
-    with run_lock(ctx.staging_server_url, ctx.staging_name):
-        try:
-            for name in steps:
-                started = time.monotonic()
-                report(f"{name}: started")
-                if name == "scrub":
-                    functions[name](ctx, progress=lambda r: report(_progress_line(r)))
-                else:
-                    functions[name](ctx)
-                seconds = round(time.monotonic() - started, 3)
-                ctx.record["steps"][name] = {"seconds": seconds}
-                report(f"{name}: done in {seconds:.1f}s")
-        except BaseException:
-            if only is None:
-                cleanup(ctx)  # never leave a half-scrubbed copy behind
-            raise
-    return ctx.record
+    record = ctx.record
+    record.update(start_record(ctx.database.name, ctx.logical_date, ctx.rules_path, via="cli"))
+    record["subset"] = sorted(ctx.only_tables) if ctx.only_tables is not None else None
+    record.setdefault("steps", {})
+    began, name = time.monotonic(), None
+    try:
+        with run_lock(ctx.staging_server_url, ctx.staging_name):
+            try:
+                for name in steps:
+                    started = time.monotonic()
+                    report(f"{name}: started")
+                    if name == "scrub":
+                        functions[name](ctx, progress=lambda r: report(_progress_line(r)))
+                    else:
+                        functions[name](ctx)
+                    seconds = round(time.monotonic() - started, 3)
+                    record["steps"][name] = {"start": round(started - began, 3), "seconds": seconds}
+                    report(f"{name}: done in {seconds:.1f}s")
+            except BaseException:
+                if only is None:
+                    cleanup(ctx)  # never leave a half-scrubbed copy behind
+                raise
+    except BaseException as error:
+        # `name` is None when the lock was refused: another run holds it, and this one did nothing
+        finish_record(record, "failed", failed_step=name or "lock", error=error)
+        _save(ctx, report, check_clean)
+        raise
+    finish_record(record, "step" if only else "published")
+    _save(ctx, report, check_clean)
+    return record
+
+
+def _save(ctx: RunContext, report: Callable[[str], None], check_clean) -> None:
+    """Save the record; never raise: the run's own outcome (a publish, or the error that failed it) stands."""
+    from deid.records.store import save_run
+
+    try:
+        check_clean(ctx.record, secrets_of(ctx))
+        warnings = save_run(ctx.record, ctx.config.records, ctx.config.records_dir)
+    except Exception as error:
+        log.exception("the run record was not saved")
+        report(f"warning: the run record was not saved ({type(error).__name__}: {error})")
+        return
+    for warning in warnings:
+        report(f"warning: {warning}")
+    report(f"record: {ctx.record['files']['record']}")
+
+
+def secrets_of(ctx: RunContext) -> list[str]:
+    """What must never appear in a record: the salt, and the connection URLs with their passwords."""
+    import sqlalchemy as sa
+
+    found = [ctx.salt]
+    for url in (ctx.production_url, ctx.staging_server_url):
+        found.append(url)
+        password = sa.make_url(url).password
+        if password:
+            found.append(str(password))
+    return found
 
 
 def _progress_line(result) -> str:

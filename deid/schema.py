@@ -6,6 +6,7 @@ without access to production. Everything here is structure: names and types, nev
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -130,6 +131,12 @@ class Schema:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the structure (names and types, no values): the run record's schema_hash. Two runs with
+        the same digest saw the same production schema."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
 
     @classmethod
     def from_json(cls, text: str) -> Schema:

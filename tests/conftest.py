@@ -152,3 +152,16 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     sys.path.append(str(ROOT / "plugins"))  # where Airflow puts it, for the DAG file's `import deid_airflow`
     return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def records_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Run records of the tests' runs go to a temporary folder, not to records/ in the checkout."""
+    folder = tmp_path_factory.mktemp("records")
+    before = os.environ.get("DEID_RECORDS_DIR")
+    os.environ["DEID_RECORDS_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("DEID_RECORDS_DIR", None)
+    else:
+        os.environ["DEID_RECORDS_DIR"] = before

@@ -20,3 +20,45 @@ class Settings:
     free_text_rows: int | None = 20_000
     # Free text (c): a kept column fails when more distinct production identifiers than this occur in it.
     free_text_max_hits: int = 0
+
+
+def parse_validation(source, path: tuple, spec) -> tuple[Settings, list]:
+    """A database's `validation:` mapping in deid.yaml (any of the fields above); unknown keys are errors.
+
+    Row limits take a whole number ≥ 1, or `all` (every row: slower, but nothing goes unread); thresholds a
+    whole number ≥ 0; search_production true or false.
+    """
+    from dataclasses import fields, replace
+
+    if spec is None:
+        return Settings(), []
+    if not isinstance(spec, dict):
+        return Settings(), [
+            source.problem(path, "validation must be a mapping", "e.g. validation: {sample_rows: 5000}")
+        ]
+    names = tuple(f.name for f in fields(Settings))
+    problems = source.unknown_keys(path, spec, names, where=f"{'.'.join(map(str, path))}")
+    values = {}
+    for key, value in spec.items():
+        if key not in names:
+            continue
+        checked, fix = _setting(key, value)
+        if fix:
+            problems.append(source.problem((*path, key), f"validation.{key}: {fix}", ""))
+        else:
+            values[key] = checked
+    return replace(Settings(), **values), problems
+
+
+def _setting(key: str, value) -> tuple[object, str]:
+    """(value, "") when `value` suits the field `key`, else (None, what it must be)."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if key == "search_production":
+        return (value, "") if isinstance(value, bool) else (None, "must be true or false")
+    if key in ("pii_scan_rows", "free_text_rows"):
+        if value == "all":
+            return None, ""
+        return (value, "") if whole and value >= 1 else (None, "must be a whole number ≥ 1, or all")
+    if key == "sample_rows":
+        return (value, "") if whole and value >= 1 else (None, "must be a whole number ≥ 1")
+    return (value, "") if whole and value >= 0 else (None, "must be a whole number ≥ 0")

@@ -224,6 +224,7 @@ def production_plan(ctx) -> tuple[Plan, Schema]:
     from deid.steps.migrate import awaiting_migrations
 
     ctx.record["rules_digest"] = rules.digest
+    ctx.record["schema_hash"] = schema.digest
     rules, waiting = awaiting_migrations(rules, schema, ctx.database.migrations is not None)
     ctx.record["rules_awaiting_migrations"] = sorted(waiting)
     if ctx.only_tables is not None:

@@ -12,7 +12,7 @@ Reports carry names and counts, never values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -38,6 +38,7 @@ class Check:
     subject: str  # table or table.column
     ok: bool
     detail: str  # counts only
+    counts: tuple[int, int] | None = field(default=None, compare=False)  # row_count: (found, expected)
 
     def __str__(self) -> str:
         return f"{'ok ' if self.ok else 'FAIL'} {self.name} {self.subject}: {self.detail}"
@@ -78,7 +79,9 @@ def _row_count(p: sa.Connection, w: sa.Connection, tp: TablePlan) -> Check:
     table_sql = quote_table(tp.table)
     expected = 0 if tp.copy == "schema_only" else _scalar(p, f"SELECT count(*) FROM {table_sql}")
     found = _scalar(w, f"SELECT count(*) FROM {table_sql}")
-    return Check("row_count", tp.table, found == expected, f"{found} rows, expected {expected}")
+    return Check(
+        "row_count", tp.table, found == expected, f"{found} rows, expected {expected}", (found, expected)
+    )
 
 
 def _changed_values(p: sa.Connection, w: sa.Connection, table: Table, tp: TablePlan) -> list[Check]:
@@ -181,9 +184,15 @@ def validate(ctx) -> list[Check]:
         ctx.record["checks"] = [
             {"name": c.name, "subject": c.subject, "ok": c.ok, "detail": c.detail} for c in checks
         ]
+        # rows in the copy and production's (0 for a table emptied by its rules or a subset run)
+        ctx.record["row_counts"] = {
+            c.subject: {"rows": c.counts[0], "expected": c.counts[1]} for c in checks if c.counts
+        }
         raise_on_failure(checks)
         # then the suites generated from the rules and the leak checks (Great Expectations; deid.expect)
-        report = validate_with_expectations(prod, work, plan, schema, ctx.record.get("offsets"))
+        report = validate_with_expectations(
+            prod, work, plan, schema, ctx.record.get("offsets"), ctx.database.validation
+        )
     finally:
         prod.dispose()
         work.dispose()

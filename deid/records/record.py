@@ -1,0 +1,127 @@
+"""The run record: one JSON document per run, saying what deid did and what it found.
+
+It holds deid's own facts only: names (database, tables, sequences, copies, migrations), counts, seconds,
+digests, offsets, and the outcome with deid's error message (which names places, never values; any other
+exception is recorded by its type alone). No row value and no secret (salt, password, URL) goes in: the
+record is built from the facts the steps put in `ctx.record`, which carry none, and `check_clean` refuses a
+record that holds a secret it was given, as the last guard.
+
+Fields (format 1): record_format, deid_version, run_id, via (cli | airflow), database, logical_date,
+started_at, finished_at, seconds, outcome (published | failed | step: one step run with --only),
+failed_step, error, rules {file, sha256, git_commit, git_dirty}, schema_hash, clone_method, subset,
+steps {name: {start, seconds}}, tables {table: {rows, seconds, action, sessions}}, row_counts {table: {rows,
+expected}}, offsets, migrations, checks, expectations, published, kept, dropped, files, upload.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from deid.errors import DeidError
+
+RECORD_FORMAT = 1
+OUTCOMES = ("published", "failed", "step")
+
+
+def now_utc() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def start_record(
+    database: str, logical_date: dt.date, rules_path: Path, via: str, run_id: str | None = None
+) -> dict[str, Any]:
+    """The facts known before the first step: who runs what, for which date, from which rules."""
+    started = now_utc()
+    return {
+        "record_format": RECORD_FORMAT,
+        "deid_version": _version(),
+        "run_id": run_id or f"{via}-{started[:19].replace('-', '').replace(':', '')}Z",
+        "via": via,
+        "database": database,
+        "logical_date": logical_date.isoformat(),
+        "started_at": started,
+        "rules": rules_facts(rules_path),
+    }
+
+
+def finish_record(
+    record: dict[str, Any], outcome: str, failed_step: str | None = None, error: BaseException | None = None
+) -> dict[str, Any]:
+    """Close the record: outcome, the failed step and why, the finish time and total seconds."""
+    assert outcome in OUTCOMES, outcome
+    finished = now_utc()
+    record.update(outcome=outcome, failed_step=failed_step, error=error_text(error), finished_at=finished)
+    started = record.get("started_at")
+    if started:
+        record["seconds"] = round((_parse(finished) - _parse(started)).total_seconds(), 3)
+    return record
+
+
+def error_text(error: BaseException | None) -> str | None:
+    """deid's own message (it names places, never values); anything else by its type only, since a driver's
+    or library's message may quote a row."""
+    if error is None:
+        return None
+    if isinstance(error, DeidError):
+        return str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return f"{type(error).__name__} (details in the log of the run, not in the record)"
+
+
+def rules_facts(path: Path) -> dict[str, Any]:
+    """The rule file's name, the sha256 of its bytes, and the git commit it was last changed in.
+
+    git_dirty: the file differs from that commit (a run from an uncommitted rule change). Both git facts are
+    None outside a git checkout or without git.
+    """
+    facts: dict[str, Any] = {"file": path.name, "sha256": None, "git_commit": None, "git_dirty": None}
+    try:
+        facts["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return facts
+    folder = str(path.resolve().parent)
+    commit = _git(folder, "log", "-1", "--format=%H", "--", path.name)
+    if commit:
+        facts["file"] = _git(folder, "ls-files", "--full-name", "--", path.name) or path.name
+        facts["git_commit"] = commit
+        facts["git_dirty"] = _git(folder, "status", "--porcelain", "--", path.name) != ""
+    return facts
+
+
+def check_clean(record: Mapping[str, Any], secrets: Iterable[str]) -> None:
+    """Refuse a record whose text holds one of `secrets` (the salt, a connection URL or password)."""
+    import json
+
+    text = json.dumps(record, default=str)
+    for secret in secrets:
+        if secret and len(secret) >= 8 and secret in text:  # shorter ones would match innocent words
+            raise DeidError("refusing to write a run record that holds a secret (a salt, URL or password)")
+
+
+def _git(folder: str, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", folder, *args], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _parse(stamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(stamp)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("deid")
+    except PackageNotFoundError:
+        return "unknown"

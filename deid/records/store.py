@@ -1,0 +1,130 @@
+"""Where run records live, and saving one: the JSON record, its HTML report and its Parquet metrics.
+
+Every run keeps its own files, named by logical date and start time, so a rerun of a date or a failed run
+followed by a good one are both in the history:
+
+    <records dir>/<database>/<logical date>__<started>.json      the record (deid.records.record)
+    <records dir>/<database>/<logical date>__<started>.html      its report (deid.records.report)
+    <records dir>/metrics/database=<database>/<logical date>__<started>.parquet   per-table metrics
+
+The metrics folder is one Parquet dataset, partitioned the Hive way: each run appends a file, and
+`pyarrow.dataset.dataset(<records dir>/metrics, partitioning="hive")` (or DuckDB, Athena, Spark) queries the
+whole history. With `records.s3` configured, the same files are uploaded under the same relative paths.
+
+Saving never fails a run: the copy is already published (or the run has already failed for its own
+reason), so a file that cannot be written or uploaded is reported in the record and by the caller, and the
+run's outcome stands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from deid.records.config import RecordsConfig
+
+log = logging.getLogger("deid.records")
+METRICS = "metrics"
+
+
+def base_name(record: Mapping[str, Any]) -> str:
+    """<logical date>__<start time as digits>: sorts by date, then by run."""
+    started = "".join(ch for ch in str(record.get("started_at", "")) if ch.isdigit())
+    return f"{record['logical_date']}__{started or 'unknown'}"
+
+
+def relative_paths(record: Mapping[str, Any]) -> dict[str, str]:
+    """The files of one run, relative to the records dir (also their S3 keys under the prefix)."""
+    name, database = base_name(record), record["database"]
+    return {
+        "record": f"{database}/{name}.json",
+        "report": f"{database}/{name}.html",
+        "metrics": f"{METRICS}/database={database}/{name}.parquet",
+    }
+
+
+def save_run(record: dict[str, Any], records: RecordsConfig, directory: Path) -> list[str]:
+    """Write the record, its report and its metrics under `directory`, then upload them when configured.
+
+    Returns warnings (a file not written, an upload that failed), each also logged and kept in the record
+    (`files`, `upload`); an empty list when all went well.
+    """
+    from deid.records.metrics import parquet_bytes
+    from deid.records.report import render_report
+
+    paths = relative_paths(record)
+    record["files"] = {kind: str(directory / path) for kind, path in paths.items()}
+    warnings = []
+    writers = {
+        "report": lambda target: _write(target, render_report(record).encode()),
+        "metrics": lambda target: _write(target, parquet_bytes(record)),
+    }
+    written = {}
+    for kind, write in writers.items():
+        try:
+            write(directory / paths[kind])
+            written[kind] = paths[kind]
+        except Exception as error:  # a report or metrics file is worth a warning, never the run
+            warnings.append(f"could not write the run's {kind} {directory / paths[kind]}: {_reason(error)}")
+    if records.s3 is not None:
+        from deid.records.upload import upload
+
+        # the record first in the list, though written last: it is what a reader of the bucket looks for
+        _write_record(record, directory / paths["record"], warnings)
+        record["upload"] = upload({"record": paths["record"], **written}, directory, records.s3)
+        if not record["upload"]["ok"]:
+            warnings.append(f"upload to {records.s3.where()} failed: {record['upload']['error']}")
+    _write_record(record, directory / paths["record"], warnings)
+    for warning in warnings:
+        log.warning(warning)
+    return warnings
+
+
+def read_records(directory: Path, database: str) -> list[dict[str, Any]]:
+    """Every record of `database`, the most recently started first. Unreadable files are skipped."""
+    found = []
+    for path in (directory / database).glob("*.json"):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            log.warning("skipping %s: not a readable run record", path)
+            continue
+        if isinstance(record, dict) and record.get("database") == database:
+            found.append(record)
+    return sorted(found, key=lambda r: str(r.get("started_at", "")), reverse=True)
+
+
+def latest_published(directory: Path, database: str, logical_date: str | None) -> dict[str, Any] | None:
+    """The newest record of a run that published the copy of `logical_date` (any date when None)."""
+    return next(_published(directory, database, logical_date), None)
+
+
+def _published(directory: Path, database: str, logical_date: str | None) -> Iterator[dict[str, Any]]:
+    for record in read_records(directory, database):
+        if record.get("outcome") == "published" and logical_date in (None, record.get("logical_date")):
+            yield record
+
+
+def _write_record(record: Mapping[str, Any], path: Path, warnings: list[str]) -> None:
+    try:
+        # not sort_keys: steps are in the order they ran
+        _write(path, (json.dumps(record, indent=2, default=str) + "\n").encode())
+    except OSError as error:
+        warnings.append(f"could not write the run record {path}: {_reason(error)}")
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Atomically: a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")  # hidden: dataset readers skip dot files
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return type(error).__name__
