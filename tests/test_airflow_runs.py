@@ -127,7 +127,10 @@ def copies(refresh) -> dict:
 
 
 def record(refresh, day: dt.date) -> dict:
-    return json.loads((refresh.records / f"{day}.json").read_text())
+    """The newest saved record of `day`'s runs (every run saves its own)."""
+    from deid.records.store import read_records
+
+    return next(r for r in read_records(refresh.records.parent, "learners") if r["logical_date"] == str(day))
 
 
 def test_a_run_publishes_a_scrubbed_copy_and_its_summary(refresh, published):
@@ -143,6 +146,13 @@ def test_a_run_publishes_a_scrubbed_copy_and_its_summary(refresh, published):
     summary = record(refresh, SECOND)
     assert xcom(run, "publish") == [summary]  # the run's summary, in XCom and in the record file
     assert summary["published"] == refresh.staging and summary["logical_date"] == "2026-11-28"
+    assert (summary["outcome"], summary["via"], summary["failed_step"]) == ("published", "airflow", None)
+    assert summary["rules"]["sha256"] == summary["rules_digest"] and len(summary["schema_hash"]) == 64
+    assert (
+        summary["row_counts"]["public.learners"]["rows"]
+        == summary["row_counts"]["public.learners"]["expected"]
+    )
+    assert all(Path(summary["files"][kind]).is_file() for kind in ("record", "report", "metrics"))
     learners = summary["tables"]["public.learners"]
     assert learners["action"] == "rewritten" and 0 < learners["rows"] <= 300  # static test rows are kept
     assert set(summary["steps"]) == {*STEPS, "scrub"} and summary["steps"]["scrub"]["tasks"] >= 5
@@ -204,6 +214,11 @@ def test_an_unclassified_column_fails_at_preflight_without_retry(refresh, publis
     assert "public.learners.nickname" in alert["reason"] and alert["text"].startswith("deid: ")
     assert SALT not in json.dumps(alert)
 
+    failed = record(refresh, dt.date(2026, 11, 29))  # saved by the failing task
+    assert (failed["outcome"], failed["failed_step"]) == ("failed", "preflight")
+    assert "public.learners.nickname" in failed["error"] and "published" not in failed
+    assert Path(failed["files"]["report"]).read_text().count("Failed at preflight") == 1
+
 
 def test_a_dry_run_plans_and_copies_nothing(refresh, published):
     published_before = copies(refresh)[refresh.staging].metadata
@@ -228,7 +243,7 @@ def test_the_tables_param_refreshes_those_and_publishes_the_others_empty(refresh
     assert query(refresh.staging_url, "SELECT count(*) FROM learners") == 0
     assert digest(refresh.staging_url, "instructors") != digest(refresh.prod, "instructors")  # scrubbed
     summary = record(refresh, dt.date(2026, 12, 1))
-    assert summary["only_tables"] == ["public.courses", "public.instructors"]
+    assert summary["subset"] == ["public.courses", "public.instructors"]
     assert summary["tables"]["public.learners"]["action"] == "emptied"
 
 
@@ -271,7 +286,9 @@ def test_a_database_with_nothing_to_rewrite_is_still_published(postgres, airflow
         task_states = states(run)
         assert task_states["scrub"] == "skipped" and task_states["publish"] == "success"
         assert query(postgres.url(staging), "SELECT count(*) FROM colours") == 2
-        summary = json.loads((tmp_path / "records" / "colours" / "2026-11-28.json").read_text())
+        from deid.records.store import read_records
+
+        (summary,) = read_records(tmp_path / "records", "colours")
         assert summary["tables"] == {"public.colours": {"rows": 0, "seconds": 0.0, "action": "untouched"}}
     finally:
         from deid.steps.copies import admin, copies_on, drop_database

@@ -50,7 +50,10 @@ def start_record(
 
 
 def finish_record(
-    record: dict[str, Any], outcome: str, failed_step: str | None = None, error: BaseException | None = None
+    record: dict[str, Any],
+    outcome: str,
+    failed_step: str | None = None,
+    error: BaseException | None = None,
 ) -> dict[str, Any]:
     """Close the record: outcome, the failed step and why, the finish time and total seconds."""
     assert outcome in OUTCOMES, outcome
@@ -67,6 +70,8 @@ def error_text(error: BaseException | None) -> str | None:
     or library's message may quote a row."""
     if error is None:
         return None
+    if isinstance(error.__cause__, DeidError) and not isinstance(error, DeidError):
+        error = error.__cause__  # Airflow's AirflowFailException wraps deid's error
     if isinstance(error, DeidError):
         return str(error)
     if isinstance(error, KeyboardInterrupt):

@@ -34,7 +34,7 @@ from deid.errors import DeidError, TerminalError
 from deid.steps.context import RunContext
 from deid_airflow.hook import DeidHook
 from deid_airflow.params import check_conf, is_dry_run, requested_tables, run_date
-from deid_airflow.records import FACTS_KEY, records_dir, run_record, write_record
+from deid_airflow.records import FACTS_KEY, run_record, save_record
 
 
 @contextmanager
@@ -84,11 +84,18 @@ class DeidStepOperator(BaseOperator):
         if is_dry_run(context) and not self.runs_on_dry_run:
             raise AirflowSkipException("dry run: plan only, nothing is copied")
         started = time.monotonic()
-        with terminal_errors_fail_now():
-            ctx = self.run_context(context)
-            lock = nullcontext() if self.lock is None else self._run_lock(ctx)
-            with lock:
-                facts = dict(self.run(ctx, context) or {})
+        try:
+            with terminal_errors_fail_now():
+                ctx = self.run_context(context)
+                lock = nullcontext() if self.lock is None else self._run_lock(ctx)
+                with lock:
+                    facts = dict(self.run(ctx, context) or {})
+        except AirflowSkipException:
+            raise
+        except BaseException as error:
+            if isinstance(error, AirflowFailException) or self._last_try(context):
+                self.save_failure(context, error)
+            raise
         facts.update(step=self.step, task_seconds=round(time.monotonic() - started, 3))
         context["ti"].xcom_push(key=FACTS_KEY, value=facts)
         return self.result(facts, ctx, context)
@@ -112,6 +119,46 @@ class DeidStepOperator(BaseOperator):
 
     def run(self, ctx: RunContext, context: Mapping[str, Any]) -> Mapping[str, Any] | None:
         raise NotImplementedError
+
+    def collect_record(self, ctx: RunContext, context: Mapping[str, Any], *extra: Mapping[str, Any]) -> dict:
+        """The run record from the facts every upstream step pushed (in DAG order), plus `extra`."""
+        ti = context["ti"]
+        run = {
+            "database": ctx.database.name,
+            "logical_date": ctx.logical_date.isoformat(),
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+        }
+        try:
+            upstream = self.get_flat_relative_ids(upstream=True)
+            steps = [task_id for task_id in self.dag.task_ids if task_id in upstream]
+            collected = [
+                fact for task_id in steps for fact in ti.xcom_pull(task_ids=[task_id], key=FACTS_KEY) or []
+            ]
+        except Exception as error:
+            self.log.warning("the run record lacks the earlier steps' facts (%s)", type(error).__name__)
+            collected = []
+        return run_record(run, [*collected, *extra])
+
+    def _last_try(self, context: Mapping[str, Any]) -> bool:
+        """No retry follows this try (a transient error on the last try ends the run too)."""
+        try_number = getattr(context.get("ti"), "try_number", None)
+        return not isinstance(try_number, int) or try_number > (self.retries or 0)
+
+    def save_failure(self, context: Mapping[str, Any], error: BaseException) -> None:
+        """Save the record of a run that ends here: the facts of the steps before, this step, and why.
+
+        The failing task saves it because no later task may run: the cleanup teardown does not run when
+        preflight, its setup, fails. Never raises: the task's own error is what Airflow must see.
+        """
+        try:
+            ctx = self.run_context(context)
+            record = self.collect_record(ctx, context)
+            for warning in save_record(record, ctx, context.get("dag_run"), "failed", self.step, error):
+                self.log.warning("%s", warning)
+            self.log.info("record of the failed run saved as %s", record["files"]["record"])
+        except Exception as problem:
+            self.log.warning("could not save the failed run's record (%s)", type(problem).__name__)
 
     def result(self, facts: dict[str, Any], ctx: RunContext, context: Mapping[str, Any]) -> Any:
         """The task's return value (XCom return_value): by default its facts."""
@@ -141,7 +188,8 @@ class PreflightOperator(DeidStepOperator):
             )
         return {
             "rules_digest": plan.rules_digest,
-            "only_tables": sorted(ctx.only_tables) if ctx.only_tables else None,
+            "schema_hash": ctx.record["schema_hash"],
+            "subset": sorted(ctx.only_tables) if ctx.only_tables else None,
             "plan": {t.table: _verdict(t) for t in plan.tables},
         }
 
@@ -267,7 +315,7 @@ class ValidateOperator(DeidStepOperator):
             )
         ctx.record["offsets"] = dict(self.offsets)
         validate(ctx)
-        return {k: ctx.record[k] for k in ("checks", "expectations") if k in ctx.record}
+        return {k: ctx.record[k] for k in ("checks", "row_counts", "expectations") if k in ctx.record}
 
 
 class PublishOperator(DeidStepOperator):
@@ -285,29 +333,15 @@ class PublishOperator(DeidStepOperator):
         return {k: ctx.record[k] for k in ("published", "kept", "dropped") if k in ctx.record}
 
     def result(self, facts, ctx, context):
-        ti = context["ti"]
-        run = {
-            "database": ctx.database.name,
-            "logical_date": ctx.logical_date.isoformat(),
-            "dag_id": ti.dag_id,
-            "run_id": ti.run_id,
-        }
         # The copy is published by now: nothing below may fail the task (a retry of publish would find no
-        # working copy), so a record that cannot be assembled or written is a warning.
+        # working copy), so a record that cannot be assembled or saved is a warning.
+        record = self.collect_record(ctx, context, facts)
         try:
-            upstream = self.get_flat_relative_ids(upstream=True)
-            steps = [task_id for task_id in self.dag.task_ids if task_id in upstream]
-            collected = [
-                fact for task_id in steps for fact in ti.xcom_pull(task_ids=[task_id], key=FACTS_KEY)
-            ]
-            record = run_record(run, [*collected, facts])
+            for warning in save_record(record, ctx, context.get("dag_run"), "published"):
+                self.log.warning("%s", warning)
+            self.log.info("run record saved as %s", record["files"]["record"])
         except Exception as error:
-            self.log.warning("the run record lacks the earlier steps' facts (%s)", type(error).__name__)
-            record = run_record(run, [facts])
-        try:
-            self.log.info("run record written to %s", write_record(record, records_dir()))
-        except Exception as error:
-            self.log.warning("could not write the run record (%s); it is in XCom", error)
+            self.log.warning("could not save the run record (%s); it is in XCom", type(error).__name__)
         return record
 
 

@@ -1,15 +1,14 @@
-"""The run record: what a DAG run did, in the shape of the record `deid run` returns.
+"""The run record: what a DAG run did, in the shape of the record `deid run` saves (deid.records.record).
 
 Each task pushes its facts (counts, names, offsets, seconds; never a row value) to XCom under FACTS_KEY. The
-publish task assembles them into one record, returns it (the run's summary in XCom) and writes it as JSON to
-<records dir>/<database>/<logical date>.json: a rerun of a date replaces its record, as its copy is replaced.
-The records dir is the Airflow variable `deid_records_dir`, by default $AIRFLOW_HOME/deid_records.
+publish task assembles them into one record, returns it (the run's summary in XCom) and saves it with its
+report and metrics (deid.records.store); a task that ends the run by failing (a terminal error, or the last
+try of a transient one) saves the record of the failure instead. The records dir is the Airflow
+variable `deid_records_dir`, else the one the CLI uses ($DEID_RECORDS_DIR, else deid.yaml's records.dir).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -44,19 +43,34 @@ def run_record(run: Mapping[str, Any], facts: Iterable[Mapping[str, Any] | None]
     return record
 
 
-def records_dir() -> Path:
+def records_dir(config) -> Path:
     from airflow.sdk import Variable
 
     configured = Variable.get(RECORDS_VARIABLE, default=None)
-    home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-    return Path(configured or Path(home) / "deid_records")
+    return Path(configured) if configured else config.records_dir
 
 
-def write_record(record: Mapping[str, Any], directory: Path) -> Path:
-    """Write `record` to directory/<database>/<logical date>.json (atomically: a reader sees old or new)."""
-    path = directory / record["database"] / f"{record['logical_date']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
-    partial.replace(path)
-    return path
+def save_record(
+    record: dict[str, Any],
+    ctx,
+    dag_run,
+    outcome: str,
+    failed_step: str | None = None,
+    error: str | None = None,
+) -> list[str]:
+    """Close and save a DAG run's record; returns warnings for what could not be saved (never raises for
+    them: the run's outcome is decided by then)."""
+    from deid.records.record import check_clean, finish_record, start_record
+    from deid.records.store import save_run
+    from deid.run import secrets_of
+
+    opening = start_record(
+        ctx.database.name, ctx.logical_date, ctx.rules_path, "airflow", record.get("run_id")
+    )
+    started = getattr(dag_run, "start_date", None)
+    if started is not None:  # the run's start, not this task's
+        opening["started_at"] = started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    record.update(opening)
+    finish_record(record, outcome, failed_step, error)
+    check_clean(record, secrets_of(ctx))
+    return save_run(record, ctx.config.records, records_dir(ctx.config))

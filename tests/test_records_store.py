@@ -1,0 +1,212 @@
+"""deid.records.store and deid.records.metrics: run records, reports and Parquet metrics on local disk."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deid.records.config import RecordsConfig
+from deid.records.metrics import read_metrics
+from deid.records.store import latest_published, read_records, relative_paths, save_run
+
+STEP_ORDER = ("snapshot", "scrub", "rebase", "validate", "publish")
+TABLES = {
+    "public.learners": {"rows": 2000, "seconds": 0.4, "action": "rewritten", "sessions": 1},
+    "public.enrollments": {"rows": 24000, "seconds": 1.9, "action": "rewritten", "sessions": 2},
+    "public.payments": {"rows": 6000, "seconds": 0.8, "action": "rewritten", "sessions": 1},
+}
+
+
+def make_record(
+    started_at: str = "2026-11-28T03:00:00.000Z",
+    outcome: str = "published",
+    failed_step: str | None = None,
+    logical_date: str = "2026-11-28",
+    database: str = "learners",
+    tables: dict | None = None,
+) -> dict:
+    """A run record shaped like deid's (format 1). A failed run stops at `failed_step` and has no tables
+    unless given; a published one has TABLES."""
+    tables = dict(TABLES if tables is None and outcome == "published" else tables or {})
+    steps, at = {}, 0.0
+    for name in STEP_ORDER:
+        steps[name] = {"start": round(at, 3), "seconds": 1.5}
+        at += 1.5
+        if name == failed_step:
+            break
+    stamp = "".join(ch for ch in started_at[:19] if ch.isdigit())
+    return {
+        "record_format": 1,
+        "deid_version": "0.1.0",
+        "run_id": f"cli-{stamp}",
+        "via": "cli",
+        "database": database,
+        "logical_date": logical_date,
+        "started_at": started_at,
+        "seconds": round(at, 3),
+        "outcome": outcome,
+        "failed_step": failed_step,
+        "error": f"{failed_step} of {database} failed" if failed_step else None,
+        "steps": steps,
+        "tables": tables,
+        "row_counts": {t: {"rows": info["rows"], "expected": info["rows"]} for t, info in tables.items()},
+        "expectations": {
+            "ok": outcome == "published",
+            "seconds": {"suite": 2.0},
+            "expectations": [
+                {"expectation": "row_count", "table": t, "ok": True, "unexpected": 0, "checked": i["rows"]}
+                for t, i in tables.items()
+            ],
+        },
+        "rules": {"file": f"{database}.yaml", "sha256": "9f2c" * 16, "git_commit": None, "git_dirty": None},
+        "schema_hash": "ab12" * 16,
+        "published": f"{database}_staging" if outcome == "published" else None,
+        "kept": [f"{database}_staging__20261127"] if outcome == "published" else [],
+    }
+
+
+def test_save_run_writes_the_three_files_and_the_record_round_trips(tmp_path: Path):
+    """Without S3, save_run writes record, report and metrics where relative_paths says; the JSON loads back
+    equal to the record (with its new `files`), steps in the order they ran."""
+    record = make_record()
+    warnings = save_run(record, RecordsConfig(), tmp_path)
+
+    assert warnings == []
+    paths = relative_paths(record)
+    assert paths == {
+        "record": "learners/2026-11-28__20261128030000000.json",
+        "report": "learners/2026-11-28__20261128030000000.html",
+        "metrics": "metrics/database=learners/2026-11-28__20261128030000000.parquet",
+    }
+    for relative in paths.values():
+        assert (tmp_path / relative).is_file(), relative
+    assert record["files"] == {kind: str(tmp_path / relative) for kind, relative in paths.items()}
+    assert "upload" not in record
+
+    loaded = json.loads((tmp_path / paths["record"]).read_text())
+    assert loaded == record
+    assert list(loaded["steps"]) == list(STEP_ORDER)
+    assert (tmp_path / paths["report"]).read_text().startswith("<!DOCTYPE html>")
+    assert not list(tmp_path.rglob("*.partial"))  # every write was completed by its rename
+
+
+def test_read_metrics_gives_one_row_per_table_and_one_for_a_run_without_tables(tmp_path: Path):
+    """Two runs' metrics read as one typed table: three rows for the published run, one (table null) for
+    the run that failed at validate; pyarrow.compute can filter it."""
+    failed = make_record("2026-11-28T03:00:00.000Z", outcome="failed", failed_step="validate")
+    published = make_record("2026-11-28T05:30:00.000Z")
+    assert save_run(failed, RecordsConfig(), tmp_path) == []
+    assert save_run(published, RecordsConfig(), tmp_path) == []
+
+    metrics = read_metrics(tmp_path / "metrics")
+
+    assert metrics.num_rows == 4
+    assert metrics.column("database").to_pylist() == ["learners"] * 4
+    assert metrics.schema.field("rows").type == pa.int64()
+    assert metrics.schema.field("expected_rows").type == pa.int64()
+    assert metrics.schema.field("logical_date").type == pa.date32()
+    assert set(metrics.column("logical_date").to_pylist()) == {dt.date(2026, 11, 28)}
+
+    by_run = {
+        run: metrics.filter(pc.equal(metrics["run_id"], run))
+        for run in (failed["run_id"], published["run_id"])
+    }
+    failed_rows = by_run[failed["run_id"]].to_pylist()
+    assert len(failed_rows) == 1
+    assert failed_rows[0]["table"] is None
+    assert failed_rows[0]["outcome"] == "failed"
+    assert failed_rows[0]["failed_step"] == "validate"
+    assert failed_rows[0]["rows"] is None
+
+    done = by_run[published["run_id"]]
+    assert sorted(done["table"].to_pylist()) == sorted(TABLES)
+    assert set(done["outcome"].to_pylist()) == {"published"}
+    assert pc.sum(done["rows"]).as_py() == 32000
+    assert pc.sum(done["expected_rows"]).as_py() == 32000
+    assert done["started_at"][0].as_py() == dt.datetime(2026, 11, 28, 5, 30, tzinfo=dt.UTC)
+
+
+def test_read_records_newest_first_skipping_corrupt_and_foreign_files(tmp_path: Path):
+    """read_records: most recently started first; a corrupt JSON file and a record of another database
+    (even one misplaced in this database's folder) are left out without raising."""
+    runs = [
+        make_record("2026-11-27T03:00:00.000Z", logical_date="2026-11-27"),
+        make_record("2026-11-28T05:00:00.000Z"),
+        make_record("2026-11-28T03:00:00.000Z", outcome="failed", failed_step="scrub"),
+    ]
+    for record in runs:
+        assert save_run(record, RecordsConfig(), tmp_path) == []
+    other = make_record("2026-11-28T09:00:00.000Z", database="payments")
+    assert save_run(other, RecordsConfig(), tmp_path) == []
+    (tmp_path / "learners" / "misplaced.json").write_text(json.dumps(other))
+    (tmp_path / "learners" / "2026-11-28__corrupt.json").write_text('{"database": "learners", "outc')
+
+    found = read_records(tmp_path, "learners")
+
+    assert [r["started_at"] for r in found] == [
+        "2026-11-28T05:00:00.000Z",
+        "2026-11-28T03:00:00.000Z",
+        "2026-11-27T03:00:00.000Z",
+    ]
+    assert {r["database"] for r in found} == {"learners"}
+    assert [r["started_at"] for r in read_records(tmp_path, "payments")] == ["2026-11-28T09:00:00.000Z"]
+    assert read_records(tmp_path, "nothing_here") == []
+
+
+def test_latest_published_picks_the_newest_published_run_of_the_date(tmp_path: Path):
+    """latest_published: the newest published run of the logical date; a newer failed run and other dates
+    do not count."""
+    for record in [
+        make_record("2026-11-28T03:00:00.000Z"),
+        make_record("2026-11-28T05:00:00.000Z"),  # a rerun of the same date
+        make_record("2026-11-28T07:00:00.000Z", outcome="failed", failed_step="validate"),
+        make_record("2026-11-27T03:00:00.000Z", logical_date="2026-11-27"),
+    ]:
+        assert save_run(record, RecordsConfig(), tmp_path) == []
+
+    newest = latest_published(tmp_path, "learners", "2026-11-28")
+    assert newest is not None
+    assert (newest["started_at"], newest["outcome"]) == ("2026-11-28T05:00:00.000Z", "published")
+    assert latest_published(tmp_path, "learners", "2026-11-27")["started_at"] == "2026-11-27T03:00:00.000Z"
+    assert latest_published(tmp_path, "learners", None)["started_at"] == "2026-11-28T05:00:00.000Z"
+    assert latest_published(tmp_path, "learners", "2026-11-29") is None
+
+
+def test_latest_published_is_none_when_every_run_failed(tmp_path: Path):
+    """A date whose only runs failed has no published record."""
+    save_run(make_record(outcome="failed", failed_step="snapshot"), RecordsConfig(), tmp_path)
+    assert latest_published(tmp_path, "learners", "2026-11-28") is None
+
+
+def test_a_report_that_cannot_be_written_is_a_warning_and_the_record_is_still_written(tmp_path: Path):
+    """The report's path is taken by a directory: save_run warns, naming the report file, and still writes
+    the record and the metrics."""
+    record = make_record()
+    paths = relative_paths(record)
+    (tmp_path / paths["report"]).mkdir(parents=True)
+
+    warnings = save_run(record, RecordsConfig(), tmp_path)
+
+    assert len(warnings) == 1
+    assert "report" in warnings[0]
+    assert str(tmp_path / paths["report"]) in warnings[0]
+    assert json.loads((tmp_path / paths["record"]).read_text()) == record
+    assert (tmp_path / paths["metrics"]).is_file()
+    assert read_records(tmp_path, "learners")[0]["run_id"] == record["run_id"]
+
+
+def test_a_leftover_partial_file_does_not_break_read_metrics(tmp_path: Path):
+    """A half-written metrics file (a crash between write and rename) is hidden: read_metrics skips it."""
+    record = make_record()
+    assert save_run(record, RecordsConfig(), tmp_path) == []
+    partition = (tmp_path / relative_paths(record)["metrics"]).parent
+    (partition / ".2026-11-29__20261129030000000.parquet.partial").write_bytes(b"PAR1 not really parquet")
+
+    metrics = read_metrics(tmp_path / "metrics")
+
+    assert metrics.num_rows == len(TABLES)
+    assert set(metrics["run_id"].to_pylist()) == {record["run_id"]}
