@@ -129,12 +129,13 @@ def test_save_run_uploads_the_three_files_encrypted_with_their_content_types(
         "deid/nightly/metrics/database=learners/2026-11-28__20261128030000000.parquet"
     )
     assert _keys(s3, bucket) == set(expected.values())
+    assert "uploaded" in (tmp_path / paths["report"]).read_text()  # the local report shows the upload
 
     for kind, key in expected.items():
         head = s3.head_object(Bucket=bucket, Key=key)
         assert head["ServerSideEncryption"] == "AES256", key
         assert head["ContentType"] == CONTENT_TYPES[kind], key
-        if kind != "record":  # the local record was rewritten since, with the upload's outcome
+        if kind == "metrics":  # the local record and report were rewritten since, with the upload's outcome
             assert (
                 s3.get_object(Bucket=bucket, Key=key)["Body"].read() == (tmp_path / paths[kind]).read_bytes()
             )

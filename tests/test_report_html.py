@@ -80,7 +80,7 @@ def make_record(outcome: str = "published", failed_step: str = "validate", timed
         "upload": {
             "ok": True,
             "error": None,
-            "bucket": "deid-runs",
+            "where": "s3://deid-runs/nightly",
             "keys": ["learners/2026-11-28/run.json"],
         },
     }

@@ -62,7 +62,14 @@ def pipeline(postgres, tmp_path):
         out, err = proc.communicate(timeout=300)
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
-    yield {"prod": prod, "staging": staging, "run": run, "start": start, "migrations": migrations}
+    yield {
+        "prod": prod,
+        "staging": staging,
+        "run": run,
+        "start": start,
+        "migrations": migrations,
+        "config": config,
+    }
     admin = sa.create_engine(postgres.admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         for (name,) in c.execute(

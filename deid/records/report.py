@@ -257,7 +257,7 @@ def _list(values: Any, empty: str) -> str:
 
 
 def _upload(up: dict) -> str:
-    where = f" to {_code(up.get('bucket'))}" if up.get("bucket") else ""
+    where = f" to {_code(up.get('where'))}" if up.get("where") else ""
     keys = f" ({len(up['keys'])} files: {_list(up['keys'], '')})" if up.get("keys") else ""
     error = f' <span class="bad">{_e(up.get("error"))}</span>' if up.get("error") else ""
     return f"{_pill(bool(up.get('ok')), 'uploaded', 'upload failed')}{where}{keys}{error}"

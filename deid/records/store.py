@@ -77,7 +77,10 @@ def save_run(record: dict[str, Any], records: RecordsConfig, directory: Path) ->
         record["upload"] = upload({"record": paths["record"], **written}, directory, records.s3)
         if not record["upload"]["ok"]:
             warnings.append(f"upload to {records.s3.where()} failed: {record['upload']['error']}")
+        if "report" in written:  # the local report shows how the upload went (the uploaded one cannot)
+            writers["report"](directory / paths["report"])
     _write_record(record, directory / paths["record"], warnings)
+    warnings = list(dict.fromkeys(warnings))  # the record is written twice with S3: one warning is enough
     for warning in warnings:
         log.warning(warning)
     return warnings
@@ -120,8 +123,12 @@ def _write(path: Path, data: bytes) -> None:
     """Atomically: a reader sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")  # hidden: dataset readers skip dot files
-    partial.write_bytes(data)
-    partial.replace(path)
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _reason(error: BaseException) -> str:

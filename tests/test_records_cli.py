@@ -1,0 +1,125 @@
+"""`deid run` saves a record of every run, published or failed; `deid history` and `deid status` read them.
+
+The records hold deid's facts only: the tests look for production's own values and the salt in every file a
+run leaves, and find none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from deid.records.metrics import read_metrics
+from deid.records.store import read_records
+from deid.run import STEPS
+from tests.test_run_pipeline import ROOT, SALT, pipeline  # noqa: F401  (the fixture)
+
+
+@pytest.fixture
+def records(tmp_path, monkeypatch) -> Path:
+    """This test's own records dir (requested before `pipeline`, whose CLI inherits the environment)."""
+    folder = tmp_path / "records"
+    monkeypatch.setenv("DEID_RECORDS_DIR", str(folder))
+    return folder
+
+
+def production_values(url: str) -> list[str]:
+    """Identifiers of a few production learners: none may appear in anything a run saves."""
+    engine = sa.create_engine(url)
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text("SELECT email, ssn, last_name, phone FROM learners WHERE NOT is_test_account LIMIT 20")
+        ).all()
+    engine.dispose()
+    return [value for row in rows for value in row if value and len(value) >= 6]
+
+
+def saved_text(record: dict) -> str:
+    files = record["files"]
+    return Path(files["record"]).read_text() + Path(files["report"]).read_text()
+
+
+def test_a_published_run_saves_its_record_report_and_metrics(records, pipeline, postgres):  # noqa: F811
+    result = pipeline["run"]("run", "learners", "--date", "2026-11-27")
+    assert result.returncode == 0, result.stderr
+    (record,) = read_records(records, "learners")
+    assert f"record: {record['files']['record']}" in result.stdout
+
+    assert (record["outcome"], record["via"], record["logical_date"]) == ("published", "cli", "2026-11-27")
+    assert record["published"] == pipeline["staging"] and record["failed_step"] is None
+    rules = (ROOT / "rules" / "learners.yaml").read_bytes()
+    assert record["rules"]["sha256"] == hashlib.sha256(rules).hexdigest()
+    assert record["rules"]["file"] == "rules/learners.yaml" and len(record["rules"]["git_commit"]) == 40
+    assert len(record["schema_hash"]) == 64 and record["clone_method"] == "template"
+    assert list(record["steps"]) == list(STEPS)  # in the order they ran
+    starts = [step["start"] for step in record["steps"].values()]
+    assert starts == sorted(starts) and record["seconds"] >= sum(
+        s["seconds"] for s in record["steps"].values()
+    )
+    assert record["migrations"] == ["V1__flags.sql"] and record["offsets"]
+    assert record["expectations"]["ok"] and record["tables"]["public.learners"]["action"] == "rewritten"
+
+    engine = sa.create_engine(postgres.url(pipeline["prod"]))
+    with engine.connect() as c:
+        production_rows = c.execute(sa.text("SELECT count(*) FROM learners")).scalar()
+    engine.dispose()
+    assert record["row_counts"]["public.learners"] == {"rows": production_rows, "expected": production_rows}
+
+    text = saved_text(record)
+    assert SALT not in text and postgres.url(pipeline["prod"]) not in text
+    leaked = [value for value in production_values(postgres.url(pipeline["prod"])) if value in text]
+    assert leaked == []
+
+    metrics = read_metrics(records / "metrics").to_pylist()
+    assert {m["table"]: m["rows"] for m in metrics} == {
+        table: counts["rows"] for table, counts in record["row_counts"].items()
+    }
+    assert {m["outcome"] for m in metrics} == {"published"}
+
+    history = pipeline["run"]("history", "learners").stdout
+    assert "2026-11-27  published " + pipeline["staging"] in history
+    assert f"report: {record['files']['report']}" in history
+    status = pipeline["run"]("status", "learners").stdout
+    passed = sum(e["ok"] for e in record["expectations"]["expectations"])
+    assert f"{passed}/{passed} expectations passed" in status
+
+
+def test_a_failed_run_is_recorded_with_its_step_and_reason(records, pipeline, postgres):  # noqa: F811
+    engine = sa.create_engine(postgres.url(pipeline["prod"]))
+    with engine.begin() as c:
+        c.exec_driver_sql("ALTER TABLE learners ADD COLUMN nickname text")
+    engine.dispose()
+    result = pipeline["run"]("run", "learners", "--date", "2026-11-28")
+    assert result.returncode == 1 and "public.learners.nickname" in result.stderr
+
+    (record,) = read_records(records, "learners")
+    assert (record["outcome"], record["failed_step"]) == ("failed", "scrub")
+    assert "public.learners.nickname" in record["error"] and "published" not in record
+    assert list(record["steps"]) == ["snapshot"]  # the steps that finished
+    assert "Failed at scrub" in Path(record["files"]["report"]).read_text()
+    assert SALT not in saved_text(record)
+
+    history = pipeline["run"]("history", "learners").stdout
+    assert "2026-11-28  FAILED at scrub" in history and "public.learners.nickname" in history
+
+
+def test_validation_settings_come_from_deid_yaml(records, pipeline):  # noqa: F811
+    config = pipeline["config"]
+    config.write_text(config.read_text() + "    validation: {sample_rows: 7, search_production: false}\n")
+    assert pipeline["run"]("run", "learners", "--date", "2026-11-27").returncode == 0
+    (record,) = read_records(records, "learners")
+    outcomes = record["expectations"]["expectations"]
+    same_row = [o for o in outcomes if o["expectation"] == "value_differs_from_production"]
+    assert same_row and max(o["checked"] for o in same_row) <= 7
+    assert not [o for o in outcomes if o["expectation"] == "value_not_found_in_production"]
+
+
+def test_history_of_an_unknown_database_names_the_configured_ones(records, pipeline):  # noqa: F811
+    result = pipeline["run"]("history", "learnrs")
+    assert result.returncode == 3 and "Did you mean 'learners'?" in result.stderr
+    assert pipeline["run"]("history", "learners").stdout.startswith("no runs of learners")
+    assert json.loads(pipeline["run"]("history", "learners", "--json").stdout) == []
