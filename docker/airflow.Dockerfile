@@ -29,3 +29,6 @@ RUN pip install --no-cache-dir "uv==0.13.8" \
     && uv export --frozen --no-dev --no-emit-project --no-hashes --output-file /tmp/deid-lock.txt \
     && pip install --no-cache-dir --constraint /tmp/deid-lock.txt "apache-airflow==${AIRFLOW_VERSION}" . \
     && rm /tmp/deid-lock.txt
+
+# Where docker-compose.yml mounts the run records' volume: made here, so the volume starts owned by airflow.
+RUN mkdir -p /opt/airflow/deid_records

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from deid.records.metrics import read_metrics
 from deid.records.store import read_records
 from deid.run import STEPS
+from tests.test_records_s3 import aws_env, bucket, endpoint, s3  # noqa: F401  (fixtures)
 from tests.test_run_pipeline import ROOT, SALT, pipeline  # noqa: F401  (the fixture)
 
 
@@ -43,7 +44,7 @@ def saved_text(record: dict) -> str:
     return Path(files["record"]).read_text() + Path(files["report"]).read_text()
 
 
-def test_a_published_run_saves_its_record_report_and_metrics(records, pipeline, postgres):  # noqa: F811
+def test_a_published_run_saves_its_record_report_and_metrics(records, pipeline, postgres):
     result = pipeline["run"]("run", "learners", "--date", "2026-11-27")
     assert result.returncode == 0, result.stderr
     (record,) = read_records(records, "learners")
@@ -88,7 +89,7 @@ def test_a_published_run_saves_its_record_report_and_metrics(records, pipeline, 
     assert f"{passed}/{passed} expectations passed" in status
 
 
-def test_a_failed_run_is_recorded_with_its_step_and_reason(records, pipeline, postgres):  # noqa: F811
+def test_a_failed_run_is_recorded_with_its_step_and_reason(records, pipeline, postgres):
     engine = sa.create_engine(postgres.url(pipeline["prod"]))
     with engine.begin() as c:
         c.exec_driver_sql("ALTER TABLE learners ADD COLUMN nickname text")
@@ -107,7 +108,7 @@ def test_a_failed_run_is_recorded_with_its_step_and_reason(records, pipeline, po
     assert "2026-11-28  FAILED at scrub" in history and "public.learners.nickname" in history
 
 
-def test_validation_settings_come_from_deid_yaml(records, pipeline):  # noqa: F811
+def test_validation_settings_come_from_deid_yaml(records, pipeline):
     config = pipeline["config"]
     config.write_text(config.read_text() + "    validation: {sample_rows: 7, search_production: false}\n")
     assert pipeline["run"]("run", "learners", "--date", "2026-11-27").returncode == 0
@@ -118,8 +119,41 @@ def test_validation_settings_come_from_deid_yaml(records, pipeline):  # noqa: F8
     assert not [o for o in outcomes if o["expectation"] == "value_not_found_in_production"]
 
 
-def test_history_of_an_unknown_database_names_the_configured_ones(records, pipeline):  # noqa: F811
+def test_history_of_an_unknown_database_names_the_configured_ones(records, pipeline):
     result = pipeline["run"]("history", "learnrs")
     assert result.returncode == 3 and "Did you mean 'learners'?" in result.stderr
     assert pipeline["run"]("history", "learners").stdout.startswith("no runs of learners")
     assert json.loads(pipeline["run"]("history", "learners", "--json").stdout) == []
+
+
+def test_records_go_to_s3_and_a_failed_upload_does_not_fail_the_run(
+    records,
+    aws_env,
+    s3,
+    bucket,
+    endpoint,
+    pipeline,  # after aws_env: the CLI's environment is taken when the pipeline is set up)
+):
+    config, original = pipeline["config"], pipeline["config"].read_text()
+
+    def run_with_bucket(name: str, day: str):
+        config.write_text(
+            original + f"records:\n  s3: {{bucket: {name}, prefix: nightly, endpoint_url: '{endpoint}', "
+            "region: us-east-1}\n"
+        )
+        return pipeline["run"]("run", "learners", "--date", day)
+
+    good = run_with_bucket(bucket, "2026-11-27")
+    assert good.returncode == 0, good.stderr
+    (record,) = read_records(records, "learners")
+    assert record["upload"]["ok"] and "warning" not in good.stdout
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert keys == set(record["upload"]["keys"]) and len(keys) == 3
+    assert all(k.startswith("nightly/") for k in keys)
+
+    bad = run_with_bucket(bucket + "-missing", "2026-11-28")
+    assert bad.returncode == 0, bad.stderr  # published all the same
+    assert f"warning: upload to s3://{bucket}-missing/nightly failed: NoSuchBucket" in bad.stdout
+    latest = read_records(records, "learners")[0]
+    assert latest["outcome"] == "published" and latest["upload"]["ok"] is False
+    assert "upload FAILED" in pipeline["run"]("history", "learners").stdout
