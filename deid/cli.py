@@ -191,11 +191,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _attach_records(info: dict, config, database: str) -> None:
-    """Each copy's run record (the newest run that published its logical date), when one is on file."""
-    from deid.records.store import latest_published
+    """Each copy's run record, when one is on file: the run noted on the copy, else (a copy published before
+    records named their run) the newest run that published its logical date."""
+    from deid.records.store import latest_published, read_records
 
+    by_run = {r.get("run_id"): r for r in read_records(config.records_dir, database) if r.get("run_id")}
     for copy in filter(None, [info.get("published"), *info.get("kept", [])]):
-        if copy.get("logical_date"):
+        run_id = (copy.get("metadata") or {}).get("run_id")
+        if run_id:
+            copy["record"] = by_run.get(run_id)
+        elif copy.get("logical_date"):
             copy["record"] = latest_published(config.records_dir, database, copy["logical_date"])
 
 
@@ -234,7 +239,7 @@ def format_status(info: dict) -> str:
             if meta.get("published_at"):
                 facts.append(f"published {meta['published_at']}")
             if meta.get("rules_digest"):
-                facts.append(f"rules {meta['rules_digest'][:12]}")
+                facts.append(f"rules sha256 {meta['rules_digest'][:12]}")
             if offsets:
                 facts.append(
                     f"{len(offsets)} sequences offset {min(offsets.values()):,}..{max(offsets.values()):,}"

@@ -157,6 +157,8 @@ def test_a_run_publishes_a_scrubbed_copy_and_its_summary(refresh, published):
     assert learners["action"] == "rewritten" and 0 < learners["rows"] <= 300  # static test rows are kept
     assert set(summary["steps"]) == {*STEPS, "scrub"} and summary["steps"]["scrub"]["tasks"] >= 5
     assert all(step["seconds"] > 0 for step in summary["steps"].values())
+    starts = [step["start"] for step in summary["steps"].values()]
+    assert list(summary["steps"])[0] == "preflight" and starts == sorted(starts) and starts[0] == 0
     assert sum(c["ok"] for c in summary["checks"]) == len(summary["checks"]) > 0
     assert SALT not in json.dumps(summary)
 

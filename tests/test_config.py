@@ -78,6 +78,30 @@ def test_missing_secret_message_never_contains_other_secrets():
             BASE + "    engine: postgress\n",
             "Did you mean 'postgresql'?",
         ),
+        (
+            BASE + "    validation: {sample_rows: 0}\n",
+            "deid.yaml:6: validation.sample_rows: must be a whole number ≥ 1",
+        ),
+        (BASE + "    validation:\n      sample_row: 5\n", "deid.yaml:7: unknown key 'sample_row'"),
+        (
+            BASE + "    validation: {pii_scan_rows: every}\n",
+            "pii_scan_rows: must be a whole number ≥ 1, or all",
+        ),
+        (BASE + "    validation: {search_production: 1}\n", "search_production: must be true or false"),
+        (
+            BASE + "record: {dir: r}\n",
+            "deid.yaml:6: unknown key 'record' in deid.yaml. Did you mean 'records'?",
+        ),
+        (BASE + "records: {s3: {prefix: p}}\n", "deid.yaml:6: records.s3 needs a bucket"),
+        (
+            BASE + "records:\n  s3: {bucket: b, sse: none}\n",
+            "deid.yaml:7: records.s3.sse must be one of AES256, aws:kms",
+        ),
+        (BASE + "records:\n  s3: {bucket: b, kms_key_id: k}\n", "kms_key_id needs sse: aws:kms"),
+        (
+            BASE + "records:\n  s3: {bucket: b, endpoint: e}\n",
+            "unknown key 'endpoint' in records.s3. Did you mean 'endpoint_url'?",
+        ),
     ],
 )
 def test_bad_config_names_file_line_and_fix(tmp_path, body, message):
@@ -105,3 +129,20 @@ def test_a_run_context_shows_no_password_or_salt():
     assert ctx.production_url.endswith("@db.internal/learners")  # resolved, yet not shown:
     shown = repr(ctx) + str(ctx)
     assert "learners" in shown and not any(s in shown for s in ("prod-pw-1", "stg-pw-2", "the-salt-3"))
+
+
+def test_validation_and_records_settings_are_read(tmp_path, monkeypatch):
+    path = tmp_path / "deid.yaml"
+    path.write_text(
+        BASE + "    validation: {sample_rows: 50, pii_scan_rows: all, pii_max_hits: 2}\n"
+        "records:\n  dir: runs\n  s3: {bucket: b, prefix: p/, sse: 'aws:kms', kms_key_id: alias/deid}\n"
+    )
+    monkeypatch.delenv("DEID_RECORDS_DIR", raising=False)
+    config = load_config(path)
+    validation = config.database("a").validation
+    assert (validation.sample_rows, validation.pii_scan_rows, validation.pii_max_hits) == (50, None, 2)
+    assert validation.free_text_rows == 20_000  # the default stays where nothing is said
+    assert config.records_dir == tmp_path / "runs"
+    assert config.records.s3.key("a/x.json") == "p/a/x.json" and config.records.s3.kms_key_id == "alias/deid"
+    monkeypatch.setenv("DEID_RECORDS_DIR", str(tmp_path / "elsewhere"))
+    assert config.records_dir == tmp_path / "elsewhere"

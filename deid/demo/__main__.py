@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import re
 import subprocess
@@ -92,15 +91,21 @@ def main(argv: list[str] | None = None) -> int:
     code = run_dag(env, day)
     if code:
         return code
-    record = local_airflow.HOME / "deid_records" / DEMO_DATABASE / f"{day}.json"
-    print(f"\nrun summary ({record.relative_to(ROOT)}):")
     from deid.cli import print_summary
+    from deid.config import load_config
+    from deid.records.store import read_records
 
-    print_summary(json.loads(record.read_text()))
+    record = next(
+        r for r in read_records(load_config().records_dir, DEMO_DATABASE) if r["logical_date"] == str(day)
+    )
+    print(f"\nrun summary (record {_shown(record['files']['record'])}):")
+    print_summary(record)
+    print(f"report (open it in a browser): {_shown(record['files']['report'])}")
 
-    print(f"\n$ deid status {DEMO_DATABASE}", flush=True)
-    if code := deid(["status", DEMO_DATABASE]):
-        return code
+    for command in (["status", DEMO_DATABASE], ["history", DEMO_DATABASE, "--limit", "5"]):
+        print(f"\n$ deid {' '.join(command)}", flush=True)
+        if code := deid(command):
+            return code
     print(
         f"\ndemo: done in {time.monotonic() - started:.1f}s. The server keeps running; to look around:\n"
         f"  psql postgresql://postgres@127.0.0.1:{server.port}/learners_staging\n"
@@ -109,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         "the published copy is kept for rollback"
     )
     return 0
+
+
+def _shown(path: str) -> str:
+    """A path relative to the checkout when it is inside it: shorter to read."""
+    try:
+        return str(Path(path).relative_to(ROOT))
+    except ValueError:
+        return path
 
 
 def run_dag(env: dict[str, str], day: dt.date) -> int:

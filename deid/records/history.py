@@ -39,7 +39,9 @@ def run_facts(record: Mapping[str, Any]) -> list[str]:
     facts = []
     rules = record.get("rules") or {}
     if rules.get("git_commit"):
-        facts.append(f"rules {rules['git_commit'][:10]}{' (modified)' if rules.get('git_dirty') else ''}")
+        facts.append(
+            f"rules commit {rules['git_commit'][:10]}{' (modified)' if rules.get('git_dirty') else ''}"
+        )
     counts = record.get("row_counts") or {}
     if counts:
         facts.append(f"{sum(c.get('rows') or 0 for c in counts.values()):,} rows in {len(counts)} tables")

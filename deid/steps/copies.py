@@ -27,7 +27,9 @@ from deid.errors import ConfigError, TerminalError
 from deid.steps.context import KEPT_MARK, MAX_IDENTIFIER, WORK_MARK, work_name
 
 FORMAT = 1  # the value of the "deid" key: the version of this metadata layout
-METADATA_KEYS = ("deid", "database", "logical_date", "rules_digest", "published_at", "offsets", "state")
+METADATA_KEYS = (
+    "deid", "database", "logical_date", "rules_digest", "published_at", "offsets", "state", "run_id"
+)  # fmt: skip
 STATES = ("work", "published", "kept")
 _DIGEST = re.compile(r"[A-Za-z0-9:_+/=.-]{1,200}")
 # The longest name deid derives from a staging name; PostgreSQL would silently truncate a longer one.
@@ -205,7 +207,7 @@ def _checked(database: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
     data = {**metadata, "deid": FORMAT}
     if data.get("state") not in STATES:
         problems.append(f"state must be one of {', '.join(STATES)}")
-    for key in ("database", "logical_date", "published_at"):
+    for key in ("database", "logical_date", "published_at", "run_id"):
         if not isinstance(data.get(key, ""), str | None):
             problems.append(f"{key} must be text")
     digest = data.get("rules_digest")

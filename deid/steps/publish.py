@@ -173,6 +173,8 @@ def _facts(record: dict[str, Any]) -> dict[str, Any]:
     what tells staging users which IDs are theirs, and it is deid's number, not production's.
     """
     facts: dict[str, Any] = {}
+    if record.get("run_id"):  # which run record describes this copy (deid status reads it)
+        facts["run_id"] = str(record["run_id"])
     if record.get("rules_digest"):
         facts["rules_digest"] = record["rules_digest"]
     if "offsets" in record:

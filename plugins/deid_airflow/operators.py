@@ -83,7 +83,7 @@ class DeidStepOperator(BaseOperator):
     def execute(self, context: Mapping[str, Any]) -> Any:
         if is_dry_run(context) and not self.runs_on_dry_run:
             raise AirflowSkipException("dry run: plan only, nothing is copied")
-        started = time.monotonic()
+        started, began = time.monotonic(), time.time()
         try:
             with terminal_errors_fail_now():
                 ctx = self.run_context(context)
@@ -96,7 +96,7 @@ class DeidStepOperator(BaseOperator):
             if isinstance(error, AirflowFailException) or self._last_try(context):
                 self.save_failure(context, error)
             raise
-        facts.update(step=self.step, task_seconds=round(time.monotonic() - started, 3))
+        facts.update(step=self.step, task_seconds=round(time.monotonic() - started, 3), task_started=began)
         context["ti"].xcom_push(key=FACTS_KEY, value=facts)
         return self.result(facts, ctx, context)
 
@@ -154,7 +154,7 @@ class DeidStepOperator(BaseOperator):
         try:
             ctx = self.run_context(context)
             record = self.collect_record(ctx, context)
-            for warning in save_record(record, ctx, context.get("dag_run"), "failed", self.step, error):
+            for warning in save_record(record, ctx, "failed", self.step, error):
                 self.log.warning("%s", warning)
             self.log.info("record of the failed run saved as %s", record["files"]["record"])
         except Exception as problem:
@@ -329,6 +329,7 @@ class PublishOperator(DeidStepOperator):
     def run(self, ctx, context):
         from deid.steps.publish import publish
 
+        ctx.record["run_id"] = context["ti"].run_id  # noted on the copy: its run record is found by it
         publish(ctx)
         return {k: ctx.record[k] for k in ("published", "kept", "dropped") if k in ctx.record}
 
@@ -337,7 +338,7 @@ class PublishOperator(DeidStepOperator):
         # working copy), so a record that cannot be assembled or saved is a warning.
         record = self.collect_record(ctx, context, facts)
         try:
-            for warning in save_record(record, ctx, context.get("dag_run"), "published"):
+            for warning in save_record(record, ctx, "published"):
                 self.log.warning("%s", warning)
             self.log.info("run record saved as %s", record["files"]["record"])
         except Exception as error:

@@ -9,25 +9,27 @@ variable `deid_records_dir`, else the one the CLI uses ($DEID_RECORDS_DIR, else 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 FACTS_KEY = "deid_facts"
 RECORDS_VARIABLE = "deid_records_dir"
-_BOOKKEEPING = ("step", "task_seconds")  # every task's facts carry these two
+_BOOKKEEPING = ("step", "task_seconds", "task_started")  # every task's facts carry these
 
 
 def run_record(run: Mapping[str, Any], facts: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
-    """`run` (database, logical date, ...) plus every step's facts; per step its task seconds (summed over
-    the mapped scrub tasks, with their count), per scrubbed table its rows, rewrite seconds and action."""
+    """`run` (database, logical date, ...) plus every step's facts. Per step: its start (seconds after the
+    run's first task began), its wall-clock seconds and, for the mapped scrub, its task count and summed task
+    seconds (its tasks run side by side); per scrubbed table its rows, rewrite seconds and action."""
     record: dict[str, Any] = dict(run)
-    steps: dict[str, dict[str, Any]] = {}
-    for fact in filter(None, facts):
-        step = steps.setdefault(fact["step"], {"seconds": 0.0})
-        step["seconds"] = round(step["seconds"] + fact.get("task_seconds", 0.0), 3)
+    facts = [f for f in facts if f]
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for fact in facts:
+        began = fact.get("task_started", 0.0)
+        spans.setdefault(fact["step"], []).append((began, began + fact.get("task_seconds", 0.0)))
         if "table" in fact:  # one mapped scrub task: {table, rows, seconds, action}
-            step["tasks"] = step.get("tasks", 0) + 1
             record.setdefault("tables", {})[fact["table"]] = {
                 k: v for k, v in fact.items() if k not in (*_BOOKKEEPING, "table")
             }
@@ -39,8 +41,29 @@ def run_record(run: Mapping[str, Any], facts: Iterable[Mapping[str, Any] | None]
             record.setdefault("tables", {}).setdefault(
                 table, {"rows": 0, "seconds": 0.0, "action": "untouched"}
             )
-    record["steps"] = steps
+    record["steps"] = _steps(spans)
+    if spans:
+        first = min(start for span in spans.values() for start, _ in span)
+        record["started_at"] = _iso(first)
     return record
+
+
+def _steps(spans: Mapping[str, list[tuple[float, float]]]) -> dict[str, dict[str, Any]]:
+    if not spans:
+        return {}
+    first = min(start for span in spans.values() for start, _ in span)
+    steps = {}
+    for name, span in sorted(spans.items(), key=lambda item: min(s for s, _ in item[1])):
+        start, end = min(s for s, _ in span), max(e for _, e in span)
+        steps[name] = {"start": round(start - first, 3), "seconds": round(end - start, 3)}
+        if len(span) > 1 or name == "scrub":
+            steps[name].update(tasks=len(span), task_seconds=round(sum(e - s for s, e in span), 3))
+    return steps
+
+
+def _iso(epoch: float) -> str:
+    moment = dt.datetime.fromtimestamp(epoch, dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def records_dir(config) -> Path:
@@ -53,10 +76,9 @@ def records_dir(config) -> Path:
 def save_record(
     record: dict[str, Any],
     ctx,
-    dag_run,
     outcome: str,
     failed_step: str | None = None,
-    error: str | None = None,
+    error: BaseException | None = None,
 ) -> list[str]:
     """Close and save a DAG run's record; returns warnings for what could not be saved (never raises for
     them: the run's outcome is decided by then)."""
@@ -67,9 +89,8 @@ def save_record(
     opening = start_record(
         ctx.database.name, ctx.logical_date, ctx.rules_path, "airflow", record.get("run_id")
     )
-    started = getattr(dag_run, "start_date", None)
-    if started is not None:  # the run's start, not this task's
-        opening["started_at"] = started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # the run began when its first task did (run_record); `airflow dags test` gives runs no real start date
+    opening["started_at"] = record.get("started_at") or opening["started_at"]
     record.update(opening)
     finish_record(record, outcome, failed_step, error)
     check_clean(record, secrets_of(ctx))
