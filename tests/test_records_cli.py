@@ -17,6 +17,7 @@ from deid.records.metrics import read_metrics
 from deid.records.store import read_records
 from deid.run import STEPS
 from tests.test_records_s3 import aws_env, bucket, endpoint, s3  # noqa: F401  (fixtures)
+from tests.test_report_html import browser  # noqa: F401  (the fixture)
 from tests.test_run_pipeline import ROOT, SALT, pipeline  # noqa: F401  (the fixture)
 
 
@@ -87,6 +88,35 @@ def test_a_published_run_saves_its_record_report_and_metrics(records, pipeline, 
     status = pipeline["run"]("status", "learners").stdout
     passed = sum(e["ok"] for e in record["expectations"]["expectations"])
     assert f"{passed}/{passed} expectations passed" in status
+
+
+def test_a_real_runs_report_shows_its_tables_and_verdict_in_chromium(records, browser, pipeline):
+    """The report of an actual run, opened from its file as a person would: verdict, every table, the
+    validation summary; and nothing fetched from anywhere."""
+    assert pipeline["run"]("run", "learners", "--date", "2026-11-27").returncode == 0
+    (record,) = read_records(records, "learners")
+    page, outside = browser.new_page(viewport={"width": 1200, "height": 900}), []
+
+    def route(request_route):
+        if request_route.request.url.startswith("file:"):
+            request_route.continue_()
+        else:
+            outside.append(request_route.request.url)
+            request_route.abort()
+
+    page.route("**/*", route)
+    page.goto(Path(record["files"]["report"]).as_uri())
+    try:
+        verdict = page.locator("#verdict")
+        assert verdict.is_visible() and f"Published {pipeline['staging']}" in verdict.inner_text()
+        for table in record["row_counts"]:
+            assert page.locator(f'tr.table-row[data-table="{table}"]').is_visible(), table
+        passed = sum(e["ok"] for e in record["expectations"]["expectations"])
+        assert page.locator("#validation-summary").inner_text() == f"{passed} of {passed} expectations passed"
+        assert page.locator("#timeline .step").count() == len(record["steps"])
+        assert outside == []
+    finally:
+        page.close()
 
 
 def test_a_failed_run_is_recorded_with_its_step_and_reason(records, pipeline, postgres):
