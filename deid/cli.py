@@ -266,6 +266,12 @@ def _awaiting_migrations(args: argparse.Namespace, rules, schema):
     return awaiting_migrations(rules, schema, db is not None and db.migrations is not None)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
 def _config(args: argparse.Namespace):
     from deid.config import load_config
 
@@ -370,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     history = add("history", cmd_history)
     history.add_argument("database")
-    history.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20)")
+    history.add_argument("--limit", type=_positive, default=20, help="at most this many runs (default 20)")
     history.add_argument("--json", action="store_true", help="the records themselves, as JSON")
 
     rules_schema = add("rules-schema", cmd_rules_schema)
