@@ -17,7 +17,7 @@ from deid.records.metrics import read_metrics
 from deid.records.store import read_records
 from deid.run import STEPS
 from tests.test_records_s3 import aws_env, bucket, endpoint, s3  # noqa: F401  (fixtures)
-from tests.test_report_html import browser  # noqa: F401  (the fixture)
+from tests.test_report_html import browser, open_page  # noqa: F401  (browser: the fixture)
 from tests.test_run_pipeline import ROOT, SALT, pipeline  # noqa: F401  (the fixture)
 
 
@@ -95,17 +95,7 @@ def test_a_real_runs_report_shows_its_tables_and_verdict_in_chromium(records, br
     validation summary; and nothing fetched from anywhere."""
     assert pipeline["run"]("run", "learners", "--date", "2026-11-27").returncode == 0
     (record,) = read_records(records, "learners")
-    page, outside = browser.new_page(viewport={"width": 1200, "height": 900}), []
-
-    def route(request_route):
-        if request_route.request.url.startswith("file:"):
-            request_route.continue_()
-        else:
-            outside.append(request_route.request.url)
-            request_route.abort()
-
-    page.route("**/*", route)
-    page.goto(Path(record["files"]["report"]).as_uri())
+    page, outside = open_page(browser, Path(record["files"]["report"]))
     try:
         verdict = page.locator("#verdict")
         assert verdict.is_visible() and f"Published {pipeline['staging']}" in verdict.inner_text()

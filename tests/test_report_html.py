@@ -6,6 +6,7 @@ import copy
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -187,25 +188,31 @@ def browser():
         browser.close()
 
 
+def open_page(browser, path: Path):
+    """Open a report file as a person would: (page, the URLs it asked for outside file:, all aborted)."""
+    page, outside = browser.new_page(viewport={"width": 1200, "height": 900}), []
+
+    def route(r):
+        if r.request.url.startswith("file:"):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.goto(path.as_uri())
+    return page, outside
+
+
 @pytest.fixture
 def show(browser, tmp_path):
-    """Open a record's report from a file: (page, the URLs it asked for outside file:, all aborted)."""
+    """Open a record's report rendered to a file: (page, URLs asked for outside file:)."""
     pages = []
 
     def open_report(record: dict):
         path = tmp_path / "report.html"
         path.write_text(render_report(record), encoding="utf-8")
-        page, outside = browser.new_page(viewport={"width": 1200, "height": 900}), []
-
-        def route(r):
-            if r.request.url.startswith("file:"):
-                r.continue_()
-            else:
-                outside.append(r.request.url)
-                r.abort()
-
-        page.route("**/*", route)
-        page.goto(path.as_uri())
+        page, outside = open_page(browser, path)
         pages.append(page)
         return page, outside
 
