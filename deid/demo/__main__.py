@@ -131,7 +131,7 @@ def run_dag(env: dict[str, str], day: dt.date) -> int:
     log = HOME / "logs" / "demo-dags-test.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [str(AIRFLOW), "dags", "test", DAG_ID, day.isoformat()]
-    print(f"\n$ airflow dags test {DAG_ID} {day}   (full log: {log.relative_to(ROOT)})", flush=True)
+    print(f"\n$ airflow dags test {DAG_ID} {day}   (full log: {_shown(str(log))})", flush=True)
     with log.open("w") as out:
         process = subprocess.Popen(
             command, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -23,7 +23,8 @@ from pathlib import Path
 from deid.demo import embedded
 
 ROOT = Path(__file__).resolve().parents[2]
-HOME = ROOT / "airflow_home"
+# $DEID_DEMO_AIRFLOW_HOME moves it (the demo's test runs it in a folder of its own)
+HOME = Path(os.environ.get("DEID_DEMO_AIRFLOW_HOME") or ROOT / "airflow_home")
 AIRFLOW = Path(sys.executable).with_name("airflow")  # the venv's, beside its python
 # A demo salt, labelled as one. Real deployments keep theirs in an Airflow variable or secrets backend.
 DEMO_SALT = "demo-salt-not-a-secret"
