@@ -616,6 +616,27 @@ def test_sql_hmac_is_hmac_sha256(db: sa.Engine, salt: str):
     assert unit == (as_int >> 10) / 2**53 and 0 <= unit < 1
 
 
+def test_hmac_written_out_in_a_statement_equals_the_functions(db: sa.Engine):
+    """The form statements use (pads as once-per-statement sub-SELECTs) gives the functions' exact bytes, on
+    many messages in one statement, NULL included."""
+    from deid.transformers.support import hmac_hex_sql, hmac_int_sql, hmac_sql, hmac_unit_sql
+
+    messages = "(VALUES ('abc'), (''), ('é€ ünïcode'), (NULL), (repeat('x', 300))) AS m(v)"
+    m = "m.v"
+    with db.connect() as c:
+        apply_key(c, SALT)
+        rows = c.exec_driver_sql(
+            f"SELECT {hmac_sql(m)} IS NOT DISTINCT FROM _deid.hmac(m.v), "
+            f"{hmac_hex_sql(m)} IS NOT DISTINCT FROM _deid.hmac_hex(m.v), "
+            f"{hmac_int_sql(m)} IS NOT DISTINCT FROM _deid.hmac_int(m.v), "
+            f"{hmac_unit_sql(m)} IS NOT DISTINCT FROM _deid.hmac_unit(m.v), {hmac_int_sql(m)} IS NULL "
+            f"FROM {messages} UNION ALL SELECT true, true, true, true, false FROM generate_series(1, 1000) g "
+            f"WHERE {hmac_int_sql('g::text')} <> _deid.hmac_int(g::text)"
+        ).all()
+    assert [row[:4] for row in rows] == [(True, True, True, True)] * 5  # the 1,000 numbers add no row
+    assert [row[4] for row in rows] == [False, False, False, True, False]  # NULL in, NULL out
+
+
 def test_without_a_key_keyed_sql_fails_closed(db: sa.Engine):
     with db.connect() as c, pytest.raises(sa.exc.DBAPIError, match="unrecognized configuration parameter"):
         c.exec_driver_sql("SELECT _deid.hmac('abc')")

@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from deid.transformers.base import quote_literal
-from deid.transformers.support import SCHEMA, dbapi_connection
+from deid.transformers.support import SCHEMA, dbapi_connection, hmac_int_sql
 
 SEED = 20261128
 # en_US has about 690 distinct first names; 600 are reached within a few thousand draws.
@@ -88,4 +88,4 @@ def slot(name: str, index_sql: str) -> str:
 
 def pick(name: str, message_sql: str) -> str:
     """SQL for the entry of dictionary `name` that the keyed hash of `message_sql` selects (NULL for NULL)."""
-    return slot(name, f"mod({SCHEMA}.hmac_int({message_sql}), {SIZES[name]})")
+    return slot(name, f"mod({hmac_int_sql(message_sql)}, {SIZES[name]})")

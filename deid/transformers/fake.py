@@ -16,7 +16,7 @@ from deid.schema import Kind
 from deid.transformers.base import TEXT_KINDS, Param, Target, Transformer, cast, keyed, quote_literal
 from deid.transformers.common import TAG_HEX, domain_param, fit, hex_of, tag, text_limit, too_long
 from deid.transformers.dictionaries import pick
-from deid.transformers.support import SCHEMA
+from deid.transformers.support import SCHEMA, hmac_int_sql
 
 Sql = Callable[[str, Mapping[str, Any]], str]  # (value SQL, params) -> SQL
 
@@ -97,7 +97,7 @@ def _email_local(v: str, params: Mapping[str, Any]) -> str:
 def _phone(v: str, params: Mapping[str, Any]) -> str:
     # five digits AAAYY, area code AAA in 200..999, laid into +1-AAA-555-01YY: 555-0100..0199 is reserved
     # for fiction in every North American area code
-    digits = f"(20000 + mod({SCHEMA}.hmac_int({keyed('fake.phone', v)}), 80000))"
+    digits = f"(20000 + mod({hmac_int_sql(keyed('fake.phone', v))}, 80000))"
     return f'to_char({digits}, \'FM"+1-"000"-555-01"00\')'
 
 
