@@ -637,6 +637,34 @@ def test_hmac_written_out_in_a_statement_equals_the_functions(db: sa.Engine):
     assert [row[4] for row in rows] == [False, False, False, True, False]  # NULL in, NULL out
 
 
+def test_keyed_shift_and_documentation_address_are_the_published_formulas(db: sa.Engine):
+    """shift_days_sql and doc_ipv4_sql give, for every message, exactly what the formulas of the earlier
+    plpgsql functions gave (computed here in Python from the HMAC): values do not change with the speed-up."""
+    import ipaddress
+
+    from deid.transformers.support import doc_ipv4_sql, shift_days_sql
+
+    def hmac_int(message: str) -> int:
+        return int.from_bytes(hmac.new(SALT.encode(), message.encode(), hashlib.sha256).digest()[:8]) & (
+            2**63 - 1
+        )
+
+    with db.connect() as c:
+        apply_key(c, SALT)
+        rows = c.exec_driver_sql(
+            f"SELECT g::text, {shift_days_sql('g::text', 180)}, {doc_ipv4_sql('g::text')}::text, "
+            f"{shift_days_sql('NULL::text', 3)} FROM generate_series(1, 500) g"
+        ).all()
+    bases = [ipaddress.ip_address(a) for a in ("192.0.2.0", "198.51.100.0", "203.0.113.0")]
+    for message, shift, address, of_null in rows:
+        k = hmac_int(message) % 360
+        assert shift == (k - 180 if k < 180 else k - 179)
+        k = hmac_int(message) % 768
+        assert address == f"{bases[k // 256] + k % 256}/32" and of_null is None
+    shifts = {shift for _, shift, _, _ in rows}
+    assert 0 not in shifts and len(shifts) > 200 and min(shifts) < 0 < max(shifts)  # spread, never still
+
+
 def test_without_a_key_keyed_sql_fails_closed(db: sa.Engine):
     with db.connect() as c, pytest.raises(sa.exc.DBAPIError, match="unrecognized configuration parameter"):
         c.exec_driver_sql("SELECT _deid.hmac('abc')")

@@ -8,7 +8,7 @@ from typing import Any
 from deid.schema import Kind
 from deid.transformers.base import DATE_KINDS, Param, Target, Transformer, cast, quote_literal
 from deid.transformers.common import by_key, by_param, check_by
-from deid.transformers.support import SCHEMA
+from deid.transformers.support import shift_days_sql
 
 UNITS = ("year", "quarter", "month", "week", "day")
 
@@ -19,7 +19,7 @@ def _with_time_zone(sql_type: str) -> bool:
 
 
 def _shift_date(target: Target, params: Mapping[str, Any]) -> str:
-    days = f"{SCHEMA}.shift_days({by_key('shift_date', target, params['by'])}, {params['days']})"
+    days = shift_days_sql(by_key("shift_date", target, params["by"]), params["days"])
     if target.kind is Kind.DATE:
         return cast(f"{target.value} + {days}", target.sql_type)
     # whole 24-hour days: adding calendar days to a timestamptz would depend on the session's time zone

@@ -16,7 +16,7 @@ from deid.schema import Kind
 from deid.transformers.base import TEXT_KINDS, Param, Target, Transformer, cast, keyed, quote_literal
 from deid.transformers.common import TAG_HEX, domain_param, fit, hex_of, tag, text_limit, too_long
 from deid.transformers.dictionaries import pick
-from deid.transformers.support import SCHEMA, hmac_int_sql
+from deid.transformers.support import doc_ipv4_sql, hmac_int_sql
 
 Sql = Callable[[str, Mapping[str, Any]], str]  # (value SQL, params) -> SQL
 
@@ -167,7 +167,7 @@ FAKES = (
 
 
 def _ipv4(target: Target, params: Mapping[str, Any]) -> str:
-    address = f"{SCHEMA}.doc_ipv4({keyed('fake.ipv4', target.value)})"
+    address = doc_ipv4_sql(keyed("fake.ipv4", target.value))
     return cast(address if target.kind is Kind.INET else f"host({address})", target.sql_type)
 
 

@@ -61,6 +61,17 @@ def hmac_unit_sql(message_sql: str) -> str:
     return f"(({hmac_int_sql(message_sql)} >> 10)::float8 / 9007199254740992.0)"
 
 
+def shift_days_sql(message_sql: str, days: int) -> str:
+    """A keyed shift of 1 to `days` days either way, never 0. plpgsql because the drawn number is used twice
+    (an inlined SQL function would compute the HMAC twice); the HMAC itself stays in the statement."""
+    return f"{SCHEMA}.shift_from(mod({hmac_int_sql(message_sql)}, {2 * days})::int, {days})"
+
+
+def doc_ipv4_sql(message_sql: str) -> str:
+    """A keyed pick among the 768 IPv4 documentation addresses."""
+    return f"{SCHEMA}.doc_ipv4_from(mod({hmac_int_sql(message_sql)}, 768)::int)"
+
+
 def key_settings(salt: str) -> dict[str, str]:
     """The HMAC inner and outer pads for `salt`, as hex, per RFC 2104 (a key over 64 bytes is hashed)."""
     key = salt.encode("utf-8")
@@ -217,19 +228,16 @@ END $$""",
         _hash_digits(
             "hash_digits_rounds(value text, n int, rounds bytea)", f"{s}.fpe_digits_rounds(d, rounds)"
         ),
-        # A shift in [-days, days] without 0, so a shifted value always moves
-        f"""CREATE OR REPLACE FUNCTION {s}.shift_days(msg text, days int) RETURNS int
-    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
-DECLARE
-    k int := mod({s}.hmac_int(msg), 2 * days)::int;
+        # A shift in [-days, days] without 0, so a shifted value always moves: k is mod(hmac_int, 2 * days),
+        # computed in the statement (see shift_days_sql), so this needs no key and is IMMUTABLE
+        f"""CREATE OR REPLACE FUNCTION {s}.shift_from(k int, days int) RETURNS int
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 BEGIN
     RETURN CASE WHEN k < days THEN k - days ELSE k - days + 1 END;
 END $$""",
-        # The 768 addresses of the three IPv4 documentation ranges (RFC 5737)
-        f"""CREATE OR REPLACE FUNCTION {s}.doc_ipv4(msg text) RETURNS inet
-    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
-DECLARE
-    k int := mod({s}.hmac_int(msg), 768)::int;
+        # The 768 addresses of the three IPv4 documentation ranges (RFC 5737); k is mod(hmac_int, 768)
+        f"""CREATE OR REPLACE FUNCTION {s}.doc_ipv4_from(k int) RETURNS inet
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 BEGIN
     RETURN (ARRAY['192.0.2.0', '198.51.100.0', '203.0.113.0']::inet[])[k / 256 + 1] + mod(k, 256);
 END $$""",
