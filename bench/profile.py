@@ -38,6 +38,7 @@ from bench.run import (
     production_plan,
 )
 from bench.servers import ROOT, SERVER_HELP, machine_facts, server_facts, server_url, timed
+from deid.transformers.support import doc_ipv4_sql, hmac_int_sql, shift_days_sql
 
 COPY = "bench_copy_profile"
 MASK63 = 9223372036854775807
@@ -59,6 +60,7 @@ def primitives(c: sa.Connection, pg18: bool) -> list[dict]:
         ),
         ("_deid.hmac (HMAC-SHA256 in SQL, inlined)", "length(_deid.hmac(g::text))", n),
         ("_deid.hmac_int (hmac, hex, bit(64), bigint)", "_deid.hmac_int(g::text) & 1", n),
+        ("hmac_int written out in the statement (pads read once)", f"{hmac_int_sql('g::text')} & 1", n),
         ("dictionary pick: correlated index lookup (no hash)", f"length({pick})", n),
         (
             "dictionary pick: array subscript, 5000 entries",
@@ -71,8 +73,8 @@ def primitives(c: sa.Connection, pg18: bool) -> list[dict]:
             "length(_deid.fpe_digits(lpad(g::text, 9, '0'), 't'))",
             n_fpe,
         ),
-        ("_deid.shift_days", "_deid.shift_days(g::text, 180)", n),
-        ("_deid.doc_ipv4", "length(host(_deid.doc_ipv4(g::text)))", n),
+        ("shift_date's keyed shift (shift_days_sql)", shift_days_sql("g::text", 180), n),
+        ("fake.ipv4's documentation address (doc_ipv4_sql)", f"length(host({doc_ipv4_sql('g::text')}))", n),
         (
             "regexp_replace 9 digits into ###-##-####",
             "length(regexp_replace(lpad(g::text, 9, '0'), "

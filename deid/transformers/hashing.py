@@ -61,7 +61,7 @@ def _hash_digits(value_sql: str, n: int, rows: int) -> str:
     byte reads. Both give identical values."""
     if n <= ROUND_TABLE_MAX_DIGITS and rows >= round_table_entries(n):
         rounds = f"(SELECT {SCHEMA}.fpe_rounds('hash.digits', {n}))"
-        return f"{SCHEMA}.hash_digits_rounds({value_sql}, {n}, {rounds})"
+        return f"{SCHEMA}.hash{n}_digits_rounds({value_sql}, {rounds})"
     return f"{SCHEMA}.hash_digits({value_sql}, {n})"
 
 

@@ -126,12 +126,12 @@ def _split(int_type: str) -> str:
     b := substr(digits, u + 1)::{int_type};"""
 
 
-def _hash_digits(signature: str, permutation: str) -> str:
+def _hash_digits(signature: str, permutation: str, declare: str = "") -> str:
     """n digits for `hash` format digits: the permutation when the value's digits fill the pattern exactly
     (so distinct inputs stay distinct), else digits drawn from the value's keyed hash."""
     return f"""CREATE OR REPLACE FUNCTION {SCHEMA}.{signature} RETURNS text
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
-DECLARE
+DECLARE{declare}
     d text := regexp_replace(value, '[^0-9]', '', 'g');
 BEGIN
     IF length(d) = n THEN
@@ -140,6 +140,45 @@ BEGIN
     RETURN lpad(mod({SCHEMA}.hmac_int('hash.digits' || chr(31) || value), (10::numeric ^ n)::bigint)::text,
                 n, '0');
 END $$"""
+
+
+def fpe_rounds_unrolled_sql(n: int) -> list[str]:
+    """`fpe_digits_rounds` and `hash_digits_rounds` specialised to n digits: the ten rounds written out with
+    their moduli and round-table offsets as constants. Same values as the generic functions (the rounds
+    alternate which half they change instead of swapping the halves, which ends in the same order after an
+    even number of rounds), about twice as fast: no loop, no numeric powers, no regular expression."""
+    u, v = n // 2, n - n // 2
+    mu, mv = 10**u, 10**v
+    lines, base = [], 0
+    for i in range(FEISTEL_ROUNDS):
+        changed, other, modulus, entries = ("a", "b", mu, mv) if i % 2 == 0 else ("b", "a", mv, mu)
+        o = f"{base} + 4 * {other}"
+        read = " | ".join(
+            f"(get_byte(rounds, {o} + {k}) << {24 - 8 * k})" if k else f"(get_byte(rounds, {o}) << 24)"
+            for k in range(3)
+        )
+        lines.append(f"    {changed} := mod({changed} + ({read} | get_byte(rounds, {o} + 3)), {modulus});")
+        base += 4 * entries
+    first = f"left(digits, {u})::int" if u else "0"
+    return [
+        f"""CREATE OR REPLACE FUNCTION {SCHEMA}.fpe{n}_rounds(digits text, rounds bytea) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    a int := {first};
+    b int := substr(digits, {u + 1})::int;
+BEGIN
+    IF length(digits) <> {n} OR length(rounds) <> {base} THEN
+        RAISE EXCEPTION 'fpe{n}_rounds: digits do not match the round table';
+    END IF;
+{chr(10).join(lines)}
+    RETURN {f"lpad(a::text, {u}, '0') || " if u else ""}lpad(b::text, {v}, '0');
+END $$""",
+        _hash_digits(
+            f"hash{n}_digits_rounds(value text, rounds bytea)",
+            f"{SCHEMA}.fpe{n}_rounds(d, rounds)",
+            declare=f"\n    n constant int := {n};",
+        ),
+    ]
 
 
 def support_sql() -> list[str]:
@@ -203,31 +242,6 @@ END $$""",
     FROM generate_series(0, {FEISTEL_ROUNDS - 1}) i, LATERAL generate_series(
              0, (10::numeric ^ CASE WHEN i & 1 = 0 THEN n - n / 2 ELSE n / 2 END)::bigint - 1) b
 $$""",
-        f"""CREATE OR REPLACE FUNCTION {s}.fpe_digits_rounds(digits text, rounds bytea) RETURNS text
-    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
-DECLARE
-{_halves("int")}
-    o int;
-    base int := 0;
-BEGIN
-    IF digits !~ '^[0-9]+$' OR length(rounds) <> 4 * {FEISTEL_ROUNDS // 2} * (mu + mv) THEN
-        RAISE EXCEPTION 'fpe_digits_rounds: digits do not match the round table';
-    END IF;
-{_split("int")}
-    FOR i IN 0..{FEISTEL_ROUNDS - 1} LOOP
-        o := base + 4 * b;
-        c := mod(a + ((get_byte(rounds, o) << 24) | (get_byte(rounds, o + 1) << 16)
-                      | (get_byte(rounds, o + 2) << 8) | get_byte(rounds, o + 3)),
-                 CASE WHEN i & 1 = 0 THEN mu ELSE mv END);
-        base := base + 4 * CASE WHEN i & 1 = 0 THEN mv ELSE mu END;
-        a := b;
-        b := c;
-    END LOOP;
-    RETURN lpad(a::text, u, '0') || lpad(b::text, v, '0');
-END $$""",
-        _hash_digits(
-            "hash_digits_rounds(value text, n int, rounds bytea)", f"{s}.fpe_digits_rounds(d, rounds)"
-        ),
         # A shift in [-days, days] without 0, so a shifted value always moves: k is mod(hmac_int, 2 * days),
         # computed in the statement (see shift_days_sql), so this needs no key and is IMMUTABLE
         f"""CREATE OR REPLACE FUNCTION {s}.shift_from(k int, days int) RETURNS int
@@ -251,4 +265,9 @@ BEGIN
     END IF;
     RETURN jsonb_set(doc, path, new, false);
 END $$""",
+        *(
+            statement
+            for n in range(1, ROUND_TABLE_MAX_DIGITS + 1)
+            for statement in fpe_rounds_unrolled_sql(n)
+        ),
     ]
