@@ -143,10 +143,11 @@ END $$"""
 
 
 def fpe_rounds_unrolled_sql(n: int) -> list[str]:
-    """`fpe_digits_rounds` and `hash_digits_rounds` specialised to n digits: the ten rounds written out with
-    their moduli and round-table offsets as constants. Same values as the generic functions (the rounds
-    alternate which half they change instead of swapping the halves, which ends in the same order after an
-    even number of rounds), about twice as fast: no loop, no numeric powers, no regular expression."""
+    """The permutation of n digits from a round table (`fpe{n}_rounds`) and `hash{n}_digits_rounds` over it:
+    the ten rounds of `fpe_digits` written out with their moduli and round-table offsets as constants. Same
+    values as `fpe_digits` (the rounds alternate which half they change instead of swapping the halves, which
+    ends in the same order after an even number of rounds), and about twice as fast as a loop: no numeric
+    powers, no regular expression."""
     u, v = n // 2, n - n // 2
     mu, mv = 10**u, 10**v
     lines, base = [], 0
