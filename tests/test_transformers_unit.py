@@ -12,7 +12,7 @@ from deid.errors import TerminalError
 from deid.schema import Column, Kind
 from deid.transformers import UnknownTransformer, all_transformers, get
 from deid.transformers.base import ParamError, Target
-from deid.transformers.dictionaries import NAMES, SIZES, entries
+from deid.transformers.dictionaries import NAMES, SIZES, entries, generate
 from deid.transformers.structured import parse_path
 from deid.transformers.support import IPAD, OPAD, key_settings, support_sql
 
@@ -372,3 +372,24 @@ def test_dictionaries_are_fixed_distinct_and_one_line(name: str):
     assert len(values) == len(set(values)) == SIZES[name]
     assert all(v and v == " ".join(v.split()) for v in values)
     assert hashlib.sha256("\n".join(values).encode()).hexdigest()[:16] == DICTIONARY_DIGESTS[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_dictionaries_are_what_the_locked_faker_generates(name: str):
+    """The files a run reads (so that it need not import Faker) hold exactly Faker's entries, in order; after
+    a Faker upgrade this fails, and write_files() regenerates them (the digests above then say what moved)."""
+    assert entries(name) == generate(name)
+
+
+def test_a_scrub_does_not_import_faker():
+    """Faker costs a run about 40 MB; the dictionaries come from the shipped files instead."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from deid.transformers.dictionaries import entries, NAMES; "
+        "[entries(n) for n in NAMES]; import deid.steps.scrub; print('faker' in sys.modules)"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    )

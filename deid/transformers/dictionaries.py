@@ -1,11 +1,14 @@
 """Faker-generated dictionaries of fake values, picked inside the database by keyed hash.
 
-Each dictionary comes from its own Faker instance with a fixed seed, so it is identical on every machine and
-run for the locked Faker version, and does not depend on which other dictionaries a scrub loads: the same
-input value and salt pick the same entry everywhere. Python builds a few thousand entries once per process;
-it never touches row values.
+Each dictionary comes from its own Faker instance with a fixed seed, so it is the same on every machine for
+the locked Faker version, and does not depend on which other dictionaries a scrub loads: the same input
+value and salt pick the same entry everywhere. The entries are generated once and shipped as text files
+beside this module (`dictionary_data/<name>.txt`, one entry per line), so a run reads a few kB instead of
+importing Faker (about 40 MB of the process's memory); a test checks that the files are exactly what the
+locked Faker generates, and `write_files()` rewrites them after a Faker upgrade:
+`.venv/bin/python -c "from deid.transformers.dictionaries import write_files; write_files()"`.
 
-Sizes are constants because the SQL forms embed them (the pick is `mod(keyed hash, size)`); `entries()`
+Sizes are constants because the SQL forms embed them (the pick is `mod(keyed hash, size)`); `generate()`
 fails loudly if a Faker upgrade can no longer produce that many distinct values.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from deid.transformers.base import quote_literal
@@ -24,11 +28,24 @@ SEED = 20261128
 SIZES = {"first_name": 600, "last_name": 1000, "street_address": 5000, "company": 3000, "user_name": 3000}
 NAMES = tuple(sorted(SIZES))
 _MAX_DRAWS = 50  # per wanted entry, before giving up
+DATA = Path(__file__).with_name("dictionary_data")
 
 
 @cache
 def entries(name: str) -> tuple[str, ...]:
-    """The dictionary's values, de-duplicated, in a fixed order. Exactly SIZES[name] of them."""
+    """The dictionary's values, in their fixed order: exactly SIZES[name] of them, from the shipped file."""
+    if name not in SIZES:
+        raise KeyError(f"no dictionary named {name!r}")
+    values = tuple((DATA / f"{name}.txt").read_text(encoding="utf-8").splitlines())
+    if len(values) != SIZES[name] or len(set(values)) != len(values):
+        raise RuntimeError(
+            f"{DATA / name}.txt must hold {SIZES[name]} distinct lines: regenerate it with write_files()"
+        )
+    return values
+
+
+def generate(name: str) -> tuple[str, ...]:
+    """The dictionary as the locked Faker makes it: values de-duplicated, in the order first drawn."""
     from faker import Faker
 
     if name not in SIZES:
@@ -89,3 +106,11 @@ def slot(name: str, index_sql: str) -> str:
 def pick(name: str, message_sql: str) -> str:
     """SQL for the entry of dictionary `name` that the keyed hash of `message_sql` selects (NULL for NULL)."""
     return slot(name, f"mod({hmac_int_sql(message_sql)}, {SIZES[name]})")
+
+
+def write_files() -> None:
+    """Regenerate every dictionary file from Faker (after a Faker upgrade; the tests say when)."""
+    DATA.mkdir(exist_ok=True)
+    for name in NAMES:
+        (DATA / f"{name}.txt").write_text("\n".join(generate(name)) + "\n", encoding="utf-8")
+        print(f"wrote {DATA / name}.txt ({SIZES[name]} entries)")
