@@ -192,17 +192,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _attach_records(info: dict, config, database: str) -> None:
-    """Each copy's run record, when one is on file: the run noted on the copy, else (a copy published before
-    records named their run) the newest run that published its logical date."""
-    from deid.records.store import latest_published, read_records
+    """Each copy's run record, when one is on file (records are read once, for all copies)."""
+    from deid.records.store import read_records, record_for_copy
 
-    by_run = {r.get("run_id"): r for r in read_records(config.records_dir, database) if r.get("run_id")}
+    records = read_records(config.records_dir, database)
     for copy in filter(None, [info.get("published"), *info.get("kept", [])]):
         run_id = (copy.get("metadata") or {}).get("run_id")
-        if run_id:
-            copy["record"] = by_run.get(run_id)
-        elif copy.get("logical_date"):
-            copy["record"] = latest_published(config.records_dir, database, copy["logical_date"])
+        copy["record"] = record_for_copy(records, run_id, copy.get("logical_date"))
 
 
 def cmd_history(args: argparse.Namespace) -> int:

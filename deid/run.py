@@ -7,13 +7,10 @@ the working copy is dropped: it may hold production values that the scrub had no
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
 from collections.abc import Callable
 
 from deid.steps.context import RunContext
-
-log = logging.getLogger("deid.run")
 
 STEPS = ("snapshot", "scrub", "rebase", "migrate", "validate", "publish")
 
@@ -43,7 +40,7 @@ def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] 
     that cannot be written or uploaded is reported as a warning and does not change the outcome.
     """
     from deid.lock import run_lock
-    from deid.records.record import check_clean, finish_record, start_record
+    from deid.records.record import finish_record, start_record
     from deid.steps.publish import cleanup
 
     steps = (only,) if only else STEPS
@@ -73,23 +70,23 @@ def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] 
     except BaseException as error:
         # `name` is None when the lock was refused: another run holds it, and this one did nothing
         finish_record(record, "failed", failed_step=name or "lock", error=error)
-        _save(ctx, report, check_clean)
+        _save(ctx, report)
         raise
     finish_record(record, "step" if only else "published")
-    _save(ctx, report, check_clean)
+    _save(ctx, report)
     return record
 
 
-def _save(ctx: RunContext, report: Callable[[str], None], check_clean) -> None:
+def _save(ctx: RunContext, report: Callable[[str], None]) -> None:
     """Save the record; never raise: the run's own outcome (a publish, or the error that failed it) stands."""
+    from deid.records.record import check_clean, error_text
     from deid.records.store import save_run
 
     try:
         check_clean(ctx.record, secrets_of(ctx))
         warnings = save_run(ctx.record, ctx.config.records, ctx.config.records_dir)
     except Exception as error:
-        log.exception("the run record was not saved")
-        report(f"warning: the run record was not saved ({type(error).__name__}: {error})")
+        report(f"warning: the run record was not saved ({error_text(error)})")
         return
     for warning in warnings:
         report(f"warning: {warning}")

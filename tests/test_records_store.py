@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from deid.records.config import RecordsConfig
 from deid.records.metrics import read_metrics
-from deid.records.store import latest_published, read_records, relative_paths, save_run
+from deid.records.store import read_records, record_for_copy, relative_paths, save_run
 
 STEP_ORDER = ("snapshot", "scrub", "rebase", "validate", "publish")
 TABLES = {
@@ -157,29 +157,36 @@ def test_read_records_newest_first_skipping_corrupt_and_foreign_files(tmp_path: 
     assert read_records(tmp_path, "nothing_here") == []
 
 
-def test_latest_published_picks_the_newest_published_run_of_the_date(tmp_path: Path):
-    """latest_published: the newest published run of the logical date; a newer failed run and other dates
-    do not count."""
+def test_a_copy_finds_the_record_of_the_run_that_published_it(tmp_path: Path):
+    """record_for_copy: by the run noted on the copy, preferring its published record over a failed try of
+    the same run; without a noted run, the newest published run of the copy's date (failed runs and other
+    dates do not count)."""
+    retried = make_record("2026-11-28T09:00:00.000Z", outcome="failed", failed_step="validate")
+    retried["run_id"] = "scheduled__2026-11-28"
     for record in [
         make_record("2026-11-28T03:00:00.000Z"),
         make_record("2026-11-28T05:00:00.000Z"),  # a rerun of the same date
         make_record("2026-11-28T07:00:00.000Z", outcome="failed", failed_step="validate"),
         make_record("2026-11-27T03:00:00.000Z", logical_date="2026-11-27"),
+        {**make_record("2026-11-28T08:00:00.000Z"), "run_id": "scheduled__2026-11-28"},
+        retried,  # started later than the published try of the same run
     ]:
         assert save_run(record, RecordsConfig(), tmp_path) == []
+    records = read_records(tmp_path, "learners")
 
-    newest = latest_published(tmp_path, "learners", "2026-11-28")
-    assert newest is not None
-    assert (newest["started_at"], newest["outcome"]) == ("2026-11-28T05:00:00.000Z", "published")
-    assert latest_published(tmp_path, "learners", "2026-11-27")["started_at"] == "2026-11-27T03:00:00.000Z"
-    assert latest_published(tmp_path, "learners", None)["started_at"] == "2026-11-28T05:00:00.000Z"
-    assert latest_published(tmp_path, "learners", "2026-11-29") is None
+    by_run = record_for_copy(records, "scheduled__2026-11-28", "2026-11-28")
+    assert (by_run["started_at"], by_run["outcome"]) == ("2026-11-28T08:00:00.000Z", "published")
+    assert record_for_copy(records, "cli-20261128050000", None)["started_at"] == "2026-11-28T05:00:00.000Z"
+    assert record_for_copy(records, "no-such-run", "2026-11-28") is None
+    newest = record_for_copy(records, None, "2026-11-28")
+    assert (newest["started_at"], newest["outcome"]) == ("2026-11-28T08:00:00.000Z", "published")
+    assert record_for_copy(records, None, "2026-11-27")["started_at"] == "2026-11-27T03:00:00.000Z"
+    assert record_for_copy(records, None, "2026-11-29") is None
 
 
-def test_latest_published_is_none_when_every_run_failed(tmp_path: Path):
-    """A date whose only runs failed has no published record."""
+def test_a_date_whose_runs_all_failed_has_no_record_for_a_copy(tmp_path: Path):
     save_run(make_record(outcome="failed", failed_step="snapshot"), RecordsConfig(), tmp_path)
-    assert latest_published(tmp_path, "learners", "2026-11-28") is None
+    assert record_for_copy(read_records(tmp_path, "learners"), None, "2026-11-28") is None
 
 
 def test_a_report_that_cannot_be_written_is_a_warning_and_the_record_is_still_written(tmp_path: Path):

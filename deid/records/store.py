@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,15 +100,17 @@ def read_records(directory: Path, database: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda r: str(r.get("started_at", "")), reverse=True)
 
 
-def latest_published(directory: Path, database: str, logical_date: str | None) -> dict[str, Any] | None:
-    """The newest record of a run that published the copy of `logical_date` (any date when None)."""
-    return next(_published(directory, database, logical_date), None)
-
-
-def _published(directory: Path, database: str, logical_date: str | None) -> Iterator[dict[str, Any]]:
-    for record in read_records(directory, database):
-        if record.get("outcome") == "published" and logical_date in (None, record.get("logical_date")):
-            yield record
+def record_for_copy(
+    records: list[dict[str, Any]], run_id: str | None, logical_date: str | None
+) -> dict[str, Any] | None:
+    """Of `records` (read_records' order), the one of the run that published a copy: the run noted on the copy
+    (an Airflow run retried after a failure has both records: the published one wins), else, for a copy
+    published before copies named their run, the newest run that published its logical date."""
+    published = [r for r in records if r.get("outcome") == "published"]
+    if run_id:
+        same_run = [r for r in records if r.get("run_id") == run_id]
+        return next((r for r in same_run if r in published), next(iter(same_run), None))
+    return next((r for r in published if r.get("logical_date") == logical_date), None)
 
 
 def _write_record(record: Mapping[str, Any], path: Path, warnings: list[str]) -> None:

@@ -108,24 +108,6 @@ def dbapi_connection(connection: Any) -> Any:
     return connection.connection.dbapi_connection if hasattr(connection, "exec_driver_sql") else connection
 
 
-def _halves(int_type: str) -> str:
-    """plpgsql declarations of a Feistel over n digits: halves of u and v digits, their moduli, a, b, c."""
-    return f"""    n int := length(digits);
-    u int := n / 2;
-    v int := n - u;
-    mu {int_type} := (10::numeric ^ u)::{int_type};
-    mv {int_type} := (10::numeric ^ v)::{int_type};
-    a {int_type};
-    b {int_type};
-    c {int_type};"""
-
-
-def _split(int_type: str) -> str:
-    """plpgsql: the digits split into the halves a (u digits, possibly none) and b (v digits)."""
-    return f"""    a := coalesce(nullif(left(digits, u), '')::{int_type}, 0);
-    b := substr(digits, u + 1)::{int_type};"""
-
-
 def _hash_digits(signature: str, permutation: str, declare: str = "") -> str:
     """n digits for `hash` format digits: the permutation when the value's digits fill the pattern exactly
     (so distinct inputs stay distinct), else digits drawn from the value's keyed hash."""
@@ -154,11 +136,9 @@ def fpe_rounds_unrolled_sql(n: int) -> list[str]:
     for i in range(FEISTEL_ROUNDS):
         changed, other, modulus, entries = ("a", "b", mu, mv) if i % 2 == 0 else ("b", "a", mv, mu)
         o = f"{base} + 4 * {other}"
-        read = " | ".join(
-            f"(get_byte(rounds, {o} + {k}) << {24 - 8 * k})" if k else f"(get_byte(rounds, {o}) << 24)"
-            for k in range(3)
-        )
-        lines.append(f"    {changed} := mod({changed} + ({read} | get_byte(rounds, {o} + 3)), {modulus});")
+        # the round's keyed value for `other`: 4 bytes, big-endian, as fpe_rounds stored them
+        read = " | ".join(f"(get_byte(rounds, {o} + {k}) << {24 - 8 * k})" for k in range(4))
+        lines.append(f"    {changed} := mod({changed} + ({read}), {modulus});")
         base += 4 * entries
     first = f"left(digits, {u})::int" if u else "0"
     return [
@@ -215,13 +195,21 @@ $$""",
         f"""CREATE OR REPLACE FUNCTION {s}.fpe_digits(digits text, tweak text) RETURNS text
     LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
 DECLARE
-{_halves("bigint")}
+    n int := length(digits);
+    u int := n / 2;  -- a has u digits (possibly none), b has v
+    v int := n - u;
+    mu bigint := (10::numeric ^ u)::bigint;
+    mv bigint := (10::numeric ^ v)::bigint;
+    a bigint;
+    b bigint;
+    c bigint;
     prefix text := tweak || chr(31) || n || chr(31);
 BEGIN
     IF digits !~ '^[0-9]{{1,{MAX_DIGITS}}}$' THEN
         RAISE EXCEPTION 'fpe_digits takes 1 to {MAX_DIGITS} decimal digits';
     END IF;
-{_split("bigint")}
+    a := coalesce(nullif(left(digits, u), '')::bigint, 0);
+    b := substr(digits, u + 1)::bigint;
     FOR i IN 0..{FEISTEL_ROUNDS - 1} LOOP
         -- even rounds: a has u digits; odd rounds: v. Each round is a bijection, so the whole is one.
         c := mod(a + {s}.hmac_int(prefix || i || chr(31) || b), CASE WHEN i & 1 = 0 THEN mu ELSE mv END);
@@ -234,7 +222,7 @@ END $$""",
         # The same permutation with every round's keyed values computed once, set-based, instead of ten
         # HMACs per value: round i maps the half b (of 10^v or 10^u values) to hmac_int(...) mod the other
         # half's modulus, stored as 4-byte big-endian ints, round after round. Worth it for big tables
-        # only (see ROUND_TABLE_MAX_HALF and hashing.py). The bytea lives in the statement's memory only.
+        # only (see ROUND_TABLE_MAX_DIGITS and hashing.py). The bytea lives in the statement's memory only.
         f"""CREATE OR REPLACE FUNCTION {s}.fpe_rounds(tweak text, n int) RETURNS bytea
     LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
     SELECT string_agg(int4send(mod({s}.hmac_int(tweak || chr(31) || n || chr(31) || i || chr(31) || b),

@@ -41,17 +41,16 @@ def run_record(run: Mapping[str, Any], facts: Iterable[Mapping[str, Any] | None]
             record.setdefault("tables", {}).setdefault(
                 table, {"rows": 0, "seconds": 0.0, "action": "untouched"}
             )
-    record["steps"] = _steps(spans)
+    record["steps"] = {}
     if spans:
         first = min(start for span in spans.values() for start, _ in span)
         record["started_at"] = _iso(first)
+        record["steps"] = _steps(spans, first)
     return record
 
 
-def _steps(spans: Mapping[str, list[tuple[float, float]]]) -> dict[str, dict[str, Any]]:
-    if not spans:
-        return {}
-    first = min(start for span in spans.values() for start, _ in span)
+def _steps(spans: Mapping[str, list[tuple[float, float]]], first: float) -> dict[str, dict[str, Any]]:
+    """Per step, in the order they began: start (after `first`, the run's start) and wall-clock seconds."""
     steps = {}
     for name, span in sorted(spans.items(), key=lambda item: min(s for s, _ in item[1])):
         start, end = min(s for s, _ in span), max(e for _, e in span)
