@@ -17,6 +17,7 @@ from functools import cache
 import sqlalchemy as sa
 
 from deid.errors import TransientError
+from deid.expect.gx_import import great_expectations
 from deid.expect.report import Outcome
 from deid.expect.spec import Spec
 from deid.expect.sql import for_gx
@@ -32,6 +33,7 @@ def _expectation_class():
     GX's own computes two metrics, the rows and their count, each by running the query; a scan of a large
     table would then be paid twice. Our queries return a handful of rows at most, so the rows (which GX
     fetches up to 200 of) give the count."""
+    great_expectations()
     from great_expectations.expectations import UnexpectedRowsExpectation
 
     class ExpectDeidQueryReturnsNoRows(UnexpectedRowsExpectation):
@@ -50,7 +52,7 @@ def _expectation_class():
 def run_specs(work: sa.Engine, database: str, specs: Sequence[Spec]) -> list[Outcome]:
     if not specs:
         return []
-    import great_expectations as gx
+    gx = great_expectations()
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
