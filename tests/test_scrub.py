@@ -67,7 +67,8 @@ def test_scrub_rewrites_sensitive_tables_and_passes_validation(demo_pair):
     assert results["public.learners"].rows == 195  # 200 learners less the 5 static test accounts
     checks = validate_copy(prod, work, plan, schema)
     raise_on_failure(checks)
-    assert {c.name for c in checks} >= {"row_count", "values_changed", "static_rows_intact", "foreign_key"}
+    # the quick checks; static rows, foreign keys and sequences are the expectation suite's (test_expect_gate)
+    assert {c.name for c in checks} == {"row_count", "values_changed"}
     # the trigger did not fire (updated_at unchanged) and is still there afterwards
     assert rows(work, "SELECT id, updated_at FROM learners ORDER BY id") == rows(
         prod, "SELECT id, updated_at FROM learners ORDER BY id"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +16,7 @@ from deid.expect.free_text import free_text_outcomes
 from deid.expect.gx_runner import run_specs
 from deid.expect.leaks import leak_outcomes
 from deid.expect.pii import pii_specs
-from deid.expect.report import Report
+from deid.expect.report import Outcome, Report
 from deid.expect.settings import Settings
 from deid.expect.suites import build_specs
 from deid.plan import Plan
@@ -44,21 +46,44 @@ def validate_with_expectations(
     report = Report(plan.database)
     key = new_key()  # per run, in memory only: digests of production values cannot be reversed later
     try:
-        with production.connect() as p, work.connect() as w:
-            for statement in _SAME_TEXT:
-                p.exec_driver_sql(statement)
-                w.exec_driver_sql(statement)
-            started = time.perf_counter()
-            specs = build_specs(p, plan, schema, offsets or {}) + pii_specs(plan, schema, settings)
-            report.outcomes += run_specs(work, plan.database, specs)
-            report.seconds["suite"] = round(time.perf_counter() - started, 3)
-            started = time.perf_counter()
-            report.outcomes += leak_outcomes(p, w, plan, schema, key, settings)
-            report.seconds["leaks"] = round(time.perf_counter() - started, 3)
-            started = time.perf_counter()
-            report.outcomes += free_text_outcomes(p, w, plan, schema, key, settings)
-            report.seconds["free_text"] = round(time.perf_counter() - started, 3)
+        # the leak checks beside the suite, on connections of their own: both wait on the databases (and the
+        # suite first on importing GX), so on two or more cores they overlap
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deid-leak-checks") as pool:
+            leaks = pool.submit(_leak_checks, production, work, plan, schema, key, settings, report.seconds)
+            with _same_text(production) as p:
+                started = time.perf_counter()
+                specs = build_specs(p, plan, schema, offsets or {}) + pii_specs(plan, schema, settings)
+                report.outcomes += run_specs(work, plan.database, specs)
+                report.seconds["suite"] = round(time.perf_counter() - started, 3)
+            report.outcomes += leaks.result()
     except sa.exc.DBAPIError as exc:
         # retold from SQLSTATE and names only: the statement's parameters hold the key and digests
         raise retell(exc, "validation") from None
     return report
+
+
+def _leak_checks(
+    production: sa.Engine,
+    work: sa.Engine,
+    plan: Plan,
+    schema: Schema,
+    key: bytes,
+    settings: Settings,
+    seconds: dict[str, float],
+) -> list[Outcome]:
+    with _same_text(production) as p, _same_text(work) as w:
+        started = time.perf_counter()
+        outcomes = leak_outcomes(p, w, plan, schema, key, settings)
+        seconds["leaks"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        outcomes += free_text_outcomes(p, w, plan, schema, key, settings)
+        seconds["free_text"] = round(time.perf_counter() - started, 3)
+    return outcomes
+
+
+@contextmanager
+def _same_text(engine: sa.Engine) -> Iterator[sa.Connection]:
+    with engine.connect() as connection:
+        for statement in _SAME_TEXT:
+            connection.exec_driver_sql(statement)
+        yield connection
