@@ -7,7 +7,6 @@ type kept, NULL kept, values changed); each case adds the checks of its own tran
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ipaddress
 import itertools
 import json
@@ -27,7 +26,7 @@ from deid.transformers.base import Target
 from deid.transformers.common import text_limit
 from deid.transformers.dictionaries import NAMES, entries, load_dictionaries, slot
 from deid.transformers.masking import RESTRICTED_ZIP3
-from deid.transformers.support import apply_key, support_sql
+from deid.transformers.support import apply_key, prf_key, support_sql
 
 SALT = "deid-test-salt-not-a-secret"
 OTHER_SALT = "another-test-salt-not-a-secret"
@@ -600,54 +599,59 @@ def test_transformer_sql(db: sa.Engine, case: Case):
 
 # --- the keyed hash, the permutation, the key --------------------------------------------------------------
 
-LONG_SALT = "a salt longer than the 64-byte SHA-256 block, which RFC 2104 hashes first: " * 2
+LONG_SALT = "a salt longer than the 64-byte SHA-256 block, which the key derivation takes whole: " * 2
+
+
+def prf(salt: str, message: str) -> bytes:
+    """deid's PRF computed here: SHA-256 of the 64-byte key then the message's UTF-8 bytes."""
+    return hashlib.sha256(prf_key(salt) + message.encode()).digest()
 
 
 @pytest.mark.parametrize("salt", [SALT, LONG_SALT, "é€ unicode salt"], ids=["short", "long", "unicode"])
-def test_sql_hmac_is_hmac_sha256(db: sa.Engine, salt: str):
-    expected = hmac.new(salt.encode(), b"abc", hashlib.sha256).digest()
+def test_sql_prf_is_sha256_of_key_then_message(db: sa.Engine, salt: str):
+    expected = prf(salt, "abc")
     with db.connect() as c:
         apply_key(c, salt)
-        got, as_int, unit = c.exec_driver_sql(
-            "SELECT _deid.hmac('abc'), _deid.hmac_int('abc'), _deid.hmac_unit('abc')"
+        got, as_int, unit, other = c.exec_driver_sql(
+            "SELECT _deid.prf('abc'), _deid.prf_int('abc'), _deid.prf_unit('abc'), _deid.prf('é€')"
         ).one()
-    assert bytes(got) == expected
+    assert bytes(got) == expected and bytes(other) == prf(salt, "é€")
     assert as_int == int.from_bytes(expected[:8], "big") & (2**63 - 1)
     assert unit == (as_int >> 10) / 2**53 and 0 <= unit < 1
 
 
-def test_hmac_written_out_in_a_statement_equals_the_functions(db: sa.Engine):
-    """The form statements use (pads as once-per-statement sub-SELECTs) gives the functions' exact bytes, on
-    many messages in one statement, NULL included."""
-    from deid.transformers.support import hmac_hex_sql, hmac_int_sql, hmac_sql, hmac_unit_sql
+def test_prf_written_out_in_a_statement_equals_the_functions(db: sa.Engine):
+    """The form statements use (the key as a once-per-statement sub-SELECT) gives the functions' exact bytes,
+    on many messages in one statement, NULL included."""
+    from deid.transformers.support import prf_hex_sql, prf_int_sql, prf_sql, prf_unit_sql
 
     messages = "(VALUES ('abc'), (''), ('é€ ünïcode'), (NULL), (repeat('x', 300))) AS m(v)"
     m = "m.v"
     with db.connect() as c:
         apply_key(c, SALT)
         rows = c.exec_driver_sql(
-            f"SELECT {hmac_sql(m)} IS NOT DISTINCT FROM _deid.hmac(m.v), "
-            f"{hmac_hex_sql(m)} IS NOT DISTINCT FROM _deid.hmac_hex(m.v), "
-            f"{hmac_int_sql(m)} IS NOT DISTINCT FROM _deid.hmac_int(m.v), "
-            f"{hmac_unit_sql(m)} IS NOT DISTINCT FROM _deid.hmac_unit(m.v), {hmac_int_sql(m)} IS NULL "
-            f"FROM {messages} UNION ALL SELECT true, true, true, true, false FROM generate_series(1, 1000) g "
-            f"WHERE {hmac_int_sql('g::text')} <> _deid.hmac_int(g::text)"
+            f"SELECT {prf_sql(m)} IS NOT DISTINCT FROM _deid.prf(m.v), "
+            f"{prf_hex_sql(m)} IS NOT DISTINCT FROM _deid.prf_hex(m.v), "
+            f"{prf_int_sql(m)} IS NOT DISTINCT FROM _deid.prf_int(m.v), "
+            f"{prf_unit_sql(m)} IS NOT DISTINCT FROM _deid.prf_unit(m.v), "
+            f"{prf_hex_sql(m, 20)} IS NOT DISTINCT FROM left(_deid.prf_hex(m.v), 20), "
+            f"{prf_hex_sql(m, 7)} IS NOT DISTINCT FROM left(_deid.prf_hex(m.v), 7), {prf_int_sql(m)} IS NULL "
+            f"FROM {messages} UNION ALL SELECT true, true, true, true, true, true, false "
+            f"FROM generate_series(1, 1000) g WHERE {prf_int_sql('g::text')} <> _deid.prf_int(g::text)"
         ).all()
-    assert [row[:4] for row in rows] == [(True, True, True, True)] * 5  # the 1,000 numbers add no row
-    assert [row[4] for row in rows] == [False, False, False, True, False]  # NULL in, NULL out
+    assert [row[:6] for row in rows] == [(True,) * 6] * 5  # the 1,000 numbers add no row
+    assert [row[6] for row in rows] == [False, False, False, True, False]  # NULL in, NULL out
 
 
 def test_keyed_shift_and_documentation_address_are_the_published_formulas(db: sa.Engine):
     """shift_days_sql and doc_ipv4_sql give, for every message, exactly what the formulas of the earlier
-    plpgsql functions gave (computed here in Python from the HMAC): values do not change with the speed-up."""
+    plpgsql functions gave (computed here in Python from the PRF): values do not change with the speed-up."""
     import ipaddress
 
     from deid.transformers.support import doc_ipv4_sql, shift_days_sql
 
-    def hmac_int(message: str) -> int:
-        return int.from_bytes(hmac.new(SALT.encode(), message.encode(), hashlib.sha256).digest()[:8]) & (
-            2**63 - 1
-        )
+    def prf_int(message: str) -> int:
+        return int.from_bytes(prf(SALT, message)[:8]) & (2**63 - 1)
 
     with db.connect() as c:
         apply_key(c, SALT)
@@ -657,9 +661,9 @@ def test_keyed_shift_and_documentation_address_are_the_published_formulas(db: sa
         ).all()
     bases = [ipaddress.ip_address(a) for a in ("192.0.2.0", "198.51.100.0", "203.0.113.0")]
     for message, shift, address, of_null in rows:
-        k = hmac_int(message) % 360
+        k = prf_int(message) % 360
         assert shift == (k - 180 if k < 180 else k - 179)
-        k = hmac_int(message) % 768
+        k = prf_int(message) % 768
         assert address == f"{bases[k // 256] + k % 256}/32" and of_null is None
     shifts = {shift for _, shift, _, _ in rows}
     assert 0 not in shifts and len(shifts) > 200 and min(shifts) < 0 < max(shifts)  # spread, never still
@@ -667,7 +671,7 @@ def test_keyed_shift_and_documentation_address_are_the_published_formulas(db: sa
 
 def test_without_a_key_keyed_sql_fails_closed(db: sa.Engine):
     with db.connect() as c, pytest.raises(sa.exc.DBAPIError, match="unrecognized configuration parameter"):
-        c.exec_driver_sql("SELECT _deid.hmac('abc')")
+        c.exec_driver_sql("SELECT _deid.prf('abc')")
 
 
 def test_a_failing_key_handoff_does_not_reveal_the_key(db: sa.Engine):
@@ -694,7 +698,7 @@ def test_fpe_digits_permutes_every_n_digit_string(db: sa.Engine, n: int):
 
 @pytest.mark.parametrize("n", range(1, 11))
 def test_fpe_round_table_gives_the_same_permutation(db: sa.Engine, n: int):
-    """The round-table form (big tables; its ten rounds written out per length) and the ten-HMAC form give
+    """The round-table form (big tables; its ten rounds written out per length) and the ten-PRF form give
     the same value for every input tried: all n-digit strings up to 4 digits, the edges and 5,000 spread
     values beyond."""
     values = f"lpad(g::text, {n}, '0') FROM generate_series(0, {10**n - 1}) g"
@@ -833,3 +837,31 @@ def test_fake_email_keeps_a_million_emails_unique(db: sa.Engine):
     with db.connect() as c:
         assert c.exec_driver_sql("SELECT count(DISTINCT v) FROM big").scalar() == MILLION
     assert _count(db, "v !~ '^[a-z0-9.]+[.][0-9a-f]{20}@example[.]com$'") == 0
+
+
+def test_dictionary_entries_made_once_per_statement_equal_making_them_every_row(db: sa.Engine):
+    """fake.email cleans the names of its local part once per statement, in the dictionary's layout: the
+    same text as cleaning every row's pick (street addresses add digits, spaces and dots to clean)."""
+    from deid.transformers.base import keyed
+    from deid.transformers.dictionaries import pick
+    from deid.transformers.fake import _EMAIL_PART, _email_local
+
+    v = "g::text"
+    raw = [
+        pick(name, keyed(f"fake.email.{part}", v))
+        for name, part in (("first_name", "first"), ("last_name", "last"))
+    ]
+    per_row = f"regexp_replace(lower({raw[0]} || '.' || {raw[1]}), '[^a-z0-9.]', '', 'g')"
+    street = pick("street_address", keyed("t", v))
+    street_once = pick("street_address", keyed("t", v), entry=_EMAIL_PART)
+    street_per_row = f"regexp_replace(lower({street}), '[^a-z0-9.]', '', 'g')"
+    with db.connect() as c:
+        apply_key(c, SALT)
+        differ, streets_differ, distinct, cleaned = c.exec_driver_sql(
+            f"SELECT count(*) FILTER (WHERE {_email_local(v, {})} IS DISTINCT FROM {per_row}), "
+            f"count(*) FILTER (WHERE {street_once} IS DISTINCT FROM {street_per_row}), "
+            f"count(DISTINCT {_email_local(v, {})}), count(*) FILTER (WHERE {street} <> {street_once}) "
+            "FROM generate_series(1, 20000) g"
+        ).one()
+    assert differ == 0 and streets_differ == 0
+    assert distinct > 15000 and cleaned == 20000  # spread picks, and every address had something to clean

@@ -14,7 +14,7 @@ from deid.transformers import UnknownTransformer, all_transformers, get
 from deid.transformers.base import ParamError, Target
 from deid.transformers.dictionaries import NAMES, SIZES, entries, generate
 from deid.transformers.structured import parse_path
-from deid.transformers.support import IPAD, OPAD, key_settings, support_sql
+from deid.transformers.support import KEY, key_settings, prf_key, support_sql
 
 # --- the registry --------------------------------------------------------------------------------------
 
@@ -344,14 +344,16 @@ def test_sql_forms_read_the_target_and_cast_to_its_type():
             assert '"c"' in sql and sql.endswith(f")::{sql_type}"), name
 
 
-def test_key_settings_are_the_rfc2104_pads():
-    for salt in ("short", "x" * 64, "y" * 65, "ünïcode"):
-        pads = key_settings(salt)
-        inner = hashlib.sha256(bytes.fromhex(pads[IPAD]) + b"msg").digest()
-        assert (
-            hashlib.sha256(bytes.fromhex(pads[OPAD]) + inner).digest()
-            == hmac.new(salt.encode(), b"msg", hashlib.sha256).digest()
+def test_the_key_is_one_block_derived_from_the_salt_by_hmac():
+    salts = ("short", "x" * 64, "y" * 65, "ünïcode")
+    for salt in salts:
+        key = prf_key(salt)
+        assert len(key) == 64  # exactly one SHA-256 block: the first compression absorbs the key alone
+        assert key == b"".join(
+            hmac.new(salt.encode(), f"deid.prf.key.{i}".encode(), hashlib.sha256).digest() for i in (0, 1)
         )
+        assert key_settings(salt) == {KEY: key.hex()} and salt.encode().hex() not in key.hex()
+    assert len({prf_key(s) for s in salts}) == len(salts)
 
 
 # --- dictionaries --------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 from deid.schema import Kind
 from deid.suggest import did_you_mean
 from deid.transformers.base import Param, Target, keyed
-from deid.transformers.support import hmac_hex_sql
+from deid.transformers.support import prf_hex_sql
 
 TAG_HEX = 20  # 80 bits: a million distinct values collide with probability about 4e-13
 
@@ -48,7 +48,7 @@ def too_long(target: Target, length: int, what: str) -> str | None:
 
 def hex_of(prefix: str, value_sql: str, length: int) -> str:
     """`length` hex characters of the keyed hash of the value (at most 64)."""
-    return f"left({hmac_hex_sql(keyed(prefix, value_sql))}, {length})"
+    return prf_hex_sql(keyed(prefix, value_sql), length)
 
 
 def tag(prefix: str, value_sql: str) -> str:

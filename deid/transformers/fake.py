@@ -16,7 +16,7 @@ from deid.schema import Kind
 from deid.transformers.base import TEXT_KINDS, Param, Target, Transformer, cast, keyed, quote_literal
 from deid.transformers.common import TAG_HEX, domain_param, fit, hex_of, tag, text_limit, too_long
 from deid.transformers.dictionaries import pick
-from deid.transformers.support import doc_ipv4_sql, hmac_int_sql
+from deid.transformers.support import doc_ipv4_sql, prf_int_sql
 
 Sql = Callable[[str, Mapping[str, Any]], str]  # (value SQL, params) -> SQL
 
@@ -86,18 +86,23 @@ def _full_name(v: str, params: Mapping[str, Any]) -> str:
     return f"{first} || ' ' || {last}"
 
 
+# an email's local part keeps lower-case letters, digits and dots of the names: applied to each dictionary
+# entry once per statement, not to every row
+_EMAIL_PART = "regexp_replace(lower(value), '[^a-z0-9.]', '', 'g')"
+
+
 def _email_local(v: str, params: Mapping[str, Any]) -> str:
     first, last = (
-        pick("first_name", keyed("fake.email.first", v)),
-        pick("last_name", keyed("fake.email.last", v)),
+        pick("first_name", keyed("fake.email.first", v), entry=_EMAIL_PART),
+        pick("last_name", keyed("fake.email.last", v), entry=_EMAIL_PART),
     )
-    return f"regexp_replace(lower({first} || '.' || {last}), '[^a-z0-9.]', '', 'g')"
+    return f"{first} || '.' || {last}"
 
 
 def _phone(v: str, params: Mapping[str, Any]) -> str:
     # five digits AAAYY, area code AAA in 200..999, laid into +1-AAA-555-01YY: 555-0100..0199 is reserved
     # for fiction in every North American area code
-    digits = f"(20000 + mod({hmac_int_sql(keyed('fake.phone', v))}, 80000))"
+    digits = f"(20000 + mod({prf_int_sql(keyed('fake.phone', v))}, 80000))"
     return f'to_char({digits}, \'FM"+1-"000"-555-01"00\')'
 
 

@@ -57,8 +57,8 @@ def _digits_input(target: Target, n: int) -> str:
 
 def _hash_digits(value_sql: str, n: int, rows: int) -> str:
     """hash_digits, or for a table with more rows than its round table has entries, the same permutation
-    from a round table built once per statement (an uncorrelated subquery): ten HMACs per value become ten
-    byte reads. Both give identical values."""
+    from a round table built once per statement (an uncorrelated subquery): ten PRF calls per value become
+    ten byte reads. Both give identical values."""
     if n <= ROUND_TABLE_MAX_DIGITS and rows >= round_table_entries(n):
         rounds = f"(SELECT {SCHEMA}.fpe_rounds('hash.digits', {n}))"
         return f"{SCHEMA}.hash{n}_digits_rounds({value_sql}, {rounds})"

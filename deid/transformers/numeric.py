@@ -8,7 +8,7 @@ from typing import Any
 from deid.schema import Kind
 from deid.transformers.base import NUMBER_KINDS, Param, Target, Transformer, cast
 from deid.transformers.common import by_key, by_param, check_by
-from deid.transformers.support import hmac_unit_sql
+from deid.transformers.support import prf_unit_sql
 
 
 def _positive(value: float) -> str | None:
@@ -16,7 +16,7 @@ def _positive(value: float) -> str | None:
 
 
 def _noise(target: Target, params: Mapping[str, Any]) -> str:
-    unit = hmac_unit_sql(by_key("noise", target, params["by"]))
+    unit = prf_unit_sql(by_key("noise", target, params["by"]))
     factor = f"(1 + {params['relative']!r} * (2 * {unit} - 1))"
     v = target.value
     if target.kind is Kind.FLOAT:
