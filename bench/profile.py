@@ -1,4 +1,4 @@
-"""Where the scrub of users spends its time, and what faster SQL forms of the same transformers would save.
+"""Where the scrub of users spends its time: per SQL primitive, per column, and in the rewrite itself.
 
     .venv/bin/python -m bench.profile [--server embedded|URL] [--users N] [--reuse-prod] [--keep-prod]
 
@@ -9,9 +9,9 @@ On a template copy of the benchmark's production database (bench/build.py), in d
   explain      EXPLAIN (ANALYZE, BUFFERS, WAL) of the plan's UPDATE with the indexes set aside as deid does,
                and the time spent in each plpgsql support function (track_functions)
   mechanics    the same UPDATE with every expression replaced by the identity: what rewriting costs
-  prototype    the UPDATE with faster forms of the same transformers, checked to give identical values
-Everything runs in rolled-back transactions or on the throwaway copy, which is dropped at the end. Nothing
-here changes deid: the prototype functions live in the copy's _deid schema only. Results are printed as
+  original     the plan's UPDATE with the indexes set aside and rebuilt, as deid runs it in one session
+Everything runs in rolled-back transactions or on the throwaway copy, which is dropped at the end. Results
+are printed as
 markdown and written to bench/results/<date>-<users>-pg<major>-profile.json.
 """
 
@@ -38,7 +38,7 @@ from bench.run import (
     production_plan,
 )
 from bench.servers import ROOT, SERVER_HELP, machine_facts, server_facts, server_url, timed
-from deid.transformers.support import doc_ipv4_sql, hmac_int_sql, shift_days_sql
+from deid.transformers.support import KEY, doc_ipv4_sql, prf_int_sql, shift_days_sql
 
 COPY = "bench_copy_profile"
 MASK63 = 9223372036854775807
@@ -53,14 +53,10 @@ def primitives(c: sa.Connection, pg18: bool) -> list[dict]:
     pick = "(SELECT d.value FROM _deid.dictionary d WHERE d.name = 'first_name' AND d.idx = mod(g, 600))"
     cases = [
         ("sha256 of a short text", "length(sha256(convert_to(g::text, 'UTF8')))", n),
-        (
-            "decode(current_setting(pad), 'hex')",
-            "length(decode(current_setting('deid.hmac_ipad'), 'hex'))",
-            n,
-        ),
-        ("_deid.hmac (HMAC-SHA256 in SQL, inlined)", "length(_deid.hmac(g::text))", n),
-        ("_deid.hmac_int (hmac, hex, bit(64), bigint)", "_deid.hmac_int(g::text) & 1", n),
-        ("hmac_int written out in the statement (pads read once)", f"{hmac_int_sql('g::text')} & 1", n),
+        ("decode(current_setting(key), 'hex')", f"length(decode(current_setting('{KEY}'), 'hex'))", n),
+        ("_deid.prf (SHA-256 of key and message, inlined)", "length(_deid.prf(g::text))", n),
+        ("_deid.prf_int (prf, hex, bit(64), bigint)", "_deid.prf_int(g::text) & 1", n),
+        ("prf_int written out in the statement (key read once)", f"{prf_int_sql('g::text')} & 1", n),
         ("dictionary pick: correlated index lookup (no hash)", f"length({pick})", n),
         (
             "dictionary pick: array subscript, 5000 entries",
@@ -93,8 +89,8 @@ def primitives(c: sa.Connection, pg18: bool) -> list[dict]:
         cases.insert(
             4,
             (
-                "hmac to bigint by bytea cast (PG 18)",
-                f"(substr(_deid.hmac(g::text), 1, 8)::bigint & {MASK63}) & 1",
+                "prf to bigint by bytea cast (PG 18)",
+                f"(substr(_deid.prf(g::text), 1, 8)::bigint & {MASK63}) & 1",
                 n,
             ),
         )
@@ -181,70 +177,6 @@ def identity_statement(table_plan) -> str:
     return f"UPDATE {USERS_TABLE} SET\n" + ",\n".join(sets)
 
 
-def prototype_support(pg18: bool) -> str:
-    """What the prototype forms need, in the copy's _deid only: the dictionaries stored email-ready."""
-    return """
-INSERT INTO _deid.dictionary (name, idx, value)
-SELECT name || '.email', idx, regexp_replace(lower(value), '[^a-z0-9.]', '', 'g')
-FROM _deid.dictionary WHERE name IN ('first_name', 'last_name')
-ON CONFLICT DO NOTHING;
-"""
-
-
-def to_bigint(bytes_sql: str, pg18: bool) -> str:
-    """The first 8 bytes of a bytea as a bigint: a cast on PG 18, hex and bit(64) before."""
-    if pg18:
-        return f"substr({bytes_sql}, 1, 8)::bigint"
-    return f"('x' || encode(substr({bytes_sql}, 1, 8), 'hex'))::bit(64)::bigint"
-
-
-def prototype_expressions(pg18: bool) -> dict[str, str]:
-    """Faster SQL forms giving the same values as deid's for the bench's users columns."""
-
-    def h_int(prefix: str, value: str) -> str:
-        return f"({to_bigint(f'_deid.hmac({prefix!r} || chr(31) || ({value})::text)', pg18)} & {MASK63})"
-
-    def pick(dictionary: str, size: int, prefix: str, value: str) -> str:
-        return (
-            f"(SELECT d.value FROM _deid.dictionary d WHERE d.name = '{dictionary}' "
-            f"AND d.idx = mod({h_int(prefix, value)}, {size}))"
-        )
-
-    email = (
-        f"{pick('first_name.email', 600, 'fake.email.first', 'email')} || '.' || "
-        f"{pick('last_name.email', 1000, 'fake.email.last', 'email')} || '.' || "
-        "left(_deid.hmac_hex('fake.email.tag' || chr(31) || (email)::text), 20) || '@example.com'"
-    )
-    return {
-        # dictionaries stored email-ready: no lower() and regexp_replace per row
-        "email": email,
-        "first_name": pick("first_name", 600, "fake.first_name", "first_name"),
-        "last_name": pick("last_name", 1000, "fake.last_name", "last_name"),
-        # to_char lays the digits out; regexp_replace with counted groups costs ~1.8 µs a call
-        "phone": (f'to_char(20000 + mod({h_int("fake.phone", "phone")}, 80000), \'FM"+1-"000"-555-01"00\')'),
-        "street_address": pick("street_address", 5000, "fake.street_address", "street_address"),
-    }
-
-
-def prototype_statement(table_plan, pg18: bool) -> str:
-    faster = prototype_expressions(pg18)
-    sets = [f'    "{a.column}" = {faster.get(a.column, a.sql)}' for a in table_plan.rewritten]
-    return f"UPDATE {USERS_TABLE} SET\n" + ",\n".join(sets)
-
-
-def identical_values(c: sa.Connection, table_plan, pg18: bool, rows: int = 20000) -> dict[str, int]:
-    """Rows (of the first `rows`) where a prototype expression differs from deid's: must be 0."""
-    faster = prototype_expressions(pg18)
-    out = {}
-    for a in table_plan.rewritten:
-        if a.column in faster:
-            out[a.column] = c.exec_driver_sql(
-                f"SELECT count(*) FROM (SELECT * FROM users ORDER BY id LIMIT {rows}) users "
-                f"WHERE ({a.sql}) IS DISTINCT FROM ({faster[a.column]})"
-            ).scalar()
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -282,14 +214,6 @@ def profile(server: Server, users: int, args) -> dict:
             result["mechanics"] = update_seconds(c, identity_statement(table_plan))
             report("original")
             result["original"] = update_seconds(c, table_plan.statement)
-            report("prototype")
-            with c.begin():
-                c.exec_driver_sql(prototype_support(pg18))
-            prototype = prototype_statement(table_plan, pg18)
-            result["prototype_statement"] = prototype
-            result["prototype_differences"] = identical_values(c, table_plan, pg18)
-            c.commit()
-            result["prototype"] = update_seconds(c, prototype)
     finally:
         engine.dispose()
         server.drop(COPY)
@@ -338,10 +262,8 @@ def markdown(r: dict) -> str:
     for key, label in (
         ("mechanics", "identity UPDATE (mechanics only) + rebuild"),
         ("original", "deid's UPDATE + rebuild"),
-        ("prototype", "prototype UPDATE + rebuild"),
     ):
         out.append(f"| {label} | {r[key]['total']} | {x(r[key]['total'])} |")
-    out += ["", f"prototype values differing from deid's (first 20,000 rows): {r['prototype_differences']}"]
     return "\n".join(out)
 
 
