@@ -249,14 +249,15 @@ END $$""",
         # statement's memory only.
         f"""CREATE OR REPLACE FUNCTION {s}.fpe_rounds(tweak text, n int) RETURNS bytea
     LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
-    SELECT string_agg(substr(int4send(mod({s}.prf_int(tweak || chr(31) || n || chr(31) || i || chr(31) || b),
-                                          r.m)::int),
-                             5 - r.w, r.w), ''::bytea ORDER BY i, b)
-    FROM generate_series(0, {FEISTEL_ROUNDS - 1}) i,
-         LATERAL (SELECT (10::numeric ^ CASE WHEN i & 1 = 0 THEN n / 2 ELSE n - n / 2 END)::bigint AS m) m,
-         LATERAL (SELECT m.m, CASE WHEN m.m <= 256 THEN 1 WHEN m.m <= 65536 THEN 2 ELSE 3 END AS w) r,
-         LATERAL generate_series(
-             0, (10::numeric ^ CASE WHEN i & 1 = 0 THEN n - n / 2 ELSE n / 2 END)::bigint - 1) b
+    SELECT string_agg(substr(int4send(mod({s}.prf_int(tweak || chr(31) || n || chr(31) || r.i
+                                                    || chr(31) || b), r.m)::int), 5 - r.w, r.w),
+                      ''::bytea ORDER BY r.i, b)
+    FROM (  -- per round: the modulus, the entries' width, the size of the other half (OFFSET 0: once a round)
+        SELECT i, m, CASE WHEN m <= 256 THEN 1 WHEN m <= 65536 THEN 2 ELSE 3 END AS w, other
+        FROM (SELECT i, (10::numeric ^ CASE WHEN i & 1 = 0 THEN n / 2 ELSE n - n / 2 END)::bigint AS m,
+                     (10::numeric ^ CASE WHEN i & 1 = 0 THEN n - n / 2 ELSE n / 2 END)::bigint AS other
+              FROM generate_series(0, {FEISTEL_ROUNDS - 1}) i OFFSET 0) moduli
+        OFFSET 0) r, LATERAL generate_series(0, r.other - 1) b
 $$""",
         # A shift in [-days, days] without 0, so a shifted value always moves: k is mod(prf_int, 2 * days),
         # computed in the statement (see shift_days_sql), so this needs no key and is IMMUTABLE
