@@ -94,10 +94,13 @@ def _save(ctx: RunContext, report: Callable[[str], None]) -> None:
 
 
 def secrets_of(ctx: RunContext) -> list[str]:
-    """What must never appear in a record: the salt, and the connection URLs with their passwords."""
+    """What must never appear in a record: the salt, the key derived from it, and the connection URLs with
+    their passwords."""
     import sqlalchemy as sa
 
-    found = [ctx.salt]
+    from deid.transformers.support import prf_key
+
+    found = [ctx.salt, prf_key(ctx.salt).hex()] if ctx.salt else []
     for url in (ctx.production_url, ctx.staging_server_url):
         found.append(url)
         password = sa.make_url(url).password

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 from deid.records.config import RecordsConfig
 from deid.records.metrics import read_metrics
@@ -217,3 +218,25 @@ def test_a_leftover_partial_file_does_not_break_read_metrics(tmp_path: Path):
 
     assert metrics.num_rows == len(TABLES)
     assert set(metrics["run_id"].to_pylist()) == {record["run_id"]}
+
+
+def test_a_record_holding_the_salt_its_key_or_a_password_is_refused():
+    from deid.errors import DeidError
+    from deid.records.record import check_clean
+    from deid.run import secrets_of
+    from deid.steps.context import RunContext
+    from deid.transformers.support import prf_key
+
+    salt = "a-salt-for-this-test"
+    ctx = RunContext(
+        config=None,
+        database=None,
+        logical_date=None,
+        production_url="postgresql://deid:pw-of-prod@db/prod",
+        staging_server_url="postgresql://deid@db/postgres",
+        salt=salt,
+    )
+    check_clean({"database": "learners", "note": "nothing secret"}, secrets_of(ctx))
+    for leaked in (salt, prf_key(salt).hex(), "pw-of-prod", ctx.staging_server_url):
+        with pytest.raises(DeidError, match="holds a secret"):
+            check_clean({"error": f"… {leaked} …"}, secrets_of(ctx))

@@ -100,13 +100,13 @@ def rules_facts(path: Path) -> dict[str, Any]:
 
 
 def check_clean(record: Mapping[str, Any], secrets: Iterable[str]) -> None:
-    """Refuse a record whose text holds one of `secrets` (the salt, a connection URL or password)."""
+    """Refuse a record whose text holds one of `secrets` (salt, key, connection URL or password)."""
     import json
 
     text = json.dumps(record, default=str)
     for secret in secrets:
         if secret and len(secret) >= 8 and secret in text:  # shorter ones would match innocent words
-            raise DeidError("refusing to write a run record that holds a secret (a salt, URL or password)")
+            raise DeidError("refusing to write a run record that holds a secret (salt, key, URL or password)")
 
 
 def _git(folder: str, *args: str) -> str | None:

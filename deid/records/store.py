@@ -106,10 +106,10 @@ def record_for_copy(
     """Of `records` (read_records' order), the one of the run that published a copy: the run noted on the copy
     (an Airflow run retried after a failure has both records: the published one wins), else, for a copy
     published before copies named their run, the newest run that published its logical date."""
-    published = [r for r in records if r.get("outcome") == "published"]
     if run_id:
         same_run = [r for r in records if r.get("run_id") == run_id]
-        return next((r for r in same_run if r in published), next(iter(same_run), None))
+        return next((r for r in same_run if r.get("outcome") == "published"), next(iter(same_run), None))
+    published = (r for r in records if r.get("outcome") == "published")
     return next((r for r in published if r.get("logical_date") == logical_date), None)
 
 

@@ -94,24 +94,18 @@ def prf_key(salt: str) -> bytes:
     return b"".join(hmac.digest(secret, f"deid.prf.key.{i}".encode(), "sha256") for i in (0, 1))
 
 
-def key_settings(salt: str) -> dict[str, str]:
-    """The session setting that carries the key, as hex."""
-    return {KEY: prf_key(salt).hex()}
-
-
 def apply_key(connection: Any, salt: str) -> None:
-    """Give the session its key, as session-wide settings sent as bound parameters.
+    """Give the session its key (`prf_key`, as hex), as a session-wide setting sent as a bound parameter.
 
     `connection` is a SQLAlchemy Connection (or a DB-API connection). The statement goes through the raw
     DB-API cursor, so SQLAlchemy's statement logging and its error messages (which print parameters) never
-    see the pads, and a failure is re-raised without them.
+    see the key, and a failure is re-raised without it.
     """
     if not salt:
         raise ConfigError("The salt is empty: keyed transformers need a secret salt.")
-    settings = key_settings(salt)
     try:
         with dbapi_connection(connection).cursor() as cursor:
-            cursor.execute(f"SELECT set_config('{KEY}', %s, false)", (settings[KEY],))
+            cursor.execute(f"SELECT set_config('{KEY}', %s, false)", (prf_key(salt).hex(),))
     except Exception as exc:  # re-raised without its text or cause, which could quote the key
         lost = any(k.__name__ in ("OperationalError", "InterfaceError") for k in type(exc).__mro__)
         kind = TransientError if lost else TerminalError
