@@ -76,7 +76,7 @@ def staging_refresh(database: DatabaseConfig, config_path: Path) -> DAG:
         finish = ScrubFinishOperator(task_id="scrub_finish", trigger_rule=TriggerRule.NONE_FAILED, **common)
         rebase = RebaseOperator(task_id="rebase", **common)
         migrate = MigrateOperator(task_id="migrate", **common)
-        validate = ValidateOperator(task_id="validate", offsets=rebase.output, **common)
+        validate = ValidateOperator(task_id="validate", **common)
         publish = PublishOperator(task_id="publish", **common)
         steps = [preflight, snapshot, prepare, scrub, finish, rebase, migrate, validate, publish]
         chain(*steps)

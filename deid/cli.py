@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import textwrap
 from pathlib import Path
 
 from deid.errors import DeidError, RuleProblems
+from deid.signals import interruptible
 
 EXIT_BUG = 70
 
@@ -135,6 +137,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from deid.steps.context import RunContext
 
     ctx = RunContext.resolve(_config(args), args.database, parse_date(args.date), EnvSettings())
+    ctx.publish_older = args.publish_older
     record = run(
         ctx, only=args.only, report=lambda line: print(f"deid run {args.database}: {line}", flush=True)
     )
@@ -161,16 +164,62 @@ def print_summary(record: dict) -> None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    """Swap a kept staging copy back in (default: the newest kept one); the current one is kept."""
+    """Swap a kept staging copy back in (default: the newest kept one); the current one is kept.
+
+    Refused while a run of the database is under way (a CLI run, or an Airflow run between its tasks)."""
     from deid.config import EnvSettings
     from deid.run import parse_date
+    from deid.steps.guard import check_no_run_under_way, guarded
     from deid.steps.publish import rollback
 
     db = _config(args).database(args.database)
     server = EnvSettings().connection(db.staging_server)
-    restored = rollback(server, db.staging_name, parse_date(args.to) if args.to else None)
+    to = parse_date(args.to) if args.to else None
+    with guarded(server, db.staging_name) as repaired:
+        _say_repaired(repaired)
+        check_no_run_under_way(server, db.staging_name, _cli_holder())
+        restored = rollback(server, db.staging_name, to)
     print(f"{db.staging_name} is now the copy of {restored}")
     return 0
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    """Drop the working copies of a database (a killed run's leftovers: they may hold production values).
+
+    A working copy that belongs to an Airflow run is left alone unless --force: use it only when that run is
+    over (failed without its cleanup task)."""
+    from deid.config import EnvSettings
+    from deid.lock import check_holder
+    from deid.steps.copies import admin, copies_on, drop_database
+    from deid.steps.guard import guarded
+
+    db = _config(args).database(args.database)
+    server = EnvSettings().connection(db.staging_server)
+    dropped = []
+    with guarded(server, db.staging_name) as repaired:
+        _say_repaired(repaired)
+        with admin(server) as c:
+            for copy in copies_on(c, db.staging_name):
+                if copy.role != "work":
+                    continue
+                state = copy.state
+                if not args.force:
+                    check_holder(state.holder if state else None, _cli_holder(), copy.name)
+                drop_database(c, copy.name)
+                dropped.append(copy.name)
+    print(f"dropped {', '.join(dropped)}" if dropped else f"{db.staging_name} has no working copy")
+    return 0
+
+
+def _cli_holder():
+    from deid.steps.state import Holder, now
+
+    return Holder(via="cli", run_id="cli", since=now())
+
+
+def _say_repaired(repaired: list[str]) -> None:
+    for name in repaired:
+        print(f"repaired: {name} accepts connections again (a publish or rollback was cut short)")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -180,7 +229,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     config = _config(args)
     db = config.database(args.database)
-    info = status(EnvSettings().connection(db.staging_server), db.staging_name)
+    server = EnvSettings().connection(db.staging_server)
+    info = status(server, db.staging_name)
+    info["repaired"] = _repair_if_idle(server, db.staging_name)
+    if info["repaired"]:
+        info = {**status(server, db.staging_name), "repaired": info["repaired"]}
     _attach_records(info, config, args.database)
     if args.json:
         import json
@@ -189,6 +242,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print(format_status(info))
     return 0
+
+
+def _repair_if_idle(server: str, staging_name: str) -> list[str] | None:
+    """Open again what an interrupted publish left closed, unless a deid command works on the database
+    right now (then its own repair covers it); None when the lock was busy."""
+    from deid.lock import Busy
+    from deid.steps.guard import guarded
+
+    try:
+        with guarded(server, staging_name) as repaired:
+            return repaired
+    except Busy:
+        return None
 
 
 def _attach_records(info: dict, config, database: str) -> None:
@@ -233,6 +299,15 @@ def format_status(info: dict) -> str:
             meta = copy.get("metadata") or {}
             offsets = meta.get("offsets") or {}
             facts = [f"{role:<9}", f"{copy['name']:<40}", f"date {copy.get('logical_date') or '?'}"]
+            if not copy.get("allow_connections", True):
+                facts.append("CLOSED to connections")
+            if meta.get("poisoned"):
+                facts.append(f"unusable: {meta['poisoned'].get('step')} failed")
+            holder = meta.get("holder") or {}
+            if holder.get("via") == "airflow":
+                facts.append(f"held by Airflow run {holder.get('dag_id')}/{holder.get('run_id')}")
+            if meta.get("ledger"):
+                facts.append("steps " + ",".join(s.get("step", "?") for s in meta["ledger"]))
             if meta.get("published_at"):
                 facts.append(f"published {meta['published_at']}")
             if meta.get("rules_digest"):
@@ -248,6 +323,10 @@ def format_status(info: dict) -> str:
             lines.append("  ".join(facts))
     if not info.get("published"):
         lines.insert(0, f"{info.get('staging_name')}: nothing published yet")
+    for name in info.get("repaired") or ():
+        lines.append(f"repaired: {name} accepts connections again (a publish or rollback was cut short)")
+    if info.get("repaired") is None and "repaired" in info:
+        lines.append("(a deid command is working on this database right now)")
     return "\n".join(lines)
 
 
@@ -360,12 +439,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--only",
         choices=("snapshot", "scrub", "rebase", "migrate", "validate", "publish"),
-        help="run one step on this date's working copy",
+        help="run one step on this date's working copy (refused where the steps before it did not finish)",
+    )
+    run.add_argument(
+        "--publish-older",
+        action="store_true",
+        help="publish even if the published copy is of a later date (by default such a copy is only kept)",
     )
 
     rollback = add("rollback", cmd_rollback)
     rollback.add_argument("database")
     rollback.add_argument("--to", help="the logical date of the kept copy to restore (default: the newest)")
+
+    cleanup = add("cleanup", cmd_cleanup)
+    cleanup.add_argument("database")
+    cleanup.add_argument(
+        "--force", action="store_true", help="also drop a copy an Airflow run holds (when that run is over)"
+    )
 
     status = add("status", cmd_status)
     status.add_argument("database")
@@ -387,6 +477,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     parser = build_parser()
     args = parser.parse_args(argv)
+    with interruptible() as received:
+        code = _dispatch(args)
+    if received.exit_code is not None:
+        # whatever the interrupted statement raised on its way out, the signal is why the command stopped
+        name = signal.Signals(received.signum).name
+        print(f"deid: stopped by {name}; what the command had started was cleaned up", file=sys.stderr)
+        return received.exit_code
+    return code
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except DeidError as exc:

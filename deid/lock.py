@@ -1,12 +1,20 @@
-"""One run at a time per staging name: a PostgreSQL session advisory lock on the staging server.
+"""One run at a time per staging name and server: a PostgreSQL session advisory lock, and the run's holder.
 
-The lock lives in a dedicated connection to the staging server's maintenance database, held for the whole
-run. A session lock dies with its session, so a run killed with SIGKILL, or a lost machine, releases it
-without any stale-lock file to clean up. Advisory locks are per database: every run must lock in the same
-one, which is why the maintenance database (the staging server URL) is used, never a copy.
+**The session lock.** A dedicated connection holds `pg_try_advisory_lock(key of the staging name)` for as
+long as a command or an Airflow task works on the staging name's copies. A session lock dies with its
+session, so a process killed with SIGKILL, or a lost machine, releases it without any stale-lock file to
+clean up. Advisory locks belong to one database, so every deid process must lock in the same one, whatever
+database its staging URL names (two URLs to one server, one naming `postgres` and one `staging_admin`, must
+still exclude each other): the lock is always taken in LOCK_DATABASE, the database every PostgreSQL
+cluster is created with. The lock is exclusive, except for the scrub of single tables in Airflow: those
+mapped tasks of one run work on one working copy side by side, so they share it (`shared=True`), which
+still shuts out any other command.
 
-The lock is exclusive, except for the scrub of single tables in Airflow: those mapped tasks of one run work
-on one working copy side by side, so they share it (`shared=True`), which still shuts out any other run.
+**The holder.** An Airflow run is several processes, one per task, and between two tasks no session holds
+the lock. So a run also writes itself on its working copy as its holder (steps/state.py Holder), from the
+snapshot on; `check_holder` is what every step, `rollback` and `cleanup` ask before touching copies: an
+Airflow run's copy belongs to that run until it ends (its cleanup task drops the copy), and a CLI command
+met meanwhile is refused, naming the run.
 """
 
 from __future__ import annotations
@@ -18,10 +26,16 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from deid.db import engine
-from deid.errors import TerminalError, TransientError
+from deid.db import engine, normalise_url
+from deid.errors import ConfigError, TerminalError, TransientError
+from deid.steps.state import Holder
 
 APPLICATION_NAME = "deid run"
+LOCK_DATABASE = "postgres"
+
+
+class Busy(TransientError):
+    """Another deid command or run holds the staging name: retrying later may succeed (exit code 4)."""
 
 
 @dataclass(frozen=True)
@@ -46,19 +60,19 @@ def run_lock(staging_server_url: str, staging_name: str, shared: bool = False) -
     key = lock_key(staging_name)
     kind = "_shared" if shared else ""
     eng = engine(
-        staging_server_url,
+        lock_url(staging_server_url),
         poolclass=sa.pool.NullPool,
         isolation_level="AUTOCOMMIT",
         # Names the holder in pg_stat_activity, for the message another run shows.
         connect_args={"application_name": f"{APPLICATION_NAME} {staging_name}"[:63]},
     )
     try:
-        with eng.connect() as c:
+        with _connect(eng) as c:
             row = c.execute(
                 sa.text(f"SELECT pg_try_advisory_lock{kind}(:k), pg_backend_pid()"), {"k": key}
             ).one()
             if not row[0]:
-                raise TerminalError(f"another deid run for {staging_name} is in progress ({_holder(c, key)})")
+                raise Busy(f"another deid run for {staging_name} is in progress ({_holder(c, key)})")
             try:
                 yield RunLock(staging_name, key, row[1])
             finally:
@@ -67,6 +81,46 @@ def run_lock(staging_server_url: str, staging_name: str, shared: bool = False) -
                     c.execute(sa.text(f"SELECT pg_advisory_unlock{kind}(:k)"), {"k": key})
     finally:
         eng.dispose()
+
+
+def lock_url(staging_server_url: str) -> sa.URL:
+    """The staging server's URL for LOCK_DATABASE: same server, user and options, one database for all."""
+    return normalise_url(staging_server_url).set(database=LOCK_DATABASE)
+
+
+@contextmanager
+def _connect(eng: sa.Engine) -> Iterator[sa.Connection]:
+    try:
+        with eng.connect() as c:
+            yield c
+    except ConfigError as refused:
+        # the server answered but will not let deid into LOCK_DATABASE (missing, or CONNECT revoked)
+        raise ConfigError(
+            f"deid takes its run lock in the database '{LOCK_DATABASE}' of the staging server, whatever "
+            f"database the staging connection names, so that runs reaching one server by different URLs "
+            f"still exclude each other; it cannot connect there ({refused}). Create that database or grant "
+            "deid's role CONNECT on it"
+        ) from None
+
+
+def check_holder(holder: Holder | None, mine: Holder, copy: str, *, dropping: bool = False) -> None:
+    """TerminalError unless this run (`mine`) may work on `copy`, held by `holder`.
+
+    A copy nobody holds, or held by a CLI command (one process: it held the session lock, which this
+    caller now holds, so it is over), is anyone's. An Airflow run's copy is that run's; `dropping` (a snapshot
+    clearing leftovers) may also take over the copy of an earlier run of the same DAG, which max_active_runs=1
+    guarantees is over.
+    """
+    if holder is None or holder.via == "cli":
+        return
+    same_dag = mine.via == "airflow" and mine.dag_id == holder.dag_id
+    if same_dag and (mine.run_id == holder.run_id or dropping):
+        return
+    raise TerminalError(
+        f"{copy} belongs to {holder.describe()}, which refreshes this staging copy right now. Wait for it "
+        "to finish; if that run is over without dropping its copy (see Airflow), `deid cleanup DATABASE "
+        "--force` drops it"
+    )
 
 
 def _holder(c: sa.Connection, key: int) -> str:

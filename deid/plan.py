@@ -7,11 +7,14 @@ columns are all kept is not touched; `copy: schema_only` tables are emptied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from deid.rules import coverage
-from deid.rules.model import ColumnRule, RuleFile, TableRule
+from deid.rules.model import ColumnRule, RowLimit, RuleFile, TableRule
 from deid.rules.targets import over_array, quote_table, target_for
 from deid.schema import Column, Kind, Schema, Table
 from deid.transformers import get
@@ -39,6 +42,7 @@ class TablePlan:
     keep_rows_where: str | None  # rendered SQL of the static-test-data condition
     statement: str | None  # None: the table is not touched
     row_estimate: int = 0
+    keep_rows_limit: RowLimit = field(default_factory=RowLimit)  # how many rows the condition may keep
 
     @property
     def rewritten(self) -> tuple[ColumnAction, ...]:
@@ -56,6 +60,36 @@ class Plan:
     @property
     def statements(self) -> tuple[str, ...]:
         return tuple(t.statement for t in self.tables if t.statement)
+
+    def table(self, name: str) -> TablePlan | None:
+        return next((t for t in self.tables if t.table == name), None)
+
+    @property
+    def digest(self) -> str:
+        """sha256 of every decision (tables, actions, conditions, statements; row estimates left out, as
+        they change with ANALYZE): two plans with one digest scrub a copy alike. Steps that share a copy
+        compare it, so none works from a plan other than the one the scrub applied."""
+        decisions = [
+            {**asdict(t), "row_estimate": None, "keep_rows_limit": asdict(t.keep_rows_limit)}
+            for t in self.tables
+        ]
+        text = json.dumps(
+            [self.rules_digest, decisions, self.dictionaries, self.preamble], sort_keys=True, default=str
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plan_for(
+    rules: RuleFile, schema: Schema, *, has_migrations: bool, subset: Iterable[str] | None = None
+) -> tuple[Plan, set[str]]:
+    """The plan for `schema` (a copy's own, as cloned), and the rules set aside because they wait for the
+    copy's migrations. `subset`: only these tables keep their rows (see deid.subset)."""
+    rules, waiting = coverage.awaiting_migrations(rules, schema, has_migrations)
+    if subset is not None:
+        from deid.subset import only_tables
+
+        rules = only_tables(rules, schema, subset)
+    return build_plan(rules, schema), waiting
 
 
 def build_plan(rules: RuleFile, schema: Schema) -> Plan:
@@ -99,9 +133,16 @@ def _table_plan(table: Table, rule: TableRule) -> tuple[TablePlan, set[str]]:
         needs |= used
     condition = rule.keep_rows_where.sql if rule.keep_rows_where else None
     statement = _update(table, actions, condition)
-    return TablePlan(
-        table.qualified, rule.copy, tuple(actions), condition, statement, table.row_estimate
-    ), needs
+    plan = TablePlan(
+        table.qualified,
+        rule.copy,
+        tuple(actions),
+        condition,
+        statement,
+        table.row_estimate,
+        rule.keep_rows_at_most,
+    )
+    return plan, needs
 
 
 def _column_action(table: Table, column: Column, crule: ColumnRule) -> tuple[ColumnAction, set[str]]:
@@ -161,7 +202,10 @@ def render(plan: Plan, with_sql: bool = True) -> str:
         )
         out.append(f"{t.table}: {verdict}")
         if t.keep_rows_where:
-            out.append(f"  rows where {t.keep_rows_where} are static test data: kept intact")
+            out.append(
+                f"  rows where {t.keep_rows_where} are static test data: kept intact, "
+                f"{t.keep_rows_limit.describe()}"
+            )
         width = max((len(a.column) for a in t.actions), default=0)
         for a in t.actions:
             params = _shown_params(a)

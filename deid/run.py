@@ -36,12 +36,17 @@ def step_functions() -> dict[str, Callable[[RunContext], object]]:
 def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] = print) -> dict:
     """Run every step (or just `only`) for ctx's database and logical date; returns the run record.
 
-    The record is saved whatever the outcome (deid.records.store), with its HTML report and metrics; a file
-    that cannot be written or uploaded is reported as a warning and does not change the outcome.
+    Each step checks the working copy's own state before it works on it (steps/state.py), so `only` runs a
+    step only where the steps before it finished. A failed step marks the copy unusable; a full run then
+    drops it. The record is saved whatever the outcome (deid.records.store), with its HTML report and
+    metrics; a file that cannot be written or uploaded is reported as a warning and does not change the
+    outcome.
     """
-    from deid.lock import run_lock
     from deid.records.record import finish_record, start_record
+    from deid.steps.guard import guarded
+    from deid.steps.ledger import poison
     from deid.steps.publish import cleanup
+    from deid.steps.state import Holder, now
 
     steps = (only,) if only else STEPS
     functions = step_functions()
@@ -49,32 +54,51 @@ def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] 
     record.update(start_record(ctx.database.name, ctx.logical_date, ctx.rules_path, via="cli"))
     record["subset"] = sorted(ctx.only_tables) if ctx.only_tables is not None else None
     record.setdefault("steps", {})
-    began, name = time.monotonic(), None
+    ctx.holder = Holder(via="cli", run_id=record["run_id"], since=now())
+    began, name, outcome = time.monotonic(), None, "step"
     try:
-        with run_lock(ctx.staging_server_url, ctx.staging_name):
+        with guarded(ctx.staging_server_url, ctx.staging_name) as repaired:
+            if repaired:
+                record["repaired"] = repaired
+                report(f"repaired: {', '.join(repaired)} accept connections again (a publish was cut short)")
             try:
                 for name in steps:
                     started = time.monotonic()
                     report(f"{name}: started")
                     if name == "scrub":
                         functions[name](ctx, progress=lambda r: report(_progress_line(r)))
+                    elif name == "publish":
+                        outcome = functions[name](ctx)
                     else:
                         functions[name](ctx)
                     seconds = round(time.monotonic() - started, 3)
                     record["steps"][name] = {"start": round(started - began, 3), "seconds": seconds}
                     report(f"{name}: done in {seconds:.1f}s")
-            except BaseException:
+            except BaseException as error:
+                if name not in (None, "snapshot", "publish"):  # snapshot drops its own partial copy
+                    poison(ctx, name, error)
                 if only is None:
-                    cleanup(ctx)  # never leave a half-scrubbed copy behind
+                    _quietly(cleanup, ctx, error)  # never leave a half-scrubbed copy behind
                 raise
     except BaseException as error:
         # `name` is None when the lock was refused: another run holds it, and this one did nothing
         finish_record(record, "failed", failed_step=name or "lock", error=error)
         _save(ctx, report)
         raise
-    finish_record(record, "step" if only else "published")
+    if outcome == "kept":
+        kept = record.get("kept_instead_of_published", {})
+        report(f"publish: kept as {kept.get('copy')}, not published: {kept.get('reason')}")
+    finish_record(record, outcome if only in (None, "publish") else "step")
     _save(ctx, report)
     return record
+
+
+def _quietly(function: Callable[[RunContext], object], ctx: RunContext, error: BaseException) -> None:
+    """Run a clean-up after `error`; its own failure becomes a note on `error`, which is what matters."""
+    try:
+        function(ctx)
+    except Exception as failed:
+        error.add_note(f"and {function.__name__} failed too: {failed}")
 
 
 def _save(ctx: RunContext, report: Callable[[str], None]) -> None:

@@ -13,6 +13,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from deid import names
+
 SCHEMA_FORMAT = 1
 
 
@@ -76,7 +78,7 @@ class Table:
 
     @property
     def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
+        return names.key(self.schema, self.name)
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -97,7 +99,7 @@ class Sequence:
 
     @property
     def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
+        return names.key(self.schema, self.name)
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ class View:
 
     @property
     def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
+        return names.key(self.schema, self.name)
 
 
 @dataclass(frozen=True)
@@ -134,9 +136,14 @@ class Schema:
 
     @property
     def digest(self) -> str:
-        """sha256 of the structure (names and types, no values): the run record's schema_hash. Two runs with
-        the same digest saw the same production schema."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()
+        """sha256 of the structure (names and types, no values; row estimates and the server's version left
+        out, as they change without any DDL): the run record's schema_hash. Two schemas with the same
+        digest have the same tables, columns, keys, triggers and sequences."""
+        structure = asdict(self)
+        structure["server_version"] = ""
+        for table in structure["tables"]:
+            table["row_estimate"] = 0
+        return hashlib.sha256(json.dumps(structure, sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def from_json(cls, text: str) -> Schema:

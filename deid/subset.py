@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+from deid import names
 from deid.errors import TerminalError
 from deid.rules import coverage
 from deid.rules.model import RuleFile
@@ -29,7 +30,10 @@ def only_tables(rules: RuleFile, schema: Schema, tables: Iterable[str]) -> RuleF
     referenced tables are not named.
     """
     coverage.check_or_raise(rules, schema)
-    wanted = set(tables)
+    try:
+        wanted = {names.table_key(t) for t in tables}
+    except names.BadName as exc:
+        raise TerminalError(f"tables: {exc}") from None
     known = {t.qualified for t in schema.rule_tables}
     unknown = sorted(wanted - known)
     if unknown:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from deid.errors import TerminalError
-from deid.lock import lock_key, run_lock
+from deid.lock import Busy, lock_key, run_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLDER = """
@@ -42,7 +41,7 @@ def name_with_key(sign: int) -> str:
 def test_a_second_run_is_refused_with_the_holder_named(postgres, sign):
     staging = name_with_key(sign)
     with run_lock(postgres.admin_url, staging) as held:
-        with pytest.raises(TerminalError) as raised, run_lock(postgres.admin_url, staging):
+        with pytest.raises(Busy) as raised, run_lock(postgres.admin_url, staging):
             pass
         message = str(raised.value)
         assert message.startswith(
@@ -66,7 +65,7 @@ def test_the_lock_dies_with_a_killed_holder(postgres, staging):
     try:
         pid = int(holder.stdout.readline())
         with (
-            pytest.raises(TerminalError, match=rf"backend pid {pid} "),
+            pytest.raises(Busy, match=rf"backend pid {pid} "),
             run_lock(postgres.admin_url, staging),
         ):
             pass
@@ -79,7 +78,7 @@ def test_the_lock_dies_with_a_killed_holder(postgres, staging):
         try:
             with run_lock(postgres.admin_url, staging):
                 break
-        except TerminalError:
+        except Busy:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
@@ -92,18 +91,38 @@ def test_shared_holders_coexist_and_shut_out_an_exclusive_run(postgres, staging)
     with (
         run_lock(url, staging, shared=True),
         run_lock(url, staging, shared=True),
-        pytest.raises(TerminalError, match="is in progress"),
+        pytest.raises(Busy, match="is in progress"),
         run_lock(url, staging),
     ):
         pass
     with (
         run_lock(url, staging),
-        pytest.raises(TerminalError, match="is in progress"),
+        pytest.raises(Busy, match="is in progress"),
         run_lock(url, staging, shared=True),
     ):
         pass
     with run_lock(url, staging, shared=True):
         pass  # every shared hold was released
+
+
+def test_two_urls_to_one_server_exclude_each_other(postgres, staging):
+    """The lock is taken in one database whatever the staging URL names: a run reaching the server through
+    another maintenance database is still refused (before, it ran at once and dropped the first's copy)."""
+    other = postgres.create_database("deid_maint")
+    try:
+        with (
+            run_lock(postgres.admin_url, staging),
+            pytest.raises(Busy, match="is in progress"),
+            run_lock(postgres.url(other), staging),
+        ):
+            pass
+    finally:
+        postgres.drop_database(other)
+
+
+def test_a_refused_lock_is_retried_not_a_failure():
+    """Busy is transient: the CLI exits 4 ("retry") and Airflow retries the task."""
+    assert Busy("x").exit_code == 4 and Busy("x").transient
 
 
 def test_keys_are_stable_signed_64_bit_integers():

@@ -76,9 +76,18 @@ def _tokens_sql(table_plan: TablePlan, content: str, rows: int | None) -> str:
 
 
 def free_text_outcomes(
-    production: sa.Connection, work: sa.Connection, plan: Plan, schema: Schema, key: bytes, settings: Settings
+    production: sa.Connection,
+    work: sa.Connection,
+    plan: Plan,
+    schema: Schema,
+    key: bytes,
+    settings: Settings,
+    compared: Plan | None = None,
 ) -> list[Outcome]:
-    sources = {tp.table: s for tp in plan.tables if (s := identifier_sources(tp))}
+    """`plan` describes the copy, whose kept text is read; `compared` the part production can answer for,
+    whose identifiers are looked for (default: all of `plan`)."""
+    compared = compared or plan
+    sources = {tp.table: s for tp in compared.tables if (s := identifier_sources(tp))}
     if not sources:
         return []
     owners: dict[bytes, set[tuple[str, str]]] = defaultdict(set)
@@ -101,7 +110,7 @@ def free_text_outcomes(
     found: set[bytes] = set()
     if owners:
         tokens = list(owners)
-        plans = {tp.table: tp for tp in plan.tables}
+        plans = {tp.table: tp for tp in compared.tables}
         for table_name, expressions in sources.items():
             values = ", ".join(f"({keyed(_normal(e))})" for e in expressions)
             where = not_static(plans[table_name]) or "WHERE true"

@@ -39,20 +39,28 @@ def validate_with_expectations(
     schema: Schema,
     offsets: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
+    rows: Mapping[str, int] | None = None,
+    compared: Plan | None = None,
 ) -> Report:
     """Check the working copy against production and the rules; never raises for a failed expectation
-    (see raise_on_failure). `offsets`: the rebase record (sequence -> facts, or sequence -> offset)."""
+    (see raise_on_failure). `plan` and `schema` describe the copy (scope.for_copy); `offsets`: the rebase
+    record (sequence -> facts, or sequence -> offset); `rows`: the rows of each table when cloned;
+    `compared`: the part of `plan` that production can answer for (scope.for_production)."""
     settings = settings or Settings()
+    compared = compared or plan
     report = Report(plan.database)
     key = new_key()  # per run, in memory only: digests of production values cannot be reversed later
     try:
         # the leak checks beside the suite, on connections of their own: both wait on the databases (and the
         # suite first on importing GX), so on two or more cores they overlap
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deid-leak-checks") as pool:
-            leaks = pool.submit(_leak_checks, production, work, plan, schema, key, settings, report.seconds)
+            leaks = pool.submit(
+                _leak_checks, production, work, plan, compared, schema, key, settings, report.seconds
+            )
             with _same_text(production) as p:
                 started = time.perf_counter()
-                specs = build_specs(p, plan, schema, offsets or {}) + pii_specs(plan, schema, settings)
+                specs = build_specs(p, plan, schema, offsets or {}, rows, compared)
+                specs += pii_specs(plan, schema, settings)
                 report.outcomes += run_specs(work, plan.database, specs)
                 report.seconds["suite"] = round(time.perf_counter() - started, 3)
             report.outcomes += leaks.result()
@@ -66,6 +74,7 @@ def _leak_checks(
     production: sa.Engine,
     work: sa.Engine,
     plan: Plan,
+    compared: Plan,
     schema: Schema,
     key: bytes,
     settings: Settings,
@@ -73,10 +82,10 @@ def _leak_checks(
 ) -> list[Outcome]:
     with _same_text(production) as p, _same_text(work) as w:
         started = time.perf_counter()
-        outcomes = leak_outcomes(p, w, plan, schema, key, settings)
+        outcomes = leak_outcomes(p, w, compared, schema, key, settings)
         seconds["leaks"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
-        outcomes += free_text_outcomes(p, w, plan, schema, key, settings)
+        outcomes += free_text_outcomes(p, w, plan, schema, key, settings, compared)
         seconds["free_text"] = round(time.perf_counter() - started, 3)
     return outcomes
 

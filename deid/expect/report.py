@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from deid.errors import TerminalError
+from deid.names import column_key
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class Outcome:
 
     @property
     def place(self) -> str:
-        return f"{self.table}.{self.column}" if self.column else self.table
+        return column_key(self.table, self.column) if self.column else self.table
 
     def __str__(self) -> str:
         counts = f"{self.unexpected} unexpected" if self.unexpected is not None else "not evaluated"

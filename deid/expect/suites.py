@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from deid import names
 from deid.expect.shapes import conforms
 from deid.expect.spec import Spec
 from deid.expect.sql import foreign_keys, literal, not_static, quote_ident, quote_table
@@ -22,13 +23,24 @@ from deid.schema import Schema, Table
 
 
 def build_specs(
-    production: sa.Connection, plan: Plan, schema: Schema, offsets: Mapping[str, Any]
+    production: sa.Connection,
+    plan: Plan,
+    schema: Schema,
+    offsets: Mapping[str, Any],
+    rows: Mapping[str, int] | None = None,
+    compared: Plan | None = None,
 ) -> list[Spec]:
+    """The suite for the copy described by `plan` and `schema` (scope.for_copy). `rows`: each table's rows
+    when the copy was cloned (None: counted in production now). `compared`: the part of the plan production
+    can answer for (scope.for_production; None: all of it)."""
+    compared = compared or plan
     specs: list[Spec] = []
     for table_plan in plan.tables:
         table = schema.table(table_plan.table)
         assert table is not None  # the plan was built from this schema
-        specs.append(_row_count(production, table_plan))
+        expected = _expected_rows(production, table_plan, rows)
+        if expected is not None:
+            specs.append(_row_count(table_plan, expected))
         if table_plan.copy != "full":
             continue
         shape = _shapes(table, table_plan)
@@ -36,25 +48,50 @@ def build_specs(
             specs.append(shape)
         specs += _unique(table, table_plan)
         if table_plan.keep_rows_where:
-            specs.append(_static_rows(production, table_plan))
+            specs.append(_static_rows_bounded(table_plan))
+            theirs = compared.table(table_plan.table)
+            if theirs is not None and theirs.keep_rows_where:
+                specs.append(_static_rows(production, theirs))
     specs += _foreign_keys(schema)
     specs += _sequences(production, offsets)
     return specs
 
 
-def _row_count(production: sa.Connection, table_plan: TablePlan) -> Spec:
+def _expected_rows(
+    production: sa.Connection, table_plan: TablePlan, rows: Mapping[str, int] | None
+) -> int | None:
+    """The rows the copy must hold: none for schema_only; else as many as when it was cloned (None for a
+    table the migrations added: it has no such count)."""
+    if table_plan.copy == "schema_only":
+        return 0
+    if rows is not None:
+        return rows.get(table_plan.table)
     table_sql = quote_table(table_plan.table)
-    expected = 0
-    if table_plan.copy != "schema_only":
-        expected = production.execute(sa.text(f"SELECT count(*) FROM {table_sql}")).scalar_one()
+    return production.execute(sa.text(f"SELECT count(*) FROM {table_sql}")).scalar_one()
+
+
+def _row_count(table_plan: TablePlan, expected: int) -> Spec:
+    table_sql = quote_table(table_plan.table)
     return Spec(
-        "row_count_equals_production",
+        "row_count_unchanged",
         table_plan.table,
         (None,),
         f"SELECT NULL::text AS column_name, abs(n - {expected}) AS unexpected, n AS checked "
         f"FROM (SELECT count(*) AS n FROM {table_sql}) AS counted WHERE n <> {expected}",
-        f"production has {expected} rows" if table_plan.copy == "full" else "schema_only: expected 0",
+        f"{expected} rows when cloned" if table_plan.copy == "full" else "schema_only: expected 0",
     )
+
+
+def _static_rows_bounded(table_plan: TablePlan) -> Spec:
+    """The rows the condition keeps unscrubbed stay within the table's limit (a condition that keeps most
+    rows would publish them as they are: the scrub refuses it, and validation checks again)."""
+    limit = table_plan.keep_rows_limit
+    query = (
+        f"SELECT NULL::text AS column_name, kept AS unexpected, n AS checked FROM (SELECT count(*) AS n, "
+        f"count(*) FILTER (WHERE ({table_plan.keep_rows_where}) IS TRUE) AS kept "
+        f"FROM {quote_table(table_plan.table)}) AS s WHERE kept > {limit.allowed_sql('n')}"
+    )
+    return Spec("static_rows_within_limit", table_plan.table, (None,), query, limit.describe())
 
 
 def _shapes(table: Table, table_plan: TablePlan) -> Spec | None:
@@ -161,7 +198,7 @@ def _sequences(production: sa.Connection, offsets: Mapping[str, Any]) -> list[Sp
             high_water, offset = int(facts["high_water"]), int(facts["offset"])
         else:
             high_water, offset = _production_high_water(production, name), int(facts)
-        schema_name, _, sequence_name = name.partition(".")
+        schema_name, sequence_name = names.table_names(name)
         state = (
             "SELECT CASE WHEN s.is_called THEN s.last_value + p.increment_by ELSE s.last_value END AS next, "
             f"p.increment_by AS step FROM {quote_table(name)} s, pg_sequences p "
@@ -190,6 +227,6 @@ def _production_high_water(production: sa.Connection, name: str) -> int:
             f"SELECT s.last_value, s.is_called, p.increment_by FROM {quote_table(name)} s, pg_sequences p "
             "WHERE p.schemaname = :schema AND p.sequencename = :name"
         ),
-        {"schema": name.partition(".")[0], "name": name.partition(".")[2]},
+        dict(zip(("schema", "name"), names.table_names(name), strict=True)),
     ).one()
     return int(last if called else last - step)

@@ -15,6 +15,8 @@ def format_history(records: Iterable[Mapping[str, Any]]) -> str:
             verdict = f"FAILED at {record.get('failed_step') or '?'}"
         elif outcome == "step":
             verdict = f"step {', '.join(record.get('steps') or {}) or '?'}"
+        elif outcome == "kept":
+            verdict = f"kept {(record.get('kept_instead_of_published') or {}).get('copy') or '?'}"
         else:
             verdict = f"published {record.get('published') or '?'}"
         facts = [

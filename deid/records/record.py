@@ -7,7 +7,8 @@ record is built from the facts the steps put in `ctx.record`, which carry none, 
 record that holds a secret it was given, as the last guard.
 
 Fields (format 1): record_format, deid_version, run_id, via (cli | airflow), database, logical_date,
-started_at, finished_at, seconds, outcome (published | failed | step: one step run with --only),
+started_at, finished_at, seconds, outcome (published | kept: older than the published copy, so kept for
+rollback | failed | step: one step run with --only),
 failed_step, error, rules {file, sha256, git_commit, git_dirty}, schema_hash, clone_method, subset,
 steps {name: {start, seconds}}, tables {table: {rows, seconds, action, sessions}}, row_counts {table: {rows,
 expected}}, offsets, migrations, checks, expectations, published, kept, dropped, files, upload.
@@ -25,7 +26,7 @@ from typing import Any
 from deid.errors import DeidError
 
 RECORD_FORMAT = 1
-OUTCOMES = ("published", "failed", "step")
+OUTCOMES = ("published", "kept", "failed", "step")
 
 
 def now_utc() -> str:

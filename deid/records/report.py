@@ -83,6 +83,9 @@ def _header(r: dict) -> str:
         verdict, css = f"Published {_e(r.get('published'))}", ""
     elif outcome == "failed":
         verdict, css = f"Failed at {_e(r.get('failed_step') or 'an unknown step')}", ""
+    elif outcome == "kept":  # older than the published copy: kept for rollback, not published
+        kept = _dict(r.get("kept_instead_of_published"))
+        verdict, css = f"Kept {_e(kept.get('copy'))} for rollback (not published)", ' class="other"'
     else:  # "step": one step run with --only, which neither publishes nor fails the night
         verdict, css = f"Ran {_e(outcome or 'unknown outcome')}", ' class="other"'
     meta = {"total": _secs(r["seconds"]) if "seconds" in r else "", "started": _e(r.get("started_at"))}

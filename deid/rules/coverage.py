@@ -7,8 +7,10 @@ needs a written reason. Foreign keys must see the same transform on both ends, o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
+from deid import names
 from deid.errors import Problem, RuleProblems
 from deid.rules.heuristics import looks_like_identifier, suggested_class
 from deid.rules.model import ColumnRule, RuleFile, TableRule
@@ -52,7 +54,7 @@ def check(rules: RuleFile, schema: Schema) -> list[Problem]:
     problems += _check_foreign_keys(rules, schema)
     missing = missing_columns(rules, schema)
     if missing:
-        listed = ", ".join(f"{t.qualified}.{c.name}" for t, cols in missing for c in cols)
+        listed = ", ".join(names.column_key(t.qualified, c.name) for t, cols in missing for c in cols)
         problems.append(
             Problem(
                 f,
@@ -127,7 +129,7 @@ def _check_table(f: str, rule: TableRule, table: Table) -> list[Problem]:
                 Problem(
                     f,
                     crule.line,
-                    f"column {rule.name}.{crule.name} does not exist.{hint}",
+                    f"column {names.column_key(rule.name, crule.name)} does not exist.{hint}",
                     "fix the name or delete the rule",
                 )
             )
@@ -137,7 +139,7 @@ def _check_table(f: str, rule: TableRule, table: Table) -> list[Problem]:
 
 
 def _check_column(f: str, rule: TableRule, table: Table, column: Column, crule: ColumnRule) -> list[Problem]:
-    where = f"{rule.name}.{column.name}"
+    where = names.column_key(rule.name, column.name)
     transformer = get(crule.transformer)
     if not transformer.rewrites:
         sensitive = looks_like_identifier(column)
@@ -220,7 +222,8 @@ def _check_foreign_keys(rules: RuleFile, schema: Schema) -> list[Problem]:
                         Problem(
                             rules.file,
                             mine.line,
-                            f"{table.qualified}.{col} references {fk.ref_table}.{ref_col} "
+                            f"{names.column_key(table.qualified, col)} references "
+                            f"{names.column_key(fk.ref_table, ref_col)} "
                             f"(foreign key {fk.name}) but is transformed differently "
                             f"({_describe(mine)} vs {_describe(theirs)})",
                             "give both columns the same rule, so every reference still matches: "
@@ -240,3 +243,39 @@ def _root(schema: Schema, qualified: str) -> str:
 def _describe(rule: ColumnRule) -> str:
     params = ", ".join(f"{k}: {v!r}" for k, v in rule.params.items())
     return f"{rule.transformer}({params})" if params else rule.transformer
+
+
+def absent_from(rules: RuleFile, schema: Schema) -> set[str]:
+    """Tables ("schema.table") and columns ("schema.table.column") that `rules` names and `schema` lacks."""
+    missing = set()
+    for rule in rules.tables:
+        table = schema.table(rule.name)
+        if table is None:
+            missing.add(rule.name)
+            continue
+        missing |= {names.column_key(rule.name, c.name) for c in rule.columns if table.column(c.name) is None}
+    return missing
+
+
+def without(rules: RuleFile, dropped: set[str]) -> RuleFile:
+    """`rules` without the table rules and column rules named in `dropped` (as absent_from names them)."""
+    if not dropped:
+        return rules
+    tables = tuple(
+        dataclasses.replace(
+            t, columns=tuple(c for c in t.columns if names.column_key(t.name, c.name) not in dropped)
+        )
+        for t in rules.tables
+        if t.name not in dropped
+    )
+    return dataclasses.replace(rules, tables=tables)
+
+
+def awaiting_migrations(rules: RuleFile, schema: Schema, has_migrations: bool) -> tuple[RuleFile, set[str]]:
+    """Rules to check against a schema from before tonight's migrations (the copy's, or production's for
+    lint): with migrations configured, rules for tables and columns that it lacks are set aside (they wait
+    for the migrate step, whose re-check against the migrated copy is strict)."""
+    if not has_migrations:
+        return rules, set()
+    waiting = absent_from(rules, schema)
+    return without(rules, waiting), waiting

@@ -99,6 +99,19 @@ def build(policies_dir: Path) -> dict[str, Any]:
                 "data labelled fake: kept unscrubbed. Column names, literals, comparisons, "
                 "AND/OR/NOT, IS NULL, IN (literals) only.",
             },
+            "keep_rows_at_most": {
+                "type": "object",
+                "description": "More static test rows than the default (10 rows or 1% of the table, "
+                "and never all of them), with the reason: rows (a count) or percent (of the table).",
+                "additionalProperties": False,
+                "required": ["reason"],
+                "properties": {
+                    "rows": {"type": "integer", "minimum": 0},
+                    "percent": {"type": "number", "minimum": 0, "maximum": 100},
+                    "reason": {"type": "string", "minLength": 1},
+                },
+                "oneOf": [{"required": ["rows"]}, {"required": ["percent"]}],
+            },
             "columns": {"type": "object", "additionalProperties": {"$ref": "#/$defs/column"}},
             "description": {"type": "string"},
         },
@@ -119,7 +132,8 @@ def build(policies_dir: Path) -> dict[str, Any]:
             "policy": {"enum": policies, "default": "hipaa_limited_data_set"},
             "tables": {
                 "type": "object",
-                "description": "schema.table (or table, meaning public.table)",
+                "description": "schema.table (or table, meaning public.table); a name holding a dot "
+                'or a quote is written in double quotes: "my.schema".table',
                 "additionalProperties": {"$ref": "#/$defs/table"},
             },
         },

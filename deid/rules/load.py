@@ -12,10 +12,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from deid import yamlsrc
+from deid import names, yamlsrc
 from deid.errors import Problem, RuleProblems
 from deid.rules.condition import ConditionError, parse_condition
-from deid.rules.model import COPY_MODES, ColumnRule, IdentifierClass, Policy, RuleFile, TableRule, frozen
+from deid.rules.model import (
+    COPY_MODES,
+    ColumnRule,
+    IdentifierClass,
+    Policy,
+    RowLimit,
+    RuleFile,
+    TableRule,
+    frozen,
+)
 from deid.suggest import did_you_mean
 from deid.transformers import UnknownTransformer, get
 from deid.transformers.base import ParamError
@@ -23,7 +32,8 @@ from deid.transformers.base import ParamError
 DEFAULT_POLICY = "hipaa_limited_data_set"
 RULES_VERSION = 1
 TOP_KEYS = ("$schema", "version", "database", "policy", "tables")
-TABLE_KEYS = ("copy", "keep_rows_where", "columns", "description")
+TABLE_KEYS = ("copy", "keep_rows_where", "keep_rows_at_most", "columns", "description")
+ROW_LIMIT_KEYS = ("rows", "percent", "reason")
 COLUMN_KEYS = ("transformer", "class", "params", "reason")
 POLICY_KEYS = ("name", "description", "classes")
 CLASS_KEYS = ("description", "citation", "transformer", "params")
@@ -171,13 +181,18 @@ def load_rules(path: Path | str, display: str | None = None) -> RuleFile:
     )
 
 
-def qualify(name: str) -> str:
-    """`learners` means `public.learners`, PostgreSQL's default schema."""
-    return name if "." in name else f"public.{name}"
-
-
 def _table(source, tname: str, spec: Any, policy: Policy) -> tuple[TableRule | None, list[Problem]]:
     path = ("tables", tname)
+    try:
+        qualified = names.table_key(tname)
+    except names.BadName as exc:
+        return None, [
+            source.problem(
+                path,
+                f"table key {exc}",
+                'write schema.table, with double quotes around a name that holds a dot: "my.schema".table',
+            )
+        ]
     if not isinstance(spec, dict):
         return None, [
             source.problem(
@@ -209,6 +224,8 @@ def _table(source, tname: str, spec: Any, policy: Policy) -> tuple[TableRule | N
                     "write a condition such as: is_test_account = true",
                 )
             )
+    limit, found = _row_limit(source, (*path, "keep_rows_at_most"), spec, tname)
+    problems += found
     columns_data = spec.get("columns")
     columns: list[ColumnRule] = []
     if columns_data is None and copy == "schema_only":
@@ -228,14 +245,52 @@ def _table(source, tname: str, spec: Any, policy: Policy) -> tuple[TableRule | N
             if rule:
                 columns.append(rule)
     table = TableRule(
-        name=qualify(tname),
+        name=qualified,
         columns=tuple(columns),
         line=source.line(path),
         copy=copy,
         keep_rows_where=condition,
         keep_rows_where_line=source.line((*path, "keep_rows_where")),
+        keep_rows_at_most=limit,
     )
     return table, problems
+
+
+def _row_limit(source, path, spec: dict, tname: str) -> tuple[RowLimit, list[Problem]]:
+    """`keep_rows_at_most: {rows: N | percent: P, reason: "..."}`: more static test rows than the default
+    allows, said out loud. The default (RowLimit()) fits a handful of labelled test accounts."""
+    if "keep_rows_at_most" not in spec:
+        return RowLimit(), []
+    value = spec["keep_rows_at_most"]
+    fix = 'write keep_rows_at_most: {percent: 5, reason: "why so many rows are labelled test data"}'
+    if not isinstance(value, dict):
+        return RowLimit(), [source.problem(path, f"keep_rows_at_most of {tname} must be a mapping", fix)]
+    problems = source.unknown_keys(path, value, ROW_LIMIT_KEYS)
+    if "keep_rows_where" not in spec:
+        problems.append(
+            source.problem(path, f"{tname} has keep_rows_at_most but no keep_rows_where", "add the condition")
+        )
+    reason = value.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        problems.append(source.problem(path, f"keep_rows_at_most of {tname} needs a reason", fix))
+    rows, percent = value.get("rows"), value.get("percent")
+    whole = isinstance(rows, int) and not isinstance(rows, bool) and rows >= 0
+    share = isinstance(percent, int | float) and not isinstance(percent, bool) and 0 <= percent <= 100
+    if (
+        (rows is None) == (percent is None)
+        or (rows is not None and not whole)
+        or (percent is not None and not share)
+    ):
+        problems.append(
+            source.problem(
+                path,
+                f"keep_rows_at_most of {tname} takes one of rows (a whole number) or percent (0 to 100)",
+                fix,
+            )
+        )
+    if problems:
+        return RowLimit(), problems
+    return RowLimit(rows=rows, percent=None if percent is None else float(percent), reason=reason), []
 
 
 def _column(source, path, name: str, spec: Any, policy: Policy) -> tuple[ColumnRule | None, list[Problem]]:

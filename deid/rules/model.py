@@ -32,6 +32,50 @@ class ColumnRule:
         return f"class {self.identifier_class}" if self.identifier_class else "rule"
 
 
+# A row condition keeps static test data: a handful of labelled accounts, never most of a table. Unless a
+# table says otherwise (keep_rows_at_most, with a reason), at most this many rows, or this share if larger,
+# and never every row.
+DEFAULT_STATIC_ROWS = 10
+DEFAULT_STATIC_PERCENT = 1.0
+
+
+@dataclass(frozen=True)
+class RowLimit:
+    """How many rows `keep_rows_where` may keep: `rows`, or `percent` of the table, or by default
+    DEFAULT_STATIC_ROWS or DEFAULT_STATIC_PERCENT (whichever is larger) and fewer than all."""
+
+    rows: int | None = None
+    percent: float | None = None
+    reason: str | None = None  # why a table keeps more than the default; required when set
+
+    def allowed(self, total: int) -> int:
+        if self.rows is not None:
+            return self.rows
+        if self.percent is not None:
+            return int(total * self.percent / 100)
+        default = max(DEFAULT_STATIC_ROWS, int(total * DEFAULT_STATIC_PERCENT / 100))
+        return min(default, max(total - 1, 0))
+
+    def allowed_sql(self, total_sql: str) -> str:
+        """`allowed` as an SQL expression of the table's row count `total_sql` (for validation's query)."""
+        if self.rows is not None:
+            return str(int(self.rows))
+        if self.percent is not None:
+            return f"floor({total_sql} * {float(self.percent)!r} / 100)"
+        default = f"greatest({DEFAULT_STATIC_ROWS}, floor({total_sql} * {DEFAULT_STATIC_PERCENT!r} / 100))"
+        return f"least({default}, greatest({total_sql} - 1, 0))"
+
+    def describe(self) -> str:
+        if self.rows is not None:
+            return f"at most {self.rows} rows (keep_rows_at_most)"
+        if self.percent is not None:
+            return f"at most {self.percent:g}% of the rows (keep_rows_at_most)"
+        return (
+            f"by default at most {DEFAULT_STATIC_ROWS} rows or {DEFAULT_STATIC_PERCENT:g}% of the table, "
+            "whichever is more, and never every row"
+        )
+
+
 @dataclass(frozen=True)
 class TableRule:
     name: str  # qualified "schema.table"
@@ -40,6 +84,7 @@ class TableRule:
     copy: CopyMode = "full"
     keep_rows_where: Condition | None = None  # static test data: rows matching it are not scrubbed
     keep_rows_where_line: int = 0
+    keep_rows_at_most: RowLimit = field(default_factory=RowLimit)
 
     def column(self, name: str) -> ColumnRule | None:
         return next((c for c in self.columns if c.name == name), None)

@@ -6,18 +6,9 @@ the planner maps it over the array, so no transformer has to know about arrays.
 
 from __future__ import annotations
 
+from deid.names import quote_ident, quote_table  # noqa: F401  (re-exported: callers import them from here)
 from deid.schema import Column, Kind, Table
 from deid.transformers.base import Target
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_table(qualified: str) -> str:
-    schema, _, name = qualified.partition(".")
-    return f"{quote_ident(schema)}.{quote_ident(name)}"
-
 
 ELEMENT = "_deid_elem"  # the alias of one array element inside the mapped expression
 

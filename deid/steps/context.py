@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from deid.config import Config, DatabaseConfig, Settings
 from deid.db import normalise_url
+from deid.steps.state import Holder, now
 
 WORK_MARK = "__work_"
 KEPT_MARK = "__"
@@ -44,7 +45,14 @@ class RunContext:
     salt: str = field(repr=False)
     record: dict[str, Any] = field(default_factory=dict)  # facts for the run record: counts, offsets, timings
     # Rows for these tables only (qualified names); every other table is emptied (see deid.subset). None: all.
+    # Read by the snapshot, which notes it on the copy: later steps follow the copy, not this field.
     only_tables: frozenset[str] | None = None
+    # Who works on the copy (noted on it from the snapshot on; see deid.lock.check_holder): a CLI command by
+    # default, an Airflow run when its operators build the context.
+    holder: Holder = field(default_factory=lambda: Holder(via="cli", run_id="cli", since=now()))
+    # Publish even when the published copy was built for a later logical date (a backfill's older copy is
+    # otherwise only kept for rollback).
+    publish_older: bool = False
 
     @classmethod
     def resolve(cls, config: Config, name: str, logical_date: dt.date, settings: Settings) -> RunContext:

@@ -6,8 +6,8 @@ matched in Python with exact patterns, never with LIKE, whose `_` is a wildcard.
 
 The facts live in the database's own comment, as JSON (COMMENT ON DATABASE), so they travel with the
 database through every rename and need no bookkeeping table that could disagree with the catalog. They are
-deid's facts only (dates, a rules digest, sequence offsets): `set_metadata` refuses any other key, so no
-production value can end up there.
+deid's facts only (dates, digests, the steps that finished, sequence offsets; see steps/state.py):
+`set_metadata` refuses anything else, so no production value can end up there.
 """
 
 from __future__ import annotations
@@ -22,16 +22,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from deid import rawsql
 from deid.db import engine
 from deid.errors import ConfigError, TerminalError
 from deid.steps.context import KEPT_MARK, MAX_IDENTIFIER, WORK_MARK, work_name
+from deid.steps.state import FORMAT, CopyState, checked, parse_state
 
-FORMAT = 1  # the value of the "deid" key: the version of this metadata layout
-METADATA_KEYS = (
-    "deid", "database", "logical_date", "rules_digest", "published_at", "offsets", "state", "run_id"
-)  # fmt: skip
-STATES = ("work", "published", "kept")
-_DIGEST = re.compile(r"[A-Za-z0-9:_+/=.-]{1,200}")
 # The longest name deid derives from a staging name; PostgreSQL would silently truncate a longer one.
 _LONGEST_SUFFIX = len(work_name("", dt.date(2000, 1, 1)))
 
@@ -47,12 +43,19 @@ class Copy:
     allow_connections: bool
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def state(self) -> CopyState | None:
+        """The copy's own state (stamps, holder, ...); None when it has none deid can read."""
+        return parse_state(self.metadata)
+
     def as_dict(self) -> dict[str, Any]:
+        # the schema the copy was cloned with is for deid's steps, not for people reading `deid status`
+        metadata = {k: v for k, v in self.metadata.items() if k != "snapshot_schema"}
         return {
             "name": self.name,
             "logical_date": self.logical_date.isoformat() if self.logical_date else None,
             "allow_connections": self.allow_connections,
-            "metadata": dict(self.metadata),
+            "metadata": metadata,
         }
 
 
@@ -102,9 +105,8 @@ def transaction(connection: sa.Connection) -> Iterator[None]:
 
 
 def execute(connection: sa.Connection, statement: str) -> None:
-    """Run one statement without parameters. exec_driver_sql always hands psycopg a parameter list, so a
-    literal % (possible in a quoted database name) must be doubled."""
-    connection.exec_driver_sql(statement.replace("%", "%%"))
+    """Run one statement without parameters (a `%` in a quoted database name stays a `%`)."""
+    rawsql.execute(connection, statement)
 
 
 def quote(connection: sa.Connection, name: str) -> str:
@@ -171,8 +173,11 @@ def parse_metadata(comment: str | None) -> dict[str, Any]:
 
 
 def set_metadata(connection: sa.Connection, database: str, metadata: Mapping[str, Any]) -> None:
-    """Replace the deid facts stored on `database` (transactional: part of the caller's transaction)."""
-    text = json.dumps(_checked(database, metadata), sort_keys=True)
+    """Replace the deid facts stored on `database` (transactional: part of the caller's transaction).
+
+    The facts are checked against deid's state model first (steps/state.py): anything but deid's own facts
+    is refused, so no production value can end up there."""
+    text = checked(database, metadata).as_json()
     # COMMENT takes no bind parameters; format() quotes both the name and the literal on the server.
     statement = connection.execute(
         sa.text("SELECT format('COMMENT ON DATABASE %I IS %L', CAST(:d AS text), CAST(:t AS text))"),
@@ -198,34 +203,6 @@ def update_metadata(staging_server_url: str, database: str, **facts: Any) -> dic
         merged = {**read_metadata(connection, database), **facts}
         set_metadata(connection, database, merged)
     return merged
-
-
-def _checked(database: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """The metadata with its format version, after checking every key and value's type."""
-    unknown = sorted(set(metadata) - set(METADATA_KEYS))
-    problems = [f"unknown key(s) {', '.join(unknown)}"] if unknown else []
-    data = {**metadata, "deid": FORMAT}
-    if data.get("state") not in STATES:
-        problems.append(f"state must be one of {', '.join(STATES)}")
-    for key in ("database", "logical_date", "published_at", "run_id"):
-        if not isinstance(data.get(key, ""), str | None):
-            problems.append(f"{key} must be text")
-    digest = data.get("rules_digest")
-    if digest is not None and not (isinstance(digest, str) and _DIGEST.fullmatch(digest)):
-        problems.append("rules_digest must be a digest (letters, digits, ':', '-')")
-    if not _integers(data.get("offsets", {})):
-        problems.append("offsets must map names to whole numbers")
-    if problems:
-        # Values are not echoed: the point of the check is that they might not be deid's own.
-        raise TerminalError(f"refusing to store metadata on {database}: {'; '.join(problems)}")
-    return data
-
-
-def _integers(value: Any) -> bool:
-    """Offsets are numbers keyed by sequence names, possibly nested (per schema); nothing else."""
-    if isinstance(value, Mapping):
-        return all(isinstance(k, str) and _integers(v) for k, v in value.items())
-    return value is None or (isinstance(value, int) and not isinstance(value, bool))
 
 
 # --- listing -----------------------------------------------------------------------------------------------

@@ -22,31 +22,62 @@ from sqlalchemy.pool import NullPool
 
 from deid import db
 from deid.backends import backend_for
+from deid.dberrors import retell
 from deid.migrations import apply_migrations, is_bookkeeping
-from deid.rules.coverage import check_or_raise
-from deid.rules.load import load_rules
+from deid.rules.coverage import absent_from, awaiting_migrations, check_or_raise, without  # noqa: F401
 from deid.rules.model import RuleFile
 from deid.schema import Schema
 
 
 def migrate(ctx) -> list[str]:
-    """The migrate step of a run: apply what tonight's working copy lacks, then re-check the rules.
+    """The migrate step of a run: apply what tonight's working copy lacks, re-check the rules against the
+    migrated copy, and rebase the sequences the migrations created.
 
     Returns the names of the migrations applied (also in ctx.record["migrations"]). Raises TerminalError
     when a migration fails, RuleProblems when the migrated schema has a column without a rule.
     """
-    spec = ctx.database.migrations
+    from deid.steps.ledger import applied_plan, begin, finish
+    from deid.steps.rebase import rebase_database, sequence_facts
+
+    state = begin(ctx, "migrate")
+    _, before, rules = applied_plan(ctx, state)  # the copy as cloned: what tonight's migrations start from
     engine = db.engine(ctx.work_url, poolclass=NullPool)
     try:
-        before = _introspect(engine, ctx) if spec else None
-        applied = apply_migrations(ctx.work_url, spec, ctx.config.root)
+        applied = apply_migrations(ctx.work_url, ctx.database.migrations, ctx.config.root)
         ctx.record["migrations"] = applied
         after = _introspect(engine, ctx)
+        set_aside = check_migrated(rules, after, before)
+        # Sequences a migration created have no production high water: their own values and the columns
+        # they feed in the copy count, like a production sequence's. Rebased here, they hand out staging IDs.
+        known = {s.qualified for s in before.sequences}
+        created = dataclasses.replace(
+            after, sequences=tuple(s for s in after.sequences if s.qualified not in known)
+        )
+        with engine.begin() as connection:
+            results = rebase_database(connection, created, ctx.logical_date)
+    except sa.exc.DBAPIError as exc:
+        raise retell(exc, "migrate") from None
     finally:
         engine.dispose()
-    set_aside = check_migrated(load_rules(ctx.rules_path), after, before)
     if set_aside:
         ctx.record["rules_for_dropped"] = set_aside
+    present = {s.qualified for s in after.sequences}
+    facts = sequence_facts(results)
+    for key in ("offsets", "high_waters"):  # sequences a migration dropped are no longer checked
+        kept = {k: v for k, v in (getattr(state, key) or {}).items() if k in present}
+        facts[key] = {**kept, **facts[key]}
+    if results:
+        ctx.record["offsets"] = {**ctx.record.get("offsets", {}), **results}
+        ctx.record["sequences_created_by_migrations"] = sorted(results)
+    finish(
+        ctx,
+        state,
+        "migrate",
+        rules=rules.digest,
+        schema=after.digest,
+        counts={"migrations": len(applied), "sequences_rebased": len(results)},
+        **facts,
+    )
     return applied
 
 
@@ -65,39 +96,6 @@ def without_bookkeeping(schema: Schema, rules: RuleFile) -> Schema:
     """`schema` without the migration tools' own tables, except those `rules` has a rule for."""
     tables = tuple(t for t in schema.tables if not (is_bookkeeping(t) and rules.table(t.qualified) is None))
     return dataclasses.replace(schema, tables=tables)
-
-
-def absent_from(rules: RuleFile, schema: Schema) -> set[str]:
-    """Tables ("schema.table") and columns ("schema.table.column") that `rules` names and `schema` lacks."""
-    missing = set()
-    for rule in rules.tables:
-        table = schema.table(rule.name)
-        if table is None:
-            missing.add(rule.name)
-            continue
-        missing |= {f"{rule.name}.{c.name}" for c in rule.columns if table.column(c.name) is None}
-    return missing
-
-
-def without(rules: RuleFile, names: set[str]) -> RuleFile:
-    """`rules` without the table rules and column rules named in `names` (as absent_from names them)."""
-    if not names:
-        return rules
-    tables = tuple(
-        dataclasses.replace(t, columns=tuple(c for c in t.columns if f"{t.name}.{c.name}" not in names))
-        for t in rules.tables
-        if t.name not in names
-    )
-    return dataclasses.replace(rules, tables=tables)
-
-
-def awaiting_migrations(rules: RuleFile, schema: Schema, has_migrations: bool) -> tuple[RuleFile, set[str]]:
-    """Rules to check against production's schema: with migrations configured, rules for tables and columns
-    that production lacks are set aside (they wait for the migrate step, whose re-check is strict)."""
-    if not has_migrations:
-        return rules, set()
-    waiting = absent_from(rules, schema)
-    return without(rules, waiting), waiting
 
 
 def _introspect(engine: sa.Engine, ctx) -> Schema:

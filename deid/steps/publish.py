@@ -5,7 +5,9 @@ Both are the same dance. Connections to the two databases involved are blocked a
 <staging>__<its logical date> and the incoming copy to <staging>, grants CONNECT and updates the metadata.
 ALTER DATABASE ... RENAME is transactional in PostgreSQL, so staging users see either the old copy or the
 new one, never a missing or half-renamed one; and if anything fails before COMMIT, connections are
-re-allowed on the untouched published copy.
+re-allowed on the untouched published copy. If deid is killed (or loses its connection) in between, a
+`reopen` note left on each closed copy lets the next deid command for the database open it again
+(`repair`), so staging users are never shut out of their copy for longer than that.
 """
 
 from __future__ import annotations
@@ -39,10 +41,20 @@ __all__ = ["cleanup", "publish", "rollback", "status"]  # status and cleanup: wh
 SWAP_MARK = "__swap"  # transient name inside the swap transaction, when a copy takes the place of another
 
 
-def publish(ctx: RunContext) -> None:
-    """Swap tonight's working copy in under the staging name; keep the previous copy; apply retention."""
+def publish(ctx: RunContext) -> str:
+    """Swap tonight's working copy in under the staging name; keep the previous copy; apply retention.
+
+    Only a copy that every step finished on, for the plan its scrub applied, whose schema is still the one
+    validation saw, and whose every column a rule accounts for, is published (steps/gate.py). A copy built
+    for a logical date older than the published copy's is kept for rollback instead, unless
+    ctx.publish_older. Returns "published" or "kept".
+    """
+    from deid.steps.gate import check_publishable
+    from deid.steps.ledger import begin
+
     check_staging_name(ctx.staging_name)
     staging = ctx.staging_name
+    state = check_publishable(ctx, begin(ctx, "publish"))
     roles = tuple(getattr(ctx.database, "staging_roles", ()) or ())
     with admin(ctx.staging_server_url) as c:
         copies = copies_on(c, staging)
@@ -52,27 +64,79 @@ def publish(ctx: RunContext) -> None:
                 f"there is no working copy {ctx.work_name} to publish: run snapshot and the steps after it "
                 f"for {ctx.logical_date} first"
             )
-        facts = _facts(ctx.record)
+        published = _published(copies)
+        newer = published is not None and published.logical_date is not None
+        if newer and published.logical_date > ctx.logical_date and not ctx.publish_older:
+            return _keep_older(ctx, c, work, published, state)
         metadata = {
-            **work.metadata,
+            **_published_state(work.metadata),
             **new_metadata(ctx.database.name, ctx.logical_date, "published"),
-            **facts,
+            **_facts(ctx.record),
             "published_at": _now(),
         }
         grantees = ", ".join(quote(c, r) for r in roles) if roles else "PUBLIC"
-        _, dropped = swap(c, staging, work, _published(copies), metadata, grantees)
+        _, dropped = swap(c, staging, work, published, metadata, grantees)
         dropped += _retain(c, staging, ctx.database.retention)
         kept = [x.name for x in copies_on(c, staging) if x.role == "kept"]
     ctx.record["published"] = staging
     ctx.record["kept"] = kept
     if dropped:
         ctx.record["dropped"] = dropped
+    return "published"
+
+
+def _keep_older(ctx: RunContext, c: sa.Connection, work: Copy, published: Copy, state) -> str:
+    """Keep a copy older than the published one for rollback, under its date, instead of publishing it:
+    unpausing a DAG or a backfill must not replace a newer staging copy with an older one."""
+    kept = kept_name(ctx.staging_name, ctx.logical_date)
+    dropped = [kept] if drop_database(c, kept) else []  # one kept copy per date: a rebuild replaces it
+    set_allow_connections(c, work.name, False)
+    terminate_sessions(c, work.name)
+    with transaction(c):
+        _rename(c, work.name, kept)
+        set_metadata(c, kept, {**_published_state(work.metadata), **_facts(ctx.record), "state": "kept"})
+    dropped += _retain(c, ctx.staging_name, ctx.database.retention)
+    ctx.record["kept_instead_of_published"] = {
+        "copy": kept,
+        "published_date": str(published.logical_date),
+        "reason": "the published copy is of a later logical date (publish it anyway with --publish-older)",
+    }
+    ctx.record["kept"] = [x.name for x in copies_on(c, ctx.staging_name) if x.role == "kept"]
+    if dropped:
+        ctx.record["dropped"] = dropped
+    return "kept"
+
+
+def _published_state(metadata) -> dict[str, Any]:
+    """A copy's state as it goes live: its stamps and counts stay with it (which rules and plan scrubbed
+    it, which checks passed, for which run); the cloned schema, the holder and run-time marks do not."""
+    return {
+        k: v for k, v in metadata.items() if k not in ("snapshot_schema", "holder", "reopen", "poisoned")
+    }
+
+
+def repair(c: sa.Connection, staging: str) -> list[str]:
+    """Open again the copies an interrupted publish or rollback left closed to connections (killed, or its
+    connection lost, between closing them and the swap's commit); returns their names.
+
+    The swap notes `reopen` on each copy it closes, in a committed statement, before closing it; the swap
+    itself removes the note. A note found here is one no swap finished: the caller holds the run lock, so no
+    swap is under way."""
+    repaired = []
+    for copy in copies_on(c, staging):
+        reopen = copy.metadata.get("reopen")
+        if not isinstance(reopen, dict):
+            continue
+        set_allow_connections(c, copy.name, bool(reopen.get("allow_connections", True)))
+        set_metadata(c, copy.name, {k: v for k, v in copy.metadata.items() if k != "reopen"})
+        repaired.append(copy.name)
+    return repaired
 
 
 def rollback(staging_server_url: str, staging_name: str, to: dt.date | None = None) -> dt.date:
     """Swap a kept copy back in (default: the newest kept one); the published one is kept under its date.
 
-    Returns the logical date of the copy now published.
+    Returns the logical date of the copy now published. The caller holds the run lock (steps/guard.py).
     """
     check_staging_name(staging_name)
     with admin(staging_server_url) as c:
@@ -85,7 +149,7 @@ def rollback(staging_server_url: str, staging_name: str, to: dt.date | None = No
             dates = ", ".join(str(x.logical_date) for x in kept)
             raise TerminalError(f"{staging_name} has no kept copy of {to}; kept copies: {dates}")
         metadata = {
-            **target.metadata,
+            **_published_state(target.metadata),
             "logical_date": target.logical_date.isoformat(),
             "state": "published",
             "published_at": _now(),
@@ -118,6 +182,8 @@ def swap(
         if kept != incoming.name and drop_database(c, kept):
             dropped.append(kept)
     involved = [x for x in (incoming, outgoing) if x is not None]
+    for copy in involved:  # first the note that lets `repair` open it again, should this swap never finish
+        set_metadata(c, copy.name, {**copy.metadata, "reopen": {"allow_connections": copy.allow_connections}})
     for copy in involved:
         set_allow_connections(c, copy.name, False)
     try:
@@ -138,8 +204,12 @@ def swap(
         for copy in involved:
             try:
                 set_allow_connections(c, copy.name, copy.allow_connections)
+                set_metadata(c, copy.name, copy.metadata)
             except Exception as failed:
-                error.add_note(f"could not re-allow connections to {copy.name}: {failed}")
+                error.add_note(
+                    f"could not re-allow connections to {copy.name} ({type(failed).__name__}); the next deid "
+                    "command for this database does"
+                )
         raise
     return kept, dropped
 

@@ -54,7 +54,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from deid import db
+from deid import db, names
 from deid.backends import backend_for
 from deid.dberrors import retell
 from deid.errors import TerminalError
@@ -92,8 +92,12 @@ _LITERAL = re.compile(r"'((?:[^']|'')*)'(?!::regclass)")
 def rebase(ctx: RunContext) -> dict[str, int]:
     """Rebase every sequence of ctx's working copy for ctx.logical_date; returns sequence -> next value.
 
-    The full facts per sequence go to ctx.record["offsets"].
+    The full facts per sequence go to ctx.record["offsets"]; the offsets and production's high waters go on
+    the copy, with the step's stamp (validation checks the sequences against them).
     """
+    from deid.steps.ledger import begin, finish
+
+    state = begin(ctx, "rebase")
     work = db.engine(ctx.work_url)
     try:
         backend = backend_for(work.dialect.name)
@@ -107,14 +111,23 @@ def rebase(ctx: RunContext) -> dict[str, int]:
     finally:
         work.dispose()
     ctx.record["offsets"] = results
-    from deid.steps.copies import update_metadata  # publish may run in another process (an Airflow task)
-
-    update_metadata(
-        ctx.staging_server_url,
-        ctx.work_name,
-        offsets={name: facts["offset"] for name, facts in results.items()},
+    finish(
+        ctx,
+        state,
+        "rebase",
+        schema=schema.digest,
+        counts={"sequences": len(results)},
+        **sequence_facts(results),
     )
     return {name: result["next_value"] for name, result in results.items()}
+
+
+def sequence_facts(results: dict[str, dict]) -> dict[str, dict[str, int]]:
+    """What the copy keeps of a rebase: per sequence its offset and production's high water."""
+    return {
+        "offsets": {name: facts["offset"] for name, facts in results.items()},
+        "high_waters": {name: facts["high_water"] for name, facts in results.items()},
+    }
 
 
 def rebase_database(connection: sa.Connection, schema: Schema, logical_date: dt.date) -> dict[str, dict]:
@@ -199,7 +212,7 @@ class _Columns:
     def __init__(self, schema: Schema) -> None:
         self.tables = {t.qualified: t for t in schema.tables}
         self.by_name: dict[str, tuple[Table, Column]] = {
-            f"{t.qualified}.{c.name}": (t, c) for t in schema.tables for c in t.columns
+            names.column_key(t.qualified, c.name): (t, c) for t in schema.tables for c in t.columns
         }
         self.references: defaultdict[ColumnRef, set[ColumnRef]] = defaultdict(set)
         for table in schema.tables:
@@ -439,7 +452,7 @@ def _plan(
     return _Plan(
         sequence=name,
         target=sequence,
-        columns=tuple(f"{table}.{column}" for table, column in used),
+        columns=tuple(names.column_key(table, column) for table, column in used),
         high_water=high_water,
         offset=planned.offset,
         next_value=next_value,
@@ -481,8 +494,8 @@ def _column_bounds(
     type_name, builtin = types.get(ref, ("", False))
     if not builtin:
         return
-    dotted = f"{ref[0]}.{ref[1]}"
-    note = f", references {references[0]}.{references[1]}" if references else ""
+    dotted = names.column_key(*ref)
+    note = f", references {names.column_key(*references)}" if references else ""
     limits = type_range(type_name)
     if limits is not None:
         yield Bound(

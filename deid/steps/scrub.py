@@ -1,12 +1,19 @@
 """Scrub: run the plan inside the working copy, set-based, one rewrite per table that holds sensitive columns.
 
 Three parts, so that Airflow can spread the tables over workers: prepare creates the `_deid` support
-objects and fake-value dictionaries in the copy; each scrub session then sets the key (bound parameters) and
-`session_replication_role = replica` so that no trigger fires (a trigger stamping updated_at would otherwise
-rewrite data; foreign keys hold by construction and are validated afterwards), and rewrites its tables, each
-in its own transaction: indexes set aside, one UPDATE, indexes built again; finish refreshes materialized
-views from the scrubbed data and drops `_deid`, so neither the key-derived objects nor the dictionaries are
-published. Errors are retold without values (see dberrors).
+objects, fake-value dictionaries and the scrub's own ledger in the copy; each scrub session then sets the key
+(bound parameters) and `session_replication_role = replica` so that no trigger fires (a trigger stamping
+updated_at would otherwise rewrite data; foreign keys hold by construction and are validated afterwards), and
+rewrites its tables, each in its own transaction: indexes set aside, one UPDATE, indexes built again, and a
+row in the ledger `_deid.scrubbed`, committed with the rewrite; finish checks that the ledger holds every
+table of the plan, refreshes materialized views from the scrubbed data and drops `_deid`, so neither the
+key-derived objects nor the dictionaries are published. Errors are retold without values (see dberrors).
+
+The ledger makes the scrub resumable and never doubled: a table whose row is there is not rewritten again (a
+retried Airflow task), a table split over several sessions is marked `partial` before its first session
+commits, so a failure half-way leaves a mark that refuses the copy rather than a table half scrubbed twice.
+Static test rows are bounded: a row condition keeping more than its table's limit (RowLimit) fails the
+table before anything is rewritten.
 """
 
 from __future__ import annotations
@@ -19,13 +26,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from deid import rawsql
 from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
 from deid.backends.postgresql.split import rewrite_split
 from deid.dberrors import retell
 from deid.errors import TerminalError
 from deid.plan import Plan, TablePlan
 from deid.rules.targets import quote_table
-from deid.schema import Schema
 from deid.transformers.dictionaries import load_dictionaries
 from deid.transformers.support import SCHEMA, apply_key, support_sql
 
@@ -37,7 +44,7 @@ class TableResult:
     table: str
     rows: int
     seconds: float
-    action: str  # "rewritten", "emptied" or "untouched"
+    action: str  # "rewritten", "emptied", "untouched" or "already scrubbed" (by an earlier attempt)
     sessions: int = 1  # sessions that shared the rewrite
 
 
@@ -61,20 +68,56 @@ def scrub_database(
     """Apply `plan` to the database behind `engine` (a working copy). `tables` limits it to some tables."""
     prepare_scrub(engine, plan)
     results = scrub_tables(engine, plan, salt, tables, progress, sessions, split_from_rows)
-    finish_scrub(engine)
+    finish_scrub(engine, plan)
     return results
 
 
+LEDGER = f"{SCHEMA}.scrubbed"
+_LEDGER_DDL = (
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.plan (
+    digest text PRIMARY KEY, only_one boolean NOT NULL DEFAULT true UNIQUE CHECK (only_one))""",
+    f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
+    table_key text PRIMARY KEY,
+    plan text NOT NULL,
+    state text NOT NULL CHECK (state IN ('partial', 'done')),
+    rows bigint NOT NULL DEFAULT 0)""",
+)
+
+
 def prepare_scrub(engine: sa.Engine, plan: Plan) -> None:
-    """Create the `_deid` support functions and dictionaries in the copy, for every scrub session to use."""
+    """Create the `_deid` support functions, dictionaries and ledger in the copy, for every scrub session.
+
+    Runs again safely (a retried task): the ledger is kept when it was made for the same plan, and a copy
+    partly scrubbed with another plan is refused."""
     with engine.connect() as connection:
         try:
             with connection.begin():
-                for statement in support_sql():
-                    connection.exec_driver_sql(statement)
+                for statement in (*support_sql(), *_LEDGER_DDL):
+                    rawsql.execute(connection, statement)
                 load_dictionaries(connection, plan.dictionaries)
+                connection.execute(
+                    sa.text(f"INSERT INTO {SCHEMA}.plan (digest) VALUES (:d) ON CONFLICT DO NOTHING"),
+                    {"d": plan.digest},
+                )
+                _check_plan(connection, plan)
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub preparation") from None
+
+
+def _check_plan(connection: sa.Connection, plan: Plan) -> None:
+    found = connection.execute(sa.text(f"SELECT digest FROM {SCHEMA}.plan")).scalars().all()
+    if found != [plan.digest]:
+        raise TerminalError(
+            "this working copy was partly scrubbed with another plan (rules or deid changed since): it "
+            f"cannot be scrubbed with {plan.database}'s plan of today. Run the job again from its snapshot "
+            "step"
+        )
+
+
+def scrubbed(connection: sa.Connection) -> dict[str, tuple[str, str, int]]:
+    """The ledger: table -> (plan digest, state, rows), in the caller's transaction."""
+    found = connection.execute(sa.text(f"SELECT table_key, plan, state, rows FROM {LEDGER}"))
+    return {row[0]: (row[1], row[2], int(row[3])) for row in found}
 
 
 def scrub_tables(
@@ -98,20 +141,73 @@ def scrub_tables(
         for table_plan in plan.tables:
             if tables is not None and table_plan.table not in tables:
                 continue
-            if (
+            done = _already(connection, plan, table_plan)
+            if done is not None:
+                result = done
+            elif (
                 sessions > 1
                 and table_plan.statement is not None
                 and table_plan.row_estimate >= split_from_rows
                 and table_plan.copy != "schema_only"
             ):
-                result = _scrub_table_split(engine, connection, table_plan, setup, sessions)
+                result = _scrub_table_split(engine, connection, plan, table_plan, setup, sessions)
             else:
-                result = _scrub_table(connection, table_plan)
+                result = _scrub_table(connection, plan, table_plan)
             results.append(result)
             log.info("scrub %s: %s %d rows, %.2fs", result.table, result.action, result.rows, result.seconds)
             if progress:
                 progress(result)
     return results
+
+
+def _already(connection: sa.Connection, plan: Plan, table_plan: TablePlan) -> TableResult | None:
+    """The result of a table the ledger says is scrubbed (a retry must not scrub it twice); None when it
+    is still to do. TerminalError for a table a split rewrite left half done."""
+    if table_plan.statement is None:
+        return None
+    with connection.begin():
+        row = connection.execute(
+            sa.text(f"SELECT plan, state, rows FROM {LEDGER} WHERE table_key = :t"), {"t": table_plan.table}
+        ).first()
+    if row is None:
+        return None
+    if row[0] != plan.digest or row[1] != "done":
+        raise TerminalError(
+            f"the scrub of {table_plan.table} stopped half-way in an earlier attempt (it was split over "
+            "several sessions, so part of it is rewritten): this copy cannot be resumed. Run the job again "
+            "from its snapshot step"
+        )
+    return TableResult(table_plan.table, int(row[2]), 0.0, "already scrubbed")
+
+
+def _note(connection: sa.Connection, plan: Plan, table: str, state: str, rows: int = 0) -> None:
+    """Write the table's ledger row, in the caller's transaction (so it commits with the rewrite)."""
+    connection.execute(
+        sa.text(
+            f"INSERT INTO {LEDGER} (table_key, plan, state, rows) VALUES (:t, :p, :s, :r) "
+            "ON CONFLICT (table_key) DO UPDATE SET state = excluded.state, rows = excluded.rows"
+        ),
+        {"t": table, "p": plan.digest, "s": state, "r": rows},
+    )
+
+
+def check_static_rows(connection: sa.Connection, table_plan: TablePlan) -> None:
+    """TerminalError naming the table and the counts when its row condition keeps more rows than its limit
+    (a condition that keeps everything would publish every row unscrubbed)."""
+    if not table_plan.keep_rows_where or table_plan.copy != "full":
+        return
+    kept, total = rawsql.execute(
+        connection,
+        f"SELECT count(*) FILTER (WHERE ({table_plan.keep_rows_where}) IS TRUE), count(*) "
+        f"FROM {quote_table(table_plan.table)}",
+    ).one()
+    allowed = table_plan.keep_rows_limit.allowed(int(total))
+    if kept > allowed:
+        raise TerminalError(
+            f"keep_rows_where of {table_plan.table} keeps {kept} of its {total} rows as static test data; "
+            f"{table_plan.keep_rows_limit.describe()} allows {allowed}. Narrow the condition to the rows "
+            "labelled fake, or set keep_rows_at_most for this table with a reason"
+        )
 
 
 def _session_setup(plan: Plan, salt: str) -> Callable[[sa.Connection], None]:
@@ -122,7 +218,7 @@ def _session_setup(plan: Plan, salt: str) -> Callable[[sa.Connection], None]:
             with connection.begin():  # session settings made here outlive the transaction
                 apply_key(connection, salt)
                 for statement in plan.preamble:
-                    connection.exec_driver_sql(statement)
+                    rawsql.execute(connection, statement)
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub") from None
 
@@ -130,12 +226,18 @@ def _session_setup(plan: Plan, salt: str) -> Callable[[sa.Connection], None]:
 
 
 def _scrub_table_split(
-    engine: sa.Engine, connection: sa.Connection, table_plan: TablePlan, setup, sessions: int
+    engine: sa.Engine, connection: sa.Connection, plan: Plan, table_plan: TablePlan, setup, sessions: int
 ) -> TableResult:
     started = time.monotonic()
     table_sql = quote_table(table_plan.table)
     if not _splittable(connection, table_sql):
-        return _scrub_table(connection, table_plan)
+        return _scrub_table(connection, plan, table_plan)
+    try:
+        with connection.begin():
+            check_static_rows(connection, table_plan)
+            _note(connection, plan, table_plan.table, "partial")  # committed before any session writes
+    except sa.exc.DBAPIError as exc:
+        raise retell(exc, f"scrub of {table_plan.table}") from None
     rows = rewrite_split(
         engine,
         connection,
@@ -144,6 +246,7 @@ def _scrub_table_split(
         bool(table_plan.keep_rows_where),
         setup,
         sessions,
+        finish=lambda c, rows: _note(c, plan, table_plan.table, "done", rows),
     )
     return TableResult(table_plan.table, rows, time.monotonic() - started, "rewritten", sessions)
 
@@ -151,25 +254,38 @@ def _scrub_table_split(
 def _splittable(connection: sa.Connection, table_sql: str) -> bool:
     """A plain table on PostgreSQL 14+ (TID range scans); partitioned parents are rewritten whole."""
     with connection.begin():
-        kind = connection.exec_driver_sql(
-            f"SELECT relkind FROM pg_class WHERE oid = '{table_sql}'::regclass"
+        kind = connection.execute(
+            sa.text("SELECT relkind FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": table_sql}
         ).scalar()
         version = connection.exec_driver_sql("SELECT current_setting('server_version_num')::int").scalar()
     return kind == "r" and version >= 140000
 
 
-def finish_scrub(engine: sa.Engine) -> None:
-    """Refresh materialized views from the scrubbed data; drop `_deid` (its functions and dictionaries)."""
+def finish_scrub(engine: sa.Engine, plan: Plan) -> dict[str, int]:
+    """Check that the ledger holds every table of `plan` as done; refresh materialized views from the
+    scrubbed data; drop `_deid` (its functions, dictionaries and ledger). Returns rows per table."""
     with engine.connect() as connection:
         try:
+            with connection.begin():
+                _check_plan(connection, plan)
+                ledger = scrubbed(connection)
+            wanted = [t.table for t in plan.tables if t.statement is not None]
+            missing = [t for t in wanted if ledger.get(t, ("", "", 0))[:2] != (plan.digest, "done")]
+            if missing:
+                raise TerminalError(
+                    f"the scrub has not finished: {len(missing)} table(s) of the plan are not scrubbed "
+                    f"({', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}). Run the scrub of "
+                    "those tables first"
+                )
             _refresh_materialized_views(connection)
             with connection.begin():
-                connection.exec_driver_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+                rawsql.execute(connection, f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub") from None
+    return {table: ledger[table][2] for table in wanted}
 
 
-def _scrub_table(connection: sa.Connection, table_plan: TablePlan) -> TableResult:
+def _scrub_table(connection: sa.Connection, plan: Plan, table_plan: TablePlan) -> TableResult:
     started = time.monotonic()
     if table_plan.statement is None:
         return TableResult(table_plan.table, 0, 0.0, "untouched")
@@ -177,14 +293,16 @@ def _scrub_table(connection: sa.Connection, table_plan: TablePlan) -> TableResul
     try:
         with connection.begin():
             if table_plan.copy == "schema_only":
-                rows = connection.exec_driver_sql(f"SELECT count(*) FROM {table_sql}").scalar() or 0
-                connection.exec_driver_sql(table_plan.statement)
+                rows = rawsql.execute(connection, f"SELECT count(*) FROM {table_sql}").scalar() or 0
+                rawsql.execute(connection, table_plan.statement)
                 action = "emptied"
             else:
+                check_static_rows(connection, table_plan)
                 aside = set_aside_indexes(connection, table_sql)
-                rows = connection.exec_driver_sql(table_plan.statement).rowcount
+                rows = rawsql.execute(connection, table_plan.statement).rowcount
                 restore_indexes(connection, aside)
                 action = "rewritten"
+            _note(connection, plan, table_plan.table, "done", rows)
     except sa.exc.DBAPIError as exc:
         raise retell(exc, f"scrub of {table_plan.table}") from None
     return TableResult(table_plan.table, rows, time.monotonic() - started, action)
@@ -204,59 +322,32 @@ def _refresh_materialized_views(connection: sa.Connection) -> None:
         )
     for name in names:
         with connection.begin():
-            connection.exec_driver_sql(f"REFRESH MATERIALIZED VIEW {name}")
+            rawsql.execute(connection, f"REFRESH MATERIALIZED VIEW {name}")
 
 
-def production_plan(ctx) -> tuple[Plan, Schema]:
-    """Preflight: the production schema (read-only) and the plan; fails closed on any unclassified column."""
-    from deid import plan as planning
-    from deid.backends import backend_for
-    from deid.db import connect_readonly
-    from deid.rules.load import load_rules
-
-    rules = load_rules(ctx.rules_path)
-    engine = connect_readonly(ctx.production_url)
-    try:
-        with engine.connect() as connection:
-            schema = backend_for(ctx.database.engine).introspect(connection, ctx.database.name)
-    finally:
-        engine.dispose()
-    from deid.steps.migrate import awaiting_migrations
-
-    ctx.record["rules_digest"] = rules.digest
-    ctx.record["schema_hash"] = schema.digest
-    rules, waiting = awaiting_migrations(rules, schema, ctx.database.migrations is not None)
-    ctx.record["rules_awaiting_migrations"] = sorted(waiting)
-    if ctx.only_tables is not None:
-        from deid.subset import only_tables
-
-        rules = only_tables(rules, schema, ctx.only_tables)
-    return planning.build_plan(rules, schema), schema
+# --- the step ----------------------------------------------------------------------------------------------
 
 
 def scrub(ctx, progress: Progress | None = None) -> list[TableResult]:
-    """The scrub step of a run: plan from production's schema, applied to tonight's working copy. The three
-    parts below, with production introspected once (Airflow's tasks each plan for themselves)."""
-    plan, _ = production_plan(ctx)
-    tables = scrub_prepare(ctx, plan)
-    results = scrub_table_set(ctx, set(tables), progress, plan)
+    """The scrub step of a run: the copy's plan (from its own schema), applied to it. The three parts below;
+    Airflow runs them as separate tasks, each of which reads the plan from the copy again."""
+    tables = scrub_prepare(ctx)
+    results = scrub_table_set(ctx, set(tables), progress)
     scrub_finish(ctx)
     return results
 
 
-def scrub_prepare(ctx, plan: Plan | None = None) -> list[str]:
+def scrub_prepare(ctx) -> list[str]:
     """First part of the scrub step: support objects in the copy; returns the tables the plan rewrites."""
-    plan = plan or production_plan(ctx)[0]
+    plan = _plan(ctx)
     with _work_engine(ctx) as work:
         prepare_scrub(work, plan)
     return [t.table for t in plan.tables if t.statement is not None]
 
 
-def scrub_table_set(
-    ctx, tables: set[str], progress: Progress | None = None, plan: Plan | None = None
-) -> list[TableResult]:
+def scrub_table_set(ctx, tables: set[str], progress: Progress | None = None) -> list[TableResult]:
     """Middle part: rewrite `tables` of the working copy (one Airflow mapped task does one table)."""
-    plan = plan or production_plan(ctx)[0]
+    plan = _plan(ctx)
     unknown = tables - {t.table for t in plan.tables}
     if unknown:
         raise TerminalError(f"not in the plan of {ctx.database.name}: {', '.join(sorted(unknown))}")
@@ -269,14 +360,38 @@ def scrub_table_set(
 
 
 def scrub_finish(ctx) -> None:
-    """Last part: materialized views refreshed, `_deid` dropped, the rules digest noted on the copy."""
-    from deid.rules.load import load_rules
-    from deid.steps.copies import update_metadata
+    """Last part: every table of the plan scrubbed (the copy's ledger says so), materialized views
+    refreshed, `_deid` dropped, and the scrub stamped on the copy with its plan's digest."""
+    from deid.steps.ledger import applied_plan, begin, finish
 
+    state = begin(ctx, "scrub")
+    plan, schema, rules = applied_plan(ctx, state)
+    done = state.stamp("scrub")
+    if done is not None:
+        return  # an earlier attempt finished (a retried task): the stamp says for this very plan
     with _work_engine(ctx) as work:
-        finish_scrub(work)
-    digest = ctx.record.get("rules_digest") or load_rules(ctx.rules_path).digest
-    update_metadata(ctx.staging_server_url, ctx.work_name, rules_digest=digest)
+        rows = finish_scrub(work, plan)
+    finish(
+        ctx,
+        state,
+        "scrub",
+        rules=rules.digest,
+        plan=plan.digest,
+        schema=schema.digest,
+        counts={"tables": len(rows), "rows": sum(rows.values())},
+    )
+
+
+def _plan(ctx) -> Plan:
+    """The plan of tonight's copy, for a scrub that has not finished on it yet."""
+    from deid.steps.ledger import applied_plan, begin
+
+    state = begin(ctx, "scrub")
+    if state.stamp("scrub") is not None:
+        raise TerminalError(
+            f"{ctx.work_name} is scrubbed already; to scrub it again, run the job from its snapshot step"
+        )
+    return applied_plan(ctx, state)[0]
 
 
 @contextmanager

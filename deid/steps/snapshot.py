@@ -1,44 +1,135 @@
 """The snapshot step: tonight's working copy of the production database, and its cleanup after a failure.
 
 A working copy holds unscrubbed production rows until the scrub has run, so none outlives its run: a
-snapshot first drops every working copy a killed run left behind, a failed clone drops what it had built,
-and `cleanup` drops tonight's copy when a later step fails.
+snapshot first drops every working copy a killed run left behind (unless it belongs to an Airflow run still
+under way: see deid.lock.check_holder), a failed clone drops what it had built, and `cleanup` drops
+tonight's copy when a later step fails.
+
+Once cloned, the copy is read, not production: its own schema (stored on it, from which every later step
+builds the plan), the row count of every table, and the rules checked against that schema, so an
+unclassified column fails the run here, before any step works on the copy. The snapshot is the copy's first
+stamp (steps/state.py).
 """
 
 from __future__ import annotations
 
 import time
 
+import sqlalchemy as sa
+
+from deid import db, rawsql
+from deid.backends import backend_for
 from deid.cloners import cloner_for
+from deid.dberrors import retell
+from deid.errors import TerminalError
+from deid.lock import check_holder
+from deid.names import quote_table
+from deid.plan import plan_for
+from deid.rules.load import load_rules
+from deid.schema import Schema
 from deid.steps.context import RunContext
-from deid.steps.copies import admin, check_staging_name, copies_on, drop_database, new_metadata, set_metadata
+from deid.steps.copies import admin, check_staging_name, copies_on, drop_database, new_metadata
+from deid.steps.ledger import finish
+from deid.steps.state import CopyState, pack_schema
+
+# Schemas deid creates in a working copy for its own use (see transformers.support): a production schema of
+# the same name would be mistaken for deid's and dropped with it, or published with production rows.
+RESERVED_SCHEMAS = ("_deid",)
 
 
 def snapshot(ctx: RunContext) -> None:
-    """Clone production into ctx.work_name (closed to everyone but deid's role); records how and how long."""
+    """Clone production into ctx.work_name (closed to everyone but deid's role), read the copy's schema and
+    row counts, check the rules against it, and stamp it; records how and how long."""
     check_staging_name(ctx.staging_name)
+    rules = load_rules(ctx.rules_path)  # a broken rule file fails before anything is copied
     cloner = cloner_for(ctx.database.clone)
     with admin(ctx.staging_server_url) as c:
-        leftovers = [copy.name for copy in copies_on(c, ctx.staging_name) if copy.role == "work"]
-        for name in leftovers:
-            drop_database(c, name)
+        leftovers = [copy for copy in copies_on(c, ctx.staging_name) if copy.role == "work"]
+        for copy in leftovers:
+            state = copy.state
+            check_holder(state.holder if state else None, ctx.holder, copy.name, dropping=True)
+        for copy in leftovers:
+            drop_database(c, copy.name)
     started = time.monotonic()
     try:
         cloner.clone(ctx)
-        with admin(ctx.staging_server_url) as c:
-            set_metadata(c, ctx.work_name, new_metadata(ctx.database.name, ctx.logical_date))
+        ctx.record["clone_seconds"] = round(time.monotonic() - started, 3)
+        schema, rows = _read_copy(ctx)
+        plan, waiting = plan_for(
+            rules, schema, has_migrations=ctx.database.migrations is not None, subset=ctx.only_tables
+        )
+        state = CopyState.model_validate(
+            {
+                **new_metadata(ctx.database.name, ctx.logical_date),
+                "holder": ctx.holder,
+                "subset": sorted(ctx.only_tables) if ctx.only_tables is not None else None,
+                "rows": rows,
+                "snapshot_schema": pack_schema(schema),
+            }
+        )
+        finish(
+            ctx,
+            state,
+            "snapshot",
+            rules=rules.digest,
+            schema=schema.digest,
+            counts={"tables": len(schema.rule_tables), "rows": sum(rows.values())},
+        )
     except BaseException as error:
         _cleanup_after(ctx, error)
         raise
     ctx.record["clone_method"] = cloner.name
-    ctx.record["clone_seconds"] = round(time.monotonic() - started, 3)
+    ctx.record["rules_digest"] = rules.digest
+    ctx.record["schema_hash"] = schema.digest
+    ctx.record["plan"] = {t.table: _verdict(t) for t in plan.tables}
+    ctx.record["rules_awaiting_migrations"] = sorted(waiting)
     if leftovers:
-        ctx.record["dropped_leftovers"] = leftovers
+        ctx.record["dropped_leftovers"] = [copy.name for copy in leftovers]
+
+
+def _verdict(table_plan) -> str:
+    if table_plan.copy == "schema_only":
+        return "emptied"
+    return "rewritten" if table_plan.statement else "untouched"
+
+
+def _read_copy(ctx: RunContext) -> tuple[Schema, dict[str, int]]:
+    """The working copy's schema and the rows of each table (a partitioned table counts its partitions)."""
+    work = db.engine(ctx.work_url, poolclass=sa.pool.NullPool)
+    try:
+        with work.connect() as c:
+            schema = backend_for(ctx.database.engine).introspect(c, ctx.database.name)
+            reserved = sorted({t.schema for t in schema.tables if t.schema in RESERVED_SCHEMAS})
+            if reserved:
+                raise TerminalError(
+                    f"production has a schema named {', '.join(reserved)}, which deid reserves for its own "
+                    "objects in the working copy: rename that schema in production"
+                )
+            rows = {
+                t.qualified: int(
+                    rawsql.execute(c, f"SELECT count(*) FROM {quote_table(t.qualified)}").scalar()
+                )
+                for t in schema.rule_tables
+            }
+    except sa.exc.DBAPIError as exc:
+        raise retell(exc, "reading the working copy") from None
+    finally:
+        work.dispose()
+    return schema, rows
+
+
+def _count(connection: sa.Connection, table: str) -> int:
+    return int(rawsql.execute(connection, f"SELECT count(*) FROM {quote_table(table)}").scalar())
 
 
 def cleanup(ctx: RunContext) -> bool:
-    """Drop this date's working copy, if there is one (after a failed step); True when one was dropped."""
+    """Drop this date's working copy, if there is one and it is this run's; True when one was dropped."""
     with admin(ctx.staging_server_url) as c:
+        copy = next((x for x in copies_on(c, ctx.staging_name) if x.name == ctx.work_name), None)
+        if copy is None:
+            return False
+        state = copy.state
+        check_holder(state.holder if state else None, ctx.holder, copy.name)
         return drop_database(c, ctx.work_name)
 
 

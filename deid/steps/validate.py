@@ -1,7 +1,8 @@
 """Validate: checks on the working copy before publish; any failure stops the run (terminal error).
 
 Two quick checks of deid's own, which the expectation suite does not make:
-- row counts equal production's (no row lost or added; schema_only tables are empty), kept in the record;
+- row counts equal the copy's when it was cloned (no row lost or added by the scrub; schema_only tables
+  are empty), kept in the record;
 - on a sample of rows matched by primary key, scrubbed values differ from production's (compared as md5
   digests computed in each database, so values never leave them).
 Then the Great Expectations suite generated from the rules, which covers shapes, uniqueness, static test
@@ -12,12 +13,15 @@ never values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from deid import rawsql
 from deid.errors import TerminalError
+from deid.names import column_key
 from deid.plan import Plan, TablePlan
 from deid.rules.targets import quote_ident, quote_table
 from deid.schema import Schema, Table
@@ -45,15 +49,29 @@ class Check:
         return f"{'ok ' if self.ok else 'FAIL'} {self.name} {self.subject}: {self.detail}"
 
 
-def validate_copy(prod: sa.Engine, work: sa.Engine, plan: Plan, schema: Schema) -> list[Check]:
+def validate_copy(
+    prod: sa.Engine,
+    work: sa.Engine,
+    plan: Plan,
+    schema: Schema,
+    rows: Mapping[str, int] | None = None,
+    compared: Plan | None = None,
+) -> list[Check]:
+    """The quick checks of the copy described by `plan` and `schema`: row counts against `rows` (each
+    table's rows when cloned; None: production's now) and sampled values against production's, for the part
+    of the plan production can answer for (`compared`; default all)."""
+    compared = compared or plan
     checks: list[Check] = []
     with prod.connect() as p, work.connect() as w:
         for table_plan in plan.tables:
             table = schema.table(table_plan.table)
             assert table is not None
-            checks.append(_row_count(p, w, table_plan))
-            if table_plan.copy == "full":
-                checks += _changed_values(p, w, table, table_plan)
+            expected = _expected(p, table_plan, rows)
+            if expected is not None:
+                checks.append(_row_count(w, table_plan, expected))
+            theirs = compared.table(table_plan.table)
+            if table_plan.copy == "full" and theirs is not None:
+                checks += _changed_values(p, w, table, theirs)
     return checks
 
 
@@ -67,13 +85,19 @@ def raise_on_failure(checks: list[Check]) -> None:
 
 
 def _scalar(connection: sa.Connection, sql: str):
-    return connection.execute(sa.text(sql)).scalar()
+    return rawsql.execute(connection, sql).scalar()
 
 
-def _row_count(p: sa.Connection, w: sa.Connection, tp: TablePlan) -> Check:
-    table_sql = quote_table(tp.table)
-    expected = 0 if tp.copy == "schema_only" else _scalar(p, f"SELECT count(*) FROM {table_sql}")
-    found = _scalar(w, f"SELECT count(*) FROM {table_sql}")
+def _expected(p: sa.Connection, tp: TablePlan, rows: Mapping[str, int] | None) -> int | None:
+    if tp.copy == "schema_only":
+        return 0
+    if rows is not None:
+        return rows.get(tp.table)  # None: a table the migrations added has no count from the clone
+    return _scalar(p, f"SELECT count(*) FROM {quote_table(tp.table)}")
+
+
+def _row_count(w: sa.Connection, tp: TablePlan, expected: int) -> Check:
+    found = _scalar(w, f"SELECT count(*) FROM {quote_table(tp.table)}")
     return Check(
         "row_count", tp.table, found == expected, f"{found} rows, expected {expected}", (found, expected)
     )
@@ -89,8 +113,8 @@ def _changed_values(p: sa.Connection, w: sa.Connection, table: Table, tp: TableP
     # the same deterministic sample on both sides: the first rows by key (keys are kept, so they match)
     sql = f"SELECT {key}, {digests} FROM {quote_table(tp.table)} {exempt} ORDER BY {key} LIMIT {SAMPLE_ROWS}"
     width = len(table.primary_key)
-    before = {row[:width]: row[width:] for row in p.execute(sa.text(sql))}
-    after = {row[:width]: row[width:] for row in w.execute(sa.text(sql))}
+    before = {row[:width]: row[width:] for row in rawsql.execute(p, sql)}
+    after = {row[:width]: row[width:] for row in rawsql.execute(w, sql)}
     checks = []
     for i, action in enumerate(rewritten):
         pairs = [
@@ -101,7 +125,7 @@ def _changed_values(p: sa.Connection, w: sa.Connection, table: Table, tp: TableP
         checks.append(
             Check(
                 "values_changed",
-                f"{tp.table}.{action.column}",
+                column_key(tp.table, action.column),
                 equal <= allowed,
                 f"{equal} of {len(pairs)} sampled values equal production's (allowed {int(allowed)})",
             )
@@ -110,21 +134,47 @@ def _changed_values(p: sa.Connection, w: sa.Connection, table: Table, tp: TableP
 
 
 def validate(ctx) -> list[Check]:
-    """The validate step of a run: the working copy against production and the rules; raises if any check
-    or expectation fails, naming places and counts only."""
+    """The validate step of a run: the migrated working copy checked on its own and against production;
+    raises if any check or expectation fails, naming places and counts only. Stamps the copy when all pass.
+
+    Everything is built from the copy: the plan its scrub applied (from its schema as cloned), restricted to
+    the tables and columns it has now (deid.expect.scope), its row counts when cloned, and the sequence
+    offsets its rebase and migrate steps noted on it. Production is read only to compare values, for what it
+    still has.
+    """
+    from deid.backends import backend_for
     from deid.db import connect_readonly, engine
+    from deid.expect import scope
     from deid.expect.gate import validate_with_expectations
     from deid.expect.report import raise_on_failure as raise_on_failed_expectation
-    from deid.steps.scrub import production_plan
+    from deid.steps.ledger import applied_plan, begin, finish
 
-    plan, schema = production_plan(ctx)
+    state = begin(ctx, "validate")
+    applied, _, rules = applied_plan(ctx, state)
     prod, work = connect_readonly(ctx.production_url), engine(ctx.work_url)
     try:
+        backend = backend_for(ctx.database.engine)
+        with work.connect() as w:
+            copy = backend.introspect(w, ctx.database.name)
+        migrated = state.stamp("migrate")
+        if migrated is None or copy.digest != migrated.schema_:
+            raise TerminalError(
+                f"the schema of {ctx.work_name} changed after its migrate step: run the job again"
+            )
+        with prod.connect() as p:
+            production = backend.introspect(p, ctx.database.name)
+        plan = scope.for_copy(applied, copy)
+        compared, not_compared = scope.for_production(plan, copy, production)
+        waters = state.high_waters or {}
+        offsets = {  # without a noted high water (a copy of an older deid), production's is read
+            name: {"offset": offset, "high_water": waters[name]} if name in waters else offset
+            for name, offset in (state.offsets or {}).items()
+        }
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deid-quick-checks") as pool:
-            quick = pool.submit(validate_copy, prod, work, plan, schema)
+            quick = pool.submit(validate_copy, prod, work, plan, copy, state.rows, compared)
             # the suite generated from the rules and the leak checks (Great Expectations; deid.expect)
             report = validate_with_expectations(
-                prod, work, plan, schema, ctx.record.get("offsets"), ctx.database.validation
+                prod, work, plan, copy, offsets, ctx.database.validation, state.rows, compared
             )
             checks = quick.result()
     finally:
@@ -133,11 +183,22 @@ def validate(ctx) -> list[Check]:
     ctx.record["checks"] = [
         {"name": c.name, "subject": c.subject, "ok": c.ok, "detail": c.detail} for c in checks
     ]
-    # rows in the copy and production's (0 for a table emptied by its rules or a subset run)
+    # rows in the copy and when it was cloned (0 for a table emptied by its rules or a subset run)
     ctx.record["row_counts"] = {
         c.subject: {"rows": c.counts[0], "expected": c.counts[1]} for c in checks if c.counts
     }
     ctx.record["expectations"] = report.as_dict()
+    if not_compared:
+        ctx.record["not_compared_with_production"] = sorted(not_compared)
     raise_on_failure(checks)
     raise_on_failed_expectation(report)
+    finish(
+        ctx,
+        state,
+        "validate",
+        rules=rules.digest,
+        plan=applied.digest,
+        schema=copy.digest,
+        counts={"checks": len(checks), "expectations": len(report.outcomes)},
+    )
     return checks

@@ -5,18 +5,21 @@ What every step shares lives in DeidStepOperator.execute, in this order:
 1. a dry run (param `dry_run`) skips every step but preflight;
 2. a RunContext is built from deid.yaml (`config_path`), Airflow's connections and variables (DeidHook), the
    run's logical date (params.run_date) and the `tables` param;
-3. the step runs under deid's run lock on the staging server (deid.lock), held for the task's duration: a
-   `deid run` from the CLI and a task of the DAG never interleave, and `max_active_runs=1` keeps two runs of
-   the DAG apart. The mapped scrub tasks of one run share the lock; preflight only reads production and takes
-   none, so a dry run is never blocked by a running refresh;
+3. the step runs under deid's run lock on the staging server (deid.lock), held for the task's duration,
+   after opening again any copy an interrupted publish left closed (steps/guard.py). Between two tasks the
+   run holds its working copy as its *holder*, noted on the copy by the snapshot: a `deid run`, `rollback`
+   or `cleanup` from the CLI meanwhile is refused, naming this run; `max_active_runs=1` keeps two runs of
+   the DAG apart. The mapped scrub tasks of one run share the lock; preflight only reads production and
+   takes none, so a dry run is never blocked by a running refresh;
 4. deid's terminal errors (a bad rule, an unclassified column, a failed check) and bugs become
-   AirflowFailException: the task fails without retry. Transient ones (a lost connection) are retried;
+   AirflowFailException: the task fails without retry, and marks the working copy unusable (cleanup drops
+   it). Transient ones (a lost connection, the lock busy) are retried;
 5. the step's facts (names, counts, offsets, seconds; never a row value) go to XCom under FACTS_KEY, for the
    run record that publish assembles; the return value is what the next task needs.
 
-Each task builds its own RunContext, so what a later step needs from an earlier one travels by XCom: the
-tables to scrub (scrub_prepare -> scrub, mapped) and the offsets (rebase -> validate). The facts steps
-write on the working copy itself (rules digest, offsets) reach publish through the copy's metadata.
+Each task builds its own RunContext and finds everything else on the working copy itself: the plan (built
+from the copy's schema as cloned, which the snapshot stores on it), the steps that finished on it, the
+sequence offsets. Only the tables to scrub travel by XCom (scrub_prepare -> scrub, mapped), to map over.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import sqlalchemy as sa
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
-from deid.errors import DeidError, TerminalError
+from deid.errors import DeidError
 from deid.steps.context import RunContext
 from deid_airflow.hook import DeidHook
 from deid_airflow.params import check_conf, is_dry_run, requested_tables, run_date
@@ -94,6 +97,7 @@ class DeidStepOperator(BaseOperator):
             raise
         except BaseException as error:
             if isinstance(error, AirflowFailException) or self._last_try(context):
+                self.poison(context, error)
                 self.save_failure(context, error)
             raise
         facts.update(step=self.step, task_seconds=round(time.monotonic() - started, 3), task_started=began)
@@ -102,6 +106,7 @@ class DeidStepOperator(BaseOperator):
 
     def run_context(self, context: Mapping[str, Any]) -> RunContext:
         from deid.config import load_config
+        from deid.steps.state import Holder
 
         ctx = RunContext.resolve(
             load_config(self.config_path),
@@ -110,12 +115,33 @@ class DeidStepOperator(BaseOperator):
             DeidHook(),
         )
         ctx.only_tables = requested_tables(context)
+        ctx.publish_older = bool(context["params"].get("publish_older"))
+        ti, dag_run = context["ti"], context["dag_run"]
+        began = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
+        ctx.holder = Holder(
+            via="airflow", dag_id=ti.dag_id, run_id=ti.run_id, since=began.isoformat() if began else "?"
+        )
+        ctx.record["run_id"] = ti.run_id
         return ctx
 
     def _run_lock(self, ctx: RunContext):
-        from deid.lock import run_lock
+        from deid.steps.guard import guarded
 
-        return run_lock(ctx.staging_server_url, ctx.staging_name, shared=self.lock == "shared")
+        return guarded(ctx.staging_server_url, ctx.staging_name, shared=self.lock == "shared")
+
+    def poison(self, context: Mapping[str, Any], error: BaseException) -> None:
+        """A step that ends the run marks the working copy unusable, so that no cleared or retried task can
+        take it further (the snapshot drops its own partial copy; publish leaves the published copy as it
+        was). Never raises."""
+        if self.step in ("preflight", "snapshot", "publish", "cleanup"):
+            return
+        try:
+            from deid.steps.ledger import poison
+
+            cause = error.__cause__ if isinstance(error, AirflowFailException) and error.__cause__ else error
+            poison(self.run_context(context), self.step, cause)
+        except Exception as problem:
+            self.log.warning("could not mark the working copy as failed (%s)", type(problem).__name__)
 
     def run(self, ctx: RunContext, context: Mapping[str, Any]) -> Mapping[str, Any] | None:
         raise NotImplementedError
@@ -178,26 +204,15 @@ class PreflightOperator(DeidStepOperator):
 
     def run(self, ctx, context):
         from deid.plan import render
-        from deid.steps.scrub import production_plan
+        from deid.steps.preflight import production_plan
 
         check_conf(context["dag_run"].conf, self.dag.params)  # the context's params include the conf's keys
-        plan, _ = production_plan(ctx)
+        plan = production_plan(ctx)
         if is_dry_run(context):
             self.log.info(
                 "dry run of %s for %s, the plan:\n%s", ctx.database.name, ctx.logical_date, render(plan)
             )
-        return {
-            "rules_digest": plan.rules_digest,
-            "schema_hash": ctx.record["schema_hash"],
-            "subset": sorted(ctx.only_tables) if ctx.only_tables else None,
-            "plan": {t.table: _verdict(t) for t in plan.tables},
-        }
-
-
-def _verdict(table_plan) -> str:
-    if table_plan.copy == "schema_only":
-        return "emptied"
-    return "rewritten" if table_plan.statement else "untouched"
+        return {"subset": sorted(ctx.only_tables) if ctx.only_tables else None}
 
 
 class SnapshotOperator(DeidStepOperator):
@@ -209,11 +224,8 @@ class SnapshotOperator(DeidStepOperator):
         from deid.steps.snapshot import snapshot
 
         snapshot(ctx)
-        return {
-            k: ctx.record[k]
-            for k in ("clone_method", "clone_seconds", "dropped_leftovers")
-            if k in ctx.record
-        }
+        keys = ("clone_method", "clone_seconds", "dropped_leftovers", "rules_digest", "schema_hash", "plan")
+        return {k: ctx.record[k] for k in (*keys, "rules_awaiting_migrations") if k in ctx.record}
 
 
 class ScrubPrepareOperator(DeidStepOperator):
@@ -293,27 +305,14 @@ class MigrateOperator(DeidStepOperator):
 
 
 class ValidateOperator(DeidStepOperator):
-    """Check the working copy against production; any failed check fails the run before publish.
-
-    `offsets`: the rebase's offsets (its return value), against which the sequences are checked.
-    """
+    """Check the working copy on its own and against production; any failed check fails the run before
+    publish. The sequences are checked against the offsets the rebase noted on the copy."""
 
     step = "validate"
-    template_fields: Sequence[str] = (*DeidStepOperator.template_fields, "offsets")
-
-    def __init__(self, *, offsets: Any, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.offsets = offsets
 
     def run(self, ctx, context):
         from deid.steps.validate import validate
 
-        if not isinstance(self.offsets, Mapping):
-            raise TerminalError(
-                f"task {self.task_id} got no offsets from the rebase (XCom return value of its rebase task): "
-                "run the rebase task of this run first"
-            )
-        ctx.record["offsets"] = dict(self.offsets)
         validate(ctx)
         return {k: ctx.record[k] for k in ("checks", "row_counts", "expectations") if k in ctx.record}
 
@@ -329,16 +328,17 @@ class PublishOperator(DeidStepOperator):
     def run(self, ctx, context):
         from deid.steps.publish import publish
 
-        ctx.record["run_id"] = context["ti"].run_id  # noted on the copy: its run record is found by it
-        publish(ctx)
-        return {k: ctx.record[k] for k in ("published", "kept", "dropped") if k in ctx.record}
+        outcome = publish(ctx)  # the run_id is noted on the copy: its run record is found by it
+        keys = ("published", "kept", "dropped", "kept_instead_of_published")
+        return {"outcome": outcome, **{k: ctx.record[k] for k in keys if k in ctx.record}}
 
     def result(self, facts, ctx, context):
-        # The copy is published by now: nothing below may fail the task (a retry of publish would find no
-        # working copy), so a record that cannot be assembled or saved is a warning.
+        # The copy is published (or kept) by now: nothing below may fail the task (a retry of publish would
+        # find no working copy), so a record that cannot be assembled or saved is a warning.
         record = self.collect_record(ctx, context, facts)
+        outcome = record.pop("outcome", "published")
         try:
-            for warning in save_record(record, ctx, "published"):
+            for warning in save_record(record, ctx, outcome):
                 self.log.warning("%s", warning)
             self.log.info("run record saved as %s", record["files"]["record"])
         except Exception as error:

@@ -16,8 +16,6 @@ from airflow.sdk import Param
 from deid.errors import ConfigError
 from deid.suggest import did_you_mean
 
-# "schema.table", as rule files and plans name tables
-TABLE_NAME = r"^[^.\s]+\.[^.\s]+$"
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
@@ -26,7 +24,9 @@ def refresh_params() -> dict[str, Param]:
         "tables": Param(
             None,
             type=["null", "array"],
-            items={"type": "string", "pattern": TABLE_NAME},
+            # schema.table as rule files write it ("my.schema".table when a name holds a dot); the run checks
+            # each against the schema, so no pattern here could be both exact and complete
+            items={"type": "string", "minLength": 1},
             uniqueItems=True,
             title="Tables",
             description=(
@@ -39,6 +39,15 @@ def refresh_params() -> dict[str, Param]:
             type="boolean",
             title="Dry run",
             description="Plan only: check the rules against production and log the plan; copy nothing.",
+        ),
+        "publish_older": Param(
+            False,
+            type="boolean",
+            title="Publish an older copy",
+            description=(
+                "Publish the copy even if the published one was built for a later logical date. Off: such "
+                "a copy (a backfill's, or a missed run's) is kept for rollback and not published."
+            ),
         ),
         "date": Param(
             None,

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from deid import names
 from deid.backends.postgresql import types
 from deid.schema import Column, ForeignKey, Kind, Schema, Sequence, Table, View
 
@@ -161,9 +162,9 @@ WHERE t.tgrelid = ANY (CAST(:oids AS oid[])) AND NOT t.tgisinternal
 # also finds sequences shared by several tables without being owned by any.
 SEQUENCES = sa.text(f"""
 SELECT n.nspname AS schema, c.relname AS name, format_type(s.seqtypid, NULL) AS data_type,
-       o.deptype AS owner_deptype, o.owned_by,
+       o.deptype AS owner_deptype, o.owner_schema, o.owner_table, o.owner_column,
        ARRAY(
-           SELECT un.nspname || '.' || uc.relname || '.' || ua.attname
+           SELECT ARRAY[un.nspname::text, uc.relname::text, ua.attname::text]
            FROM pg_depend d
            JOIN pg_attrdef ad ON ad.oid = d.objid
            JOIN pg_class uc ON uc.oid = ad.adrelid
@@ -176,7 +177,7 @@ FROM pg_sequence s
 JOIN pg_class c ON c.oid = s.seqrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN LATERAL (
-    SELECT d.deptype, tn.nspname || '.' || tc.relname || '.' || ta.attname AS owned_by
+    SELECT d.deptype, tn.nspname AS owner_schema, tc.relname AS owner_table, ta.attname AS owner_column
     FROM pg_depend d
     JOIN pg_class tc ON tc.oid = d.refobjid
     JOIN pg_namespace tn ON tn.oid = tc.relnamespace
@@ -266,7 +267,7 @@ def _table(
         schema=relation["schema"],
         name=relation["name"],
         kind=_TABLE_KINDS[relation["relkind"]],
-        partition_of=f"{relation['parent_schema']}.{parent}" if parent is not None else None,
+        partition_of=names.key(relation["parent_schema"], parent) if parent is not None else None,
         columns=tuple(_column(c) for c in columns),
         primary_key=primary_key,
         unique=tuple(sorted(unique)),
@@ -276,7 +277,7 @@ def _table(
                     ForeignKey(
                         name=f["conname"],
                         columns=tuple(f["columns"]),
-                        ref_table=f"{f['ref_schema']}.{f['ref_name']}",
+                        ref_table=names.key(f["ref_schema"], f["ref_name"]),
                         ref_columns=tuple(f["ref_columns"]),
                     )
                     for f in foreign_keys
@@ -305,7 +306,9 @@ def _column(row: Mapping[str, Any]) -> Column:
         element_kind=base_kind if is_array else None,
         element_type=row["element_type"],
         enum_labels=tuple(row["enum_labels"]) if base_kind is Kind.ENUM else (),
-        domain=f"{row['domain_schema']}.{row['domain_name']}" if row["domain_name"] is not None else None,
+        domain=names.key(row["domain_schema"], row["domain_name"])
+        if row["domain_name"] is not None
+        else None,
         max_length=types.max_length(row["kind_schema"], row["kind_name"], row["kind_typmod"]),
     )
 
@@ -315,7 +318,12 @@ def _sequence(row: Mapping[str, Any]) -> Sequence:
         schema=row["schema"],
         name=row["name"],
         data_type=row["data_type"],
-        owned_by=row["owned_by"],
-        used_by=tuple(sorted(row["used_by"])),
+        owned_by=(
+            names.column_key(names.key(row["owner_schema"], row["owner_table"]), row["owner_column"])
+            if row["owner_table"] is not None
+            else None
+        ),
+        # a 2-D array of (schema, table, column); empty arrays come back as []
+        used_by=tuple(sorted(names.column_key(names.key(s, t), c) for s, t, c in row["used_by"] or ())),
         identity=row["owner_deptype"] == "i",
     )

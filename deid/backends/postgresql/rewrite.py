@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from deid import rawsql
+
 _INDEXES = sa.text(
     """
     SELECT i.indexrelid::regclass::text AS index_name,
@@ -56,10 +58,10 @@ def set_aside_indexes(connection: sa.Connection, table_sql: str) -> list[SetAsid
             )
         aside.append(item)
     for item in aside:
-        connection.exec_driver_sql(item.drop)
+        rawsql.execute(connection, item.drop)
     return aside
 
 
 def restore_indexes(connection: sa.Connection, aside: list[SetAside]) -> None:
     for item in aside:
-        connection.exec_driver_sql(item.create)
+        rawsql.execute(connection, item.create)

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
+from deid import rawsql
 from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
 from deid.dberrors import retell
 from deid.errors import TerminalError
@@ -48,12 +49,17 @@ def rewrite_split(
     has_where: bool,
     setup: SessionSetup,
     sessions: int,
+    finish: Callable[[sa.Connection, int], None] = lambda connection, rows: None,
 ) -> int:
-    """Run `statement` (an UPDATE of table_sql) over `sessions` sessions; returns the rows rewritten."""
+    """Run `statement` (an UPDATE of table_sql) over `sessions` sessions; returns the rows rewritten.
+
+    `finish(connection, rows)` runs in the transaction that builds the indexes again, the last one: what it
+    writes (the scrub's ledger) commits only if the whole rewrite did."""
     with connection.begin():
         aside = set_aside_indexes(connection, table_sql)
-        blocks = connection.exec_driver_sql(
-            f"SELECT pg_relation_size('{table_sql}'::regclass) / current_setting('block_size')::int"
+        blocks = connection.execute(
+            sa.text("SELECT pg_relation_size(CAST(:t AS regclass)) / current_setting('block_size')::int"),
+            {"t": table_sql},
         ).scalar()
     try:
         rows = _concurrently(
@@ -61,6 +67,7 @@ def rewrite_split(
         )
         with connection.begin():
             restore_indexes(connection, aside)
+            finish(connection, rows)
     except (sa.exc.DBAPIError, TerminalError) as exc:
         # the reason as dberrors tells it: SQLSTATE, table, column, constraint, never a value
         reason = retell(exc, "the statement") if isinstance(exc, sa.exc.DBAPIError) else exc
@@ -90,5 +97,6 @@ def _rewrite_range(engine: sa.Engine, setup: SessionSetup, snapshot: str, statem
         setup(c)
         c = c.execution_options(isolation_level="REPEATABLE READ")
         with c.begin():
-            c.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            return c.exec_driver_sql(statement).rowcount
+            # a snapshot id the server made (hex digits and dashes); SET takes no bound parameter
+            rawsql.execute(c, f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            return rawsql.execute(c, statement).rowcount

@@ -1,0 +1,201 @@
+"""A copy's own state: which steps finished on it, for which rules and plan, and what stops it.
+
+Every step of a run writes a *stamp* on the working copy when it has finished (the rules digest, the plan
+digest and the digest of the schema it saw, with counts), and every step first reads the stamps and refuses
+a copy that the steps before it did not finish, for the same rules. `publish` publishes only a copy whose
+last stamp is `validate`, for the plan the scrub applied and the schema it still has. So a step run on its
+own (`deid run --only publish`), a step that failed half-way, or a task of another Airflow run can never turn
+an unscrubbed copy into the staging copy: the state travels with the copy, and no step trusts one it did not
+see finish.
+
+The state is a small JSON document (this model) stored with the copy (see copies.py: the database's comment
+on PostgreSQL), so it moves with every rename and cannot disagree with the catalog. It holds deid's facts
+only: names, dates, digests, counts, offsets; the model refuses anything else.
+
+Besides the stamps:
+- `poisoned`: a step failed on this copy in a way that leaves it unusable; every step refuses it, the next
+  snapshot drops it.
+- `holder`: the run that owns the working copy (an Airflow run holds it across its tasks; see lock.py).
+- `reopen`: publish closed this copy to connections and has not finished; the next deid command for the
+  database opens it again (see publish.repair).
+- `snapshot_schema`: the copy's own schema when it was cloned (compressed JSON), from which every later step
+  rebuilds the plan, so the plan never comes from production, which may change while a run is under way.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import zlib
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from deid.errors import TerminalError
+from deid.schema import Schema
+
+FORMAT = 1  # the value of the "deid" key: the version of this layout (new keys are optional, so still 1)
+STEPS = ("snapshot", "scrub", "rebase", "migrate", "validate")  # stamped in this order; publish consumes
+Step = Literal["snapshot", "scrub", "rebase", "migrate", "validate"]
+Digest = Annotated[str, Field(pattern=r"^[A-Za-z0-9:_+/=.-]{1,200}$")]
+Name = Annotated[str, Field(max_length=1000)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Stamp(_Strict):
+    """One finished step."""
+
+    step: Step
+    run_id: Name
+    at: str  # UTC, when it finished (from the clock: a fact about the run, not about the data)
+    rules: Digest | None = None  # sha256 of the rule file the step worked from
+    plan: Digest | None = None  # sha256 of the scrub plan (see deid.plan.Plan.digest)
+    schema_: Digest | None = Field(default=None, alias="schema")  # the copy's schema digest it saw
+    counts: dict[Name, int] = Field(default_factory=dict)  # e.g. tables rewritten, expectations passed
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Poison(_Strict):
+    step: Name
+    at: str
+    reason: Annotated[str, Field(max_length=300)]  # deid's own words (the error's kind), never a value
+
+
+class Holder(_Strict):
+    """Who owns a working copy: a CLI command (one process, so its session lock says it all) or an Airflow
+    run, whose tasks are separate processes and hold the copy between tasks through this record."""
+
+    via: Literal["cli", "airflow"]
+    run_id: Name
+    dag_id: Name | None = None
+    since: str
+
+    def describe(self) -> str:
+        if self.via == "airflow":
+            return f"Airflow run {self.dag_id}/{self.run_id} (since {self.since})"
+        return f"deid run {self.run_id} (since {self.since})"
+
+
+class Reopen(_Strict):
+    allow_connections: bool  # what to set again if the publish that closed the copy never finished
+
+
+class CopyState(_Strict):
+    """Everything deid stores on a copy. Unknown keys are refused: only deid's facts go here."""
+
+    deid: Literal[1] = FORMAT
+    database: Name | None = None
+    logical_date: str | None = None
+    state: Literal["work", "published", "kept"] = "work"
+    run_id: Name | None = None
+    rules_digest: Digest | None = None
+    published_at: str | None = None
+    offsets: dict[Name, int | None] | None = None  # sequence -> offset (a staging fact, not production's)
+    high_waters: dict[Name, int] | None = None  # sequence -> production's high water (IDs, not values)
+    subset: list[Name] | None = None  # a run limited to these tables; every other one is emptied
+    rows: dict[Name, int] | None = None  # rows per table when the copy was cloned
+    ledger: list[Stamp] = Field(default_factory=list)
+    poisoned: Poison | None = None
+    holder: Holder | None = None
+    reopen: Reopen | None = None
+    snapshot_schema: Annotated[str, Field(max_length=50_000_000)] | None = None
+
+    @field_validator("logical_date")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            dt.date.fromisoformat(value)
+        return value
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def stamp(self, step: str) -> Stamp | None:
+        return next((s for s in self.ledger if s.step == step), None)
+
+    @property
+    def done(self) -> tuple[str, ...]:
+        return tuple(s.step for s in self.ledger)
+
+    def schema(self) -> Schema:
+        """The copy's schema when it was cloned (the one every plan of this copy is built from)."""
+        if not self.snapshot_schema:
+            raise TerminalError("the working copy does not carry the schema it was cloned with")
+        return Schema.from_json(zlib.decompress(base64.b64decode(self.snapshot_schema)).decode())
+
+    # --- writing ---------------------------------------------------------------------------------------
+
+    def with_stamp(self, stamp: Stamp) -> CopyState:
+        """This state with `stamp` appended, after dropping the stamp of its step and every later one (a
+        rerun of a step undoes what the steps after it had checked)."""
+        keep = STEPS.index(stamp.step)
+        ledger = [s for s in self.ledger if STEPS.index(s.step) < keep]
+        return self.model_copy(update={"ledger": [*ledger, stamp]})
+
+    def as_json(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True, exclude_defaults=False)
+
+
+def pack_schema(schema: Schema) -> str:
+    """The schema as stored on the copy: compressed JSON (a few KB for hundreds of tables)."""
+    return base64.b64encode(zlib.compress(schema.to_json().encode(), 9)).decode()
+
+
+def parse_state(data: Mapping[str, Any] | None) -> CopyState | None:
+    """The state in a copy's metadata; None when there is none or it is not deid's (a format deid does not
+    know is treated as no state: such a copy can be dropped, never published)."""
+    if not data or data.get("deid") != FORMAT:
+        return None
+    try:
+        return CopyState.model_validate(dict(data))
+    except ValidationError:
+        return None
+
+
+def checked(database: str, data: Mapping[str, Any]) -> CopyState:
+    """`data` as a CopyState; TerminalError naming the database when it holds anything but deid's facts."""
+    try:
+        return CopyState.model_validate({**data, "deid": FORMAT})
+    except ValidationError as exc:
+        # the offending values are not echoed: the point of the check is that they might not be deid's own
+        where = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
+        raise TerminalError(f"refusing to store metadata on {database}: invalid {', '.join(where)}") from None
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def require(state: CopyState | None, step: str, copy: str) -> CopyState:
+    """The state of `copy`, when the steps before `step` finished on it in order and nothing poisoned it.
+
+    Raises TerminalError saying what is missing and what to run. A step may run again once it has finished
+    (the later stamps are then dropped), except where noted by its own code.
+    """
+    if state is None:
+        raise TerminalError(
+            f"{copy} carries no deid state: it was not made by this version's snapshot step, so nothing can "
+            "tell what was done to it. Run the job from its snapshot step"
+        )
+    if state.poisoned is not None:
+        raise TerminalError(
+            f"{copy} cannot be used: its {state.poisoned.step} step failed ({state.poisoned.reason}) and may "
+            "have left it half done. Run the job again from its snapshot step (which drops this copy)"
+        )
+    needed = STEPS[: STEPS.index(step)] if step in STEPS else STEPS
+    done = state.done
+    if done[: len(needed)] != needed:
+        missing = next(s for i, s in enumerate(needed) if i >= len(done) or done[i] != s)
+        finished = ", ".join(done) or "none"
+        raise TerminalError(
+            f"{copy} is not ready for {step}: the {missing} step has not finished on it (finished: "
+            f"{finished}). Run the steps in order: {' > '.join(STEPS)} > publish"
+        )
+    rules = {s.rules for s in state.ledger[: len(needed)] if s.rules}
+    if len(rules) > 1:
+        raise TerminalError(f"{copy} was worked on with different rule files; run it again from snapshot")
+    return state
