@@ -43,6 +43,10 @@ class TablePlan:
     statement: str | None  # None: the table is not touched
     row_estimate: int = 0
     keep_rows_limit: RowLimit = field(default_factory=RowLimit)  # how many rows the condition may keep
+    # Around the statement, in its transaction: triggers fired (recompute) or silenced for the rewrite, and
+    # put back as they were afterwards (session_replication_role = replica already silences most).
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
 
     @property
     def rewritten(self) -> tuple[ColumnAction, ...]:
@@ -133,6 +137,7 @@ def _table_plan(table: Table, rule: TableRule) -> tuple[TablePlan, set[str]]:
         needs |= used
     condition = rule.keep_rows_where.sql if rule.keep_rows_where else None
     statement = _update(table, actions, condition)
+    before, after = _trigger_states(table, rule) if statement else ((), ())
     plan = TablePlan(
         table.qualified,
         rule.copy,
@@ -141,8 +146,41 @@ def _table_plan(table: Table, rule: TableRule) -> tuple[TablePlan, set[str]]:
         statement,
         table.row_estimate,
         rule.keep_rows_at_most,
+        before,
+        after,
     )
     return plan, needs
+
+
+_ENABLE = {
+    "origin": "ENABLE TRIGGER",
+    "replica": "ENABLE REPLICA TRIGGER",
+    "always": "ENABLE ALWAYS TRIGGER",
+    "disabled": "DISABLE TRIGGER",
+}
+
+
+def _trigger_states(table: Table, rule: TableRule) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The scrub session runs with session_replication_role = replica, which silences ordinary triggers but
+    not those enabled ALWAYS or REPLICA: those are disabled for the rewrite. A trigger the rules say to
+    recompute is enabled ALWAYS for it, so it derives its columns from the scrubbed values. Each is put back
+    in its own state afterwards, in the same transaction."""
+    before, after = [], []
+    for trigger in table.triggers:
+        declared = rule.trigger(trigger.name)
+        recompute = declared is not None and declared.action == "recompute"
+        if recompute:
+            wanted = "always"
+        elif trigger.enabled in ("always", "replica"):
+            wanted = "disabled"
+        else:
+            continue
+        if wanted == trigger.enabled:
+            continue
+        target = f"ALTER TABLE {quote_table(table.qualified)} "
+        before.append(target + f"{_ENABLE[wanted]} {_q(trigger.name)}")
+        after.append(target + f"{_ENABLE[trigger.enabled]} {_q(trigger.name)}")
+    return tuple(before), tuple(after)
 
 
 def _column_action(table: Table, column: Column, crule: ColumnRule) -> tuple[ColumnAction, set[str]]:
@@ -213,7 +251,8 @@ def render(plan: Plan, with_sql: bool = True) -> str:
             out.append(f"  {a.column:<{width}}  {a.data_type:<28} -> {what}  [{a.source}]")
         if with_sql and t.statement:
             out.append("")
-            out.extend("  " + line for line in (t.statement + ";").splitlines())
+            for statement in (*t.before, t.statement, *t.after):
+                out.extend("  " + line for line in (statement + ";").splitlines())
         out.append("")
     out.append(
         f"{len(plan.tables)} table(s): {touched} with statements, {len(plan.tables) - touched} untouched."

@@ -64,6 +64,39 @@ class ForeignKey:
 
 
 @dataclass(frozen=True)
+class Derivation:
+    """A column a trigger sets, and the columns of the row its new value is computed from."""
+
+    column: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A user trigger (those implementing foreign keys are not listed).
+
+    `derives`: what a row trigger sets in the row it fires on; None when deid cannot read its function (a
+    language other than PL/pgSQL, dynamic SQL, the whole row replaced), so anything may be derived.
+    `writes_elsewhere`: its function may write other tables (a denormalised copy, an audit log).
+    """
+
+    name: str
+    function: str = ""  # qualified name of the function it calls
+    language: str = ""
+    row: bool = True
+    timing: str = "before"  # before | after | instead
+    events: tuple[str, ...] = ()  # insert, update, delete, truncate
+    enabled: str = "origin"  # origin (fires normally) | replica | always | disabled
+    derives: tuple[Derivation, ...] | None = None
+    writes_elsewhere: bool = False
+
+    @property
+    def fires_on_rewrite(self) -> bool:
+        """Whether an UPDATE of every row (the scrub's) would fire it, were triggers not silenced."""
+        return self.enabled != "disabled" and "update" in self.events
+
+
+@dataclass(frozen=True)
 class Table:
     schema: str
     name: str
@@ -73,7 +106,7 @@ class Table:
     primary_key: tuple[str, ...] = ()
     unique: tuple[tuple[str, ...], ...] = ()  # unique constraints and unique indexes, primary key excluded
     foreign_keys: tuple[ForeignKey, ...] = ()
-    triggers: tuple[str, ...] = ()
+    triggers: tuple[Trigger, ...] = ()
     row_estimate: int = 0
 
     @property
@@ -163,6 +196,17 @@ class Schema:
             d["enum_labels"] = tuple(d.get("enum_labels", ()))
             return Column(**d)
 
+        def trigger(d: str | dict[str, Any]) -> Trigger:
+            if isinstance(d, str):  # a snapshot written before triggers were described: only the name
+                return Trigger(name=d)
+            d = dict(d)
+            d["events"] = tuple(d.get("events", ()))
+            if d.get("derives") is not None:
+                d["derives"] = tuple(
+                    Derivation(x["column"], tuple(x.get("sources", ()))) for x in d["derives"]
+                )
+            return Trigger(**d)
+
         def table(d: dict[str, Any]) -> Table:
             d = dict(d)
             d["columns"] = tuple(column(c) for c in d["columns"])
@@ -177,7 +221,7 @@ class Schema:
                 )
                 for f in d.get("foreign_keys", ())
             )
-            d["triggers"] = tuple(d.get("triggers", ()))
+            d["triggers"] = tuple(trigger(t) for t in d.get("triggers", ()))
             return Table(**d)
 
         return cls(

@@ -1,4 +1,11 @@
-"""The kept columns that can hold free text: what the PII scan and the free-text check read."""
+"""The kept columns that can hold free text: what the PII scan and the free-text check read.
+
+Every kept column whose values have a text form that can carry an identifier: text of any kind (varchar,
+citext, domains over them), json, and every type deid has no finer kind for (xml, tsvector, composite and
+range types, hstore, ...), whose text form (`::text`) is what a staging user would read; and arrays of
+these. Numbers, dates, booleans, UUIDs, network addresses, enums (labels come from the schema, not from
+rows) and bytea are not text. A column the migrations added is kept by definition (deid.expect.scope).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,11 @@ from deid.expect.sql import quote_ident
 from deid.plan import TablePlan
 from deid.schema import Kind, Table
 
+TEXT_KINDS = (Kind.TEXT, Kind.JSON, Kind.OTHER)
+
 
 def kept_text(table: Table, table_plan: TablePlan) -> Iterator[tuple[str, str]]:
-    """(column, SQL giving its content as text) for each kept text, json or text-array column.
+    """(column, SQL giving its content as text) for each kept column that can hold text.
 
     Generated columns are left out: they are recomputed from other columns, which are checked themselves.
     """
@@ -21,7 +30,7 @@ def kept_text(table: Table, table_plan: TablePlan) -> Iterator[tuple[str, str]]:
         if action.sql is not None or column is None or column.generated:
             continue
         name = quote_ident(column.name)
-        if column.kind in (Kind.TEXT, Kind.JSON):
+        if column.kind in TEXT_KINDS:
             yield column.name, f"({name})::text"
-        elif column.kind is Kind.ARRAY and column.element_kind in (Kind.TEXT, Kind.JSON):
+        elif column.kind is Kind.ARRAY and column.element_kind in TEXT_KINDS:
             yield column.name, f"array_to_string({name}, ' ')"

@@ -112,6 +112,23 @@ def build(policies_dir: Path) -> dict[str, Any]:
                 },
                 "oneOf": [{"required": ["rows"]}, {"required": ["percent"]}],
             },
+            "triggers": {
+                "type": "object",
+                "description": "What the scrub does with a trigger of this table: recompute (it fires "
+                "during the scrub, so a BEFORE ROW trigger derives its columns from scrubbed values), or "
+                "silent with the reason its effects hold no identifier.",
+                "additionalProperties": {
+                    "oneOf": [
+                        {"const": "recompute"},
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["silent"],
+                            "properties": {"silent": {"type": "string", "minLength": 1}},
+                        },
+                    ]
+                },
+            },
             "columns": {"type": "object", "additionalProperties": {"$ref": "#/$defs/column"}},
             "description": {"type": "string"},
         },

@@ -23,6 +23,7 @@ from deid.rules.model import (
     RowLimit,
     RuleFile,
     TableRule,
+    TriggerRule,
     frozen,
 )
 from deid.suggest import did_you_mean
@@ -32,7 +33,7 @@ from deid.transformers.base import ParamError
 DEFAULT_POLICY = "hipaa_limited_data_set"
 RULES_VERSION = 1
 TOP_KEYS = ("$schema", "version", "database", "policy", "tables")
-TABLE_KEYS = ("copy", "keep_rows_where", "keep_rows_at_most", "columns", "description")
+TABLE_KEYS = ("copy", "keep_rows_where", "keep_rows_at_most", "triggers", "columns", "description")
 ROW_LIMIT_KEYS = ("rows", "percent", "reason")
 COLUMN_KEYS = ("transformer", "class", "params", "reason")
 POLICY_KEYS = ("name", "description", "classes")
@@ -226,6 +227,8 @@ def _table(source, tname: str, spec: Any, policy: Policy) -> tuple[TableRule | N
             )
     limit, found = _row_limit(source, (*path, "keep_rows_at_most"), spec, tname)
     problems += found
+    triggers, found = _triggers(source, (*path, "triggers"), spec.get("triggers"), tname)
+    problems += found
     columns_data = spec.get("columns")
     columns: list[ColumnRule] = []
     if columns_data is None and copy == "schema_only":
@@ -252,8 +255,32 @@ def _table(source, tname: str, spec: Any, policy: Policy) -> tuple[TableRule | N
         keep_rows_where=condition,
         keep_rows_where_line=source.line((*path, "keep_rows_where")),
         keep_rows_at_most=limit,
+        triggers=triggers,
     )
     return table, problems
+
+
+def _triggers(source, path, spec: Any, tname: str) -> tuple[tuple[TriggerRule, ...], list[Problem]]:
+    """`triggers: {name: recompute, other: {silent: "why its effects hold no identifier"}}`."""
+    if spec is None:
+        return (), []
+    fix = 'write triggers: {trigger_name: recompute} or {trigger_name: {silent: "why"}}'
+    if not isinstance(spec, dict):
+        return (), [source.problem(path, f"triggers of {tname} must be a mapping", fix)]
+    rules, problems = [], []
+    for name, value in spec.items():
+        where = (*path, name)
+        if value == "recompute":
+            rules.append(TriggerRule(str(name), "recompute", source.line(where)))
+            continue
+        reason = value.get("silent") if isinstance(value, dict) and list(value) == ["silent"] else None
+        if isinstance(reason, str) and reason.strip():
+            rules.append(TriggerRule(str(name), "silent", source.line(where), reason))
+            continue
+        problems.append(
+            source.problem(where, f"trigger {name} of {tname}: say recompute, or silent with a reason", fix)
+        )
+    return tuple(rules), problems
 
 
 def _row_limit(source, path, spec: dict, tname: str) -> tuple[RowLimit, list[Problem]]:

@@ -76,6 +76,21 @@ class RowLimit:
         )
 
 
+TriggerAction = Literal["recompute", "silent"]
+
+
+@dataclass(frozen=True)
+class TriggerRule:
+    """What the scrub does with one trigger of the table: `recompute` fires it during the scrub's rewrite
+    (a BEFORE ROW trigger then derives its columns from the scrubbed values); `silent` (the default for
+    triggers whose effects deid can read) keeps it quiet, and needs a reason when deid cannot read them."""
+
+    name: str
+    action: TriggerAction
+    line: int
+    reason: str | None = None
+
+
 @dataclass(frozen=True)
 class TableRule:
     name: str  # qualified "schema.table"
@@ -85,6 +100,10 @@ class TableRule:
     keep_rows_where: Condition | None = None  # static test data: rows matching it are not scrubbed
     keep_rows_where_line: int = 0
     keep_rows_at_most: RowLimit = field(default_factory=RowLimit)
+    triggers: tuple[TriggerRule, ...] = ()
+
+    def trigger(self, name: str) -> TriggerRule | None:
+        return next((t for t in self.triggers if t.name == name), None)
 
     def column(self, name: str) -> ColumnRule | None:
         return next((c for c in self.columns if c.name == name), None)

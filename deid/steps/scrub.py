@@ -236,8 +236,16 @@ def _scrub_table_split(
         with connection.begin():
             check_static_rows(connection, table_plan)
             _note(connection, plan, table_plan.table, "partial")  # committed before any session writes
+            for statement in table_plan.before:  # triggers fired or silenced for the rewrite
+                rawsql.execute(connection, statement)
     except sa.exc.DBAPIError as exc:
         raise retell(exc, f"scrub of {table_plan.table}") from None
+
+    def finish(c: sa.Connection, rows: int) -> None:
+        for statement in table_plan.after:
+            rawsql.execute(c, statement)
+        _note(c, plan, table_plan.table, "done", rows)
+
     rows = rewrite_split(
         engine,
         connection,
@@ -246,7 +254,7 @@ def _scrub_table_split(
         bool(table_plan.keep_rows_where),
         setup,
         sessions,
-        finish=lambda c, rows: _note(c, plan, table_plan.table, "done", rows),
+        finish=finish,
     )
     return TableResult(table_plan.table, rows, time.monotonic() - started, "rewritten", sessions)
 
@@ -299,7 +307,11 @@ def _scrub_table(connection: sa.Connection, plan: Plan, table_plan: TablePlan) -
             else:
                 check_static_rows(connection, table_plan)
                 aside = set_aside_indexes(connection, table_sql)
+                for statement in table_plan.before:  # triggers fired or silenced for the rewrite
+                    rawsql.execute(connection, statement)
                 rows = rawsql.execute(connection, table_plan.statement).rowcount
+                for statement in table_plan.after:
+                    rawsql.execute(connection, statement)
                 restore_indexes(connection, aside)
                 action = "rewritten"
             _note(connection, plan, table_plan.table, "done", rows)

@@ -22,8 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from deid import names
-from deid.backends.postgresql import types
-from deid.schema import Column, ForeignKey, Kind, Schema, Sequence, Table, View
+from deid.backends.postgresql import triggers, types
+from deid.schema import Column, ForeignKey, Kind, Schema, Sequence, Table, Trigger, View
 
 
 def _user_namespace(alias: str = "n") -> str:
@@ -151,9 +151,16 @@ WHERE c.conrelid = ANY (CAST(:oids AS oid[])) AND c.contype = 'f'
 """)
 
 # Internal triggers implement foreign keys; user triggers (including clones on partitions) are what a scrub
-# must know about, since they fire on its UPDATEs.
+# must know about, since they would fire on its UPDATEs: their kind, state and function (triggers.py reads
+# what a PL/pgSQL function sets). tgargs is a bytea of NUL-terminated strings.
 TRIGGERS = sa.text("""
-SELECT t.tgrelid, t.tgname FROM pg_trigger t
+SELECT t.tgrelid, t.tgname, t.tgtype::int AS tgtype, t.tgenabled::text AS tgenabled,
+       pn.nspname AS function_schema, p.proname AS function_name, l.lanname AS language,
+       CASE WHEN l.lanname = 'plpgsql' THEN p.prosrc END AS source, t.tgargs AS arguments
+FROM pg_trigger t
+JOIN pg_proc p ON p.oid = t.tgfoid
+JOIN pg_namespace pn ON pn.oid = p.pronamespace
+JOIN pg_language l ON l.oid = p.prolang
 WHERE t.tgrelid = ANY (CAST(:oids AS oid[])) AND NOT t.tgisinternal
 """)
 
@@ -285,9 +292,27 @@ def _table(
                 key=lambda f: (f.name, f.columns),
             )
         ),
-        triggers=tuple(sorted(t["tgname"] for t in triggers)),
+        triggers=tuple(sorted((_trigger(t) for t in triggers), key=lambda t: t.name)),
         # reltuples is -1 for a table never vacuumed or analyzed (PostgreSQL 14+): unknown, so 0.
         row_estimate=max(int(relation["reltuples"]), 0),
+    )
+
+
+def _trigger(row: Mapping[str, Any]) -> Trigger:
+    arguments = [a.decode("utf-8", "replace") for a in bytes(row["arguments"] or b"").split(b"\0")[:-1]]
+    derives, writes = triggers.analyse(
+        row["language"], row["function_schema"], row["function_name"], row["source"], arguments
+    )
+    return Trigger(
+        name=row["tgname"],
+        function=names.key(row["function_schema"], row["function_name"]),
+        language=row["language"],
+        row=bool(row["tgtype"] & triggers.ROW),
+        timing=triggers.timing(row["tgtype"]),
+        events=triggers.events(row["tgtype"]),
+        enabled=triggers.ENABLED.get(row["tgenabled"], "origin"),
+        derives=derives,
+        writes_elsewhere=writes,
     )
 
 
