@@ -33,6 +33,9 @@ _MYSQL_REFUSED = frozenset({1044, 1045, 1049})  # access denied to database, acc
 # Spellings that SQLAlchemy itself does not accept but that users paste from other tools (Heroku, libpq).
 _SCHEME_ALIASES = {"postgres": "postgresql"}
 
+MASK = "***"  # what people see instead of a secret, as SQLAlchemy shows a hidden password
+NOT_SHOWN = "(a connection string, not shown: it may hold a password)"
+
 
 def normalise_url(url: str | sa.URL) -> sa.URL:
     """The URL with the backend's driver filled in: postgresql:// becomes postgresql+psycopg://.
@@ -47,10 +50,6 @@ def normalise_url(url: str | sa.URL) -> sa.URL:
     backend = backend_for(_SCHEME_ALIASES.get(backend_name, backend_name))
     driver = parsed.drivername.partition("+")[2] or backend.driver
     return parsed.set(drivername=f"{backend.name}+{driver}")
-
-
-MASK = "***"
-NOT_SHOWN = "(a connection string, not shown: it may hold a password)"
 
 
 def connection_url(text: str, what: str) -> str:
@@ -69,7 +68,7 @@ def connection_url(text: str, what: str) -> str:
                 f"{what} is not a database URL such as postgresql://user@host:5432/dbname, nor a key=value "
                 "connection string such as 'host=db port=5432 dbname=x user=u' (the value is not shown: it "
                 "may hold a password)."
-            ) from None
+            )
         text = url.render_as_string(hide_password=False)
     try:
         normalise_url(url)
