@@ -17,6 +17,7 @@ from typing import Protocol
 
 from deid import yamlsrc
 from deid.backends import engine_names
+from deid.db import connection_url
 from deid.errors import ConfigError, MissingSetting, Problem
 from deid.expect.settings import Settings as ValidationSettings
 from deid.expect.settings import parse_validation
@@ -217,7 +218,9 @@ def _migrations(source, path, spec, problems: list[Problem]) -> Migrations | Non
 class Settings(Protocol):
     """Resolves the names in deid.yaml. The CLI uses EnvSettings; Airflow uses the hook in plugins/."""
 
-    def connection(self, name: str) -> str: ...
+    def connection(self, name: str) -> str:
+        """A database URL, whatever form the setting had (deid.db.connection_url reads it)."""
+        ...
 
     def secret(self, name: str) -> str: ...
 
@@ -230,21 +233,24 @@ class EnvSettings:
     def __init__(self, environ: Mapping[str, str] | None = None):
         self.environ = os.environ if environ is None else environ
 
-    def _lookup(self, kind: str, name: str, prefixes: tuple[str, ...], hint: str) -> str:
+    def _lookup(self, kind: str, name: str, prefixes: tuple[str, ...], hint: str) -> tuple[str, str]:
+        """The value and the variable it was found in."""
         places = [f"environment variable {p}{env_name(name)}" for p in prefixes]
         for prefix in prefixes:
             value = self.environ.get(prefix + env_name(name))
             if value:
-                return value
+                return value, prefix + env_name(name)
         raise MissingSetting(kind, name, places, hint)
 
     def connection(self, name: str) -> str:
-        return self._lookup(
+        value, variable = self._lookup(
             "connection",
             name,
             ("DEID_CONN_", "AIRFLOW_CONN_"),
-            "Set one to a URL such as postgresql://user@host:5432/dbname.",
+            "Set one to a URL such as postgresql://user@host:5432/dbname, or a key=value string such as "
+            "'host=db port=5432 dbname=x user=u'.",
         )
+        return connection_url(value, f"connection '{name}' (environment variable {variable})")
 
     def secret(self, name: str) -> str:
         return self._lookup(
@@ -252,4 +258,4 @@ class EnvSettings:
             name,
             ("DEID_SECRET_", "AIRFLOW_VAR_"),
             "Set one to the secret's value (it is never logged).",
-        )
+        )[0]

@@ -4,16 +4,22 @@ Engines are lazy: creating one never touches the network, so DAG files can build
 first connection happens in the task. A connection that cannot be opened, or that is lost, raises
 TransientError (Airflow retries), except a refusal by the server (wrong password, unknown role or database):
 that is a ConfigError. Messages name the server but never the password.
+
+Connection settings as text: `connection_url` reads one (a URL, or an engine's own connection string) into
+the URL every other part of deid works with; `safe_url` is the one way a URL is shown to people; and
+`url_secrets` lists what a URL carries that must not be shown or written (for the records' last guard).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote, quote_plus, urlencode
 
 import sqlalchemy as sa
 
-from deid.backends import backend_for
+from deid.backends import backend_for, url_from_dsn
 from deid.errors import ConfigError, TransientError
 
 # Refusals by a server that answered: a wrong password, an unknown role or database, no pg_hba entry. They
@@ -27,26 +33,100 @@ _MYSQL_REFUSED = frozenset({1044, 1045, 1049})  # access denied to database, acc
 # Spellings that SQLAlchemy itself does not accept but that users paste from other tools (Heroku, libpq).
 _SCHEME_ALIASES = {"postgres": "postgresql"}
 
+MASK = "***"  # what people see instead of a secret, as SQLAlchemy shows a hidden password
+NOT_SHOWN = "(a connection string, not shown: it may hold a password)"
+
 
 def normalise_url(url: str | sa.URL) -> sa.URL:
     """The URL with the backend's driver filled in: postgresql:// becomes postgresql+psycopg://.
 
     Raises ConfigError for text that is not a URL or names an engine deid does not know.
     """
-    try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError:
+    parsed = _parse(url)
+    if parsed is None:
         # The text may hold a password, so it is not echoed.
-        raise ConfigError("Not a database URL (the value is not shown: it may hold a password).") from None
+        raise ConfigError("Not a database URL (the value is not shown: it may hold a password).")
     backend_name = parsed.get_backend_name()
     backend = backend_for(_SCHEME_ALIASES.get(backend_name, backend_name))
     driver = parsed.drivername.partition("+")[2] or backend.driver
     return parsed.set(drivername=f"{backend.name}+{driver}")
 
 
+def connection_url(text: str, what: str) -> str:
+    """The connection setting `text` as a database URL: a URL as it was given, an engine's own connection
+    string (libpq's `host=... dbname=...`) as the URL meaning the same, so nothing after this sees another
+    form. `what` names the setting in errors, such as "connection 'learners_prod' (environment variable
+    DEID_CONN_LEARNERS_PROD)"; the value is never shown.
+
+    Raises ConfigError for text that is neither, or a URL of an engine deid does not know.
+    """
+    url = _parse(text)
+    if url is None:
+        url = url_from_dsn(text)
+        if url is None:
+            raise ConfigError(
+                f"{what} is not a database URL such as postgresql://user@host:5432/dbname, nor a key=value "
+                "connection string such as 'host=db port=5432 dbname=x user=u' (the value is not shown: it "
+                "may hold a password)."
+            )
+        text = url.render_as_string(hide_password=False)
+    try:
+        normalise_url(url)
+    except ConfigError as error:
+        raise ConfigError(f"{what} is not a database URL deid can use: {error}") from None
+    return text
+
+
 def safe_url(url: str | sa.URL) -> str:
-    """The URL as text with its password masked, for messages and logs."""
-    return sa.make_url(url).render_as_string(hide_password=True)
+    """The URL for people (messages, logs): its password masked, whether in the userinfo or a query
+    parameter, and so is every query parameter the engine does not know to be harmless. Text that is not a
+    URL is not shown at all."""
+    parsed = _parse(url)
+    if parsed is None:
+        return NOT_SHOWN
+    public = _public_parameters(parsed)
+    shown = parsed.set(query={}).render_as_string(hide_password=True)
+    query = [(key, value if key in public else MASK) for key, value in _query_items(parsed)]
+    return f"{shown}?{urlencode(query, safe='*/')}" if query else shown
+
+
+def url_secrets(url: str | sa.URL) -> list[str]:
+    """What `url` carries that must never be shown or written: its password, the values of the parameters
+    safe_url masks, each also as URLs spell it (SQLAlchemy's userinfo and query quoting, Airflow's), since
+    a text that quotes the URL holds that spelling. Text that is not a URL is itself the secret."""
+    parsed = _parse(url)
+    if parsed is None:
+        return [str(url)]
+    public = _public_parameters(parsed)
+    values = [parsed.password, *(value for key, value in _query_items(parsed) if key not in public)]
+    spellings = (
+        str,
+        lambda v: quote(v, safe=""),
+        lambda v: quote(v, safe=" +"),
+        quote_plus,
+    )
+    return list(dict.fromkeys(spell(str(v)) for v in values if v for spell in spellings))
+
+
+def _parse(url: str | sa.URL) -> sa.URL | None:
+    try:
+        return sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        return None
+
+
+def _public_parameters(url: sa.URL) -> frozenset[str]:
+    name = url.get_backend_name()
+    try:
+        return backend_for(_SCHEME_ALIASES.get(name, name)).public_parameters()
+    except ConfigError:  # an engine deid does not know: none of its parameters is known to be harmless
+        return frozenset()
+
+
+def _query_items(url: sa.URL) -> Iterator[tuple[str, str]]:
+    for key, value in url.query.items():
+        for one in value if isinstance(value, tuple) else (value,):
+            yield key, one
 
 
 def engine(url: str | sa.URL, **kwargs: Any) -> sa.Engine:
@@ -84,7 +164,8 @@ def _refused(original: BaseException | None, reason: str) -> bool:
 
 def _transient_errors(url: sa.URL):
     where = safe_url(url)
-    password = url.password
+    # Shorter values would mask innocent characters of the message (a parameter "1" would hide port digits).
+    secrets = [secret for secret in url_secrets(url) if len(secret) >= 4]
 
     def handle_error(context: sa.engine.ExceptionContext) -> BaseException | None:
         # A failed pre-ping is handled by the pool (it reconnects); only what reaches the caller is wrapped.
@@ -98,8 +179,8 @@ def _transient_errors(url: sa.URL):
         # The driver's first line says why (refused, timeout, authentication); it never holds row values,
         # and any echo of the password is masked all the same.
         reason = str(context.original_exception).strip().splitlines()[0] if context.original_exception else ""
-        if password:
-            reason = reason.replace(str(password), "***")
+        for secret in secrets:
+            reason = reason.replace(secret, MASK)
         verb = "Cannot connect to" if connecting else "Lost the connection to"
         if connecting and _refused(context.original_exception, reason):
             # The server answered and said no: retrying cannot help, the connection setting must change.

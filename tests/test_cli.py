@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from deid.cli import main
 from deid.demo.seed import seed
@@ -48,8 +49,6 @@ def test_lint_without_arguments_uses_the_committed_snapshot(capsys, monkeypatch)
 
 
 def test_unclassified_live_column_fails_with_paste_block(demo_env, capsys):
-    import sqlalchemy as sa
-
     engine = sa.create_engine(demo_env)
     with engine.begin() as c:
         c.exec_driver_sql("ALTER TABLE learners ADD COLUMN nickname text, ADD COLUMN mobile_phone text")
@@ -97,3 +96,98 @@ def test_transformers_lists_and_shows(capsys):
     assert main(["transformers", "shift_date"]) == 0
     shown = capsys.readouterr().out
     assert "applies to: date, timestamp" in shown and "days (an integer, default 30" in shown
+
+
+# Connection settings in the forms users paste: a password as a URL query parameter, a libpq key=value
+# string. Real servers; the secrets must reach no output and no file of the run.
+
+QUERY_SECRET = "q-secret-in-url-41"
+KEY_PASSPHRASE = "ssl-key-passphrase-42"
+DSN_SECRET = "dsn-password-43"
+SECRETS = (QUERY_SECRET, KEY_PASSPHRASE, DSN_SECRET)
+
+
+def dsn_for(url: str, **changes: str) -> str:
+    """The libpq key=value string of `url`, with a password (trust auth ignores it) and `changes`."""
+    u = sa.make_url(url)
+    params = {"host": u.host, "port": str(u.port or 5432), "dbname": u.database, "user": u.username}
+    params.update(password=DSN_SECRET, application_name="deid cli test", **changes)
+    return " ".join(f"{k}='{v}'" for k, v in params.items())
+
+
+@pytest.fixture
+def own_config(tmp_path, staging, monkeypatch):
+    """deid.yaml for `learners` with this test's staging name, its records dir, and a salt."""
+    config = tmp_path / "deid.yaml"
+    config.write_text(
+        "databases:\n  learners:\n    production: prod\n    staging_server: stg\n"
+        f"    staging_name: {staging}\n    salt_secret: salt\n    rules: {ROOT / 'rules' / 'learners.yaml'}\n"
+    )
+    monkeypatch.setenv("DEID_CONFIG", str(config))
+    monkeypatch.setenv("DEID_SECRET_SALT", "cli-test-salt-not-secret")
+    monkeypatch.setenv("DEID_RECORDS_DIR", str(tmp_path / "records"))
+    return tmp_path / "records"
+
+
+def assert_no_secret(text: str | bytes) -> None:
+    data = text.encode() if isinstance(text, str) else text
+    leaked = [s for s in SECRETS if s.encode() in data]
+    assert leaked == []
+
+
+def run_files(records) -> dict[str, bytes]:
+    """Every file the run saved, by suffix; all three must be there (a refused record proves nothing)."""
+    files = {p.suffix: p.read_bytes() for p in records.rglob("*") if p.is_file()}
+    assert set(files) == {".json", ".html", ".parquet"}, sorted(files)
+    return files
+
+
+def test_plan_and_schema_accept_a_libpq_dsn(pg_url, monkeypatch, capsys):
+    seed(pg_url, learners=100)
+    monkeypatch.setenv("DEID_CONN_LEARNERS_PROD", dsn_for(pg_url))
+    config = str(ROOT / "deid.yaml")
+    assert main(["--config", config, "plan", "learners", "--no-sql"]) == 0
+    out, err = capsys.readouterr()
+    assert "public.learners" in out and err == ""
+    assert main(["--config", config, "schema", "learners"]) == 0
+    out, err = capsys.readouterr()
+    assert '"public"' in out and err == ""
+    assert_no_secret(out + err)
+
+
+def test_run_accepts_a_libpq_dsn_and_a_password_in_the_query(
+    pg_url, postgres, own_config, monkeypatch, capsys
+):
+    seed(pg_url, learners=100)
+    monkeypatch.setenv("DEID_CONN_PROD", dsn_for(pg_url, sslpassword=KEY_PASSPHRASE))
+    monkeypatch.setenv("DEID_CONN_STG", f"{postgres.admin_url}?password={QUERY_SECRET}")
+    assert main(["run", "learners", "--date", "2026-11-28", "--only", "snapshot"]) == 0
+    out, err = capsys.readouterr()
+    assert "snapshot: done" in out and "warning" not in out
+    assert_no_secret(out + err)
+    for data in run_files(own_config).values():
+        assert_no_secret(data)
+
+
+@pytest.mark.parametrize("form", ["url", "dsn"])
+def test_a_refused_connection_names_the_server_and_no_secret(form, postgres, own_config, monkeypatch, capsys):
+    """The server answers "no such database": exit 3, the message names the server, the record of the failed
+    run is saved, and no secret is in the output, the record, the report or the metrics."""
+    missing = sa.make_url(postgres.admin_url).set(database="deid_no_such_db").render_as_string(False)
+    production = {
+        "url": f"{missing}?password={QUERY_SECRET}&sslpassword={KEY_PASSPHRASE}&sslmode=prefer",
+        "dsn": dsn_for(missing, sslpassword=KEY_PASSPHRASE),
+    }[form]
+    monkeypatch.setenv("DEID_CONN_PROD", production)
+    monkeypatch.setenv("DEID_CONN_STG", f"{postgres.admin_url}?password={QUERY_SECRET}")
+    assert main(["run", "learners", "--date", "2026-11-28"]) == 3
+    out, err = capsys.readouterr()
+    assert "Cannot connect to postgresql+psycopg://postgres" in err and "deid_no_such_db" in err
+    masked = ("password=***", "sslpassword=***") if form == "url" else ("postgres:***@", "sslpassword=***")
+    assert all(m in err for m in masked), err
+    assert "record: " in out
+    assert_no_secret(out + err)
+    files = run_files(own_config)
+    assert b"deid_no_such_db" in files[".json"]  # the error is recorded, without its secrets
+    for data in files.values():
+        assert_no_secret(data)

@@ -47,6 +47,32 @@ def test_settings_are_found_under_either_spelling():
     assert EnvSettings(env).secret("deid_salt") == "s3cret"
 
 
+def test_a_libpq_dsn_resolves_to_the_equivalent_url():
+    """Users paste key=value strings from psql or pg_dump: read once, here, so every step sees a URL."""
+    import sqlalchemy as sa
+
+    env = {"DEID_CONN_LEARNERS_PROD": "host=db.internal port=6432 dbname=learners user=deid sslmode=require"}
+    url = sa.make_url(EnvSettings(env).connection("learners_prod"))
+    assert (url.host, url.port, url.database, url.username, dict(url.query)) == (
+        "db.internal",
+        6432,
+        "learners",
+        "deid",
+        {"sslmode": "require"},
+    )
+
+
+def test_a_connection_that_is_neither_url_nor_dsn_is_named_and_not_shown():
+    env = {"AIRFLOW_CONN_LEARNERS_PROD": "db.internal:5432 learners deid pw-not-shown-7"}
+    with pytest.raises(ConfigError) as caught:
+        EnvSettings(env).connection("learners_prod")
+    text = str(caught.value)
+    assert text.startswith(
+        "connection 'learners_prod' (environment variable AIRFLOW_CONN_LEARNERS_PROD) is not a database URL"
+    )
+    assert "pw-not-shown-7" not in text and caught.value.exit_code == 3
+
+
 def test_missing_secret_message_never_contains_other_secrets():
     env = {"DEID_SECRET_OTHER": "do-not-print"}
     with pytest.raises(MissingSetting) as caught:

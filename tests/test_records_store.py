@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import stat
 from pathlib import Path
 
 import pyarrow as pa
@@ -240,3 +242,69 @@ def test_a_record_holding_the_salt_its_key_or_a_password_is_refused():
     for leaked in (salt, prf_key(salt).hex(), "pw-of-prod", ctx.staging_server_url):
         with pytest.raises(DeidError, match="holds a secret"):
             check_clean({"error": f"… {leaked} …"}, secrets_of(ctx))
+
+
+# Records are private: they name production's tables, and a failed run's error names its servers. Files
+# 0600, the folders deid makes 0700, whatever the umask of the process that writes them.
+
+
+@pytest.fixture(params=[0o022, 0o000], ids=["umask022", "umask000"])
+def umask(request):
+    before = os.umask(request.param)
+    yield request.param
+    os.umask(before)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_records_are_private_whatever_the_umask(tmp_path: Path, umask):
+    root = tmp_path / "not" / "yet" / "records"  # deid makes it, and the folders above it
+    record = make_record()
+    assert save_run(record, RecordsConfig(), root) == []
+    for relative in relative_paths(record).values():
+        assert mode(root / relative) == 0o600, relative
+    for folder in (tmp_path / "not", tmp_path / "not" / "yet", root, root / "learners", root / "metrics"):
+        assert mode(folder) == 0o700, folder
+    assert mode(root / "metrics" / "database=learners") == 0o700
+
+
+def test_deid_tightens_its_own_folders_but_leaves_a_records_dir_it_did_not_make(tmp_path: Path, umask):
+    """A records dir made by someone else keeps its mode (docs/records.md says so); the database and metrics
+    folders are deid's, so a looser mode there (an older deid, a copy) is tightened; so are old files it
+    rewrites."""
+    record = make_record()
+    paths = relative_paths(record)
+    tmp_path.chmod(0o755)
+    for folder in ("learners", "metrics", "metrics/database=learners"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder).chmod(0o755)
+    (tmp_path / paths["record"]).write_text("{}")
+    (tmp_path / paths["record"]).chmod(0o644)
+
+    assert save_run(record, RecordsConfig(), tmp_path) == []
+
+    assert mode(tmp_path) == 0o755
+    for folder in ("learners", "metrics", "metrics/database=learners"):
+        assert mode(tmp_path / folder) == 0o700, folder
+    assert {relative: mode(tmp_path / relative) for relative in paths.values()} == dict.fromkeys(
+        paths.values(), 0o600
+    )
+
+
+def test_a_partial_file_is_private_before_a_byte_is_written(tmp_path: Path, monkeypatch, umask):
+    """The .partial file is created 0600, not made so after its data is in it: no reader can open it
+    in between."""
+    from deid.records import files
+
+    seen = []
+    write = os.write
+
+    def watching_write(fd: int, data) -> int:
+        seen.append(stat.S_IMODE(os.fstat(fd).st_mode))
+        return write(fd, data)
+
+    monkeypatch.setattr(files.os, "write", watching_write)
+    assert save_run(make_record(), RecordsConfig(), tmp_path) == []
+    assert len(seen) >= 3 and set(seen) == {0o600}

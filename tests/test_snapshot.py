@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import stat
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -168,6 +170,42 @@ def test_dump_leaves_no_temporary_files_even_when_restore_fails(
     assert seen and not seen[0].exists()
     assert list(tmp_path.iterdir()) == []
     assert not exists(postgres, ctx.work_name)  # the half-built copy held production rows
+
+
+def test_dump_keeps_every_secret_off_the_command_line(postgres, production, staging, monkeypatch):
+    """A password and an SSL key passphrase given as URL query parameters (the test server's trust auth
+    ignores both): pg_dump and pg_restore get them through PGPASSWORD and a service file readable by us
+    only, and no argument of theirs holds either; the copy is made all the same."""
+    password, passphrase = "dump-query-password-51", "dump-key-passphrase-52"
+    ctx = make_ctx(postgres, production, staging, clone="dump")
+    ctx.production_url += f"?password={password}&sslpassword={passphrase}&sslmode=prefer"
+    ctx.staging_server_url += f"?sslpassword={passphrase}"
+    seen = {}
+    real_run = subprocess.run
+
+    def watching_run(args, env=None, **kwargs):
+        tool = Path(args[0]).name
+        if tool in ("pg_dump", "pg_restore") and "--version" not in args:
+            service = Path(env.get("PGSERVICEFILE", "/nonexistent"))
+            seen[tool] = {
+                "args": args,
+                "password": env.get("PGPASSWORD"),
+                "service": (stat.S_IMODE(service.stat().st_mode), service.read_text())
+                if service.exists()
+                else None,
+            }
+        return real_run(args, env=env, **kwargs)
+
+    monkeypatch.setattr(dump.subprocess, "run", watching_run)
+    snapshot(ctx)
+    assert sorted(seen) == ["pg_dump", "pg_restore"]
+    arguments = seen["pg_dump"]["args"] + seen["pg_restore"]["args"]
+    assert [a for a in arguments if password in a or passphrase in a] == []
+    assert seen["pg_dump"]["password"] == password
+    for tool in seen.values():
+        assert tool["service"] == (0o600, f"[deid]\nsslpassword={passphrase}\n")
+    assert "sslmode=prefer" in seen["pg_dump"]["args"][-1]  # what is no secret stays where it was
+    assert table_counts(ctx.work_url) == table_counts(postgres.url(production))
 
 
 def test_snapshot_drops_leftover_working_copies(postgres, production, staging):

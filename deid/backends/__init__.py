@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import functools
 import importlib
+from typing import TYPE_CHECKING
 
 from deid.backends.base import Backend, Capabilities
 from deid.errors import ConfigError
 from deid.suggest import did_you_mean
 
-__all__ = ["Backend", "Capabilities", "backend_for", "engine_names"]
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+__all__ = ["Backend", "Capabilities", "backend_for", "engine_names", "url_from_dsn"]
 
 _REGISTRY: dict[str, str] = {
     "postgresql": "deid.backends.postgresql:PostgresqlBackend",
@@ -34,6 +38,16 @@ def backend_for(engine_name: str) -> Backend:
     if name not in _REGISTRY:
         raise ConfigError(f"Unknown engine '{engine_name}'.{did_you_mean(name, _REGISTRY)}")
     return _load(name)
+
+
+def url_from_dsn(text: str) -> sa.URL | None:
+    """The URL meaning what `text` means, when `text` is a connection string in an engine's own syntax (a
+    connection setting carries no engine name, so each engine is asked in turn); None when none reads it."""
+    for name in engine_names():
+        url = _load(name).url_from_dsn(text)
+        if url is not None:
+            return url
+    return None
 
 
 @functools.cache

@@ -42,6 +42,19 @@ class Backend:
         """The structure of the database `connection` is connected to, named `database_name` in the result."""
         raise NotImplementedError(f"{type(self).__name__} cannot introspect")
 
+    def public_parameters(self) -> frozenset[str]:
+        """URL query parameters that never carry a secret, so a message may show their values (sslmode, ...).
+
+        Every other parameter is shown masked and counted as a secret (deid.db.safe_url, url_secrets): an
+        unknown name may be a password under a name nobody listed. The default knows none.
+        """
+        return frozenset()
+
+    def url_from_dsn(self, text: str) -> sa.URL | None:
+        """The URL that means what `text` means in the engine's own connection-string syntax, or None when
+        `text` is not one (the default: the engine has no syntax of its own besides URLs)."""
+        return None
+
     def read_only_connect_args(self, url: sa.URL) -> dict[str, Any]:
         """DBAPI connect() arguments that make every transaction of a session read-only.
 

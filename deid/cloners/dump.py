@@ -5,8 +5,9 @@ For a production database on another server, or a busy primary that the template
 so the copy is consistent even while production is written; its session is read-only as well.
 
 The dump holds production rows, so it goes to a private temporary folder (mode 0700) that is deleted
-whatever happens. Passwords go through PGPASSWORD, never the command line (visible in `ps`), and error
-output is reported without the lines that can quote row values.
+whatever happens. Secrets never go on the command line (visible in `ps`): the password goes through
+PGPASSWORD, and the settings libpq reads from no environment variable (sslpassword, ...) through a private
+service file. Error output is reported without the lines that can quote row values.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from deid.steps.copies import admin
 
 JOBS = max(1, min(4, os.cpu_count() or 1))  # parallel workers of pg_dump and of pg_restore
 MAX_ERROR_LINES = 30
+SERVICE = "deid"  # the section of the private service file that carries secret settings
 # Lines that can quote row values: DETAIL/CONTEXT of the server ("Key (email)=(...)", "COPY t, line 3,
 # column x: '...'"), and constraint reports.
 _DATA_LINE = re.compile(r"\b(DETAIL|CONTEXT):|Failing row contains|Key \(")
@@ -74,7 +77,7 @@ class DumpCloner(Cloner):
                 "pg_dump",
                 [tools.pg_dump, "--format=directory", f"--jobs={JOBS}", f"--file={dump}", "--no-password"],
                 conninfo(production, **read_only),
-                production.password,
+                secret_settings(production),
             )
             run(
                 "pg_restore",
@@ -93,7 +96,7 @@ class DumpCloner(Cloner):
                     str(dump),
                 ],
                 conninfo(work),
-                work.password,
+                secret_settings(work),
             )
         finally:
             shutil.rmtree(folder)
@@ -109,7 +112,7 @@ def _production_major(production: sa.URL) -> int:
 
 
 def conninfo(url: sa.URL, **extra: str) -> str:
-    """A libpq connection string for a SQLAlchemy URL, without its password (that goes via PGPASSWORD).
+    """A libpq connection string for a SQLAlchemy URL, without its secrets (see secret_settings).
 
     Keyword/value form rather than a postgresql:// URI: make_conninfo quotes every value, where a URI would
     need libpq's own percent-encoding (options such as "-c x=y" hold spaces and '=').
@@ -120,27 +123,59 @@ def conninfo(url: sa.URL, **extra: str) -> str:
         "user": url.username,
         "dbname": url.database,
     }
+    public = backend_for("postgresql").public_parameters()
     for key, value in url.query.items():  # libpq parameters such as sslmode, or host=/socket/dir
-        params[key] = ",".join(value) if isinstance(value, tuple) else value
+        if key in public:
+            params[key] = ",".join(value) if isinstance(value, tuple) else value
     params.update(extra)
     return make_conninfo(**{k: v for k, v in params.items() if v is not None})
 
 
-def run(what: str, command: list[str], dbname: str, password: str | None) -> None:
-    """Run pg_dump/pg_restore against `dbname`; TerminalError (or TransientError for a lost connection)
-    with the exit code and the error lines that cannot hold row values."""
+def secret_settings(url: sa.URL) -> dict[str, str]:
+    """The settings of `url` that must stay off the command line, by libpq keyword: its password (in the
+    URL's userinfo or query) and every query parameter libpq does not show (sslpassword, ...)."""
+    public = backend_for("postgresql").public_parameters()
+    found = {"password": str(url.password)} if url.password else {}
+    for key, value in url.query.items():
+        if key not in public:
+            found[key] = ",".join(value) if isinstance(value, tuple) else value
+    return found
+
+
+def run(what: str, command: list[str], dbname: str, secrets: Mapping[str, str]) -> None:
+    """Run pg_dump/pg_restore against `dbname`, handing it `secrets` (secret_settings) off its command line;
+    TerminalError (or TransientError for a lost connection) with the exit code and the error lines that
+    cannot hold row values."""
     env = dict(os.environ)
-    if password:
-        env["PGPASSWORD"] = password
-    result = subprocess.run([*command, f"--dbname={dbname}"], env=env, capture_output=True, text=True)
+    others = {k: v for k, v in secrets.items() if k != "password"}
+    if "password" in secrets:
+        env["PGPASSWORD"] = secrets["password"]
+    with tempfile.TemporaryDirectory(prefix="deid-service-") as folder:  # 0700, deleted whatever happens
+        if others:
+            env["PGSERVICEFILE"] = _service_file(Path(folder), others)
+            dbname = f"{dbname} service={SERVICE}"  # explicit settings win over the service's
+        result = subprocess.run([*command, f"--dbname={dbname}"], env=env, capture_output=True, text=True)
     if result.returncode == 0:
         return
-    lines = safe_lines(result.stderr, password)
+    lines = safe_lines(result.stderr, secrets.values())
     error = TransientError if any(_LOST.search(line) for line in lines) else TerminalError
     raise error(f"{what} failed (exit code {result.returncode}):\n" + "\n".join(f"  {x}" for x in lines))
 
 
-def safe_lines(stderr: str, password: str | None = None) -> list[str]:
+def _service_file(folder: Path, settings: Mapping[str, str]) -> str:
+    """A libpq service file holding `settings`, readable by us only from its creation."""
+    if any("\n" in value or "\r" in value for value in settings.values()):
+        raise TerminalError(
+            f"clone: dump cannot pass {', '.join(sorted(settings))} to pg_dump: a value holds a line break"
+        )
+    path = folder / "pg_service.conf"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(f"[{SERVICE}]\n" + "".join(f"{key}={value}\n" for key, value in settings.items()))
+    return str(path)
+
+
+def safe_lines(stderr: str, secrets: Iterable[str] = ()) -> list[str]:
     """The error output with every line that could quote a production value left out or cut."""
     kept, withheld = [], 0
     for line in stderr.splitlines():
@@ -151,8 +186,9 @@ def safe_lines(stderr: str, password: str | None = None) -> list[str]:
             continue
         if _ROW_PATH.search(line) and (cut := re.search(r"ERROR:|server:", line)):
             line = line[: cut.end()] + " (withheld: messages about rows may quote their values)"
-        if password:
-            line = line.replace(password, "***")
+        for secret in secrets:
+            if len(secret) >= 4:  # shorter values would mask innocent characters (and guard nothing)
+                line = line.replace(secret, "***")
         kept.append(line)
     if len(kept) > MAX_ERROR_LINES:
         kept = [*kept[:MAX_ERROR_LINES], f"... {len(kept) - MAX_ERROR_LINES} more line(s)"]

@@ -7,6 +7,8 @@ followed by a good one are both in the history:
     <records dir>/<database>/<logical date>__<started>.html      its report (deid.records.report)
     <records dir>/metrics/database=<database>/<logical date>__<started>.parquet   per-table metrics
 
+Files are 0600 and the folders deid makes 0700, whatever the umask (deid.records.files).
+
 The metrics folder is one Parquet dataset, partitioned the Hive way: each run appends a file, and
 `pyarrow.dataset.dataset(<records dir>/metrics, partitioning="hive")` (or DuckDB, Athena, Spark) queries the
 whole history. With `records.s3` configured, the same files are uploaded under the same relative paths.
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from deid.records.config import RecordsConfig
+from deid.records.files import write_private
 
 log = logging.getLogger("deid.records")
 METRICS = "metrics"
@@ -59,13 +62,13 @@ def save_run(record: dict[str, Any], records: RecordsConfig, directory: Path) ->
     record["files"] = {kind: str(directory / path) for kind, path in paths.items()}
     warnings = []
     writers = {
-        "report": lambda target: _write(target, render_report(record).encode()),
-        "metrics": lambda target: _write(target, parquet_bytes(record)),
+        "report": lambda: write_private(directory, paths["report"], render_report(record).encode()),
+        "metrics": lambda: write_private(directory, paths["metrics"], parquet_bytes(record)),
     }
     written = {}
     for kind, write in writers.items():
         try:
-            write(directory / paths[kind])
+            write()
             written[kind] = paths[kind]
         except Exception as error:  # a report or metrics file is worth a warning, never the run
             warnings.append(f"could not write the run's {kind} {directory / paths[kind]}: {_reason(error)}")
@@ -73,13 +76,13 @@ def save_run(record: dict[str, Any], records: RecordsConfig, directory: Path) ->
         from deid.records.upload import upload
 
         # the record first in the list, though written last: it is what a reader of the bucket looks for
-        _write_record(record, directory / paths["record"], warnings)
+        _write_record(record, directory, paths["record"], warnings)
         record["upload"] = upload({"record": paths["record"], **written}, directory, records.s3)
         if not record["upload"]["ok"]:
             warnings.append(f"upload to {records.s3.where()} failed: {record['upload']['error']}")
         if "report" in written:  # the local report shows how the upload went (the uploaded one cannot)
-            writers["report"](directory / paths["report"])
-    _write_record(record, directory / paths["record"], warnings)
+            writers["report"]()
+    _write_record(record, directory, paths["record"], warnings)
     warnings = list(dict.fromkeys(warnings))  # the record is written twice with S3: one warning is enough
     for warning in warnings:
         log.warning(warning)
@@ -113,24 +116,12 @@ def record_for_copy(
     return next((r for r in published if r.get("logical_date") == logical_date), None)
 
 
-def _write_record(record: Mapping[str, Any], path: Path, warnings: list[str]) -> None:
+def _write_record(record: Mapping[str, Any], directory: Path, relative: str, warnings: list[str]) -> None:
     try:
         # not sort_keys: steps are in the order they ran
-        _write(path, (json.dumps(record, indent=2, default=str) + "\n").encode())
+        write_private(directory, relative, (json.dumps(record, indent=2, default=str) + "\n").encode())
     except OSError as error:
-        warnings.append(f"could not write the run record {path}: {_reason(error)}")
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Atomically: a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")  # hidden: dataset readers skip dot files
-    try:
-        partial.write_bytes(data)
-        partial.replace(path)
-    except OSError:
-        partial.unlink(missing_ok=True)
-        raise
+        warnings.append(f"could not write the run record {directory / relative}: {_reason(error)}")
 
 
 def _reason(error: BaseException) -> str:

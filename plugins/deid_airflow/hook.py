@@ -9,17 +9,17 @@ CLI's EnvSettings resolves them from environment variables:
 
 Every secret it returns is registered with Airflow's secrets masker first: a variable named `deid_salt` is not
 masked by default (Airflow masks names that contain "secret", "password", ...), and the salt must never reach
-a log.
+a log; nor must a connection's password, wherever its URL carries it (deid.db.url_secrets).
 """
 
 from __future__ import annotations
 
-from airflow.sdk import BaseHook, Variable
+from airflow.sdk import BaseHook, Connection, Variable
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
 from deid.config import env_name
-from deid.db import normalise_url
+from deid.db import connection_url, url_secrets
 from deid.errors import ConfigError, MissingSetting
 
 
@@ -41,15 +41,22 @@ class DeidHook(BaseHook):
                 ],
                 "Create it with type postgres, or as a URI such as postgresql://user@host:5432/dbname.",
             ) from None
+        what = f"Airflow connection '{name}' (type {conn.conn_type or 'unset'})"
         uri = conn.get_uri()
-        try:
-            normalise_url(uri)
-        except ConfigError:
+        if f"{Connection.EXTRA_KEY}=" in uri.partition("?")[2]:
+            # Airflow packs all extras as JSON into one parameter when one is not a string: no driver reads
+            # it, and deid could not tell its secrets from the rest. The names say which to fix, not values.
+            packed = sorted(k for k, v in conn.extra_dejson.items() if not isinstance(v, str))
             raise ConfigError(
-                f"Airflow connection '{name}' (type {conn.conn_type or 'unset'}) is not a database URL deid "
-                "can use: give it type postgres, or define it as postgresql://user@host:5432/dbname."
-            ) from None
-        return uri
+                f"{what} has extras that are not strings ({', '.join(packed) or 'not a JSON object'}): deid "
+                "passes extras to the driver as URL query parameters, so each must be a string."
+            )
+        url = connection_url(uri, what)
+        # Airflow masks the connection's password as it is, but a URL spells it percent-encoded, and extras
+        # such as scram_client_key carry secrets under names Airflow does not deem sensitive.
+        for secret in url_secrets(url):
+            mask_secret(secret)
+        return url
 
     def secret(self, name: str) -> str:
         value = Variable.get(name, default=None)
@@ -65,7 +72,8 @@ class DeidHook(BaseHook):
                 ],
                 "Set one to the secret's value (it is masked in logs and never written by deid).",
             )
-        mask_secret(value, name=name)
+        # No name: given one, Airflow masks the value only if the name looks sensitive; "deid_salt" does not.
+        mask_secret(value)
         return str(value)
 
     def _connection_password(self, name: str) -> str | None:

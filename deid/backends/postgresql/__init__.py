@@ -30,6 +30,16 @@ class PostgresqlBackend(Backend):
 
         return introspect(connection, database_name)
 
+    def public_parameters(self) -> frozenset[str]:
+        from deid.backends.postgresql.conninfo import public_parameters
+
+        return public_parameters()
+
+    def url_from_dsn(self, text: str) -> sa.URL | None:
+        from deid.backends.postgresql.conninfo import url_from_dsn
+
+        return url_from_dsn(text, f"{self.name}+{self.driver}")
+
     def read_only_connect_args(self, url: sa.URL) -> dict[str, Any]:
         # A startup option, not a SET after connecting: it is in force before the first statement, costs no
         # round trip, and covers every connection the pool opens. Options already in the URL are kept.
