@@ -8,7 +8,9 @@ For each size: build the production database (bench/build.py), then measure side
   update   a plain UPDATE of the 8 sensitive columns with deid's expressions (the plan's users statement),
            indexes in place (on a template copy)
   scrub    deid's scrub of users alone: scrub_database(..., tables={'public.users'}) (on a template copy)
-  dump     pg_dump -Fd -j2 of the whole database, then pg_restore -j2 into a new database (18 clients)
+  dump     pg_dump -Fd -j2 of the whole database into a folder, then pg_restore -j2 into a new database
+  stream   deid's snapshot step with clone: dump (pg_dump -Fc piped into pg_restore, no file), the
+           same database copied as dump does, for comparison with it
   run      deid's whole refresh in its own process: `python -m deid.cli --config bench/deid.yaml run bench
            --date D` (snapshot to publish), wall time and peak RSS (wait4)
 and print a markdown table (seconds, and ratios to the rewrite limit) with the targets:
@@ -62,7 +64,7 @@ RESTORE = "bench_restore"
 SALT = "deid-bench-salt"  # fixed: same staging data on every run
 LOGICAL_DATE = "2026-11-28"
 USERS_TABLE = "public.users"
-MEASUREMENTS = ("rewrite", "update", "scrub", "dump", "run")
+MEASUREMENTS = ("rewrite", "update", "scrub", "dump", "stream", "run")
 LOCK_KEY = 0x6465_6964_6265  # advisory lock: one benchmark at a time per server
 TARGET_SCRUB_RATIO = 2.0
 TARGET_PEAK_MB = 300.0
@@ -286,6 +288,40 @@ def measure_dump(server: Server, jobs: int = 2) -> Measurement:
     return m
 
 
+def measure_stream(server: Server, salt: str) -> Measurement:
+    """deid's snapshot step with clone: dump, whole: tools chosen, working copy created, pg_dump | pg_restore
+    streamed, metadata set. The working copy is dropped afterwards."""
+    import dataclasses
+
+    from deid.config import load_config
+    from deid.steps.context import RunContext
+    from deid.steps.snapshot import snapshot
+
+    m = Measurement("stream", "deid's clone: dump, pg_dump -Fc piped into pg_restore (no file)")
+    config = load_config(CONFIG)
+    database = dataclasses.replace(config.database("bench"), clone="dump")
+    ctx = RunContext(
+        config=config,
+        database=database,
+        logical_date=dt.date.fromisoformat(LOGICAL_DATE),
+        production_url=server.url(PROD),
+        staging_server_url=server.admin_url,
+        salt=salt,
+    )
+    server.created.append(ctx.work_name)
+    server.checkpoint()
+    started = time.monotonic()
+    try:
+        snapshot(ctx)
+        m.seconds = time.monotonic() - started
+    finally:
+        server.drop(ctx.work_name)
+    m.detail["clone_seconds"] = ctx.record["clone_seconds"]
+    m.detail["clients"] = str(client_bin("pg_dump", server.admin_url).parent)
+    m.note = "one restore session overlapping the dump; uncompressed; nothing written to disk"
+    return m
+
+
 def staging_databases(server: Server) -> list[str]:
     return [d for d in server.databases(STAGING + "%") if d == STAGING or d.startswith(STAGING + "__")]
 
@@ -421,6 +457,7 @@ def bench_size(server: Server, users: int, args: argparse.Namespace, report: Rep
         "update": lambda: measure_update(server, plan, args.salt),
         "scrub": lambda: measure_scrub(server, plan, args.salt),
         "dump": lambda: measure_dump(server),
+        "stream": lambda: measure_stream(server, args.salt),
         "run": lambda: measure_run(server, args.date, args.salt, report, args.run_timeout),
     }
     for name in MEASUREMENTS:

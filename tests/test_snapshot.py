@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from deid.cloners import cloner_for, dump, template
+from deid.cloners import cloner_for, dump, pipe, template
 from deid.demo import seed as demo
 from deid.errors import ConfigError, TerminalError
 from deid.steps.context import work_name
@@ -145,31 +144,37 @@ def test_template_needs_production_on_the_staging_server(postgres, production, s
         snapshot(ctx)
 
 
-def test_dump_leaves_no_temporary_files_even_when_restore_fails(
+def test_dump_writes_no_file_and_drops_the_copy_when_restore_fails(
     postgres, production, staging, tmp_path, monkeypatch
 ):
+    """pg_dump streams into pg_restore: nothing is written where a temporary file could go, and a restore
+    that fails mid-stream fails the snapshot, names its error and stops pg_dump."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # and the programs' own temporary folder, and their cwd
+    monkeypatch.chdir(tmp_path)
     ctx = make_ctx(postgres, production, staging, clone="dump")
     snapshot(ctx)
     assert list(tmp_path.iterdir()) == []
 
-    seen: list[Path] = []
-    real_run = dump.run
+    real_create = dump.create_working_copy
 
-    def failing_restore(what, command, dbname, password):
-        if what == "pg_restore":
-            folder = Path(command[-1]).parent
-            seen.append(folder)
-            assert folder.stat().st_mode & 0o777 == 0o700
-            raise TerminalError("pg_restore failed (injected)")
-        real_run(what, command, dbname, password)
+    def create_with_a_clash(connection, name, options):
+        real_create(connection, name, options)
+        engine = sa.create_engine(postgres.url(name), poolclass=sa.pool.NullPool)
+        with engine.begin() as c:
+            c.exec_driver_sql("CREATE TABLE public.learners (id int)")  # production has one too
+        engine.dispose()
 
-    monkeypatch.setattr(dump, "run", failing_restore)
-    with pytest.raises(TerminalError, match="injected"):
-        snapshot(ctx)
-    assert seen and not seen[0].exists()
+    monkeypatch.setattr(dump, "create_working_copy", create_with_a_clash)
+    with pytest.raises(TerminalError) as raised:
+        snapshot(make_ctx(postgres, production, staging, clone="dump", day=DAY + dt.timedelta(days=1)))
+    message = str(raised.value)
+    assert message.startswith(
+        f"clone: dump of {production} into {staging}__work_20261129 failed in pg_restore"
+    )
+    assert 'relation "learners" already exists' in message
     assert list(tmp_path.iterdir()) == []
-    assert not exists(postgres, ctx.work_name)  # the half-built copy held production rows
+    assert not exists(postgres, work_name(staging, DAY + dt.timedelta(days=1)))  # it held production rows
 
 
 def test_dump_keeps_every_secret_off_the_command_line(postgres, production, staging, monkeypatch):
@@ -181,11 +186,11 @@ def test_dump_keeps_every_secret_off_the_command_line(postgres, production, stag
     ctx.production_url += f"?password={password}&sslpassword={passphrase}&sslmode=prefer"
     ctx.staging_server_url += f"?sslpassword={passphrase}"
     seen = {}
-    real_run = subprocess.run
+    real_popen = pipe.subprocess.Popen
 
-    def watching_run(args, env=None, **kwargs):
+    def watching_popen(args, env=None, **kwargs):
         tool = Path(args[0]).name
-        if tool in ("pg_dump", "pg_restore") and "--version" not in args:
+        if tool in ("pg_dump", "pg_restore"):
             service = Path(env.get("PGSERVICEFILE", "/nonexistent"))
             seen[tool] = {
                 "args": args,
@@ -194,9 +199,9 @@ def test_dump_keeps_every_secret_off_the_command_line(postgres, production, stag
                 if service.exists()
                 else None,
             }
-        return real_run(args, env=env, **kwargs)
+        return real_popen(args, env=env, **kwargs)
 
-    monkeypatch.setattr(dump.subprocess, "run", watching_run)
+    monkeypatch.setattr(pipe.subprocess, "Popen", watching_popen)
     snapshot(ctx)
     assert sorted(seen) == ["pg_dump", "pg_restore"]
     arguments = seen["pg_dump"]["args"] + seen["pg_restore"]["args"]
