@@ -65,6 +65,14 @@ class Plan:
     def statements(self) -> tuple[str, ...]:
         return tuple(t.statement for t in self.tables if t.statement)
 
+    @property
+    def verdicts(self) -> dict[str, str]:
+        """What happens to each table: "rewritten", "emptied" or "untouched" (for records and dry runs)."""
+        return {
+            t.table: "emptied" if t.copy == "schema_only" else "rewritten" if t.statement else "untouched"
+            for t in self.tables
+        }
+
     def table(self, name: str) -> TablePlan | None:
         return next((t for t in self.tables if t.table == name), None)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from deid import names
 
-SCHEMA_FORMAT = 1
+SCHEMA_FORMAT = 2  # 2: triggers described (kind, state, what they derive), not only named
 
 
 class Kind(StrEnum):

@@ -122,6 +122,7 @@ def own_config(tmp_path, staging, monkeypatch):
     config.write_text(
         "databases:\n  learners:\n    production: prod\n    staging_server: stg\n"
         f"    staging_name: {staging}\n    salt_secret: salt\n    rules: {ROOT / 'rules' / 'learners.yaml'}\n"
+        f"    migrations: {{sql: {ROOT / 'migrations' / 'learners'}}}\n"
     )
     monkeypatch.setenv("DEID_CONFIG", str(config))
     monkeypatch.setenv("DEID_SECRET_SALT", "cli-test-salt-not-secret")

@@ -126,10 +126,11 @@ def test_a_clean_scrub_passes(demo):
     assert report.ok, "\n".join(str(o) for o in report.failed)
     kinds = {o.expectation for o in report.outcomes}
     assert kinds >= {
-        "row_count_equals_production",
+        "row_count_unchanged",
         "values_match_transformer_shape",
         "unique_values",
         "static_rows_identical",
+        "static_rows_within_limit",
         "foreign_key_without_orphans",
         "sequence_above_production",
         "kept_text_without_pii",
@@ -216,8 +217,8 @@ def test_a_lost_row_is_caught(demo):
     execute(work, "DELETE FROM audit_events WHERE ctid = (SELECT min(ctid) FROM audit_events)")
     report = demo.validate(work, offsets)
     work.dispose()
-    assert failed(report) == {("row_count_equals_production", "public.audit_events", None)}
-    assert "row_count_equals_production public.audit_events: 1 unexpected" in failure_message(report)
+    assert failed(report) == {("row_count_unchanged", "public.audit_events", None)}
+    assert "row_count_unchanged public.audit_events: 1 unexpected" in failure_message(report)
 
 
 def test_an_orphaned_foreign_key_is_caught(demo):

@@ -320,7 +320,13 @@ def test_foreign_keys(schema: Schema):
 
 
 def test_user_triggers_only(schema: Schema):
-    assert schema.table("public.users").triggers == ("users_stamp",)
+    (stamp,) = schema.table("public.users").triggers
+    assert (stamp.name, stamp.language) == ("users_stamp", "plpgsql")
+    assert stamp.function == "public.stamp_updated_at"
+    assert (stamp.row, stamp.timing, stamp.events, stamp.enabled) == (True, "before", ("update",), "origin")
+    # what its function sets, read from its body: updated_at, from no column of the row
+    assert [(d.column, d.sources) for d in stamp.derives] == [("updated_at", ())]
+    assert not stamp.writes_elsewhere
     # Foreign keys are implemented with internal triggers; they do not show.
     assert schema.table("partners.contacts").triggers == ()
     assert schema.table("partners.companies").triggers == ()

@@ -20,6 +20,9 @@ from deid.rules.load import load_rules
 from deid.schema import Column, Kind, Schema, Table
 from deid.steps.context import RunContext
 from deid.steps.migrate import check_migrated, migrate
+from deid.steps.rebase import rebase
+from deid.steps.scrub import scrub
+from deid.steps.snapshot import snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "migrations"
@@ -389,11 +392,14 @@ def accounts_rules(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run_context(postgres, tmp_path):
-    """A RunContext whose working copy exists (holding the "production" table); rules and migrations under
+    """A RunContext whose working copy has been through snapshot, scrub and rebase (the steps migrate
+    follows), cloned from a "production" database holding the accounts table; rules and migrations under
     tmp_path, which is the config root."""
-    created: list[str] = []
+    created: list[tuple[str, str]] = []
 
     def make(migrations: Migrations | None, rules: Path = RULES) -> RunContext:
+        production = postgres.create_database("deid_prod")
+        run_sql(postgres.url(production), PRODUCTION)
         database = DatabaseConfig(
             name="widgets",
             engine="postgresql",
@@ -409,21 +415,19 @@ def run_context(postgres, tmp_path):
             config=config,
             database=database,
             logical_date=dt.date(2026, 11, 28),
-            production_url="",
+            production_url=postgres.url(production),
             staging_server_url=postgres.admin_url,
             salt="salt",
         )
-        admin = sa.create_engine(postgres.admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.exec_driver_sql(f'CREATE DATABASE "{ctx.work_name}"')
-        admin.dispose()
-        created.append(ctx.work_name)
-        run_sql(postgres.url(ctx.work_name), PRODUCTION)
+        created.append((production, ctx.work_name))
+        for step in (snapshot, scrub, rebase):
+            step(ctx)
         return ctx
 
     yield make
-    for name in created:
-        postgres.drop_database(name)
+    for production, work in created:
+        postgres.drop_database(work)
+        postgres.drop_database(production)
 
 
 def test_migrate_step_applies_records_and_checks(run_context, tmp_path):

@@ -7,6 +7,7 @@ published and which are kept.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from dataclasses import dataclass
 
@@ -18,8 +19,12 @@ from deid.errors import TerminalError
 from deid.steps import publish as publishing
 from deid.steps.context import RunContext, kept_name, work_name
 from deid.steps.copies import admin, copies_on, drop_database, update_metadata
+from deid.steps.migrate import migrate
 from deid.steps.publish import publish, rollback, status
+from deid.steps.rebase import rebase
+from deid.steps.scrub import scrub
 from deid.steps.snapshot import snapshot
+from deid.steps.validate import validate
 from tests import runctx
 
 D1, D2, D3, D4 = (dt.date(2026, 11, day) for day in (25, 26, 27, 28))
@@ -33,28 +38,43 @@ class WithRoles(DatabaseConfig):
 
 
 @pytest.fixture(scope="module")
-def production(postgres):
-    """A tiny production database: the swap is about databases, not their size."""
+def production(postgres, tmp_path_factory):
+    """A tiny production database and its rule file: the swap is about databases, not their size."""
     name = postgres.create_database("deid_prod")
     engine = sa.create_engine(postgres.url(name), poolclass=sa.pool.NullPool)
     with engine.begin() as c:
-        c.exec_driver_sql("CREATE TABLE build (name text)")
+        c.exec_driver_sql("CREATE TABLE build (id serial PRIMARY KEY, label text)")
     engine.dispose()
-    yield name
+    rules = tmp_path_factory.mktemp("rules") / "learners.yaml"
+    rules.write_text("database: learners\ntables:\n  public.build:\n    columns: {id: keep, label: keep}\n")
+    yield name, rules
     postgres.drop_database(name)
 
 
 def make_ctx(postgres, production, staging, day, retention=3, database_class=DatabaseConfig, **extra):
-    return runctx.make_ctx(postgres, production, staging, day, database_class, retention=retention, **extra)
+    production, rules = production
+    return runctx.make_ctx(
+        postgres,
+        production,
+        staging,
+        day,
+        database_class,
+        retention=retention,
+        rules=str(rules),
+        migrations=None,
+        **extra,
+    )
 
 
 def build(postgres, production, staging, day, label=None, **kwargs) -> RunContext:
-    """Snapshot and mark a working copy of `day` (the steps between snapshot and publish are not needed)."""
+    """A working copy of `day` that every step before publish has finished on, then labelled (a row in
+    `build`, written after validation, which checks rows but not their values against the schema)."""
     ctx = make_ctx(postgres, production, staging, day, **kwargs)
-    snapshot(ctx)
+    for step in (snapshot, scrub, rebase, migrate, validate):
+        step(ctx)
     engine = sa.create_engine(ctx.work_url, poolclass=sa.pool.NullPool)
     with engine.begin() as c:
-        c.execute(sa.text("INSERT INTO build VALUES (:n)"), {"n": label or str(day)})
+        c.execute(sa.text("INSERT INTO build (label) VALUES (:n)"), {"n": label or str(day)})
     engine.dispose()
     return ctx
 
@@ -69,7 +89,7 @@ def label_of(postgres, database: str) -> str:
     engine = sa.create_engine(postgres.url(database), poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as c:
-            return c.exec_driver_sql("SELECT name FROM build").scalar_one()
+            return c.exec_driver_sql("SELECT label FROM build").scalar_one()
     finally:
         engine.dispose()
 
@@ -96,8 +116,7 @@ def connect_grantees(postgres, database: str) -> set[int]:
 
 def test_first_publish_has_nothing_to_keep(postgres, production, staging):
     ctx = build(postgres, production, staging, D1)
-    rebased = {"sequence": "public.build_id_seq", "high_water": 7, "offset": 1_000_000, "clamped": False}
-    ctx.record.update(rules_digest="sha256:0123abcd", offsets={"public.build_id_seq": rebased})
+    offset = ctx.record["offsets"]["public.build_id_seq"]["offset"]
     publish(ctx)
     assert label_of(postgres, staging) == str(D1)
     assert names(postgres, staging) == {"published": [staging], "kept": [], "work": []}
@@ -106,9 +125,12 @@ def test_first_publish_has_nothing_to_keep(postgres, production, staging):
     info = status(postgres.admin_url, staging)
     metadata = info["published"]["metadata"]
     assert metadata["state"] == "published" and metadata["logical_date"] == "2026-11-25"
-    assert metadata["rules_digest"] == "sha256:0123abcd"
-    assert metadata["offsets"] == {"public.build_id_seq": 1_000_000}
+    assert metadata["rules_digest"] == hashlib.sha256(production[1].read_bytes()).hexdigest()
+    assert metadata["offsets"] == {"public.build_id_seq": offset} and offset > 0
     assert dt.datetime.fromisoformat(metadata["published_at"]).tzinfo is not None
+    # the copy carries its state into staging: every step's stamp, none of the run-time notes
+    assert [s["step"] for s in metadata["ledger"]] == ["snapshot", "scrub", "rebase", "migrate", "validate"]
+    assert not {"snapshot_schema", "holder", "reopen", "poisoned"} & set(metadata)
 
 
 def test_second_date_keeps_the_first(postgres, production, staging):
@@ -145,12 +167,12 @@ def test_publish_ends_sessions_on_the_old_staging_copy(postgres, production, sta
     user = sa.create_engine(postgres.url(staging), poolclass=sa.pool.NullPool)
     try:
         with user.connect() as c:
-            c.exec_driver_sql("SELECT name FROM build").scalar_one()
+            c.exec_driver_sql("SELECT label FROM build").scalar_one()
             release(postgres, production, staging, D2)
             with pytest.raises(sa.exc.OperationalError):
                 c.exec_driver_sql("SELECT 1")
         with user.connect() as c:  # a reconnect lands on the new copy
-            assert c.exec_driver_sql("SELECT name FROM build").scalar_one() == str(D2)
+            assert c.exec_driver_sql("SELECT label FROM build").scalar_one() == str(D2)
     finally:
         user.dispose()
 
@@ -210,7 +232,7 @@ def test_publish_grants_connect_to_the_configured_roles_only(postgres, productio
 
 def test_publish_without_a_working_copy_fails_clearly(postgres, production, staging):
     ctx = make_ctx(postgres, production, staging, D1)
-    with pytest.raises(TerminalError, match=f"no working copy {work_name(staging, D1)} to publish"):
+    with pytest.raises(TerminalError, match=f"no working copy {work_name(staging, D1)} for publish"):
         publish(ctx)
 
 
@@ -273,8 +295,10 @@ def test_status_lists_published_kept_and_leftover_working_copies(postgres, produ
 
 
 def test_metadata_refuses_anything_but_deid_facts(postgres, production, staging):
-    ctx = build(postgres, production, staging, D1)
-    with pytest.raises(TerminalError, match="unknown key"):
+    ctx = make_ctx(postgres, production, staging, D1)
+    snapshot(ctx)
+    with pytest.raises(TerminalError, match="invalid email") as raised:
         update_metadata(postgres.admin_url, ctx.work_name, email="jane@example.com")
-    with pytest.raises(TerminalError, match="offsets must map names to whole numbers"):
+    assert "jane" not in str(raised.value)
+    with pytest.raises(TerminalError, match=r"invalid offsets\.x"):
         update_metadata(postgres.admin_url, ctx.work_name, offsets={"x": "jane@example.com"})

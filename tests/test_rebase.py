@@ -16,6 +16,7 @@ from deid.demo import seed as demo
 from deid.errors import TerminalError
 from deid.offsets import INTEGER_RANGES, MIN_OFFSET, NoRoom
 from deid.steps.rebase import rebase, rebase_database
+from deid.steps.state import Holder, Stamp, now, parse_state
 
 DAY = dt.date(2026, 11, 28)
 INT4 = INTEGER_RANGES["integer"][1]
@@ -192,16 +193,20 @@ def test_rebase_step_records_offsets(copies, production):
         logical_date=DAY,
         record={},
         staging_server_url=server,
+        holder=Holder(via="cli", run_id="test", since=now()),
     )
     from deid.steps.copies import admin, new_metadata, read_metadata, set_metadata
 
-    with admin(server) as connection:  # as the snapshot step leaves a working copy
-        set_metadata(connection, ctx.work_name, new_metadata("learners", DAY))
+    done = [Stamp(step=step, run_id="test", at=now()) for step in ("snapshot", "scrub")]
+    with admin(server) as connection:  # as the snapshot and scrub steps leave a working copy
+        set_metadata(connection, ctx.work_name, {**new_metadata("learners", DAY), "ledger": done})
     next_values = rebase(ctx)
 
-    with admin(server) as connection:  # publish, maybe in another process, reads the offsets from here
-        stored = read_metadata(connection, ctx.work_name)["offsets"]
-    assert stored == {name: r["offset"] for name, r in ctx.record["offsets"].items()}
+    with admin(server) as connection:  # validate and publish, maybe in other processes, read them from here
+        stored = parse_state(read_metadata(connection, ctx.work_name))
+    assert stored.offsets == {name: r["offset"] for name, r in ctx.record["offsets"].items()}
+    assert stored.high_waters == {name: r["high_water"] for name, r in ctx.record["offsets"].items()}
+    assert stored.done == ("snapshot", "scrub", "rebase")
     offsets = ctx.record["offsets"]
     assert sorted(offsets) == sorted(DEMO_SEQUENCES)
     assert next_values == {name: r["next_value"] for name, r in offsets.items()}
@@ -425,7 +430,7 @@ def test_odd_names_and_production_comments_survive(pg_url):
         'COMMENT ON SEQUENCE "Odd:Schema"."we%ird ""t""_:id_seq"'
         " IS E'Owner: billing \\\\ 100% o''clock';",
     )
-    sequence = 'Odd:Schema.we%ird "t"_:id_seq'
+    sequence = 'Odd:Schema."we%ird ""t""_:id_seq"'  # the quotes in the name are quoted: names are exact
     first = rebase_url(pg_url)[sequence]
     assert first["high_water"] == 1
     comment_sql = 'SELECT obj_description(\'"Odd:Schema"."we%ird ""t""_:id_seq"\'::regclass, \'pg_class\')'

@@ -118,14 +118,15 @@ def test_a_failed_run_is_recorded_with_its_step_and_reason(records, pipeline, po
     assert result.returncode == 1 and "public.learners.nickname" in result.stderr
 
     (record,) = read_records(records, "learners")
-    assert (record["outcome"], record["failed_step"]) == ("failed", "scrub")
+    # the snapshot checks the rules against the copy it made, so the run stops there, before any scrub
+    assert (record["outcome"], record["failed_step"]) == ("failed", "snapshot")
     assert "public.learners.nickname" in record["error"] and "published" not in record
-    assert list(record["steps"]) == ["snapshot"]  # the steps that finished
-    assert "Failed at scrub" in Path(record["files"]["report"]).read_text()
+    assert list(record["steps"]) == []  # the steps that finished
+    assert "Failed at snapshot" in Path(record["files"]["report"]).read_text()
     assert SALT not in saved_text(record)
 
     history = pipeline["run"]("history", "learners").stdout
-    assert "2026-11-28  FAILED at scrub" in history and "public.learners.nickname" in history
+    assert "2026-11-28  FAILED at snapshot" in history and "public.learners.nickname" in history
 
 
 def test_validation_settings_come_from_deid_yaml(records, pipeline):

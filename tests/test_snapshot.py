@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import stat
 import tempfile
@@ -15,15 +16,27 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from deid.backends import backend_for
 from deid.cloners import cloner_for, dump, pipe, template
 from deid.demo import seed as demo
 from deid.errors import ConfigError, TerminalError
 from deid.steps.context import work_name
 from deid.steps.copies import admin, read_metadata
 from deid.steps.snapshot import cleanup, snapshot
+from deid.steps.state import parse_state
 from tests import runctx
 
 DAY = dt.date(2026, 11, 28)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def introspect(url: str):
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as c:
+            return backend_for("postgresql").introspect(c, "learners")
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +106,15 @@ def test_clone_copies_structure_and_data_into_a_closed_working_copy(postgres, pr
     assert ctx.record["clone_method"] == clone
     assert ctx.record["clone_seconds"] >= 0
     with admin(postgres.admin_url) as c:
-        metadata = read_metadata(c, ctx.work_name)
-    assert metadata == {"deid": 1, "database": "learners", "logical_date": "2026-11-28", "state": "work"}
+        state = parse_state(read_metadata(c, ctx.work_name))
+    assert (state.database, state.logical_date, state.state) == ("learners", "2026-11-28", "work")
+    # the copy's own state: the snapshot stamped, with the rules it checked and the schema it was cloned with
+    assert state.done == ("snapshot",) and state.poisoned is None
+    stamp = state.stamp("snapshot")
+    assert stamp.rules == hashlib.sha256((ROOT / "rules" / "learners.yaml").read_bytes()).hexdigest()
+    assert stamp.schema_ == state.schema().digest == introspect(ctx.work_url).digest
+    assert state.rows == {t: n for t, n in expected.items() if t in state.rows}
+    assert state.rows["public.learners"] == 50 and state.holder.via == "cli"
 
 
 def test_template_refuses_while_another_session_is_connected(postgres, production, staging):
@@ -190,7 +210,7 @@ def test_dump_keeps_every_secret_off_the_command_line(postgres, production, stag
 
     def watching_popen(args, env=None, **kwargs):
         tool = Path(args[0]).name
-        if tool in ("pg_dump", "pg_restore"):
+        if tool in ("pg_dump", "pg_restore") and "--version" not in args:
             service = Path(env.get("PGSERVICEFILE", "/nonexistent"))
             seen[tool] = {
                 "args": args,

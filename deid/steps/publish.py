@@ -71,7 +71,7 @@ def publish(ctx: RunContext) -> str:
         metadata = {
             **_published_state(work.metadata),
             **new_metadata(ctx.database.name, ctx.logical_date, "published"),
-            **_facts(ctx.record),
+            **_facts(ctx.record, state),
             "published_at": _now(),
         }
         grantees = ", ".join(quote(c, r) for r in roles) if roles else "PUBLIC"
@@ -94,7 +94,8 @@ def _keep_older(ctx: RunContext, c: sa.Connection, work: Copy, published: Copy, 
     terminate_sessions(c, work.name)
     with transaction(c):
         _rename(c, work.name, kept)
-        set_metadata(c, kept, {**_published_state(work.metadata), **_facts(ctx.record), "state": "kept"})
+        facts = {**_published_state(work.metadata), **_facts(ctx.record, state), "state": "kept"}
+        set_metadata(c, kept, facts)
     dropped += _retain(c, ctx.staging_name, ctx.database.retention)
     ctx.record["kept_instead_of_published"] = {
         "copy": kept,
@@ -236,22 +237,12 @@ def _retain(c: sa.Connection, staging: str, retention: int) -> list[str]:
     return surplus
 
 
-def _facts(record: dict[str, Any]) -> dict[str, Any]:
-    """The run's facts that go into the published copy's metadata.
-
-    Of the rebase's record (per sequence: offset, high water, columns, ...) only the offset is kept: it is
-    what tells staging users which IDs are theirs, and it is deid's number, not production's.
-    """
-    facts: dict[str, Any] = {}
-    if record.get("run_id"):  # which run record describes this copy (deid status reads it)
+def _facts(record: dict[str, Any], state) -> dict[str, Any]:
+    """The facts that go into the copy's metadata as it goes live, besides what its steps noted on it (the
+    stamps, the offsets): the run that made it (deid status finds its record by it) and its rules digest."""
+    facts: dict[str, Any] = {"rules_digest": state.stamp("validate").rules}
+    if record.get("run_id"):
         facts["run_id"] = str(record["run_id"])
-    if record.get("rules_digest"):
-        facts["rules_digest"] = record["rules_digest"]
-    if "offsets" in record:
-        facts["offsets"] = {
-            name: value.get("offset") if isinstance(value, dict) else value
-            for name, value in record["offsets"].items()
-        }
     return facts
 
 

@@ -81,16 +81,12 @@ def snapshot(ctx: RunContext) -> None:
     ctx.record["clone_method"] = cloner.name
     ctx.record["rules_digest"] = rules.digest
     ctx.record["schema_hash"] = schema.digest
-    ctx.record["plan"] = {t.table: _verdict(t) for t in plan.tables}
+    ctx.record["plan"] = plan.verdicts
     ctx.record["rules_awaiting_migrations"] = sorted(waiting)
     if leftovers:
         ctx.record["dropped_leftovers"] = [copy.name for copy in leftovers]
 
 
-def _verdict(table_plan) -> str:
-    if table_plan.copy == "schema_only":
-        return "emptied"
-    return "rewritten" if table_plan.statement else "untouched"
 
 
 def _read_copy(ctx: RunContext) -> tuple[Schema, dict[str, int]]:

@@ -212,7 +212,8 @@ class PreflightOperator(DeidStepOperator):
             self.log.info(
                 "dry run of %s for %s, the plan:\n%s", ctx.database.name, ctx.logical_date, render(plan)
             )
-        return {"subset": sorted(ctx.only_tables) if ctx.only_tables else None}
+        # production's plan today: what a dry run shows (the run's own plan, from the copy, is the snapshot's)
+        return {"subset": sorted(ctx.only_tables) if ctx.only_tables else None, "plan": plan.verdicts}
 
 
 class SnapshotOperator(DeidStepOperator):
