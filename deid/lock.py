@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from deid.db import engine, normalise_url
-from deid.errors import ConfigError, TerminalError, TransientError
-from deid.steps.state import Holder
+from deid.errors import ConfigError, TransientError
+from deid.steps.state import Holder, Refused
 
 APPLICATION_NAME = "deid run"
 LOCK_DATABASE = "postgres"
@@ -116,7 +116,7 @@ def check_holder(holder: Holder | None, mine: Holder, copy: str, *, dropping: bo
     same_dag = mine.via == "airflow" and mine.dag_id == holder.dag_id
     if same_dag and (mine.run_id == holder.run_id or dropping):
         return
-    raise TerminalError(
+    raise Refused(
         f"{copy} belongs to {holder.describe()}, which refreshes this staging copy right now. Wait for it "
         "to finish; if that run is over without dropping its copy (see Airflow), `deid cleanup DATABASE "
         "--force` drops it"

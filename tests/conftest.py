@@ -165,3 +165,14 @@ def records_dir(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("DEID_RECORDS_DIR", None)
     else:
         os.environ["DEID_RECORDS_DIR"] = before
+
+
+@pytest.fixture
+def refresh(postgres, tmp_path):
+    """A production database, rules and deid.yaml of the test's own, and `deid` run against them
+    (tests/refresh.py); every copy and the production database are dropped afterwards."""
+    from tests.refresh import Refresh
+
+    made = Refresh(postgres, tmp_path)
+    yield made
+    made.close()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.optimizer.simplify import simplify
 from sqlglot.tokens import TokenType
 
 from deid.transformers.base import quote_literal
@@ -44,6 +45,10 @@ def parse_condition(text: str) -> Condition:
         raise ConditionError(f"cannot parse the condition: {str(exc).splitlines()[0]}") from None
     columns: list[str] = []
     sql = _render(tree, columns)
+    if always_true(tree):
+        raise ConditionError(
+            "the condition is true for every row, so every row would be kept unscrubbed as static test data"
+        )
     return Condition(text=text, sql=sql, columns=tuple(dict.fromkeys(columns)))
 
 
@@ -115,3 +120,74 @@ def _describe(node: exp.Expression) -> str:
     if isinstance(node, exp.Func):
         return f"function call {node.sql_name() if hasattr(node, 'sql_name') else type(node).__name__}"
     return node.sql(dialect="postgres")[:60] or type(node).__name__
+
+
+MAX_ATOMS = 12  # 4,096 assignments at most: a row condition is a handful of comparisons
+
+
+def always_true(tree: exp.Expression) -> bool:
+    """Whether the condition holds for every row whatever its values: a constant that folds to TRUE
+    (`1 = 1`, `NOT FALSE`), or a formula that is true under every assignment of its comparisons (`a OR
+    NOT a`, `x IS NULL OR x IS NOT NULL`), a comparison of an expression with itself counting as true.
+    NULLs only make the scrub's `IS NOT TRUE` scrub more rows, so this never calls a useful condition
+    always true."""
+    folded = simplify(tree.copy())
+    if isinstance(folded, exp.Boolean):
+        return bool(folded.this)
+    atoms: list[exp.Expression] = []
+    _collect(folded, atoms)
+    if len(atoms) > MAX_ATOMS:
+        return False
+    return all(
+        _truth(folded, atoms, {i: bool(bits >> i & 1) for i in range(len(atoms))})
+        for bits in range(2 ** len(atoms))
+    )
+
+
+def _collect(node: exp.Expression, atoms: list[exp.Expression]) -> None:
+    if isinstance(node, exp.Paren):
+        _collect(node.this, atoms)
+    elif isinstance(node, exp.And | exp.Or):
+        _collect(node.this, atoms)
+        _collect(node.expression, atoms)
+    elif isinstance(node, exp.Not):
+        _collect(node.this, atoms)
+    elif not isinstance(node, exp.Boolean) and _self_comparison(node) is None:
+        base, _ = _positive(node)
+        if base not in atoms:
+            atoms.append(base)
+
+
+def _truth(node: exp.Expression, atoms: list[exp.Expression], values: dict[int, bool]) -> bool:
+    if isinstance(node, exp.Paren):
+        return _truth(node.this, atoms, values)
+    if isinstance(node, exp.And):
+        return _truth(node.this, atoms, values) and _truth(node.expression, atoms, values)
+    if isinstance(node, exp.Or):
+        return _truth(node.this, atoms, values) or _truth(node.expression, atoms, values)
+    if isinstance(node, exp.Not):
+        return not _truth(node.this, atoms, values)
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    same = _self_comparison(node)
+    if same is not None:
+        return same
+    base, negated = _positive(node)
+    return values[atoms.index(base)] != negated
+
+
+def _positive(node: exp.Expression) -> tuple[exp.Expression, bool]:
+    """`x IS NOT NULL` as (`x IS NULL`, negated): the two are one fact, each the other's negation."""
+    if isinstance(node, exp.Is) and node.args.get("negate"):
+        base = node.copy()
+        base.set("negate", None)
+        return base, True
+    return node, False
+
+
+def _self_comparison(node: exp.Expression) -> bool | None:
+    """`x = x` (and <=, >=) is true, `x <> x` (and <, >) false, for any non-NULL x; None for the rest."""
+    if type(node) in _COMPARISONS and node.this == node.expression:
+        return isinstance(node, exp.EQ | exp.GTE | exp.LTE)
+    return None
+

@@ -23,7 +23,7 @@ from deid.rules.model import RuleFile
 from deid.schema import Schema
 from deid.steps.context import RunContext
 from deid.steps.copies import admin, read_metadata, set_metadata
-from deid.steps.state import CopyState, Poison, Stamp, now, parse_state, require
+from deid.steps.state import CopyState, Poison, Refused, Stamp, now, parse_state, require
 
 log = logging.getLogger("deid.steps")
 
@@ -45,7 +45,7 @@ def begin(ctx: RunContext, step: str) -> CopyState:
         from deid.steps.copies import exists
 
         if not exists(c, ctx.work_name):
-            raise TerminalError(
+            raise Refused(
                 f"there is no working copy {ctx.work_name} for {step}: run the job for {ctx.logical_date} "
                 "from its snapshot step"
             )
@@ -84,9 +84,10 @@ def finish(
 
 def poison(ctx: RunContext, step: str, error: BaseException) -> None:
     """Mark the working copy unusable after `step` failed with `error`; never raises (the step's own error
-    is what matters). Transient errors are not poison: every step's writes are atomic or resumable, so a
-    retry (Airflow's, on a lost connection) starts from a consistent copy."""
-    if isinstance(error, DeidError) and error.transient:
+    is what matters). Neither is a refusal (the step did not start), nor a transient error: every step's
+    writes are atomic or resumable, so a retry (Airflow's, on a lost connection) starts from a consistent
+    copy."""
+    if isinstance(error, Refused) or (isinstance(error, DeidError) and error.transient):
         return
     reason = type(error).__name__ if not isinstance(error, DeidError) else error.__class__.__name__
     try:

@@ -397,10 +397,11 @@ def scrub_finish(ctx) -> None:
 def _plan(ctx) -> Plan:
     """The plan of tonight's copy, for a scrub that has not finished on it yet."""
     from deid.steps.ledger import applied_plan, begin
+    from deid.steps.state import Refused
 
     state = begin(ctx, "scrub")
     if state.stamp("scrub") is not None:
-        raise TerminalError(
+        raise Refused(
             f"{ctx.work_name} is scrubbed already; to scrub it again, run the job from its snapshot step"
         )
     return applied_plan(ctx, state)[0]

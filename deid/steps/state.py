@@ -166,6 +166,11 @@ def checked(database: str, data: Mapping[str, Any]) -> CopyState:
         raise TerminalError(f"refusing to store metadata on {database}: invalid {', '.join(where)}") from None
 
 
+class Refused(TerminalError):
+    """A step did not start: the copy is not one it may work on (steps missing, another run's, unusable).
+    Nothing was done to the copy, so nothing marks it: a refusal never poisons another run's copy."""
+
+
 def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -177,12 +182,12 @@ def require(state: CopyState | None, step: str, copy: str) -> CopyState:
     (the later stamps are then dropped), except where noted by its own code.
     """
     if state is None:
-        raise TerminalError(
+        raise Refused(
             f"{copy} carries no deid state: it was not made by this version's snapshot step, so nothing can "
             "tell what was done to it. Run the job from its snapshot step"
         )
     if state.poisoned is not None:
-        raise TerminalError(
+        raise Refused(
             f"{copy} cannot be used: its {state.poisoned.step} step failed ({state.poisoned.reason}) and may "
             "have left it half done. Run the job again from its snapshot step (which drops this copy)"
         )
@@ -191,11 +196,11 @@ def require(state: CopyState | None, step: str, copy: str) -> CopyState:
     if done[: len(needed)] != needed:
         missing = next(s for i, s in enumerate(needed) if i >= len(done) or done[i] != s)
         finished = ", ".join(done) or "none"
-        raise TerminalError(
+        raise Refused(
             f"{copy} is not ready for {step}: the {missing} step has not finished on it (finished: "
             f"{finished}). Run the steps in order: {' > '.join(STEPS)} > publish"
         )
     rules = {s.rules for s in state.ledger[: len(needed)] if s.rules}
     if len(rules) > 1:
-        raise TerminalError(f"{copy} was worked on with different rule files; run it again from snapshot")
+        raise Refused(f"{copy} was worked on with different rule files; run it again from snapshot")
     return state
