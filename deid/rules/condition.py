@@ -190,4 +190,3 @@ def _self_comparison(node: exp.Expression) -> bool | None:
     if type(node) in _COMPARISONS and node.this == node.expression:
         return isinstance(node, exp.EQ | exp.GTE | exp.LTE)
     return None
-

@@ -111,9 +111,7 @@ def _keep_older(ctx: RunContext, c: sa.Connection, work: Copy, published: Copy, 
 def _published_state(metadata) -> dict[str, Any]:
     """A copy's state as it goes live: its stamps and counts stay with it (which rules and plan scrubbed
     it, which checks passed, for which run); the cloned schema, the holder and run-time marks do not."""
-    return {
-        k: v for k, v in metadata.items() if k not in ("snapshot_schema", "holder", "reopen", "poisoned")
-    }
+    return {k: v for k, v in metadata.items() if k not in ("snapshot_schema", "holder", "reopen", "poisoned")}
 
 
 def repair(c: sa.Connection, staging: str) -> list[str]:

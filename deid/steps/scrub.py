@@ -6,8 +6,10 @@ objects, fake-value dictionaries and the scrub's own ledger in the copy; each sc
 updated_at would otherwise rewrite data; foreign keys hold by construction and are validated afterwards), and
 rewrites its tables, each in its own transaction: indexes set aside, one UPDATE, indexes built again, and a
 row in the ledger `_deid.scrubbed`, committed with the rewrite; finish checks that the ledger holds every
-table of the plan, refreshes materialized views from the scrubbed data and drops `_deid`, so neither the
-key-derived objects nor the dictionaries are published. Errors are retold without values (see dberrors).
+table of the plan, refreshes materialized views from the scrubbed data, renews the planner statistics of
+what it rewrote or emptied (backends/postgresql/statistics.py: production's are sample values) and drops
+`_deid`, so neither the key-derived objects nor the dictionaries are published. Errors are retold without
+values (see dberrors).
 
 The ledger makes the scrub resumable and never doubled: a table whose row is there is not rewritten again (a
 retried Airflow task), a table split over several sessions is marked `partial` before its first session
@@ -27,12 +29,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from deid import rawsql
+from deid.backends.postgresql import statistics
 from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
 from deid.backends.postgresql.split import rewrite_split
 from deid.dberrors import retell
 from deid.errors import TerminalError
+from deid.names import key, quote_table
 from deid.plan import Plan, TablePlan
-from deid.rules.targets import quote_table
 from deid.transformers.dictionaries import load_dictionaries
 from deid.transformers.support import SCHEMA, apply_key, support_sql
 
@@ -285,8 +288,11 @@ def finish_scrub(engine: sa.Engine, plan: Plan) -> dict[str, int]:
                     f"({', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}). Run the scrub of "
                     "those tables first"
                 )
-            _refresh_materialized_views(connection)
+            views = _refresh_materialized_views(connection)
             with connection.begin():
+                rewritten = [t.table for t in plan.tables if t.statement and t.copy == "full"]
+                emptied = [t.table for t in plan.tables if t.statement and t.copy != "full"]
+                statistics.renew(connection, [*rewritten, *views], emptied)
                 rawsql.execute(connection, f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub") from None
@@ -320,21 +326,20 @@ def _scrub_table(connection: sa.Connection, plan: Plan, table_plan: TablePlan) -
     return TableResult(table_plan.table, rows, time.monotonic() - started, action)
 
 
-def _refresh_materialized_views(connection: sa.Connection) -> None:
+def _refresh_materialized_views(connection: sa.Connection) -> list[str]:
+    """Refresh every materialized view from the scrubbed data; returns their keys."""
     with connection.begin():
-        names = (
-            connection.execute(
-                sa.text(
-                    "SELECT format('%I.%I', schemaname, matviewname) FROM pg_matviews "
-                    "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
-                )
+        found = connection.execute(
+            sa.text(
+                "SELECT schemaname, matviewname FROM pg_matviews "
+                "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
             )
-            .scalars()
-            .all()
-        )
-    for name in names:
+        ).all()
+    views = [key(schema, name) for schema, name in found]
+    for view in views:
         with connection.begin():
-            rawsql.execute(connection, f"REFRESH MATERIALIZED VIEW {name}")
+            rawsql.execute(connection, f"REFRESH MATERIALIZED VIEW {quote_table(view)}")
+    return views
 
 
 # --- the step ----------------------------------------------------------------------------------------------

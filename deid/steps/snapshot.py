@@ -87,8 +87,6 @@ def snapshot(ctx: RunContext) -> None:
         ctx.record["dropped_leftovers"] = [copy.name for copy in leftovers]
 
 
-
-
 def _read_copy(ctx: RunContext) -> tuple[Schema, dict[str, int]]:
     """The working copy's schema and the rows of each table (a partitioned table counts its partitions)."""
     work = db.engine(ctx.work_url, poolclass=sa.pool.NullPool)
