@@ -1,6 +1,8 @@
 """The snapshot step of a `clone: dump` run in a process of its own, for the tests that kill it mid-clone.
 
-    python -m tests.dumpchild ADMIN_URL PRODUCTION STAGING YYYY-MM-DD
+    python -m tests.dumpchild ADMIN_URL PRODUCTION STAGING YYYY-MM-DD [RULES]
+
+RULES: a file of tests/fixtures/rules (default dump_people.yaml), the rules of that production database.
 
 PYTHONPATH must hold the checkout (for `deid` and `tests`); the step runs as in `deid run --only snapshot`.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -28,8 +31,17 @@ class Server:
 
 
 def main(argv: list[str]) -> int:
-    admin_url, production, staging, day = argv
-    ctx = runctx.make_ctx(Server(admin_url), production, staging, dt.date.fromisoformat(day), clone="dump")
+    admin_url, production, staging, day, *rules_file = argv
+    rules = Path(__file__).resolve().parent / "fixtures" / "rules" / (rules_file or ["dump_people.yaml"])[0]
+    ctx = runctx.make_ctx(
+        Server(admin_url),
+        production,
+        staging,
+        dt.date.fromisoformat(day),
+        clone="dump",
+        rules=str(rules),
+        migrations=None,
+    )
     snapshot(ctx)
     return 0
 

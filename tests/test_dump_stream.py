@@ -110,8 +110,14 @@ CREATE MATERIALIZED VIEW app.moods AS SELECT mood, count(*) AS n FROM app.accoun
 """
 
 
-def make_ctx(postgres, production: str, staging: str, day: dt.date = DAY):
-    return runctx.make_ctx(postgres, production, staging, day, clone="dump")
+RULES = ROOT / "tests" / "fixtures" / "rules"
+
+
+def make_ctx(postgres, production: str, staging: str, day: dt.date = DAY, rules: str = "dump_people.yaml"):
+    """The snapshot checks the rules against the copy it made: each production database has its own."""
+    return runctx.make_ctx(
+        postgres, production, staging, day, clone="dump", rules=str(RULES / rules), migrations=None
+    )
 
 
 def query(url: str, sql: str, **params) -> list[tuple]:
@@ -300,7 +306,7 @@ def test_a_killed_clone_leaves_no_production_row_on_disk_and_no_program_running(
 def test_a_streamed_clone_is_complete(postgres, rich_production, staging, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    ctx = make_ctx(postgres, rich_production, staging)
+    ctx = make_ctx(postgres, rich_production, staging, rules="dump_rich.yaml")
     snapshot(ctx)
     expected = fingerprint(postgres.url(rich_production))
     assert expected["app.accounts"][0][0] == 2000 and len(expected["large objects"]) == 3
@@ -393,12 +399,12 @@ def test_a_clone_whose_pg_dump_loses_production_fails_and_is_dropped(postgres, b
         ).all()
 
 
-def test_pg_restore_fails_on_an_archive_cut_anywhere(postgres, rich_production, pg_url):
+def test_pg_restore_fails_on_an_archive_cut_anywhere(postgres, rich_production, pg_url, tmp_path):
     """The stream pg_restore reads, cut short at any point, is an error, never a smaller restore."""
     tools = dump.choose_tools(postgres.version)
-    dumping = dump.dump_program(tools, dump.normalise_url(postgres.url(rich_production)))
+    dumping = dump.dump_program(tools, dump.normalise_url(postgres.url(rich_production)), tmp_path)
     archive = subprocess.run(dumping.argv, env=dumping.env(), capture_output=True, check=True).stdout
-    restoring = dump.restore_program(tools, dump.normalise_url(pg_url))
+    restoring = dump.restore_program(tools, dump.normalise_url(pg_url), tmp_path)
     cuts = [*range(0, len(archive), len(archive) // 12), len(archive) - 1]
     for cut in cuts:
         restored = subprocess.run(
@@ -424,6 +430,7 @@ def test_neither_program_opens_a_file_for_writing(postgres, rich_production, sta
             "strace", "-f", "-qq", "-o", str(log),
             "-e", "trace=execve," + ",".join(WRITING_CALLS),
             sys.executable, "-m", "tests.dumpchild", postgres.admin_url, rich_production, staging, str(DAY),
+            "dump_rich.yaml",
         ],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
