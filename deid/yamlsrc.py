@@ -68,7 +68,7 @@ class Source:
         ]
 
 
-MAX_BYTES = 4 * 1024 * 1024  # about 100,000 column rules; read in seconds, refused without reading it all
+MAX_BYTES = 4 * 1024 * 1024  # about 60,000 column rules, read in seconds; a larger file is not read at all
 
 
 def load(path: Path | str, display: str | None = None) -> Source:
@@ -86,8 +86,8 @@ def load(path: Path | str, display: str | None = None) -> Source:
             Problem(
                 file,
                 0,
-                f"{file} is larger than {MAX_BYTES} bytes: deid's files are a few kilobytes of rules",
-                "check that it is the right file",
+                f"{file} is larger than {MAX_BYTES} bytes, the most deid reads",
+                "check that it is the right file: a rule file of 60,000 columns takes 4 MB",
             ),
         )
     text, problems = yamlcheck.decode(raw, file)
@@ -102,11 +102,9 @@ def parse(text: str, file: str) -> Source:
     source = Source(file=file, data=None)
     try:
         refused = yamlcheck.refusals(text, file)
-        node = None if refused else yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.reader.ReaderError as exc:
-        return _failed(file, yamlcheck.reader_problem(exc, text, file))
-    except yaml.YAMLError as exc:
-        return _failed(file, _syntax_problem(exc, file))
+        node = None if refused else yaml.compose(text, Loader=yamlcheck.LOADER)
+    except (yaml.YAMLError, UnicodeError) as exc:
+        return _failed(file, _not_yaml(exc, text, file))
     if refused:
         return _failed(file, *refused)
     if node is None:
@@ -119,6 +117,22 @@ def parse(text: str, file: str) -> Source:
 
 def _failed(file: str, *problems: Problem) -> Source:
     return Source(file=file, data=None, problems=list(problems))
+
+
+def _not_yaml(exc: Exception, text: str, file: str) -> Problem:
+    """The problem of text the parser refused, in the words of PyYAML's Python parser when it finds it too
+    (it stops at the first error, so this costs no more than the reading that failed)."""
+    if yamlcheck.WORDING_LOADER is not yamlcheck.LOADER:
+        try:
+            for _ in yaml.parse(text, Loader=yamlcheck.WORDING_LOADER):
+                pass
+        except yaml.YAMLError as worded:
+            exc = worded
+    if isinstance(exc, yaml.reader.ReaderError):
+        return yamlcheck.reader_problem(exc, text, file)
+    if not isinstance(exc, yaml.YAMLError):  # a lone surrogate, which only Python callers can pass
+        return Problem(file, 1, "not valid text: it holds a lone UTF-16 surrogate", yamlcheck.SAVE_AS_UTF8)
+    return _syntax_problem(exc, file)
 
 
 def _syntax_problem(exc: yaml.YAMLError, file: str) -> Problem:

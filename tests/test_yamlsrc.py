@@ -4,8 +4,20 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from deid import yamlcheck, yamlsrc
+
+
+@pytest.fixture(autouse=True, params=["libyaml", "python"])
+def loader(request, monkeypatch):
+    """Every test once with each parser deid may use: libyaml when PyYAML's wheel bundles it, else Python."""
+    if request.param == "python":
+        monkeypatch.setattr(yamlcheck, "LOADER", yaml.SafeLoader)
+    elif not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("this PyYAML has no libyaml")
+    return request.param
+
 
 TEXT = """\
 database: shop
@@ -95,6 +107,8 @@ def test_anchors_and_aliases_are_refused_before_any_data_is_built():
         ("a: 1\n\x00b: 2\n", 2, "control character U+0000 is not allowed"),
         ("a: 1\nb: \x1b[31m\n", 2, "control character U+001B is not allowed"),
         ("a: 1\nb: '\u202etxt.exe'\n", 2, "invisible bidirectional control character U+202E"),
+        ("a: 1\nb: '\ud800'\n", 2, "character U+D800 is not allowed in YAML"),
+        ("a: 1\nb: \tc: d\n", 2, "found character '\\t' that cannot start any token"),
     ],
 )
 def test_hostile_yaml_is_a_problem_with_its_line(text, line, message):
