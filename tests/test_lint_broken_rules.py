@@ -14,6 +14,7 @@ import pytest
 
 from deid.cli import main
 
+ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 SCHEMA = FIXTURES / "shop.schema.json"
 BROKEN = sorted((FIXTURES / "broken").glob("*.yaml"))
@@ -92,3 +93,17 @@ def test_a_rule_file_that_is_a_folder_is_a_rule_problem(tmp_path, capsys):
     code, _, err = lint(capsys, str(folder))
     assert code == 1
     assert f"{folder}: cannot read {folder}: it is a folder" in err
+
+
+def test_a_policy_class_with_params_that_are_not_a_mapping_is_a_rule_problem(tmp_path, capsys):
+    """Found by tests/test_lint_property.py: `params: [null]` in a policy reached a transformer (exit 70)."""
+    rules = tmp_path / "shop.yaml"
+    rules.write_text((FIXTURES / "good.yaml").read_text())
+    (tmp_path / "policies").mkdir()
+    shipped = (ROOT / "rules" / "policies" / "hipaa_limited_data_set.yaml").read_text()
+    policy = tmp_path / "policies" / "hipaa_limited_data_set.yaml"
+    policy.write_text(shipped.replace("params: {format: hex, length: 32}", "params: [null]", 1))
+    assert policy.read_text() != shipped
+    code, _, err = lint(capsys, str(rules))
+    assert code == 1
+    assert "params must be a mapping" in err and f"in {policy}:" in err

@@ -373,6 +373,16 @@ def _transformer_and_params(source, path, name: Any, params: Mapping[str, Any], 
                 )
             ],
         )
+    if not isinstance(params, Mapping):
+        return (
+            None,
+            {},
+            [
+                source.problem(
+                    (*path, "params"), f"{subject}: params must be a mapping", "write params: {name: value}"
+                )
+            ],
+        )
     try:
         return transformer.name, transformer.parse_params(params), []
     except ParamError as exc:
