@@ -251,15 +251,17 @@ def spoiled_bytes(draw, path: Path) -> bytes:
     return raw
 
 
-def _paths(data, prefix=()) -> list[tuple]:
-    """Every path into a tree of dicts and lists, the root included."""
-    paths = [prefix]
-    if isinstance(data, dict):
-        for key, value in data.items():
-            paths += _paths(value, (*prefix, key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            paths += _paths(value, (*prefix, i))
+def _paths(data, limit: int = 2000) -> list[tuple]:
+    """Paths into a tree of dicts and lists, the root included, each container visited once: a file with
+    aliases loads as a graph whose paths grow exponentially (billion_laughs.yaml: 9^9 of them)."""
+    paths, seen, todo = [], set(), [((), data)]
+    while todo and len(paths) < limit:
+        path, node = todo.pop()
+        paths.append(path)
+        if isinstance(node, dict | list) and id(node) not in seen:
+            seen.add(id(node))
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            todo += [((*path, key), value) for key, value in items]
     return paths
 
 
@@ -302,10 +304,15 @@ def _spoil_tree(draw, data):
 
 def _contains(tree, node) -> bool:
     """Whether `node` is `tree` or inside it (sharing it there would make a cycle)."""
-    if tree is node:
-        return True
-    children = tree.values() if isinstance(tree, dict) else tree if isinstance(tree, list) else ()
-    return any(_contains(child, node) for child in children)
+    seen, todo = set(), [tree]
+    while todo:
+        current = todo.pop()
+        if current is node:
+            return True
+        if isinstance(current, dict | list) and id(current) not in seen:
+            seen.add(id(current))
+            todo += current.values() if isinstance(current, dict) else current
+    return False
 
 
 def _dump(draw, data) -> bytes:
