@@ -27,8 +27,9 @@ import yaml
 
 from deid.errors import Problem
 
-# libyaml, bundled with PyYAML's wheels, reads 20 times faster than PyYAML's Python parser: a rule file of
-# 100,000 columns in seconds. The Python parser words syntax errors better, so it re-reads a broken file.
+# libyaml, bundled with PyYAML's wheels, reads 20 times faster than PyYAML's Python parser: the largest file
+# deid reads (yamlsrc.MAX_BYTES) in seconds. The Python parser words syntax errors better, so it re-reads a
+# file libyaml refused, up to the first error.
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 WORDING_LOADER = yaml.SafeLoader
 MAX_DEPTH = 32  # a rule file needs 6: tables, table, columns, column, params, a list value

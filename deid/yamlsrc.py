@@ -121,7 +121,7 @@ def _failed(file: str, *problems: Problem) -> Source:
 
 def _not_yaml(exc: Exception, text: str, file: str) -> Problem:
     """The problem of text the parser refused, in the words of PyYAML's Python parser when it finds it too
-    (it stops at the first error, so this costs no more than the reading that failed)."""
+    (it reads up to the first error only)."""
     if yamlcheck.WORDING_LOADER is not yamlcheck.LOADER:
         try:
             for _ in yaml.parse(text, Loader=yamlcheck.WORDING_LOADER):
