@@ -19,7 +19,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from deid.errors import DeidError, RuleProblems
+from deid.errors import DeidError, RuleProblems, UsageError
 from deid.signals import interruptible
 
 EXIT_BUG = 70
@@ -360,9 +360,24 @@ def _default_rule_files(args: argparse.Namespace) -> list[Path]:
 
 
 def _schema_file(path: str):
+    """A schema snapshot written by `deid schema`; anything else is wrong usage, named with its fix."""
+    import json
+
     from deid.schema import Schema
 
-    return Schema.load(Path(path))
+    try:
+        return Schema.load(Path(path))
+    except OSError as exc:
+        reason = "it is a folder" if isinstance(exc, IsADirectoryError) else (exc.strerror or "").lower()
+    except json.JSONDecodeError as exc:
+        reason = f"not JSON (line {exc.lineno}, column {exc.colno})"
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        # the snapshot holds names and types only, but the exception's text is not shown all the same
+        reason = f"not a schema snapshot ({type(exc).__name__})"
+    raise UsageError(
+        f"cannot read the schema snapshot {path}: {reason}. "
+        "Write one with `deid schema DATABASE --out FILE`, or pass --database to introspect the live schema."
+    )
 
 
 def _lint_schema(args: argparse.Namespace, database: str, rules_path: Path):

@@ -99,16 +99,30 @@ def config_path(explicit: str | None = None) -> Path:
 
 def load_config(path: Path | str | None = None) -> Config:
     path = config_path(str(path) if path else None)
-    if not path.exists():
+    if not os.path.exists(path):  # never raises: an unreadable folder reads as "not found"
         raise ConfigError(f"configuration file {path} not found. Pass --config FILE or set DEID_CONFIG.")
     source = yamlsrc.load(path)
     problems = list(source.problems)
+    if source.data is not None and not isinstance(source.data, dict):
+        problems.append(
+            source.problem((), "deid.yaml is a mapping with databases (and optionally records)", "")
+        )
     data = source.data if isinstance(source.data, dict) else {}
     problems += source.unknown_keys((), data, TOP_KEYS, where="deid.yaml")
     records, found = parse_records(source, data.get("records"))
     problems += found
     databases = {}
-    for name, spec in (data.get("databases") or {}).items():
+    databases_data = data.get("databases") or {}
+    if not isinstance(databases_data, dict):
+        problems.append(
+            source.problem(
+                ("databases",),
+                "databases must be a mapping of database names",
+                "e.g. databases: {learners: {production: ..., staging_server: ..., salt_secret: ...}}",
+            )
+        )
+        databases_data = {}
+    for name, spec in databases_data.items():
         db, found = _database(source, str(name), spec)
         problems += found
         if db:
@@ -176,6 +190,7 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
                 "sessions that share the rewrite of one big table: about the staging server's free cores",
             )
         )
+    problems += _texts(source, path, spec)
     migrations = _migrations(source, (*path, "migrations"), spec.get("migrations"), problems)
     validation, found = parse_validation(source, (*path, "validation"), spec.get("validation"))
     problems += found
@@ -199,10 +214,44 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
     ), []
 
 
+# Settings that are text, and what each must be: a mistyped one would fail later, far from its line.
+_TEXTS = {
+    "staging_name": "a name",
+    "rules": "a path",
+    "schedule": "a cron expression",
+    "description": "text",
+}
+
+
+def _texts(source, path, spec) -> list[Problem]:
+    problems = [
+        source.problem(
+            (*path, key), f"{key} must be {kind}", f"write {key}: <{kind.split()[-1]}> as plain text"
+        )
+        for key, kind in _TEXTS.items()
+        if key in spec and not (isinstance(spec[key], str) and spec[key])
+    ]
+    roles = spec.get("staging_roles") or []  # empty: PUBLIC may connect
+    if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):
+        problems.append(
+            source.problem(
+                (*path, "staging_roles"),
+                "staging_roles must be a list of role names",
+                "e.g. staging_roles: [developers, qa]",
+            )
+        )
+    return problems
+
+
 def _migrations(source, path, spec, problems: list[Problem]) -> Migrations | None:
     if spec is None:
         return None
-    if isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) in ("sql", "alembic"):
+    if (
+        isinstance(spec, dict)
+        and len(spec) == 1
+        and next(iter(spec)) in ("sql", "alembic")
+        and isinstance(next(iter(spec.values())), str)
+    ):
         kind, folder = next(iter(spec.items()))
         return Migrations(kind=kind, path=str(folder))
     problems.append(

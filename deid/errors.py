@@ -24,6 +24,12 @@ class TerminalError(DeidError):
     """Retrying will not help: a person must change a rule, a setting or the data."""
 
 
+class UsageError(TerminalError):
+    """The command line names something deid cannot use (a file that is not a schema snapshot)."""
+
+    exit_code = 2
+
+
 class TransientError(DeidError):
     """The environment failed (connection lost, server restarting): retrying may help."""
 

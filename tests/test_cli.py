@@ -192,3 +192,27 @@ def test_a_refused_connection_names_the_server_and_no_secret(form, postgres, own
     assert b"deid_no_such_db" in files[".json"]  # the error is recorded, without its secrets
     for data in files.values():
         assert_no_secret(data)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "no such file or directory"),
+        ("folder", "it is a folder"),
+        ("database: learners\n", "not JSON (line 1, column 1)"),
+        ('{"tables": 5}', "not a schema snapshot (KeyError)"),
+        ("[]", "not a schema snapshot (TypeError)"),
+        (b"\xff\xfe{}", "not a schema snapshot (UnicodeDecodeError)"),
+    ],
+    ids=["missing", "folder", "yaml", "no database", "a list", "utf-16"],
+)
+def test_a_schema_option_naming_no_snapshot_exits_2(tmp_path, capsys, content, reason):
+    schema = tmp_path / "learners.schema.json"
+    if content == "folder":
+        schema.mkdir()
+    elif content is not None:
+        schema.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert main(["lint", str(ROOT / "rules" / "learners.yaml"), "--schema", str(schema)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot read the schema snapshot {schema}: {reason}. Write one with `deid schema" in err
+    assert "Traceback" not in err

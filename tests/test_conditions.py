@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 import sqlalchemy as sa
 
@@ -68,3 +71,45 @@ def test_rendered_condition_selects_the_same_rows_in_postgresql(pg_engine):
             sql = parse_condition(text).sql
             rows = c.execute(sa.text(f"SELECT id FROM t WHERE {sql} ORDER BY id")).scalars().all()
             assert rows == expected, text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("(" * 11 + "a" + ")" * 11, "parentheses are nested 11 deep (at most 10)"),
+        ("(" * 300 + "a" + ")" * 300, "parentheses are nested 300 deep (at most 10)"),
+        ("(" * 5000, "5000 characters (at most 2000)"),  # the length is checked first: nothing is read
+        ("NOT " * 300 + "a", "300 operators"),
+        (" AND ".join(["a = 1"] * 40), "39 operators"),
+        ("a = " + "- " * 100 + "1", "100 operators"),
+        ("a IN (" + ", ".join(["1"] * 700) + ")", "2105 characters (at most 2000)"),
+    ],
+    ids=["11 parentheses", "300 parentheses", "5000 parentheses", "NOT chain", "AND chain", "minus", "long"],
+)
+def test_a_condition_too_deep_or_too_long_is_refused_with_the_limit(text, message):
+    started = time.perf_counter()
+    with pytest.raises(ConditionError, match=re.escape(message)):
+        parse_condition(text)
+    assert time.perf_counter() - started < 1
+
+
+def test_a_condition_at_the_limits_is_accepted():
+    text = "(" * 10 + " OR ".join(f"id = {i}" for i in range(32)) + ")" * 10
+    assert parse_condition(text).columns == ("id",)
+
+
+def test_recursion_in_the_parser_is_a_condition_error(monkeypatch):
+    """Defence in depth: should sqlglot ever recurse too deep within the limits, the rule is refused."""
+
+    def too_deep(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("deid.rules.condition.sqlglot.parse_one", too_deep)
+    with pytest.raises(ConditionError, match="too deeply nested to read"):
+        parse_condition("a = 1")
+
+
+@pytest.mark.parametrize("value", [True, 1, ["a"], {"a": 1}])
+def test_a_condition_that_is_not_text_says_so(value):
+    with pytest.raises(ConditionError, match="a condition is text, such as is_test_account = true"):
+        parse_condition(value)

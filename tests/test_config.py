@@ -172,3 +172,47 @@ def test_validation_and_records_settings_are_read(tmp_path, monkeypatch):
     assert config.records.s3.key("a/x.json") == "p/a/x.json" and config.records.s3.kms_key_id == "alias/deid"
     monkeypatch.setenv("DEID_RECORDS_DIR", str(tmp_path / "elsewhere"))
     assert config.records_dir == tmp_path / "elsewhere"
+
+
+HOSTILE = [
+    (BASE + "    retention: &r 3\n    scrub_sessions: *r\n", "deid.yaml:6: anchor &r: YAML anchors"),
+    (BASE + "    retention: !!int 3\n", "deid.yaml:6: explicit tag !!int is not allowed"),
+    (BASE + "    <<: {retention: 3}\n", "deid.yaml:6: merge keys (<<) are not allowed"),
+    ("databases: [a, b]\n", "deid.yaml:1: databases must be a mapping of database names"),
+    (BASE + "    staging_roles: 5\n", "deid.yaml:6: staging_roles must be a list of role names"),
+    (BASE + "    staging_roles: [a, [b]]\n", "deid.yaml:6: staging_roles must be a list of role names"),
+    (BASE + "    rules: [a.yaml]\n", "deid.yaml:6: rules must be a path"),
+    (BASE + "    staging_name: {a: 1}\n", "deid.yaml:6: staging_name must be a name"),
+    (BASE + "    schedule: [1]\n", "deid.yaml:6: schedule must be a cron expression"),
+    (BASE + "    description: [1]\n", "deid.yaml:6: description must be text"),
+    (BASE + "    migrations: {sql: [a]}\n", "deid.yaml:6: migrations must be {sql: FOLDER}"),
+    ("[1, 2]\n", "deid.yaml:1: deid.yaml is a mapping with databases (and optionally records)"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), HOSTILE, ids=[m.split(": ", 1)[1][:40] for _, m in HOSTILE])
+def test_hostile_config_is_a_config_error_with_its_line(tmp_path, body, message):
+    test_bad_config_names_file_line_and_fix(tmp_path, body, message)
+
+
+def test_a_config_that_is_a_folder_or_not_utf8_is_a_config_error(tmp_path):
+    folder = tmp_path / "deid.yaml"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match="cannot read .*deid.yaml: it is a folder"):
+        load_config(folder)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(BASE.encode() + b"    description: caf\xe9\n")
+    with pytest.raises(ConfigError, match="latin.yaml:6: not UTF-8"):
+        load_config(latin)
+
+
+def test_an_unreadable_config_exits_3_naming_it(tmp_path, monkeypatch, capsys):
+    from deid.cli import main
+    from tests.test_yamlsrc import deny_reading
+
+    path = tmp_path / "deid.yaml"
+    path.write_text(BASE)
+    deny_reading(monkeypatch, path)
+    assert main(["--config", str(path), "history", "a"]) == 3
+    err = capsys.readouterr().err
+    assert f"cannot read {path}: permission denied" in err and "Traceback" not in err

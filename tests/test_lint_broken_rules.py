@@ -7,19 +7,22 @@ print every TEXT, at `file:LINE:` unless LINE is 0 (problems about the file as a
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
 
 from deid.cli import main
 
+ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 SCHEMA = FIXTURES / "shop.schema.json"
 BROKEN = sorted((FIXTURES / "broken").glob("*.yaml"))
 
 
 def expectations(path: Path) -> list[tuple[int, str]]:
-    found = re.findall(r"^# expect: (\d+) \| (.*)$", path.read_text(), flags=re.M)
+    text = path.read_bytes().decode("utf-8", errors="replace")  # some are broken on purpose: not UTF-8
+    found = re.findall(r"^# expect: (\d+) \| (.*)$", text, flags=re.M)
     assert found, f"{path} has no '# expect:' line"
     return [(int(line), text) for line, text in found]
 
@@ -32,7 +35,9 @@ def lint(capsys, *args: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("path", BROKEN, ids=[p.stem for p in BROKEN])
 def test_broken_rule_file_is_rejected_with_place_and_fix(path, capsys):
+    started = time.perf_counter()
     code, _, err = lint(capsys, str(path))
+    assert time.perf_counter() - started < 5, "a broken file is refused within seconds"
     assert code == 1, err
     for line, text in expectations(path):
         assert text in err, f"expected {text!r} in:\n{err}"
@@ -59,3 +64,46 @@ def test_every_problem_is_reported_in_one_run(capsys, tmp_path):
     assert f"{rules}:5: column public.users.emial does not exist" in err
     assert f"{rules}:6: public.users.bio (text): shift_date" in err
     assert "public.orders.amount" in err  # and the unclassified columns, all at once
+
+
+def test_an_unreadable_rule_file_or_policy_is_a_rule_problem(tmp_path, monkeypatch, capsys):
+    from tests.test_yamlsrc import deny_reading
+
+    rules = tmp_path / "shop.yaml"
+    rules.write_text((FIXTURES / "good.yaml").read_text())
+    deny_reading(monkeypatch, rules)
+    code, _, err = lint(capsys, str(rules))
+    assert code == 1
+    assert f"{rules}: cannot read {rules}: permission denied" in err
+    assert "Traceback" not in err
+
+    monkeypatch.undo()
+    (tmp_path / "policies").mkdir()
+    policy = tmp_path / "policies" / "hipaa_limited_data_set.yaml"
+    policy.write_text("name: hipaa_limited_data_set\nclasses: {}\n")
+    deny_reading(monkeypatch, policy)
+    code, _, err = lint(capsys, str(rules))
+    assert code == 1
+    assert f"{rules}:4: cannot read {policy}: permission denied" in err
+
+
+def test_a_rule_file_that_is_a_folder_is_a_rule_problem(tmp_path, capsys):
+    folder = tmp_path / "shop.yaml"
+    folder.mkdir()
+    code, _, err = lint(capsys, str(folder))
+    assert code == 1
+    assert f"{folder}: cannot read {folder}: it is a folder" in err
+
+
+def test_a_policy_class_with_params_that_are_not_a_mapping_is_a_rule_problem(tmp_path, capsys):
+    """Found by tests/test_lint_property.py: `params: [null]` in a policy reached a transformer (exit 70)."""
+    rules = tmp_path / "shop.yaml"
+    rules.write_text((FIXTURES / "good.yaml").read_text())
+    (tmp_path / "policies").mkdir()
+    shipped = (ROOT / "rules" / "policies" / "hipaa_limited_data_set.yaml").read_text()
+    policy = tmp_path / "policies" / "hipaa_limited_data_set.yaml"
+    policy.write_text(shipped.replace("params: {format: hex, length: 32}", "params: [null]", 1))
+    assert policy.read_text() != shipped
+    code, _, err = lint(capsys, str(rules))
+    assert code == 1
+    assert "params must be a mapping" in err and f"in {policy}:" in err

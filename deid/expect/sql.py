@@ -1,28 +1,58 @@
-"""Small SQL helpers shared by the expectation builders."""
+"""Small SQL helpers shared by the expectation builders.
+
+Every expectation query runs through SQLAlchemy's text(), deid's own and Great Expectations' alike, and
+text() reads a colon followed by a word as a bind parameter, in names and literals too: a column named
+"Note :draft" or a pattern such as `[:alpha:]` would become a parameter without a value. So the helpers
+here escape each colon of what they quote (text() removes the backslash), once, where the text is quoted;
+the queries' own parameters (`:deid_digest_key`) and casts (`::text`) are written unquoted. `%` needs
+nothing: text() doubles it for drivers that read it as a placeholder.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from deid.plan import TablePlan
-from deid.rules.targets import quote_ident, quote_table
+from deid.rules import targets
 from deid.schema import ForeignKey, Schema, Table
 
 
+def _for_text(sql: str) -> str:
+    return sql.replace(":", "\\:")
+
+
+def quote_ident(name: str) -> str:
+    """A quoted identifier, for text()."""
+    return _for_text(targets.quote_ident(name))
+
+
+def quote_table(qualified: str) -> str:
+    """A quoted schema.table, for text()."""
+    return _for_text(targets.quote_table(qualified))
+
+
 def literal(value: str) -> str:
-    """An SQL string literal of text we wrote (patterns, names), never of row data."""
-    return "'" + value.replace("'", "''") + "'"
+    """An SQL string literal of text we wrote (patterns, names), never of row data, for text()."""
+    return _for_text("'" + value.replace("'", "''") + "'")
 
 
-def regex_literal(pattern: str) -> str:
-    """A regular expression as a literal, for text(): a colon followed by a name (`[:alpha:]`, `2001:db8`)
-    would be read as a bind parameter, so each colon is escaped; text() removes the backslash."""
-    return literal(pattern.replace(":", "\\:"))
+regex_literal = literal  # a regular expression's colons (`[:alpha:]`, `2001:db8`) are escaped like any other
+
+
+def regclass(qualified: str) -> str:
+    """The table's oid, from its quoted name as a literal (quoted once: literal() escapes the colons)."""
+    return f"{literal(targets.quote_table(qualified))}::regclass"
+
+
+def static_condition(table_plan: TablePlan) -> str:
+    """The rendered keep_rows_where, for text(). Its grammar has no casts and no parameters, so every colon
+    in it belongs to a quoted name or a literal."""
+    return _for_text(str(table_plan.keep_rows_where))
 
 
 def not_static(table_plan: TablePlan) -> str:
     """A WHERE clause leaving out the static test rows, which keep production's values by design."""
-    return f"WHERE ({table_plan.keep_rows_where}) IS NOT TRUE" if table_plan.keep_rows_where else ""
+    return f"WHERE ({static_condition(table_plan)}) IS NOT TRUE" if table_plan.keep_rows_where else ""
 
 
 def foreign_keys(schema: Schema) -> Iterator[tuple[Table, ForeignKey, str]]:
@@ -54,4 +84,14 @@ def for_gx(query: str) -> str:
     return query.replace("{", "{{").replace("}", "}}") + " /* {batch} */"
 
 
-__all__ = ["foreign_keys", "for_gx", "literal", "not_static", "quote_ident", "quote_table", "regex_literal"]
+__all__ = [
+    "foreign_keys",
+    "for_gx",
+    "literal",
+    "not_static",
+    "quote_ident",
+    "quote_table",
+    "regclass",
+    "regex_literal",
+    "static_condition",
+]

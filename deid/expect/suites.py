@@ -17,7 +17,15 @@ import sqlalchemy as sa
 from deid import names
 from deid.expect.shapes import conforms
 from deid.expect.spec import Spec
-from deid.expect.sql import foreign_keys, literal, not_static, quote_ident, quote_table
+from deid.expect.sql import (
+    foreign_keys,
+    literal,
+    not_static,
+    quote_ident,
+    quote_table,
+    regclass,
+    static_condition,
+)
 from deid.plan import Plan, TablePlan
 from deid.schema import Schema, Table
 
@@ -88,7 +96,7 @@ def _static_rows_bounded(table_plan: TablePlan) -> Spec:
     limit = table_plan.keep_rows_limit
     query = (
         f"SELECT NULL::text AS column_name, kept AS unexpected, n AS checked FROM (SELECT count(*) AS n, "
-        f"count(*) FILTER (WHERE ({table_plan.keep_rows_where}) IS TRUE) AS kept "
+        f"count(*) FILTER (WHERE ({static_condition(table_plan)}) IS TRUE) AS kept "
         f"FROM {quote_table(table_plan.table)}) AS s WHERE kept > {limit.allowed_sql('n')}"
     )
     return Spec("static_rows_within_limit", table_plan.table, (None,), query, limit.describe())
@@ -135,7 +143,7 @@ def _unique(table: Table, table_plan: TablePlan) -> list[Spec]:
         proven = (
             "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
             "AND a.attnum = i.indkey[0] "
-            f"WHERE i.indrelid = {literal(quote_table(table_plan.table))}::regclass AND i.indisunique "
+            f"WHERE i.indrelid = {regclass(table_plan.table)} AND i.indisunique "
             f"AND i.indisvalid AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL "
             f"AND a.attname = {literal(action.column)}"
         )
@@ -160,7 +168,7 @@ def _unique(table: Table, table_plan: TablePlan) -> list[Spec]:
 def _static_rows_sql(table_plan: TablePlan) -> str:
     return (
         f"SELECT count(*) AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS digest "
-        f"FROM {quote_table(table_plan.table)} AS t WHERE {table_plan.keep_rows_where}"
+        f"FROM {quote_table(table_plan.table)} AS t WHERE {static_condition(table_plan)}"
     )
 
 

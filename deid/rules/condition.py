@@ -4,6 +4,12 @@ A condition is data written by a data owner, so it is never pasted into SQL. It 
 checked against the allowed set (column names, literals, comparisons, AND/OR/NOT, IS [NOT] NULL, IS [NOT]
 TRUE/FALSE, IN with a list of literals), and the SQL is rendered again from the tree with every identifier
 quoted. Anything else (subqueries, function calls, casts, several statements, comments) is refused.
+
+A condition selects static test rows (`is_test_account = true`), so it is short. Its size is bounded before
+sqlglot reads it, because sqlglot's parser and the rendering below recurse once per nesting level (about 21
+Python frames per parenthesis, 10 per NOT): without bounds, 50 parentheses exhaust the interpreter's stack.
+Within the bounds the deepest condition needs about 600 frames of the default 1000; a RecursionError is
+caught all the same and told as too deep.
 """
 
 from __future__ import annotations
@@ -17,6 +23,12 @@ from sqlglot.optimizer.simplify import simplify
 from sqlglot.tokens import TokenType
 
 from deid.transformers.base import quote_literal
+
+MAX_CHARACTERS = 2000
+MAX_PARENTHESES = 10  # nesting depth
+MAX_OPERATORS = 32  # AND, OR, NOT, unary minus and plus: each nests the tree one level deeper
+_NESTING = {TokenType.AND, TokenType.OR, TokenType.NOT, TokenType.DASH, TokenType.PLUS}
+_SHORT = "keep the condition short: a flag such as is_test_account, or a list with IN (...)"
 
 _COMPARISONS = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
 ALLOWED = (
@@ -36,15 +48,21 @@ class Condition:
 
 
 def parse_condition(text: str) -> Condition:
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str):
+        raise ConditionError(f"a condition is text, such as is_test_account = true, not {_kind(text)}")
+    if not text.strip():
         raise ConditionError("the condition is empty")
-    _refuse_statements_and_comments(text)
+    if len(text) > MAX_CHARACTERS:
+        raise ConditionError(f"the condition has {len(text)} characters (at most {MAX_CHARACTERS}): {_SHORT}")
+    _check_tokens(text)
     try:
         tree = sqlglot.parse_one(text, read="postgres")
+        columns: list[str] = []
+        sql = _render(tree, columns)
     except (ParseError, TokenError) as exc:
         raise ConditionError(f"cannot parse the condition: {str(exc).splitlines()[0]}") from None
-    columns: list[str] = []
-    sql = _render(tree, columns)
+    except RecursionError:
+        raise ConditionError(f"the condition is too deeply nested to read: {_SHORT}") from None
     if always_true(tree):
         raise ConditionError(
             "the condition is true for every row, so every row would be kept unscrubbed as static test data"
@@ -52,16 +70,38 @@ def parse_condition(text: str) -> Condition:
     return Condition(text=text, sql=sql, columns=tuple(dict.fromkeys(columns)))
 
 
-def _refuse_statements_and_comments(text: str) -> None:
+def _check_tokens(text: str) -> None:
+    """One statement, no comments, and nesting within the bounds, from the tokens alone (no recursion)."""
     try:
         tokens = sqlglot.tokenize(text, read="postgres")
     except TokenError as exc:
         raise ConditionError(f"cannot read the condition: {str(exc).splitlines()[0]}") from None
+    depth = deepest = operators = 0
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
             raise ConditionError("a condition is one expression: ';' (several statements) is not allowed")
         if token.comments:
             raise ConditionError("comments are not allowed in a condition")
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.token_type == TokenType.R_PAREN:
+            depth -= 1
+        operators += token.token_type in _NESTING
+    if deepest > MAX_PARENTHESES:
+        raise ConditionError(f"parentheses are nested {deepest} deep (at most {MAX_PARENTHESES}): {_SHORT}")
+    if operators > MAX_OPERATORS:
+        raise ConditionError(
+            f"the condition has {operators} operators (AND, OR, NOT, -; at most {MAX_OPERATORS}): {_SHORT}"
+        )
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, dict | list):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return "a number" if isinstance(value, int | float) else "a value of another kind"
 
 
 def _render(node: exp.Expression, columns: list[str]) -> str:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from deid.rules.condition import MAX_CHARACTERS
 from deid.rules.load import COLUMN_KEYS, RULES_VERSION, TABLE_KEYS, load_policy
 from deid.rules.model import COPY_MODES
 from deid.transformers import all_transformers
@@ -95,6 +96,8 @@ def build(policies_dir: Path) -> dict[str, Any]:
             },
             "keep_rows_where": {
                 "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_CHARACTERS,
                 "description": "Rows matching this condition are static test "
                 "data labelled fake: kept unscrubbed. Column names, literals, comparisons, "
                 "AND/OR/NOT, IS NULL, IN (literals) only.",

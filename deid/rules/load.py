@@ -7,7 +7,8 @@ against a schema. Both return *all* problems at once, so one lint run shows the 
 
 from __future__ import annotations
 
-import hashlib
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ ROW_LIMIT_KEYS = ("rows", "percent", "reason")
 COLUMN_KEYS = ("transformer", "class", "params", "reason")
 POLICY_KEYS = ("name", "description", "classes")
 CLASS_KEYS = ("description", "citation", "transformer", "params")
+POLICY_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 SHIPPED_POLICIES = Path(__file__).resolve().parents[2] / "rules" / "policies"
@@ -51,7 +53,7 @@ def policy_dir(rules_dir: Path) -> Path:
 
 def load_policy(name: str, directory: Path) -> Policy:
     path = Path(directory) / f"{name}.yaml"
-    if not path.exists():
+    if not os.path.exists(path):  # os.path's never raises; an unreadable folder reads as "not found"
         known = [p.stem for p in Path(directory).glob("*.yaml")]
         raise RuleProblems(
             [
@@ -65,10 +67,18 @@ def load_policy(name: str, directory: Path) -> Policy:
         )
     source = yamlsrc.load(path)
     problems = list(source.problems)
+    if source.data is not None and not isinstance(source.data, dict):
+        problems.append(source.problem((), "a policy is a mapping with name, description, classes", ""))
     data = source.data if isinstance(source.data, dict) else {}
     problems += source.unknown_keys((), data, POLICY_KEYS)
     classes = []
-    for cname, spec in (data.get("classes") or {}).items():
+    classes_data = data.get("classes") or {}
+    if not isinstance(classes_data, dict):
+        problems.append(
+            source.problem(("classes",), "classes must be a mapping of class names", "see the shipped policy")
+        )
+        classes_data = {}
+    for cname, spec in classes_data.items():
         path_key = ("classes", cname)
         if not isinstance(spec, dict):
             problems.append(
@@ -103,8 +113,7 @@ def load_policy(name: str, directory: Path) -> Policy:
 def load_rules(path: Path | str, display: str | None = None) -> RuleFile:
     """Load one rule file. Raises RuleProblems listing everything wrong with it."""
     path = Path(path)
-    raw = path.read_bytes()
-    source = yamlsrc.parse(raw.decode("utf-8"), display or str(path))
+    source = yamlsrc.load(path, display)
     problems: list[Problem] = list(source.problems)
     data = source.data
     if source.problems and data is None:
@@ -137,12 +146,8 @@ def load_rules(path: Path | str, display: str | None = None) -> RuleFile:
             )
         )
         database = path.stem
-    policy_name = data.get("policy", DEFAULT_POLICY)
-    try:
-        policy = load_policy(str(policy_name), policy_dir(path.parent))
-    except RuleProblems as exc:
-        problems += [Problem(source.file, source.line(("policy",)), p.message, p.fix) for p in exc.problems]
-        policy = Policy(name=str(policy_name), description="", file="", classes=())
+    policy, found = _policy(source, path.parent, data.get("policy", DEFAULT_POLICY))
+    problems += found
     tables_data = data.get("tables")
     tables: list[TableRule] = []
     if not isinstance(tables_data, dict) or not tables_data:
@@ -178,8 +183,32 @@ def load_rules(path: Path | str, display: str | None = None) -> RuleFile:
         database=database,
         policy=policy,
         tables=tuple(tables),
-        digest=hashlib.sha256(raw).hexdigest(),
+        digest=source.digest,
     )
+
+
+def _policy(source, rules_dir: Path, name: Any) -> tuple[Policy, list[Problem]]:
+    """The policy a rule file names; its problems are told at the file's `policy:` line."""
+    if not isinstance(name, str) or not POLICY_NAME.fullmatch(name):
+        # the name becomes a file name: nothing but a name, so no other folder's file can be named
+        return Policy(name=str(name)[:100], description="", file="", classes=()), [
+            source.problem(
+                ("policy",),
+                "policy must be a policy's name (letters, digits, _ and -)",
+                "e.g. policy: hipaa_limited_data_set",
+            )
+        ]
+    try:
+        return load_policy(name, policy_dir(rules_dir)), []
+    except RuleProblems as exc:
+        return Policy(name=name, description="", file="", classes=()), [
+            Problem(source.file, source.line(("policy",)), _in_policy(p), p.fix) for p in exc.problems
+        ]
+
+
+def _in_policy(problem: Problem) -> str:
+    """A policy's problem told at the rule file's `policy:` line, naming the place in the policy file."""
+    return f"in {problem.file}:{problem.line}: {problem.message}" if problem.line else problem.message
 
 
 def _table(source, tname: str, spec: Any, policy: Policy) -> tuple[TableRule | None, list[Problem]]:
@@ -423,6 +452,16 @@ def _transformer_and_params(source, path, name: Any, params: Mapping[str, Any], 
             [
                 source.problem(
                     (*path, "transformer"), f"{subject}: {exc}", "run `deid transformers` for the list"
+                )
+            ],
+        )
+    if not isinstance(params, Mapping):
+        return (
+            None,
+            {},
+            [
+                source.problem(
+                    (*path, "params"), f"{subject}: params must be a mapping", "write params: {name: value}"
                 )
             ],
         )
