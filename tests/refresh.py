@@ -27,6 +27,16 @@ SALT = "gauntlet-salt-not-a-secret"
 DATABASE = "shop"
 
 
+def supports_xml(connection: sa.Connection) -> bool:
+    """Whether the server was built with XML support (the embedded PostgreSQL 18 is not)."""
+    try:
+        with connection.begin_nested():
+            connection.exec_driver_sql("SELECT '<a/>'::xml")
+        return True
+    except sa.exc.NotSupportedError:
+        return False
+
+
 @dataclass
 class Result:
     code: int
