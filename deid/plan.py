@@ -60,6 +60,7 @@ class Plan:
     tables: tuple[TablePlan, ...]
     dictionaries: tuple[str, ...]
     preamble: tuple[str, ...] = PREAMBLE
+    large_objects: str | None = None  # "drop" (the scrub unlinks them) or "keep", as the rules say
 
     @property
     def statements(self) -> tuple[str, ...]:
@@ -86,7 +87,9 @@ class Plan:
             for t in self.tables
         ]
         text = json.dumps(
-            [self.rules_digest, decisions, self.dictionaries, self.preamble], sort_keys=True, default=str
+            [self.rules_digest, decisions, self.dictionaries, self.preamble, self.large_objects],
+            sort_keys=True,
+            default=str,
         )
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -119,6 +122,7 @@ def build_plan(rules: RuleFile, schema: Schema) -> Plan:
         rules_digest=rules.digest,
         tables=tuple(tables),
         dictionaries=tuple(sorted(dictionaries)),
+        large_objects=rules.large_objects.action if rules.large_objects else None,
     )
 
 

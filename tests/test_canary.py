@@ -1,6 +1,7 @@
-"""Canaries: a unique value planted in every column type of production, then searched for everywhere the
-nightly job leaves something: a plain dump of the published copy (and its planner statistics), every record,
-report and metrics file, every line the job printed or logged, and every file under its temporary folder.
+"""Canaries: a unique value planted in every column type of production, and in its large objects, then
+searched for everywhere the nightly job leaves something: a plain dump of the published copy (and its
+planner statistics), every record, report and metrics file, every line the job printed or logged, and every
+file under its temporary folder.
 
 None may be found, except the one column the rules keep on purpose. The job runs once through the CLI (a
 child process, with a temporary folder of its own) and once through Airflow (`dag.test()`), on every
@@ -26,7 +27,9 @@ from deid.steps.copies import admin, copies_on, drop_database
 from tests.refresh import ROOT, supports_xml
 
 ROWS = 12
-COLUMNS = ("name", "first", "nick", "email", "backup", "profile", "prefs", "resume", "alias", "photo", "note")
+COLUMNS = (
+    "name", "first", "nick", "email", "backup", "profile", "prefs", "resume", "alias", "photo", "note", "blob"
+)  # fmt: skip
 KEPT = "kept"  # the column the rules keep on purpose: its canaries must arrive, the others never
 
 
@@ -49,6 +52,7 @@ def production_sql(c: dict[str, list[str]], xml: bool) -> str:
             f"'<resume><p>{v['resume']}</p></resume>', ARRAY['{v['alias']}', 'plain'], "
             f"convert_to('{v['photo']}', 'UTF8'), '{v[KEPT]}')"
         )
+    blobs = ", ".join(f"'{b}'" for b in c["blob"])
     notes = ", ".join(
         f"({i + 1}, DATE '2026-0{1 + i % 2}-15', {i + 1}, '{c['note'][i]}')" for i in range(ROWS)
     )
@@ -75,12 +79,16 @@ CREATE TABLE visits (
 CREATE TABLE visits_jan PARTITION OF visits FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
 CREATE TABLE visits_feb PARTITION OF visits FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
 INSERT INTO visits VALUES {notes};
+CREATE TABLE scans (id int PRIMARY KEY, scan oid);
+INSERT INTO scans SELECT i, lo_from_bytea(0, convert_to(b, 'UTF8'))
+FROM unnest(ARRAY[{blobs}]) WITH ORDINALITY AS t(b, i);
 ANALYZE;
 """
 
 
 RULES = """version: 1
 database: vault
+large_objects: drop
 tables:
   public.people:
     triggers: {people_search: recompute}
@@ -99,6 +107,8 @@ tables:
       motto: {transformer: keep, reason: "planted on purpose: the canary that must arrive"}
   public.visits:
     columns: {id: keep, at: keep, person_id: keep, note: {transformer: hash}}
+  public.scans:
+    columns: {id: keep, scan: 'null'}
 """
 
 

@@ -146,3 +146,26 @@ def test_kept_xml_and_tsvector_are_scanned_by_validation(refresh):
     assert "email: 1 rows" in lines["FAIL kept_text_without_pii public.resumes.words"]
     assert "jane.roe" not in failed.err and "0147" not in failed.err
     assert refresh.staging not in refresh.copies()
+
+
+def test_large_objects_belong_to_no_column_and_need_a_rule(refresh):
+    """Large objects (pg_largeobject) are copied by every clone, but no column rule covers their contents.
+    Unsaid, the run fails at the snapshot; `large_objects: drop` unlinks them in the copy."""
+    sql = """
+    CREATE TABLE documents (id int PRIMARY KEY, scan oid);
+    INSERT INTO documents
+    VALUES (1, lo_from_bytea(0, convert_to('scan of jane.roe@real-mail.example.org', 'UTF8')));
+    """
+    rules = "  public.documents:\n    columns: {id: keep, scan: 'null'}\n"
+    refresh.setup(sql, rules)
+    refused = refresh.run(D1)
+    assert refused.code == 1 and "holds 1 large object(s) (pg_largeobject), which belong to no column" in (
+        refused.err
+    )
+    assert "large_objects: drop" in refused.err and refresh.copies() == {}
+    path = refresh.write_rules(rules)
+    path.write_text(path.read_text().replace("tables:\n", "large_objects: drop\ntables:\n"))
+    done = refresh.run(D1)
+    assert done.code == 0, done.err
+    assert refresh.rows(refresh.staging, "SELECT count(*) FROM pg_largeobject_metadata") == [(0,)]
+    assert refresh.rows(refresh.production, "SELECT count(*) FROM pg_largeobject_metadata") == [(1,)]

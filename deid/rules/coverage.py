@@ -15,6 +15,7 @@ from deid.errors import Problem, RuleProblems
 from deid.rules.heuristics import looks_like_identifier, suggested_class
 from deid.rules.model import ColumnRule, RuleFile, TableRule
 from deid.rules.targets import target_for
+from deid.rules.triggers import check_triggers
 from deid.schema import Column, Kind, Schema, Table
 from deid.suggest import did_you_mean
 from deid.transformers import get
@@ -107,71 +108,8 @@ def _suggestion(column: Column) -> str:
     return f"keep  # {column.data_type}: review"
 
 
-def _check_triggers(f: str, rule: TableRule, table: Table) -> list[Problem]:
-    """The scrub silences triggers. A column a trigger derives from a column the scrub rewrites would keep
-    what production's trigger computed from the real value, so it needs a rule that rewrites it, or the
-    trigger must recompute it during the scrub; a trigger whose effects deid cannot read must be decided."""
-    problems = []
-    by_name = {t.name: t for t in table.triggers}
-    for declared in rule.triggers:
-        trigger = by_name.get(declared.name)
-        if trigger is None:
-            hint = did_you_mean(declared.name, by_name)
-            message = f"{rule.name} has no trigger {declared.name}.{hint}"
-            problems.append(Problem(f, declared.line, message, "fix the name"))
-        elif declared.action == "recompute" and not (trigger.row and trigger.timing == "before"):
-            problems.append(
-                Problem(
-                    f,
-                    declared.line,
-                    f"trigger {declared.name} of {rule.name} is not a BEFORE ROW trigger: it cannot "
-                    "recompute columns of the rows the scrub rewrites",
-                    f'write {declared.name}: {{silent: "why its effects hold no identifier"}}',
-                )
-            )
-    full = rule.copy == "full"
-    rewritten = {c.name for c in rule.columns if full and get(c.transformer).rewrites}
-    if not rewritten:
-        return problems  # the scrub does not rewrite this table: no trigger would have fired
-    for trigger in table.triggers:
-        if not trigger.fires_on_rewrite or rule.trigger(trigger.name) is not None:
-            continue
-        if trigger.derives is None or trigger.writes_elsewhere:
-            what = "deid cannot read what it sets" if trigger.derives is None else "it writes other tables"
-            problems.append(
-                Problem(
-                    f,
-                    rule.line,
-                    f"trigger {trigger.name} on {rule.name} ({trigger.language or 'unknown'} function "
-                    f"{trigger.function or '?'}) fires on the rows the scrub rewrites, and {what}; the scrub "
-                    "silences it, so what it maintains would keep values computed from production's",
-                    f"add to {rule.name}: triggers: {{{trigger.name}: recompute}} (it fires during the "
-                    f'scrub, on scrubbed values) or {{{trigger.name}: {{silent: "why its effects hold no '
-                    'identifier"}}',
-                )
-            )
-            continue
-        for derived in trigger.derives:
-            used = sorted(set(derived.sources) & rewritten)
-            crule = rule.column(derived.column)
-            if not used or crule is None or get(crule.transformer).rewrites:
-                continue
-            problems.append(
-                Problem(
-                    f,
-                    crule.line,
-                    f"{names.column_key(rule.name, derived.column)} is set by trigger {trigger.name} from "
-                    f"{', '.join(used)}, which the scrub rewrites: kept, it would keep what production's "
-                    "trigger derived from the real values",
-                    f"add to {rule.name}: triggers: {{{trigger.name}: recompute}} (deid fires it during the "
-                    "scrub) or give the column a transformer",
-                )
-            )
-    return problems
-
-
 def _check_table(f: str, rule: TableRule, table: Table) -> list[Problem]:
-    problems = _check_triggers(f, rule, table)
+    problems = check_triggers(f, rule, table)
     if rule.keep_rows_where:
         for name in rule.keep_rows_where.columns:
             if table.column(name) is None:
@@ -342,3 +280,21 @@ def awaiting_migrations(rules: RuleFile, schema: Schema, has_migrations: bool) -
         return rules, set()
     waiting = absent_from(rules, schema)
     return without(rules, waiting), waiting
+
+
+def check_large_objects(rules: RuleFile, found: int) -> None:
+    """RuleProblems when the database holds large objects and the rule file does not say what to do with
+    them: they belong to no column, so no column rule covers them (fail closed)."""
+    if found and rules.large_objects is None:
+        raise RuleProblems(
+            [
+                Problem(
+                    rules.file,
+                    0,
+                    f"the database holds {found} large object(s) (pg_largeobject), which belong to no "
+                    "column, so no rule covers them: their contents would be published as they are",
+                    'add large_objects: drop (deid unlinks them in the copy) or large_objects: {keep: "why '
+                    'their contents hold no identifier"}',
+                )
+            ]
+        )

@@ -150,6 +150,20 @@ def build(policies_dir: Path) -> dict[str, Any]:
             "version": {"const": RULES_VERSION},
             "database": {"type": "string", "description": "The database's name in deid.yaml."},
             "policy": {"enum": policies, "default": "hipaa_limited_data_set"},
+            "large_objects": {
+                "description": "The database's large objects (pg_largeobject), which belong to no column: "
+                "drop (deid unlinks them in the copy), or keep with the reason their contents hold no "
+                "identifier. Required when the database holds any.",
+                "oneOf": [
+                    {"const": "drop"},
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["keep"],
+                        "properties": {"keep": {"type": "string", "minLength": 1}},
+                    },
+                ],
+            },
             "tables": {
                 "type": "object",
                 "description": "schema.table (or table, meaning public.table); a name holding a dot "

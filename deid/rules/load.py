@@ -20,6 +20,7 @@ from deid.rules.model import (
     COPY_MODES,
     ColumnRule,
     IdentifierClass,
+    LargeObjects,
     Policy,
     RowLimit,
     RuleFile,
@@ -33,7 +34,7 @@ from deid.transformers.base import ParamError
 
 DEFAULT_POLICY = "hipaa_limited_data_set"
 RULES_VERSION = 1
-TOP_KEYS = ("$schema", "version", "database", "policy", "tables")
+TOP_KEYS = ("$schema", "version", "database", "policy", "large_objects", "tables")
 TABLE_KEYS = ("copy", "keep_rows_where", "keep_rows_at_most", "triggers", "columns", "description")
 ROW_LIMIT_KEYS = ("rows", "percent", "reason")
 COLUMN_KEYS = ("transformer", "class", "params", "reason")
@@ -176,6 +177,8 @@ def load_rules(path: Path | str, display: str | None = None) -> RuleFile:
                 continue
             seen[table.name] = table.line
             tables.append(table)
+    large_objects, found = _large_objects(source, data.get("large_objects"))
+    problems += found
     if problems:
         raise RuleProblems(problems)
     return RuleFile(
@@ -184,7 +187,27 @@ def load_rules(path: Path | str, display: str | None = None) -> RuleFile:
         policy=policy,
         tables=tuple(tables),
         digest=source.digest,
+        large_objects=large_objects,
     )
+
+
+def _large_objects(source, spec: Any) -> tuple[LargeObjects | None, list[Problem]]:
+    """`large_objects: drop` or `large_objects: {keep: "why their contents hold no identifier"}`."""
+    if spec is None:
+        return None, []
+    line = source.line(("large_objects",))
+    if spec == "drop":
+        return LargeObjects("drop", line), []
+    reason = spec.get("keep") if isinstance(spec, dict) and list(spec) == ["keep"] else None
+    if isinstance(reason, str) and reason.strip():
+        return LargeObjects("keep", line, reason), []
+    return None, [
+        source.problem(
+            ("large_objects",),
+            "large_objects is drop, or keep with a reason",
+            'write large_objects: drop, or large_objects: {keep: "why their contents hold no identifier"}',
+        )
+    ]
 
 
 def _policy(source, rules_dir: Path, name: Any) -> tuple[Policy, list[Problem]]:

@@ -131,12 +131,24 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class LargeObjects:
+    """What the scrub does with the database's large objects (pg_largeobject), which belong to no column:
+    `drop` unlinks every one of them in the copy; `keep` keeps them, with the reason their contents hold no
+    identifier. None in a RuleFile: not said, which fails a run on a copy that holds any."""
+
+    action: Literal["drop", "keep"]
+    line: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class RuleFile:
     file: str
     database: str
     policy: Policy
     tables: tuple[TableRule, ...]
     digest: str = field(default="")  # sha256 of the file's bytes, for run records
+    large_objects: LargeObjects | None = None
 
     def table(self, name: str) -> TableRule | None:
         return next((t for t in self.tables if t.name == name), None)

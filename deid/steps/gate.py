@@ -8,7 +8,8 @@
 3. its schema, read now, is the one validation saw (nothing was added or changed since);
 4. every column of every table in it is accounted for (`unaccounted`): rewritten or kept by the plan the
    scrub applied, or added by tonight's migrations with a rule for it in the same rule file, or one of the
-   migration tools' own bookkeeping tables. deid's own scrub objects must be gone.
+   migration tools' own bookkeeping tables. deid's own scrub objects must be gone;
+5. it holds no large object, unless the rules keep them (they belong to no column).
 
 Each is checked against the copy itself, so a step run out of order (`deid run --only publish`), a copy
 left by a failed or interrupted step, or one changed behind deid's back is refused, naming what is missing.
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 
 from deid import db
 from deid.backends import backend_for
+from deid.backends.postgresql import large_objects
 from deid.errors import TerminalError
 from deid.migrations import is_bookkeeping
 from deid.names import column_key
@@ -48,8 +50,14 @@ def check_publishable(ctx: RunContext, state: CopyState) -> CopyState:
     try:
         with work.connect() as c:
             copy = backend_for(ctx.database.engine).introspect(c, ctx.database.name)
+            objects = large_objects.count(c)
     finally:
         work.dispose()
+    if objects and applied.large_objects != "keep":
+        raise TerminalError(
+            f"{ctx.work_name} holds {objects} large object(s) that its rules do not keep: it cannot be "
+            "published (large_objects: drop unlinks them in the scrub)"
+        )
     if copy.digest != validated.schema_:
         raise TerminalError(
             f"the schema of {ctx.work_name} changed after it was validated: it cannot be published. Run the "

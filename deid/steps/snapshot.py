@@ -19,12 +19,14 @@ import sqlalchemy as sa
 
 from deid import db, rawsql
 from deid.backends import backend_for
+from deid.backends.postgresql import large_objects
 from deid.cloners import cloner_for
 from deid.dberrors import retell
 from deid.errors import TerminalError
 from deid.lock import check_holder
 from deid.names import quote_table
 from deid.plan import plan_for
+from deid.rules.coverage import check_large_objects
 from deid.rules.load import load_rules
 from deid.schema import Schema
 from deid.steps.context import RunContext
@@ -54,7 +56,8 @@ def snapshot(ctx: RunContext) -> None:
     try:
         cloner.clone(ctx)
         ctx.record["clone_seconds"] = round(time.monotonic() - started, 3)
-        schema, rows = _read_copy(ctx)
+        schema, rows, objects = _read_copy(ctx)
+        check_large_objects(rules, objects)
         plan, waiting = plan_for(
             rules, schema, has_migrations=ctx.database.migrations is not None, subset=ctx.only_tables
         )
@@ -87,8 +90,9 @@ def snapshot(ctx: RunContext) -> None:
         ctx.record["dropped_leftovers"] = [copy.name for copy in leftovers]
 
 
-def _read_copy(ctx: RunContext) -> tuple[Schema, dict[str, int]]:
-    """The working copy's schema and the rows of each table (a partitioned table counts its partitions)."""
+def _read_copy(ctx: RunContext) -> tuple[Schema, dict[str, int], int]:
+    """The working copy's schema, the rows of each table (a partitioned table counts its partitions) and
+    how many large objects it holds."""
     work = db.engine(ctx.work_url, poolclass=sa.pool.NullPool)
     try:
         with work.connect() as c:
@@ -99,17 +103,13 @@ def _read_copy(ctx: RunContext) -> tuple[Schema, dict[str, int]]:
                     f"production has a schema named {', '.join(reserved)}, which deid reserves for its own "
                     "objects in the working copy: rename that schema in production"
                 )
-            rows = {
-                t.qualified: int(
-                    rawsql.execute(c, f"SELECT count(*) FROM {quote_table(t.qualified)}").scalar()
-                )
-                for t in schema.rule_tables
-            }
+            rows = {t.qualified: _count(c, t.qualified) for t in schema.rule_tables}
+            found = large_objects.count(c)
     except sa.exc.DBAPIError as exc:
         raise retell(exc, "reading the working copy") from None
     finally:
         work.dispose()
-    return schema, rows
+    return schema, rows, found
 
 
 def _count(connection: sa.Connection, table: str) -> int:

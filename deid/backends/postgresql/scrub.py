@@ -1,0 +1,280 @@
+"""Scrub: run the plan inside the working copy, set-based, one rewrite per table that holds sensitive columns.
+
+Three parts, so that Airflow can spread the tables over workers: prepare creates the `_deid` support
+objects, fake-value dictionaries and the scrub's own ledger in the copy; each scrub session then sets the key
+(bound parameters) and `session_replication_role = replica` so that no trigger fires (a trigger stamping
+updated_at would otherwise rewrite data; foreign keys hold by construction and are validated afterwards), and
+rewrites its tables, each in its own transaction: indexes set aside, one UPDATE, indexes built again, and a
+row in the ledger `_deid.scrubbed`, committed with the rewrite; finish checks that the ledger holds every
+table of the plan, refreshes materialized views from the scrubbed data, renews the planner statistics of
+what it rewrote or emptied (backends/postgresql/statistics.py: production's are sample values) and drops
+`_deid`, so neither the key-derived objects nor the dictionaries are published. Errors are retold without
+values (see dberrors).
+
+The ledger makes the scrub resumable and never doubled: a table whose row is there is not rewritten again (a
+retried Airflow task), a table split over several sessions is marked `partial` before its first session
+commits, so a failure half-way leaves a mark that refuses the copy rather than a table half scrubbed twice.
+Static test rows are bounded: a row condition keeping more than its table's limit (RowLimit) fails the
+table before anything is rewritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from deid import rawsql
+from deid.backends.postgresql import large_objects, scrub_ledger, statistics
+from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
+from deid.backends.postgresql.split import rewrite_split
+from deid.dberrors import retell
+from deid.errors import TerminalError
+from deid.names import key, quote_table
+from deid.plan import Plan, TablePlan
+from deid.transformers.dictionaries import load_dictionaries
+from deid.transformers.support import SCHEMA, apply_key, support_sql
+
+log = logging.getLogger("deid.scrub")
+
+
+@dataclass(frozen=True)
+class TableResult:
+    table: str
+    rows: int
+    seconds: float
+    action: str  # "rewritten", "emptied", "untouched" or "already scrubbed" (by an earlier attempt)
+    sessions: int = 1  # sessions that shared the rewrite
+
+
+# A table is split over sessions from this many (estimated) rows: below it, setting sessions up costs more
+# than it saves.
+SPLIT_MIN_ROWS = 200_000
+
+
+Progress = Callable[[TableResult], None]
+
+
+def scrub_database(
+    engine: sa.Engine,
+    plan: Plan,
+    salt: str,
+    progress: Progress | None = None,
+    tables: set[str] | None = None,
+    sessions: int = 1,
+    split_from_rows: int = SPLIT_MIN_ROWS,
+) -> list[TableResult]:
+    """Apply `plan` to the database behind `engine` (a working copy). `tables` limits it to some tables."""
+    prepare_scrub(engine, plan)
+    results = scrub_tables(engine, plan, salt, tables, progress, sessions, split_from_rows)
+    finish_scrub(engine, plan)
+    return results
+
+
+def prepare_scrub(engine: sa.Engine, plan: Plan) -> None:
+    """Create the `_deid` support functions, dictionaries and ledger in the copy, for every scrub session.
+
+    Runs again safely (a retried task): the ledger is kept when it was made for the same plan, and a copy
+    partly scrubbed with another plan is refused."""
+    with engine.connect() as connection:
+        try:
+            with connection.begin():
+                for statement in (*support_sql(), *scrub_ledger.DDL):
+                    rawsql.execute(connection, statement)
+                load_dictionaries(connection, plan.dictionaries)
+                scrub_ledger.start(connection, plan)
+        except sa.exc.DBAPIError as exc:
+            raise retell(exc, "scrub preparation") from None
+
+
+def scrub_tables(
+    engine: sa.Engine,
+    plan: Plan,
+    salt: str,
+    tables: set[str] | None = None,
+    progress: Progress | None = None,
+    sessions: int = 1,
+    split_from_rows: int = SPLIT_MIN_ROWS,
+) -> list[TableResult]:
+    """Rewrite the plan's tables (or those in `tables`); prepare_scrub must have run.
+
+    Tables are rewritten one after the other, a big one shared by `sessions` sessions (see split.py). Calls
+    are independent, so several may run at once on different tables (Airflow maps them).
+    """
+    results = []
+    with engine.connect() as connection:
+        setup = _session_setup(plan, salt)
+        setup(connection)
+        for table_plan in plan.tables:
+            if tables is not None and table_plan.table not in tables:
+                continue
+            done = scrub_ledger.already(connection, plan, table_plan)
+            if done is not None:
+                result = TableResult(table_plan.table, done, 0.0, "already scrubbed")
+            elif (
+                sessions > 1
+                and table_plan.statement is not None
+                and table_plan.row_estimate >= split_from_rows
+                and table_plan.copy != "schema_only"
+            ):
+                result = _scrub_table_split(engine, connection, plan, table_plan, setup, sessions)
+            else:
+                result = _scrub_table(connection, plan, table_plan)
+            results.append(result)
+            log.info("scrub %s: %s %d rows, %.2fs", result.table, result.action, result.rows, result.seconds)
+            if progress:
+                progress(result)
+    return results
+
+
+def check_static_rows(connection: sa.Connection, table_plan: TablePlan) -> None:
+    """TerminalError naming the table and the counts when its row condition keeps more rows than its limit
+    (a condition that keeps everything would publish every row unscrubbed)."""
+    if not table_plan.keep_rows_where or table_plan.copy != "full":
+        return
+    kept, total = rawsql.execute(
+        connection,
+        f"SELECT count(*) FILTER (WHERE ({table_plan.keep_rows_where}) IS TRUE), count(*) "
+        f"FROM {quote_table(table_plan.table)}",
+    ).one()
+    allowed = table_plan.keep_rows_limit.allowed(int(total))
+    if kept > allowed:
+        raise TerminalError(
+            f"keep_rows_where of {table_plan.table} keeps {kept} of its {total} rows as static test data; "
+            f"{table_plan.keep_rows_limit.describe()} allows {allowed}. Narrow the condition to the rows "
+            "labelled fake, or set keep_rows_at_most for this table with a reason"
+        )
+
+
+def _session_setup(plan: Plan, salt: str) -> Callable[[sa.Connection], None]:
+    """What every scrub session runs first: the key (bound parameters), then the plan's preamble."""
+
+    def setup(connection: sa.Connection) -> None:
+        try:
+            with connection.begin():  # session settings made here outlive the transaction
+                apply_key(connection, salt)
+                for statement in plan.preamble:
+                    rawsql.execute(connection, statement)
+        except sa.exc.DBAPIError as exc:
+            raise retell(exc, "scrub") from None
+
+    return setup
+
+
+def _scrub_table_split(
+    engine: sa.Engine, connection: sa.Connection, plan: Plan, table_plan: TablePlan, setup, sessions: int
+) -> TableResult:
+    started = time.monotonic()
+    table_sql = quote_table(table_plan.table)
+    if not _splittable(connection, table_sql):
+        return _scrub_table(connection, plan, table_plan)
+    try:
+        with connection.begin():
+            check_static_rows(connection, table_plan)
+            scrub_ledger.note(connection, plan, table_plan.table, "partial")  # committed before any writes
+            for statement in table_plan.before:  # triggers fired or silenced for the rewrite
+                rawsql.execute(connection, statement)
+    except sa.exc.DBAPIError as exc:
+        raise retell(exc, f"scrub of {table_plan.table}") from None
+
+    def finish(c: sa.Connection, rows: int) -> None:
+        for statement in table_plan.after:
+            rawsql.execute(c, statement)
+        scrub_ledger.note(c, plan, table_plan.table, "done", rows)
+
+    rows = rewrite_split(
+        engine,
+        connection,
+        table_sql,
+        str(table_plan.statement),
+        bool(table_plan.keep_rows_where),
+        setup,
+        sessions,
+        finish=finish,
+    )
+    return TableResult(table_plan.table, rows, time.monotonic() - started, "rewritten", sessions)
+
+
+def _splittable(connection: sa.Connection, table_sql: str) -> bool:
+    """A plain table on PostgreSQL 14+ (TID range scans); partitioned parents are rewritten whole."""
+    with connection.begin():
+        kind = connection.execute(
+            sa.text("SELECT relkind FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": table_sql}
+        ).scalar()
+        version = connection.exec_driver_sql("SELECT current_setting('server_version_num')::int").scalar()
+    return kind == "r" and version >= 140000
+
+
+def finish_scrub(engine: sa.Engine, plan: Plan) -> dict[str, int]:
+    """Check that the ledger holds every table of `plan` as done; refresh materialized views from the
+    scrubbed data; drop `_deid` (its functions, dictionaries and ledger). Returns rows per table."""
+    with engine.connect() as connection:
+        try:
+            with connection.begin():
+                scrub_ledger.check_plan(connection, plan)
+                ledger = scrub_ledger.scrubbed(connection)
+            wanted = [t.table for t in plan.tables if t.statement is not None]
+            missing = [t for t in wanted if ledger.get(t, ("", "", 0))[:2] != (plan.digest, "done")]
+            if missing:
+                raise TerminalError(
+                    f"the scrub has not finished: {len(missing)} table(s) of the plan are not scrubbed "
+                    f"({', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}). Run the scrub of "
+                    "those tables first"
+                )
+            views = _refresh_materialized_views(connection)
+            with connection.begin():
+                rewritten = [t.table for t in plan.tables if t.statement and t.copy == "full"]
+                emptied = [t.table for t in plan.tables if t.statement and t.copy != "full"]
+                statistics.renew(connection, [*rewritten, *views], emptied)
+                if plan.large_objects == "drop":
+                    large_objects.drop_all(connection)
+                rawsql.execute(connection, f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        except sa.exc.DBAPIError as exc:
+            raise retell(exc, "scrub") from None
+    return {table: ledger[table][2] for table in wanted}
+
+
+def _scrub_table(connection: sa.Connection, plan: Plan, table_plan: TablePlan) -> TableResult:
+    started = time.monotonic()
+    if table_plan.statement is None:
+        return TableResult(table_plan.table, 0, 0.0, "untouched")
+    table_sql = quote_table(table_plan.table)
+    try:
+        with connection.begin():
+            if table_plan.copy == "schema_only":
+                rows = rawsql.execute(connection, f"SELECT count(*) FROM {table_sql}").scalar() or 0
+                rawsql.execute(connection, table_plan.statement)
+                action = "emptied"
+            else:
+                check_static_rows(connection, table_plan)
+                aside = set_aside_indexes(connection, table_sql)
+                for statement in table_plan.before:  # triggers fired or silenced for the rewrite
+                    rawsql.execute(connection, statement)
+                rows = rawsql.execute(connection, table_plan.statement).rowcount
+                for statement in table_plan.after:
+                    rawsql.execute(connection, statement)
+                restore_indexes(connection, aside)
+                action = "rewritten"
+            scrub_ledger.note(connection, plan, table_plan.table, "done", rows)
+    except sa.exc.DBAPIError as exc:
+        raise retell(exc, f"scrub of {table_plan.table}") from None
+    return TableResult(table_plan.table, rows, time.monotonic() - started, action)
+
+
+def _refresh_materialized_views(connection: sa.Connection) -> list[str]:
+    """Refresh every materialized view from the scrubbed data; returns their keys."""
+    with connection.begin():
+        found = connection.execute(
+            sa.text(
+                "SELECT schemaname, matviewname FROM pg_matviews "
+                "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+            )
+        ).all()
+    views = [key(schema, name) for schema, name in found]
+    for view in views:
+        with connection.begin():
+            rawsql.execute(connection, f"REFRESH MATERIALIZED VIEW {quote_table(view)}")
+    return views
