@@ -97,4 +97,4 @@ def unaccounted(applied: Plan, cloned: Schema, copy: Schema, rules: RuleFile) ->
             if not existed and rule is not None and rule.copy == "schema_only":
                 continue
             found.append(column_key(table.qualified, column.name))
-    return found
+    return sorted(found)
