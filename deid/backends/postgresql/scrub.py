@@ -67,10 +67,11 @@ def scrub_database(
     sessions: int = 1,
     split_from_rows: int = SPLIT_MIN_ROWS,
 ) -> list[TableResult]:
-    """Apply `plan` to the database behind `engine` (a working copy). `tables` limits it to some tables."""
+    """Apply `plan` to the database behind `engine` (a working copy). `tables` limits it to some tables
+    (a benchmark's or a test's: the scrub step always scrubs them all, and finishes only when all are)."""
     prepare_scrub(engine, plan)
     results = scrub_tables(engine, plan, salt, tables, progress, sessions, split_from_rows)
-    finish_scrub(engine, plan)
+    finish_scrub(engine, plan, tables)
     return results
 
 
@@ -208,15 +209,15 @@ def _splittable(connection: sa.Connection, table_sql: str) -> bool:
     return kind == "r" and version >= 140000
 
 
-def finish_scrub(engine: sa.Engine, plan: Plan) -> dict[str, int]:
-    """Check that the ledger holds every table of `plan` as done; refresh materialized views from the
-    scrubbed data; drop `_deid` (its functions, dictionaries and ledger). Returns rows per table."""
+def finish_scrub(engine: sa.Engine, plan: Plan, tables: set[str] | None = None) -> dict[str, int]:
+    """Check that the ledger holds every table of `plan` (or of `tables`) as done; refresh materialized views
+    from the scrubbed data; drop `_deid` (its functions, dictionaries and ledger). Returns rows per table."""
     with engine.connect() as connection:
         try:
             with connection.begin():
                 scrub_ledger.check_plan(connection, plan)
                 ledger = scrub_ledger.scrubbed(connection)
-            wanted = [t.table for t in plan.tables if t.statement is not None]
+            wanted = [t.table for t in plan.tables if t.statement and (tables is None or t.table in tables)]
             missing = [t for t in wanted if ledger.get(t, ("", "", 0))[:2] != (plan.digest, "done")]
             if missing:
                 raise TerminalError(
@@ -226,8 +227,9 @@ def finish_scrub(engine: sa.Engine, plan: Plan) -> dict[str, int]:
                 )
             views = _refresh_materialized_views(connection)
             with connection.begin():
-                rewritten = [t.table for t in plan.tables if t.statement and t.copy == "full"]
-                emptied = [t.table for t in plan.tables if t.statement and t.copy != "full"]
+                done = [t for t in plan.tables if t.table in wanted]
+                rewritten = [t.table for t in done if t.copy == "full"]
+                emptied = [t.table for t in done if t.copy != "full"]
                 statistics.renew(connection, [*rewritten, *views], emptied)
                 if plan.large_objects == "drop":
                     large_objects.drop_all(connection)
