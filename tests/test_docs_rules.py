@@ -48,15 +48,18 @@ def _default_cell(param: Param) -> str:
     return f"`{value}`" if value != "" else '`""`'
 
 
+def _type_cell(param: Param) -> str:
+    return param.type_name.removeprefix("a ").removeprefix("an ")
+
+
 def _param_rows(section: str) -> dict[str, tuple[str, str]]:
     rows = re.findall(r"^\| `([a-z_]+)` \| ([a-z ]+?) \| (.+?) \| .+\|$", section, re.M)
     return {name: (kind, default.split(" (")[0]) for name, kind, default in rows}
 
 
 def test_every_transformer_has_a_section_and_nothing_else_does():
-    assert set(SECTIONS) == set(TRANSFORMERS), (
-        f"missing: {sorted(set(TRANSFORMERS) - set(SECTIONS))}; unknown: {sorted(set(SECTIONS) - set(TRANSFORMERS))}"
-    )
+    missing, unknown = set(TRANSFORMERS) - set(SECTIONS), set(SECTIONS) - set(TRANSFORMERS)
+    assert not missing and not unknown, f"missing: {sorted(missing)}; unknown: {sorted(unknown)}"
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFORMERS))
@@ -67,7 +70,7 @@ def test_kinds_unique_verdict_and_parameters_match_the_registry(name):
     assert {k.strip() for k in kinds.group(1).split(",")} == {k.value for k in t.applies_to}
     unique = re.search(r"^- Unique columns: (yes|no)\b", section, re.M)
     assert unique and (unique.group(1) == "yes") == t.unique_safe, f"{name}: unique-column verdict"
-    expected = {p.name: (p.type_name.removeprefix("a ").removeprefix("an "), _default_cell(p)) for p in t.params}
+    expected = {p.name: (_type_cell(p), _default_cell(p)) for p in t.params}
     assert _param_rows(section) == expected
     if not t.params:
         assert "Parameters: none." in section
