@@ -78,6 +78,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Compare a schema snapshot with the live schema (or another snapshot), and say what each change means
+    for the rule file. Exit 1 when the rule file needs changes.
+
+      deid diff DATABASE             rules/<db>.schema.json (beside the rule file) vs production (read-only)
+      deid diff DATABASE --to FILE   ... vs another snapshot instead of production
+      deid diff --from OLD --to NEW  two snapshots; the rule file beside OLD, or --rules
+    Add --write to refresh the old snapshot with the new schema once the rules are updated.
+    """
+    from deid.review.commands import diff
+
+    return diff(args)
+
+
 def cmd_transformers(args: argparse.Namespace) -> int:
     """List the transformers, or show one: its parameters, defaults and the column types it applies to."""
     from deid.transformers import all_transformers, get
@@ -440,6 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("database")
     plan.add_argument("--schema", help="use this schema JSON instead of introspecting production")
     plan.add_argument("--no-sql", action="store_true", help="only the per-column table, not the SQL")
+
+    diff = add("diff", cmd_diff)
+    diff.add_argument("database", nargs="?", help="a database of deid.yaml")
+    diff.add_argument("--from", dest="old", help="the old snapshot (default: the one beside the rule file)")
+    diff.add_argument("--to", dest="new", help="the new snapshot (default: the live schema, read-only)")
+    diff.add_argument("--rules", help="the rule file (default: the database's, or the one beside --from)")
+    diff.add_argument("--write", action="store_true", help="then write the new schema over the old snapshot")
 
     transformers = add("transformers", cmd_transformers)
     transformers.add_argument("name", nargs="?")
