@@ -64,10 +64,19 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Print, per table, what each column becomes and the SQL the scrub will run, without running it."""
+    """Print, per table, what each column becomes and the SQL the scrub will run, without running it.
+
+    With --diff BASE HEAD instead of DATABASE: what a rule-file change changes for each column, as Markdown
+    for a pull-request comment (risky changes first, marked ⚠). BASE and HEAD are rule files, or
+    git:REF:PATH for a committed version (e.g. git:origin/main:rules/learners.yaml).
+    """
     from deid import plan as planning
     from deid.rules.load import load_rules
 
+    if args.diff or not args.database:
+        from deid.review.commands import plan_diff
+
+        return plan_diff(args)
     config = _config(args)
     rules = load_rules(config.rules_path(args.database))
     schema = _schema_file(args.schema) if args.schema else _introspect(config, args.database)
@@ -451,7 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--database", help="introspect this configured database (read-only)")
 
     plan = add("plan", cmd_plan)
-    plan.add_argument("database")
+    plan.add_argument("database", nargs="?")
+    plan.add_argument("--diff", nargs=2, metavar=("BASE", "HEAD"), help="compare two versions of a rule file")
     plan.add_argument("--schema", help="use this schema JSON instead of introspecting production")
     plan.add_argument("--no-sql", action="store_true", help="only the per-column table, not the SQL")
 

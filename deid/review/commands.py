@@ -57,6 +57,17 @@ def diff(args: argparse.Namespace) -> int:
     return 1 if drift is not None and drift.needs_change else 0
 
 
+def plan_diff(args: argparse.Namespace) -> int:
+    """`deid plan --diff BASE HEAD` (see its help in cli.py)."""
+    from deid.review import plan_diff as pd
+
+    if not args.diff or args.database:
+        raise UsageError("pass either DATABASE or --diff BASE HEAD (two rule files, or git:REF:PATH)")
+    base, head = args.diff
+    print(pd.render(pd.compare(pd.load_version(base), pd.load_version(head)), base, head))
+    return 0
+
+
 def _shown(path: Path) -> str:
     """The path as the owner would type it: relative to the working folder when it is inside it."""
     try:
