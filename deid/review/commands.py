@@ -48,12 +48,12 @@ def diff(args: argparse.Namespace) -> int:
         drift = schema_diff.explain(changes, rules, new)
         if waiting:
             print(f"{len(waiting)} rule(s) wait for migrations: {', '.join(sorted(waiting))}")
-    print(schema_diff.render(drift, changes, str(old_path), new_label))
+    print(schema_diff.render(drift, changes, _shown(old_path), new_label))
     if drift is None:
         print("\nNo rule file to check: pass --rules FILE to see what the changes mean for it.")
     if args.write:
         old_path.write_text(new.to_json())
-        print(f"wrote {old_path} (commit it with the rule file's changes)")
+        print(f"wrote {_shown(old_path)} (commit it with the rule file's changes)")
     return 1 if drift is not None and drift.needs_change else 0
 
 
