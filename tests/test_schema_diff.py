@@ -35,7 +35,9 @@ def _workspace(tmp_path: Path, with_snapshot: bool = True) -> Path:
 
 
 def _edit_table(schema: Schema, qualified: str, **changes) -> Schema:
-    tables = tuple(dataclasses.replace(t, **changes) if t.qualified == qualified else t for t in schema.tables)
+    tables = tuple(
+        dataclasses.replace(t, **changes) if t.qualified == qualified else t for t in schema.tables
+    )
     return dataclasses.replace(schema, tables=tables)
 
 
