@@ -24,6 +24,7 @@ from deid.rules.model import ColumnRule, RuleFile, TableRule
 from deid.transformers import get
 
 RISK = "⚠"
+ITEMISED = ("waivers", "triggers")  # facts compared item by item (one row per waiver, per trigger)
 
 
 def column_facts(rule: ColumnRule) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def _compare_facts(table: str, column: str, old: dict[str, Any], new: dict[str, 
         a, b = old.get(key), new.get(key)
         if a == b:
             continue
-        if isinstance(a, dict) or isinstance(b, dict):
+        if key in ITEMISED:
             a, b = a or {}, b or {}
             for item in sorted(a.keys() | b.keys()):
                 if a.get(item) != b.get(item):
