@@ -62,7 +62,9 @@ def plan_diff(args: argparse.Namespace) -> int:
     from deid.review import plan_diff as pd
 
     if not args.diff or args.database:
-        raise UsageError("pass either DATABASE or --diff BASE HEAD (two rule files, or git:REF:PATH)")
+        raise UsageError(
+            "usage: deid plan DATABASE, or deid plan --diff BASE HEAD (two rule files, or git:REF:PATH)"
+        )
     base, head = args.diff
     print(pd.render(pd.compare(pd.load_version(base), pd.load_version(head)), base, head))
     return 0
