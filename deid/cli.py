@@ -64,10 +64,19 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Print, per table, what each column becomes and the SQL the scrub will run, without running it."""
+    """Print, per table, what each column becomes and the SQL the scrub will run, without running it.
+
+    With --diff BASE HEAD instead of DATABASE: what a rule-file change changes for each column, as Markdown
+    for a pull-request comment (risky changes first, marked ⚠). BASE and HEAD are rule files, or
+    git:REF:PATH for a committed version (e.g. git:origin/main:rules/learners.yaml).
+    """
     from deid import plan as planning
     from deid.rules.load import load_rules
 
+    if args.diff or not args.database:
+        from deid.review.commands import plan_diff
+
+        return plan_diff(args)
     config = _config(args)
     rules = load_rules(config.rules_path(args.database))
     schema = _schema_file(args.schema) if args.schema else _introspect(config, args.database)
@@ -76,6 +85,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if waiting:
         print(f"Rules waiting for migrations (checked after the migrate step): {', '.join(sorted(waiting))}")
     return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Compare a schema snapshot with the live schema (or another snapshot), and say what each change means
+    for the rule file. Exit 1 when the rule file needs changes.
+
+      deid diff DATABASE             rules/<db>.schema.json (beside the rule file) vs production (read-only)
+      deid diff DATABASE --to FILE   ... vs another snapshot instead of production
+      deid diff --from OLD --to NEW  two snapshots; the rule file beside OLD, or --rules
+    Add --write to refresh the old snapshot with the new schema once the rules are updated.
+    """
+    from deid.review.commands import diff
+
+    return diff(args)
 
 
 def cmd_transformers(args: argparse.Namespace) -> int:
@@ -437,9 +460,17 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--database", help="introspect this configured database (read-only)")
 
     plan = add("plan", cmd_plan)
-    plan.add_argument("database")
+    plan.add_argument("database", nargs="?")
+    plan.add_argument("--diff", nargs=2, metavar=("BASE", "HEAD"), help="compare two versions of a rule file")
     plan.add_argument("--schema", help="use this schema JSON instead of introspecting production")
     plan.add_argument("--no-sql", action="store_true", help="only the per-column table, not the SQL")
+
+    diff = add("diff", cmd_diff)
+    diff.add_argument("database", nargs="?", help="a database of deid.yaml")
+    diff.add_argument("--from", dest="old", help="the old snapshot (default: the one beside the rule file)")
+    diff.add_argument("--to", dest="new", help="the new snapshot (default: the live schema, read-only)")
+    diff.add_argument("--rules", help="the rule file (default: the database's, or the one beside --from)")
+    diff.add_argument("--write", action="store_true", help="then write the new schema over the old snapshot")
 
     transformers = add("transformers", cmd_transformers)
     transformers.add_argument("name", nargs="?")

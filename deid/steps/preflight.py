@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from deid.backends import backend_for
 from deid.db import connect_readonly
+from deid.errors import RuleProblems
 from deid.plan import Plan, plan_for
+from deid.review.hints import with_drift_hint
 from deid.rules.load import load_rules
 from deid.steps.context import RunContext
 
@@ -23,7 +25,10 @@ def production_plan(ctx: RunContext) -> Plan:
             schema = backend_for(ctx.database.engine).introspect(connection, ctx.database.name)
     finally:
         engine.dispose()
-    plan, _ = plan_for(
-        rules, schema, has_migrations=ctx.database.migrations is not None, subset=ctx.only_tables
-    )
+    try:
+        plan, _ = plan_for(
+            rules, schema, has_migrations=ctx.database.migrations is not None, subset=ctx.only_tables
+        )
+    except RuleProblems as error:  # production's schema moved away from the rules: point at `deid diff`
+        raise with_drift_hint(error, ctx.database.name, ctx.rules_path, ctx.database.rules) from None
     return plan

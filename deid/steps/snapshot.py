@@ -22,10 +22,11 @@ from deid.backends import backend_for
 from deid.backends.postgresql import large_objects
 from deid.cloners import cloner_for
 from deid.dberrors import retell
-from deid.errors import TerminalError
+from deid.errors import RuleProblems, TerminalError
 from deid.lock import check_holder
 from deid.names import quote_table
 from deid.plan import plan_for
+from deid.review.hints import with_drift_hint
 from deid.rules.coverage import check_large_objects
 from deid.rules.load import load_rules
 from deid.schema import Schema
@@ -58,9 +59,12 @@ def snapshot(ctx: RunContext) -> None:
         ctx.record["clone_seconds"] = round(time.monotonic() - started, 3)
         schema, rows, objects = _read_copy(ctx)
         check_large_objects(rules, objects)
-        plan, waiting = plan_for(
-            rules, schema, has_migrations=ctx.database.migrations is not None, subset=ctx.only_tables
-        )
+        try:
+            plan, waiting = plan_for(
+                rules, schema, has_migrations=ctx.database.migrations is not None, subset=ctx.only_tables
+            )
+        except RuleProblems as error:  # the copy's schema (production's tonight) no longer fits the rules
+            raise with_drift_hint(error, ctx.database.name, ctx.rules_path, ctx.database.rules) from None
         state = CopyState.model_validate(
             {
                 **new_metadata(ctx.database.name, ctx.logical_date),
