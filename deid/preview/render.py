@@ -41,7 +41,7 @@ def render(preview: Preview, width: int = WIDTH) -> str:
         for i, column in enumerate(preview.columns):
             before = row.before[i]
             after = None if row.after is None else row.after[i]
-            mark = " " if row.after is None else _mark(before, after, preview.kept[i])
+            mark = " " if row.after is None else _mark(before, after, preview.kept[i] or row.static)
             shown_after = "(no row)" if row.after is None else cell(after, width)
             out.append(
                 f"  {mark} {column:<{name_width}} | {cell(before, width):<{width}} | "

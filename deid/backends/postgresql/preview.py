@@ -152,7 +152,8 @@ def _type_ddl(production: sa.Connection, oid: int, statements: list[str], seen: 
 
 def sample(production: sa.Connection, table: str, columns: list[str], key: tuple[str, ...], rows: int):
     """The first `rows` rows of `table` in key order (physical order without a key), every value as text."""
-    selected = ", ".join(f"CAST({quote_ident(c)} AS text)" for c in columns)
+    # aliased: ORDER BY a bare name would pick the output column (the text) and sort 10 before 2
+    selected = ", ".join(f"CAST({quote_ident(c)} AS text) AS v{i}" for i, c in enumerate(columns))
     order = f" ORDER BY {', '.join(quote_ident(c) for c in key)}" if key else ""
     statement = f"SELECT {selected} FROM {quote_table(table)}{order} LIMIT {int(rows)}"
     try:
