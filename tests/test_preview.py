@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +15,7 @@ import sqlalchemy as sa
 from deid.backends.postgresql import preview as pg
 from deid.preview.render import cell
 from deid.steps.copies import admin
-from tests.refresh import Refresh
+from tests.refresh import ROOT, Refresh
 
 ME = pwd.getpwuid(os.getuid()).pw_name
 SHOW = "--yes-show-production-values"  # the tests' stdout is not a terminal
@@ -179,3 +182,45 @@ def test_preview_setting_is_checked(refresh):
     bad = refresh.cli("preview", "shop", "people", SHOW)
     assert bad.code == 3
     assert "preview.allowed must be a list" in bad.err and "'users'" in bad.err
+
+
+# `deid preview` that stops once its sample is rewritten, saying so on stderr, until a signal ends it
+PAUSED = """
+import sys, time
+from deid.backends.postgresql import preview
+def paused(connection, *args):
+    print("paused", file=sys.stderr, flush=True)
+    time.sleep(60)
+preview.read_back = paused
+from deid.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_signal_mid_preview_leaves_nothing_or_what_cleanup_drops(refresh, signum):
+    refresh.setup(PEOPLE, RULES, extra=allowing(ME))
+    child = subprocess.Popen(
+        [sys.executable, "-c", PAUSED, "preview", "shop", "people", SHOW],
+        env={**os.environ, **refresh.env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stderr.readline().strip() == "paused"
+        assert len(previews(refresh)) == 1
+        child.send_signal(signum)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert "real-mail" not in out + err
+    if signum == signal.SIGTERM:
+        assert child.returncode == 143 and "stopped by SIGTERM" in err
+        assert previews(refresh) == []
+    else:
+        assert child.returncode == -signal.SIGKILL and len(previews(refresh)) == 1
+        cleaned = refresh.cli("cleanup", "shop")
+        assert cleaned.code == 0 and pg.PREFIX in cleaned.out
+        assert previews(refresh) == []
