@@ -230,8 +230,30 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
                     check_holder(state.holder if state else None, _cli_holder(), copy.name)
                 drop_database(c, copy.name)
                 dropped.append(copy.name)
+    dropped += _drop_preview_leftovers(server)
     print(f"dropped {', '.join(dropped)}" if dropped else f"{db.staging_name} has no working copy")
     return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Rows of one table before and after its scrub, side by side, computed on a throw-away copy.
+
+    It shows production values, so only the people deid.yaml's preview.allowed names may run it (default:
+    nobody), in a terminal (elsewhere only with --yes-show-production-values; never under CI). Nothing is
+    logged or recorded; the throw-away database is dropped afterwards, whatever happens."""
+    from deid.preview.command import preview
+
+    return preview(_config(args), args)
+
+
+def _drop_preview_leftovers(server: str) -> list[str]:
+    """Throw-away databases of killed previews (server-wide: they belong to no staging name)."""
+    from deid.backends.postgresql.preview import drop_leftovers
+    from deid.lock import lock_url
+    from deid.steps.copies import admin
+
+    with admin(lock_url(server)) as c:
+        return drop_leftovers(c)
 
 
 def _cli_holder():
@@ -501,6 +523,17 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("database")
     cleanup.add_argument(
         "--force", action="store_true", help="also drop a copy an Airflow run holds (when that run is over)"
+    )
+
+    preview = add("preview", cmd_preview)
+    preview.add_argument("database")
+    preview.add_argument("table", help="schema.table (a bare name means public.NAME)")
+    preview.add_argument("--rows", type=_positive, default=5, help="rows to show, at most 100 (default 5)")
+    preview.add_argument("--columns", help="only these columns, e.g. --columns email,ssn")
+    preview.add_argument(
+        "--yes-show-production-values",
+        action="store_true",
+        help="print even when standard output is not a terminal (never under CI)",
     )
 
     status = add("status", cmd_status)

@@ -21,6 +21,7 @@ from deid.db import connection_url
 from deid.errors import ConfigError, MissingSetting, Problem
 from deid.expect.settings import Settings as ValidationSettings
 from deid.expect.settings import parse_validation
+from deid.preview.access import PreviewAccess, parse_preview
 from deid.records.config import RecordsConfig, parse_records
 from deid.suggest import did_you_mean
 
@@ -39,8 +40,9 @@ DATABASE_KEYS = (
     "staging_roles",
     "description",
     "validation",
+    "preview",
 )
-TOP_KEYS = ("databases", "records")
+TOP_KEYS = ("databases", "records", "preview")
 DEFAULT_CONFIG = "deid.yaml"
 
 
@@ -66,6 +68,7 @@ class DatabaseConfig:
     staging_roles: tuple[str, ...] = ()  # granted CONNECT on publish; empty: PUBLIC
     scrub_sessions: int = 2  # sessions sharing the rewrite of one big table (1: never split)
     validation: ValidationSettings = field(default_factory=ValidationSettings)  # sample sizes, thresholds
+    preview: PreviewAccess | None = None  # who may preview; None: the top level's `preview:` decides
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,11 @@ class Config:
     root: Path  # folder of deid.yaml: relative paths resolve from here
     databases: Mapping[str, DatabaseConfig] = field(default_factory=dict)
     records: RecordsConfig = field(default_factory=RecordsConfig)
+    preview: PreviewAccess = field(default_factory=PreviewAccess)  # default: nobody may preview
+
+    def preview_access(self, name: str) -> PreviewAccess:
+        """Who may preview `name`: its own `preview:` section, else the top level's."""
+        return self.database(name).preview or self.preview
 
     @property
     def records_dir(self) -> Path:
@@ -111,6 +119,8 @@ def load_config(path: Path | str | None = None) -> Config:
     problems += source.unknown_keys((), data, TOP_KEYS, where="deid.yaml")
     records, found = parse_records(source, data.get("records"))
     problems += found
+    preview, found = parse_preview(source, ("preview",), data.get("preview"))
+    problems += found
     databases = {}
     databases_data = data.get("databases") or {}
     if not isinstance(databases_data, dict):
@@ -129,7 +139,13 @@ def load_config(path: Path | str | None = None) -> Config:
             databases[db.name] = db
     if problems:
         raise ConfigError("\n".join(str(p) for p in sorted(problems)))
-    return Config(file=str(path), root=path.resolve().parent, databases=databases, records=records)
+    return Config(
+        file=str(path),
+        root=path.resolve().parent,
+        databases=databases,
+        records=records,
+        preview=preview or PreviewAccess(),
+    )
 
 
 def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Problem]]:
@@ -194,6 +210,8 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
     migrations = _migrations(source, (*path, "migrations"), spec.get("migrations"), problems)
     validation, found = parse_validation(source, (*path, "validation"), spec.get("validation"))
     problems += found
+    preview, found = parse_preview(source, (*path, "preview"), spec.get("preview"))
+    problems += found
     if problems:
         return None, problems
     return DatabaseConfig(
@@ -211,6 +229,7 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
         schedule=str(spec.get("schedule", "0 3 * * *")),
         staging_roles=tuple(str(r) for r in spec.get("staging_roles") or ()),
         validation=validation,
+        preview=preview,
     ), []
 
 
