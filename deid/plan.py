@@ -226,7 +226,7 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _shown_params(action: ColumnAction) -> str:
+def shown_params(action: ColumnAction) -> str:
     """The parameters that differ from the transformer's defaults; json's paths are shown by their keys."""
     transformer = get(action.transformer) if action.sql is not None else None
     shown = []
@@ -258,7 +258,7 @@ def render(plan: Plan, with_sql: bool = True) -> str:
             )
         width = max((len(a.column) for a in t.actions), default=0)
         for a in t.actions:
-            params = _shown_params(a)
+            params = shown_params(a)
             what = f"{a.transformer}({params})" if params else a.transformer
             out.append(f"  {a.column:<{width}}  {a.data_type:<28} -> {what}  [{a.source}]")
         if with_sql and t.statement:

@@ -27,7 +27,7 @@ from deid.dberrors import retell
 from deid.errors import UsageError
 from deid.lock import lock_url
 from deid.names import BadName, table_key
-from deid.plan import ColumnAction, TablePlan, _shown_params, plan_for
+from deid.plan import ColumnAction, TablePlan, plan_for, shown_params
 from deid.rules.load import load_rules
 from deid.steps.copies import admin, drop_database
 from deid.suggest import did_you_mean
@@ -134,7 +134,7 @@ def _shown(names: list[str], columns: list[str] | None, table: str) -> list[str]
 def _rule(action: ColumnAction | None) -> str:
     if action is None:
         return "?"
-    params = _shown_params(action) if action.sql is not None else ""
+    params = shown_params(action) if action.sql is not None else ""
     what = f"{action.transformer}({params})" if params else action.transformer
     return what if action.source == "rule" else f"{what} [{action.source}]"
 
