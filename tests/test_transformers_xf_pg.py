@@ -1,0 +1,119 @@
+"""Transformers owners reached for (issue 12) on real PostgreSQL, through the whole scrub: `hash` on uuid keys
+and their foreign keys, `json` on JSON kept in text columns, `noise` clamped into a CHECK range, and row
+conditions with LIKE."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from deid import plan as planning
+from deid import rawsql
+from deid.backends import backend_for
+from deid.errors import TerminalError
+from deid.rules.load import load_rules
+from deid.steps.scrub import scrub_database
+
+SALT = "xf-test-salt-not-a-secret"
+
+
+@pytest.fixture
+def engine(pg_url: str):
+    engine = sa.create_engine(pg_url, poolclass=sa.pool.NullPool)
+    yield engine
+    engine.dispose()
+
+
+def run(engine: sa.Engine, statements: str) -> None:
+    with engine.begin() as c:
+        for statement in statements.split(";"):
+            if statement.strip():
+                rawsql.execute(c, statement)
+
+
+def rows(engine: sa.Engine, sql: str) -> list[tuple]:
+    with engine.connect() as c:
+        return [tuple(r) for r in rawsql.execute(c, sql)]
+
+
+def scrub(engine: sa.Engine, folder: Path, tables: str, salt: str = SALT) -> None:
+    """Write a rule file (`tables:` block, YAML), plan it against the database's schema and scrub."""
+    path = folder / "xf.yaml"
+    path.write_text(f"version: 1\ndatabase: xf\ntables:\n{tables}")
+    with engine.connect() as c:
+        schema = backend_for("postgresql").introspect(c, "xf")
+    scrub_database(engine, planning.build_plan(load_rules(path), schema), salt)
+
+
+def copy_database(postgres, engine: sa.Engine) -> sa.Engine:
+    """A copy of the database (CREATE DATABASE ... TEMPLATE), to scrub the same rows twice."""
+    name = postgres.create_database("deid_xf_copy")
+    postgres.drop_database(name)
+    admin = sa.create_engine(postgres.admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{engine.url.database}"')
+    admin.dispose()
+    return sa.create_engine(postgres.url(name), poolclass=sa.pool.NullPool)
+
+
+# --- hash on uuid -------------------------------------------------------------------------------------------
+
+UUID_TABLES = """
+CREATE TABLE accounts (id uuid PRIMARY KEY, aliases uuid[]);
+CREATE TABLE sessions (id int PRIMARY KEY, account_id uuid REFERENCES accounts (id), other uuid);
+INSERT INTO accounts SELECT gen_random_uuid(), ARRAY[gen_random_uuid(), NULL, gen_random_uuid()]
+    FROM generate_series(1, 300);
+INSERT INTO accounts VALUES ('00000000-0000-0000-0000-000000000000', NULL);
+INSERT INTO sessions SELECT i, (SELECT id FROM accounts ORDER BY id OFFSET i % 301 LIMIT 1), NULL
+    FROM generate_series(1, 900) i;
+UPDATE sessions SET other = account_id WHERE id % 3 = 0
+"""
+
+UUID_RULES = """  public.accounts:
+    columns: {id: hash, aliases: hash}
+  public.sessions:
+    columns: {id: keep, account_id: hash, other: hash}
+"""
+
+
+def test_hash_on_uuid_keys_keeps_foreign_keys_and_is_keyed(engine, postgres, tmp_path):
+    run(engine, UUID_TABLES)
+    before = rows(engine, "SELECT id::text, aliases::text FROM accounts ORDER BY id")
+    twin = copy_database(postgres, engine)
+    other_salt = copy_database(postgres, engine)
+    try:
+        scrub(engine, tmp_path, UUID_RULES)
+        scrub(twin, tmp_path, UUID_RULES)
+        scrub(other_salt, tmp_path, UUID_RULES, salt="another-salt-not-a-secret")
+        after = rows(engine, "SELECT id::text FROM accounts")
+        olds = {r[0] for r in before} | {a for r in before if r[1] for a in r[1].strip("{}").split(",")}
+        # every value changed, all distinct, valid version-8 RFC 9562 uuids
+        assert len(after) == 301 and len({r[0] for r in after}) == 301
+        assert not olds & {r[0] for r in after}
+        for (text,) in after:
+            parsed = uuid.UUID(text)
+            assert parsed.version == 8 and parsed.variant == uuid.RFC_4122
+        # the foreign key still matches: every session finds its account, and `other` (same rule) agrees
+        assert rows(engine, "SELECT count(*) FROM sessions s JOIN accounts a ON a.id = s.account_id") == [
+            (900,)
+        ]
+        assert rows(
+            engine, "SELECT count(*) FROM sessions WHERE other IS DISTINCT FROM account_id AND id % 3 = 0"
+        ) == [(0,)]
+        # arrays element by element: NULL elements and NULL arrays stay, the others change
+        aliases = rows(engine, "SELECT a FROM accounts, unnest(aliases) a")
+        assert sum(a is None for (a,) in aliases) == 300
+        assert not olds & {str(a) for (a,) in aliases if a is not None}
+        assert rows(engine, "SELECT count(*) FROM accounts WHERE aliases IS NULL") == [(1,)]
+        # deterministic for one salt, different for another
+        ordered = "SELECT id::text, aliases::text FROM accounts ORDER BY id"
+        assert rows(twin, ordered) == rows(engine, ordered)
+        assert not {r[0] for r in rows(other_salt, ordered)} & {r[0] for r in after}
+    finally:
+        for copy in (twin, other_salt):
+            name = copy.url.database
+            copy.dispose()
+            postgres.drop_database(name)
