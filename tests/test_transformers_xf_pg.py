@@ -5,6 +5,7 @@ conditions with LIKE."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,42 @@ def test_hash_on_uuid_keys_keeps_foreign_keys_and_is_keyed(engine, postgres, tmp
             name = copy.url.database
             copy.dispose()
             postgres.drop_database(name)
+
+
+# --- noise clamped into a CHECK range -----------------------------------------------------------------------
+
+RATES = """
+CREATE TABLE loans (id int PRIMARY KEY, rate numeric(5, 2) NOT NULL CHECK (rate BETWEEN 6.50 AND 200.00),
+                    term smallint CHECK (term BETWEEN 1 AND 40));
+INSERT INTO loans SELECT i,
+    CASE WHEN i % 2 = 0 THEN 6.50 + (i % 50) / 100.0 ELSE 200.00 - (i % 50) / 100.0 END,
+    CASE WHEN i % 2 = 0 THEN 1 ELSE 40 END
+    FROM generate_series(1, 400) i
+"""
+
+
+def test_noise_without_clamp_breaks_the_check_and_with_clamp_stays_inside(engine, postgres, tmp_path):
+    run(engine, RATES)
+    clamped = copy_database(postgres, engine)
+    try:
+        with pytest.raises(TerminalError) as caught:
+            scrub(engine, tmp_path, "  public.loans:\n    columns: {id: keep, rate: noise, term: noise}\n")
+        assert "SQLSTATE 23514" in str(caught.value) and "loans_" in str(caught.value)
+        before = rows(clamped, "SELECT id, rate FROM loans ORDER BY id")
+        scrub(
+            clamped,
+            tmp_path,
+            "  public.loans:\n    columns:\n      id: keep\n"
+            "      rate: {transformer: noise, params: {relative: 0.2, min: 6.50, max: 200.00}}\n"
+            "      term: {transformer: noise, params: {relative: 0.5, min: 1, max: 40}}\n",
+        )
+        after = rows(clamped, "SELECT id, rate FROM loans ORDER BY id")
+        assert all(Decimal("6.50") <= rate <= Decimal("200.00") for _, rate in after)
+        assert rows(clamped, "SELECT min(term), max(term) FROM loans") == [(1, 40)]
+        # the clamp bites at both ends, and values inside the range still move
+        assert sum(rate == Decimal("6.50") for _, rate in after) > 10
+        assert sum(rate == Decimal("200.00") for _, rate in after) > 10
+        assert sum(a != b for a, b in zip(before, after, strict=True)) > 300
+    finally:
+        clamped.dispose()
+        postgres.drop_database(clamped.url.database)

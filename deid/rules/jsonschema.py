@@ -29,7 +29,7 @@ def _param_schema(param: Param) -> dict[str, Any]:
         out["minimum"] = param.minimum
     if param.maximum is not None:
         out["maximum"] = param.maximum
-    if not param.required:
+    if not param.required and param.default is not None:  # None: optional, absent by default
         out["default"] = param.default
     return out
 
