@@ -4,6 +4,7 @@ conditions with LIKE."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -157,3 +158,58 @@ def test_noise_without_clamp_breaks_the_check_and_with_clamp_stays_inside(engine
     finally:
         clamped.dispose()
         postgres.drop_database(clamped.url.database)
+
+
+# --- json on JSON kept in text ------------------------------------------------------------------------------
+
+PROFILES = """
+CREATE TABLE profiles (id int PRIMARY KEY, doc text, short varchar(60), strict text NOT NULL);
+INSERT INTO profiles SELECT i,
+    json_build_object('contact', json_build_object('email', 'p' || i || '@prod.org'), 'plan', 'gold')::text,
+    '{"contact": {"email": "p' || i || '@prod.org"}' || CASE WHEN i % 2 = 0 THEN ', "n": "xx"}' ELSE '}' END,
+    '{"contact": {"email": "p' || i || '@prod.org"}}'
+    FROM generate_series(1, 50) i;
+INSERT INTO profiles VALUES (51, 'not json p51@prod.org', '{"contact": ', 'p51@prod.org'),
+                            (52, NULL, NULL, '{"contact": "x"}')
+"""
+JSON_RULE = "{{transformer: json, params: {{paths: {{$.contact.email: fake.email}}{extra}}}}}"
+
+
+def json_rules(doc: str = "") -> str:
+    rule = JSON_RULE.format
+    return (
+        f"  public.profiles:\n    columns:\n      id: keep\n      doc: {rule(extra=doc)}\n"
+        "      short: {transformer: json, params: {paths: {$.contact.email: hash}}}\n"
+        f"      strict: {rule(extra=', invalid: empty')}\n"
+    )
+
+
+def test_json_in_text_columns_is_scrubbed_and_invalid_values_never_kept(engine, postgres, tmp_path):
+    run(engine, PROFILES)
+    failing = copy_database(postgres, engine)
+    try:
+        scrub(engine, tmp_path, json_rules())
+        got = dict(rows(engine, "SELECT id, doc FROM profiles"))
+        assert all("prod.org" not in str(v) for v in got.values())
+        for i in range(1, 51):
+            parsed = json.loads(got[i])
+            assert parsed["plan"] == "gold" and parsed["contact"]["email"].endswith("@example.com")
+        assert got[51] is None and got[52] is None  # not JSON: NULL by default; NULL stays NULL
+        # varchar(60): a document that grew past 60 characters is not cut into broken JSON
+        # varchar(60): the 58 characters of a scrubbed document fit; the 69 of one with a note would be cut
+        # into broken JSON by a cast, so they become NULL (invalid: null)
+        short = dict(rows(engine, "SELECT id, short FROM profiles WHERE id <= 50"))
+        assert all(len(short[i]) == 58 and json.loads(short[i]) for i in range(1, 51, 2))
+        assert all(short[i] is None for i in range(2, 51, 2))
+        assert rows(engine, "SELECT strict FROM profiles WHERE id = 51") == [("{}",)]  # invalid: empty
+        assert rows(engine, "SELECT count(*) FROM profiles WHERE strict LIKE '%prod.org%'") == [(0,)]
+        # invalid: fail stops the scrub naming the table and column, never the value
+        with pytest.raises(TerminalError) as caught:
+            scrub(failing, tmp_path, json_rules(doc=", invalid: fail"))
+        message = str(caught.value)
+        assert "public.profiles" in message and "column doc" in message and "22P02" in message
+        assert "prod.org" not in message and "not json" not in message
+        assert rows(failing, "SELECT count(*) FROM profiles WHERE doc LIKE '%prod.org%'") == [(51,)]
+    finally:
+        failing.dispose()
+        postgres.drop_database(failing.url.database)

@@ -74,3 +74,12 @@ def test_transformers_command_shows_the_new_parameters(capsys):
     assert "min (a number, optional)" in out and "max (a number, optional)" in out
     assert main(["transformers", "hash"]) == 0
     assert "uuid" in capsys.readouterr().out.split("applies to:")[1].splitlines()[0]
+
+
+def test_json_on_text_needs_a_non_null_answer_for_invalid_values_on_not_null_columns():
+    paths = {"paths": {"$.a": "fake.email"}}
+    assert cannot("json", "text", Kind.TEXT, paths) is None
+    assert "set invalid: empty" in cannot("json", "text", Kind.TEXT, paths, nullable=False)
+    assert cannot("json", "text", Kind.TEXT, {**paths, "invalid": "fail"}, nullable=False) is None
+    with pytest.raises(ParamError, match="must be one of 'null', 'empty', 'fail'"):
+        get("json").parse_params({**paths, "invalid": "keep"})

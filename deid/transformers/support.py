@@ -280,6 +280,35 @@ BEGIN
     RETURN encode(set_byte(set_byte(b, 6, (get_byte(b, 6) & 15) | 128), 8, (get_byte(b, 8) & 63) | 128),
                   'hex')::uuid;
 END $$""",
+        # JSON kept in a text column (the json transformer): parsed, or when it is not JSON, what `invalid`
+        # says: NULL, an empty object, or an error naming the column and never the value (SQLSTATE 22P02)
+        f"""CREATE OR REPLACE FUNCTION {s}.json_parse(value text, invalid text, what text) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+BEGIN
+    RETURN value::jsonb;
+EXCEPTION WHEN data_exception THEN
+    RETURN {s}.json_invalid(invalid, what, 'holds a value that is not valid JSON');
+END $$""",
+        # ... and written back as text, when it fits the column (varchar(n): `lim`; NULL for no limit)
+        f"""CREATE OR REPLACE FUNCTION {s}.json_text(doc jsonb, lim int, invalid text, what text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    t text := doc::text;
+BEGIN
+    IF t IS NULL OR lim IS NULL OR length(t) <= lim THEN
+        RETURN t;
+    END IF;
+    RETURN {s}.json_invalid(invalid, what, 'gets a scrubbed document longer than its type holds')::text;
+END $$""",
+        f"""CREATE OR REPLACE FUNCTION {s}.json_invalid(invalid text, what text, problem text) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF invalid = 'fail' THEN
+        RAISE EXCEPTION USING MESSAGE = 'json: column ' || what || ' ' || problem, ERRCODE = '22P02',
+            COLUMN = what, HINT = 'invalid: null or invalid: empty replaces such values';
+    END IF;
+    RETURN CASE WHEN invalid = 'empty' THEN '{{}}'::jsonb END;
+END $$""",
         # jsonb_set only where the whole path exists: it then cannot fail on a scalar or on an array met
         # where the path expects an object, and a missing path leaves the document as it is
         f"""CREATE OR REPLACE FUNCTION {s}.jsonb_replace(doc jsonb, path text[], new jsonb) RETURNS jsonb
