@@ -213,3 +213,40 @@ def test_json_in_text_columns_is_scrubbed_and_invalid_values_never_kept(engine, 
     finally:
         failing.dispose()
         postgres.drop_database(failing.url.database)
+
+
+# --- keep_rows_where with LIKE ------------------------------------------------------------------------------
+
+USERS = """
+CREATE TABLE users (id int PRIMARY KEY, email text);
+INSERT INTO users SELECT i,
+    CASE WHEN i <= 3 THEN 'qa+' || i || '@test.example' ELSE 'u' || i || '@prod.org' END
+    FROM generate_series(1, 400) i;
+INSERT INTO users VALUES (401, 'qa+401@prod.org'), (402, NULL)
+"""
+
+
+def test_like_condition_keeps_only_the_matching_static_rows(engine, postgres, tmp_path):
+    run(engine, USERS)
+    before = dict(rows(engine, "SELECT id, email FROM users"))
+    broad = copy_database(postgres, engine)
+    try:
+        with pytest.raises(TerminalError) as caught:  # the run-time bound: 401 rows kept, 10 allowed
+            scrub(
+                broad,
+                tmp_path,
+                "  public.users:\n    keep_rows_where: email LIKE '%@%'\n"
+                "    columns: {id: keep, email: hash}\n",
+            )
+        assert "keeps 401 of its 402 rows" in str(caught.value)
+    finally:
+        broad.dispose()
+        postgres.drop_database(broad.url.database)
+    scrub(
+        engine,
+        tmp_path,
+        "  public.users:\n    keep_rows_where: email LIKE 'qa+%@test.example'\n"
+        "    columns: {id: keep, email: hash}\n",
+    )
+    after = dict(rows(engine, "SELECT id, email FROM users"))
+    assert [i for i in after if after[i] == before[i]] == [1, 2, 3, 402]  # the static rows; NULL stays NULL
