@@ -114,7 +114,9 @@ def cmd_transformers(args: argparse.Namespace) -> int:
             print(f"fake-value dictionaries: {', '.join(t.dictionaries)}")
         print("parameters:" if t.params else "parameters: none")
         for p in t.params:
-            default = "required" if p.required else f"default {p.default!r}"
+            default = (
+                "required" if p.required else "optional" if p.default is None else f"default {p.default!r}"
+            )
             choices = f"; one of {', '.join(map(repr, p.choices))}" if p.choices else ""
             print(f"  {p.name} ({p.type_name}, {default}{choices})\n      {p.description}")
         return 0

@@ -23,6 +23,9 @@ ACCEPTED = [
     ("flag IS FALSE", '"flag" IS FALSE', ("flag",)),
     ("name = 'O''Brien'", "\"name\" = 'O''Brien'", ("name",)),
     ('"Mixed Case" <> 3', '"Mixed Case" <> 3', ("Mixed Case",)),
+    ("email LIKE '%@test%'", "\"email\" LIKE '%@test%'", ("email",)),
+    ("email NOT ILIKE 'QA\\_%'", "\"email\" NOT ILIKE 'QA\\_%'", ("email",)),
+    ("NOT name LIKE 'O''B%'", "NOT (\"name\" LIKE 'O''B%')", ("name",)),
 ]
 
 REFUSED = [
@@ -33,7 +36,15 @@ REFUSED = [
     ("id = (SELECT max(id) FROM t)", "subquery"),
     ("lower(email) = 'x'", "function call"),
     ("pg_sleep(10) IS NULL", "function call"),
-    ("email LIKE '%@test%'", "is not allowed"),
+    ("email LIKE '%'", "has no literal character, so it matches (nearly) every value"),
+    ("email NOT LIKE '_%%'", "has no literal character"),
+    ("email LIKE 'qa\\'", "ends with the escape character"),
+    ("email LIKE 'qa' ESCAPE '!'", "LIKE takes no ESCAPE clause"),
+    ("email LIKE other_column", "LIKE compares a column with a quoted pattern"),
+    ("'qa%' ILIKE email", "ILIKE compares a column with a quoted pattern"),
+    ("email LIKE 'qa' || '%'", "LIKE compares a column with a quoted pattern"),
+    ("email LIKE 'qa%' OR NOT email LIKE 'qa%'", "true for every row"),
+    ("email NOT LIKE 'qa%' OR email LIKE 'qa%'", "true for every row"),
     ("id::text = '1'", "is not allowed"),
     ("users.id = 1", "bare column name"),
     ("a IS 'x'", "IS may only be followed by NULL, TRUE or FALSE"),
@@ -67,6 +78,9 @@ def test_rendered_condition_selects_the_same_rows_in_postgresql(pg_engine):
             ("kind IN ('qa', 'fake') AND NOT deleted", [1]),
             ('"Mixed Case" <> 3 OR kind IS NULL', [2, 4]),
             ("deleted IS NOT TRUE AND id >= 2", [2, 4]),
+            ("kind LIKE 'fa%'", [3]),  # % through text() and the driver untouched
+            ("kind NOT ILIKE 'Q_'", [2, 3]),
+            ("kind LIKE 're_l' OR kind ILIKE '%AK%'", [2, 3]),
         ]:
             sql = parse_condition(text).sql
             rows = c.execute(sa.text(f"SELECT id FROM t WHERE {sql} ORDER BY id")).scalars().all()

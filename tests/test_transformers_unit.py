@@ -153,7 +153,7 @@ def test_parameters_get_their_defaults_and_ints_pass_as_numbers():
         "pattern": "###-##-####",
         "domain": "example.com",
     }
-    assert get("noise").parse_params({"relative": 1}) == {"relative": 1.0, "by": ""}
+    assert get("noise").parse_params({"relative": 1}) == {"relative": 1.0, "by": "", "min": None, "max": None}
     assert get("fake.email").parse_params({})["unique"] is True
     assert get("fake.first_name").parse_params({})["unique"] is False
 
@@ -199,7 +199,7 @@ UNIQUE_TEXT = target(Kind.TEXT, unique=True)
 
 CANNOT = [
     ("null", {}, target(Kind.TEXT, nullable=False), "null cannot apply to a NOT NULL column"),
-    ("hash", {}, target(Kind.DATE, "date"), "hash applies to integer, text columns, not date (date)"),
+    ("hash", {}, target(Kind.DATE, "date"), "hash applies to integer, text, uuid columns, not date (date)"),
     ("shift_date", {}, TEXT, "shift_date applies to date, timestamp columns, not text (text)"),
     ("fake.ipv4", {}, target(Kind.UUID, "uuid"), "fake.ipv4 applies to inet, text columns, not uuid (uuid)"),
     ("constant", {"value": "x"}, UNIQUE_TEXT, "constant can give equal outputs for distinct inputs"),

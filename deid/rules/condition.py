@@ -2,8 +2,9 @@
 
 A condition is data written by a data owner, so it is never pasted into SQL. It is parsed, every node is
 checked against the allowed set (column names, literals, comparisons, AND/OR/NOT, IS [NOT] NULL, IS [NOT]
-TRUE/FALSE, IN with a list of literals), and the SQL is rendered again from the tree with every identifier
-quoted. Anything else (subqueries, function calls, casts, several statements, comments) is refused.
+TRUE/FALSE, IN with a list of literals, a column [NOT] LIKE / ILIKE a quoted pattern), and the SQL is
+rendered again from the tree with every identifier quoted. Anything else (subqueries, function calls, casts,
+several statements, comments) is refused.
 
 A condition selects static test rows (`is_test_account = true`), so it is short. Its size is bounded before
 sqlglot reads it, because sqlglot's parser and the rendering below recurse once per nesting level (about 21
@@ -31,8 +32,10 @@ _NESTING = {TokenType.AND, TokenType.OR, TokenType.NOT, TokenType.DASH, TokenTyp
 _SHORT = "keep the condition short: a flag such as is_test_account, or a list with IN (...)"
 
 _COMPARISONS = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
+_LIKES = {exp.Like: "LIKE", exp.ILike: "ILIKE"}
 ALLOWED = (
-    "column names, literals, = <> < <= > >=, AND, OR, NOT, IS [NOT] NULL, IS [NOT] TRUE/FALSE, IN (literals)"
+    "column names, literals, = <> < <= > >=, AND, OR, NOT, IS [NOT] NULL, IS [NOT] TRUE/FALSE, "
+    "IN (literals), column [NOT] LIKE / ILIKE 'pattern'"
 )
 
 
@@ -140,7 +143,46 @@ def _render(node: exp.Expression, columns: list[str]) -> str:
             raise ConditionError("IN takes a list of literals, for example status IN ('fake', 'qa')")
         rendered = ", ".join(_render(i, columns) for i in items)
         return f"{_render(node.this, columns)} IN ({rendered})"
+    if type(node) in _LIKES:
+        return _like(node, columns)
+    if isinstance(node, exp.Escape):
+        raise ConditionError("LIKE takes no ESCAPE clause: escape % and _ with a backslash, as in 'qa\\_%'")
     raise ConditionError(f"'{_describe(node)}' is not allowed in a condition (allowed: {ALLOWED})")
+
+
+def _like(node: exp.Expression, columns: list[str]) -> str:
+    """`column [NOT] LIKE 'pattern'` (and ILIKE): a column on the left, a string literal on the right, so the
+    pattern is data of the rule file, rendered as a quoted literal (its % reaches the server untouched: the
+    statements that read conditions go through rawsql or text(), never a driver's placeholders)."""
+    word = _LIKES[type(node)]
+    pattern = node.expression
+    if not isinstance(node.this, exp.Column) or not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        raise ConditionError(
+            f"{word} compares a column with a quoted pattern, for example email {word} 'qa+%'"
+        )
+    _check_pattern(pattern.this, word)
+    negate = "NOT " if node.args.get("negate") else ""
+    return f"{_render(node.this, columns)} {negate}{word} {quote_literal(pattern.this)}"
+
+
+def _check_pattern(pattern: str, word: str) -> None:
+    """A pattern must hold a literal character: one made of % and _ only matches (nearly) every value, so
+    as a static-rows condition it would keep every row that has one (`email LIKE '%'` is `email IS NOT
+    NULL`). A backslash escapes the next character (PostgreSQL's default), and may not end the pattern."""
+    literal, at = False, 0
+    while at < len(pattern):
+        if pattern[at] == "\\":
+            if at + 1 == len(pattern):
+                raise ConditionError(f"the {word} pattern {pattern!r} ends with the escape character \\")
+            literal, at = True, at + 2
+            continue
+        literal = literal or pattern[at] not in "%_"
+        at += 1
+    if not literal:
+        raise ConditionError(
+            f"the {word} pattern {pattern!r} has no literal character, so it matches (nearly) every value: "
+            "name the test rows, for example email LIKE 'qa+%@test.example'"
+        )
 
 
 def _is_literal(node: exp.Expression) -> bool:
@@ -217,8 +259,9 @@ def _truth(node: exp.Expression, atoms: list[exp.Expression], values: dict[int, 
 
 
 def _positive(node: exp.Expression) -> tuple[exp.Expression, bool]:
-    """`x IS NOT NULL` as (`x IS NULL`, negated): the two are one fact, each the other's negation."""
-    if isinstance(node, exp.Is) and node.args.get("negate"):
+    """`x IS NOT NULL` as (`x IS NULL`, negated): the two are one fact, each the other's negation; likewise
+    `x NOT LIKE p` and `x LIKE p`."""
+    if isinstance(node, exp.Is | exp.Like | exp.ILike) and node.args.get("negate"):
         base = node.copy()
         base.set("negate", None)
         return base, True

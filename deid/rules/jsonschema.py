@@ -29,7 +29,7 @@ def _param_schema(param: Param) -> dict[str, Any]:
         out["minimum"] = param.minimum
     if param.maximum is not None:
         out["maximum"] = param.maximum
-    if not param.required:
+    if not param.required and param.default is not None:  # None: optional, absent by default
         out["default"] = param.default
     return out
 
@@ -100,7 +100,8 @@ def build(policies_dir: Path) -> dict[str, Any]:
                 "maxLength": MAX_CHARACTERS,
                 "description": "Rows matching this condition are static test "
                 "data labelled fake: kept unscrubbed. Column names, literals, comparisons, "
-                "AND/OR/NOT, IS NULL, IN (literals) only.",
+                "AND/OR/NOT, IS NULL, IN (literals), column [NOT] LIKE / ILIKE 'pattern' (a quoted "
+                "pattern with a literal character) only.",
             },
             "keep_rows_at_most": {
                 "type": "object",

@@ -58,6 +58,8 @@ class Param:
 
     def parse(self, value: Any) -> Any:
         """Check one value against this parameter; return it (ints are accepted where numbers are)."""
+        if value is None and self.default is None:  # an optional parameter given as null: absent
+            return None
         ok = isinstance(value, self.type) and not (self.type is int and isinstance(value, bool))
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
@@ -112,6 +114,8 @@ class Transformer:
     rewrites: bool = True  # False for `keep`: the column is not touched at all
     # False when distinct inputs may give equal outputs: such a transformer cannot serve a unique column
     unique_safe: bool = True
+    # checks across parameters (min <= max), after each passed its own; returns what is wrong or None
+    validate_params: Callable[[Mapping[str, Any]], str | None] | None = None
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -134,6 +138,9 @@ class Transformer:
                 raise ParamError(f"{self.name} needs parameter '{p.name}' ({p.description})")
             else:
                 out[p.name] = p.default
+        problem = self.validate_params(out) if self.validate_params else None
+        if problem:
+            raise ParamError(f"{self.name}: {problem}")
         return out
 
     def cannot_apply(self, target: Target, params: Mapping[str, Any]) -> str | None:

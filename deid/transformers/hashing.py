@@ -8,9 +8,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from deid.schema import Kind
-from deid.transformers.base import Param, Target, Transformer, cast, quote_literal
+from deid.transformers.base import Param, Target, Transformer, cast, keyed, quote_literal
 from deid.transformers.common import domain_param, hex_of, too_long
-from deid.transformers.support import MAX_DIGITS, ROUND_TABLE_MAX_DIGITS, SCHEMA, round_table_entries
+from deid.transformers.support import (
+    MAX_DIGITS,
+    ROUND_TABLE_MAX_DIGITS,
+    SCHEMA,
+    round_table_entries,
+    uuid_sql,
+)
 
 UNIQUE_HEX = 32  # 128 bits: collisions among 10^9 distinct values have probability below 2^-68
 _INTEGER_DIGITS = {"smallint": 4, "integer": 9, "bigint": MAX_DIGITS}
@@ -67,6 +73,10 @@ def _hash_digits(value_sql: str, n: int, rows: int) -> str:
 
 def _hash(target: Target, params: Mapping[str, Any]) -> str:
     fmt = params["format"]
+    if target.kind is Kind.UUID:
+        # keyed on the canonical text (lower-case, hyphenated), so a key and the foreign keys that reference
+        # it, in any table, get the same uuid
+        return cast(uuid_sql(keyed("hash.uuid", target.value)), target.sql_type)
     if fmt == "digits":
         pattern = params["pattern"]
         n = pattern.count("#")
@@ -86,6 +96,10 @@ def _output_length(params: Mapping[str, Any]) -> int:
 
 def _check(target: Target, params: Mapping[str, Any]) -> str | None:
     fmt = params["format"]
+    if target.kind is Kind.UUID:
+        if fmt != "hex" or params["length"] != UNIQUE_HEX:
+            return "hash on a uuid column always makes a uuid (122 keyed bits); drop format and length"
+        return None
     if target.kind is Kind.INTEGER:
         if fmt != "digits":
             return "hash on an integer column needs format: digits"
@@ -110,8 +124,10 @@ TRANSFORMERS = (
         "every table, database and run (same salt). format hex: `length` hex characters; email: "
         "<hex>@<domain>; digits: the `pattern` with each '#' a digit. With digits, a value whose digits "
         "fill the pattern exactly goes through a keyed permutation, so distinct values stay distinct "
-        "(unique columns stay unique). Integer columns take format digits with a pattern of '#' only.",
-        applies_to=frozenset({Kind.TEXT, Kind.INTEGER}),
+        "(unique columns stay unique). Integer columns take format digits with a pattern of '#' only. "
+        "uuid columns (and uuid arrays) get a uuid: version 8 with 122 keyed bits, so a uuid key and the "
+        "foreign keys referencing it stay consistent and distinct values stay distinct.",
+        applies_to=frozenset({Kind.TEXT, Kind.INTEGER, Kind.UUID}),
         sql=_hash,
         params=(
             Param("format", str, "hex, digits or email", default="hex", choices=("hex", "digits", "email")),

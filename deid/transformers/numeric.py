@@ -1,8 +1,11 @@
-"""noise: keyed multiplicative noise on numbers."""
+"""noise: keyed multiplicative noise on numbers, optionally clamped into [min, max]."""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from deid.schema import Kind
@@ -10,9 +13,29 @@ from deid.transformers.base import NUMBER_KINDS, Param, Target, Transformer, cas
 from deid.transformers.common import by_key, by_param, check_by
 from deid.transformers.support import prf_unit_sql
 
+_INTEGER_RANGE = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}  # -n <= value < n
+_NUMERIC = re.compile(r"(?:numeric|decimal)\((\d+)(?:,\s*(\d+))?\)")
+
 
 def _positive(value: float) -> str | None:
     return None if value > 0 else f"must be greater than 0, got {value:g}"
+
+
+def _finite(value: float) -> str | None:
+    return None if math.isfinite(value) else f"must be a finite number, got {value}"
+
+
+def _literal(value: float) -> str:
+    """The bound as an SQL number, exactly as written (6.5, not 6.5000000000000000001)."""
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+
+
+def _clamped(expression: str, params: Mapping[str, Any]) -> str:
+    if params["max"] is not None:
+        expression = f"least({expression}, {_literal(params['max'])})"
+    if params["min"] is not None:
+        expression = f"greatest({expression}, {_literal(params['min'])})"
+    return expression
 
 
 def _noise(target: Target, params: Mapping[str, Any]) -> str:
@@ -20,9 +43,61 @@ def _noise(target: Target, params: Mapping[str, Any]) -> str:
     factor = f"(1 + {params['relative']!r} * (2 * {unit} - 1))"
     v = target.value
     if target.kind is Kind.FLOAT:
-        return cast(f"{v} * {factor}", target.sql_type)
+        return cast(_clamped(f"{v} * {factor}", params), target.sql_type)
     scaled = f"{v} * {factor}::numeric"  # numeric arithmetic: exact digits for numeric and bigint values
-    return cast(f"round({scaled})" if target.kind is Kind.INTEGER else scaled, target.sql_type)
+    # clamped before the cast, so a value noised past numeric(p, s)'s limit is brought back, not an overflow;
+    # the bounds are whole (integers) or have at most s decimals (checked), so rounding keeps them inside
+    noised = f"round({scaled})" if target.kind is Kind.INTEGER else scaled
+    return cast(_clamped(noised, params), target.sql_type)
+
+
+def _ordered(params: Mapping[str, Any]) -> str | None:
+    low, high = params["min"], params["max"]
+    if low is not None and high is not None and low > high:
+        return f"min ({low:g}) must not be greater than max ({high:g})"
+    return None
+
+
+def _fits(target: Target, name: str, value: float) -> str | None:
+    """Whether a bound is a value of the column's type, so that the clamped output is one as well."""
+    sql_type = target.sql_type.strip().lower()
+    if target.kind is Kind.INTEGER:
+        if not value.is_integer():
+            return f"noise: {name} must be a whole number on an integer column, got {value:g}"
+        limit = _INTEGER_RANGE.get(sql_type)
+        if limit is not None and not -limit <= value < limit:
+            return f"noise: {name} {value:g} does not fit {sql_type}"
+    found = _NUMERIC.fullmatch(sql_type) if target.kind is Kind.NUMERIC else None
+    if found:
+        precision, scale = int(found.group(1)), int(found.group(2) or 0)
+        exact = Decimal(repr(value))
+        decimals = max(0, -int(exact.as_tuple().exponent))
+        if decimals > scale:
+            return f"noise: {name} {value:g} has more decimals than {sql_type} keeps ({scale})"
+        if abs(exact) >= Decimal(10) ** (precision - scale):
+            return f"noise: {name} {value:g} does not fit {sql_type}"
+    return None
+
+
+def _check(target: Target, params: Mapping[str, Any]) -> str | None:
+    for name in ("min", "max"):
+        if params[name] is not None:
+            problem = _fits(target, name, params[name])
+            if problem:
+                return problem
+    return check_by(target, params)
+
+
+def _bound(which: str) -> Param:
+    return Param(
+        which,
+        float,
+        f"optional {'lower' if which == 'min' else 'upper'} bound: a noised value beyond it becomes it, so a "
+        "CHECK range holds; a value of the column's type (whole on integers, at most the scale's decimals on "
+        "numeric(p, s))",
+        default=None,
+        validate=_finite,
+    )
 
 
 TRANSFORMERS = (
@@ -31,7 +106,8 @@ TRANSFORMERS = (
         description="Multiply a number by a keyed factor near 1. The factor is in [1 - relative, 1 + "
         "relative] and the result is cast back to its type (integers are rounded). With `by`, the factor is "
         "keyed on another column of the row (an entity id); without it, on the value itself, so equal "
-        "values stay equal. Cannot serve a unique column.",
+        "values stay equal. With `min` and/or `max`, the result is clamped into [min, max] (for a column "
+        "with a CHECK range). Cannot serve a unique column.",
         applies_to=NUMBER_KINDS,
         sql=_noise,
         params=(
@@ -45,8 +121,11 @@ TRANSFORMERS = (
                 validate=_positive,
             ),
             by_param("factor"),
+            _bound("min"),
+            _bound("max"),
         ),
-        check=check_by,
+        check=_check,
         unique_safe=False,
+        validate_params=_ordered,
     ),
 )

@@ -1,4 +1,4 @@
-"""json: apply other transformers at paths inside json and jsonb documents."""
+"""json: apply other transformers at paths inside json and jsonb documents, and JSON kept in text columns."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from deid.schema import Column, Kind
 from deid.suggest import did_you_mean
 from deid.transformers.base import Param, ParamError, Target, Transformer, cast, quote_literal
+from deid.transformers.common import text_limit
 from deid.transformers.dictionaries import NAMES
 from deid.transformers.support import SCHEMA
 
@@ -84,29 +85,49 @@ def _path_sql(steps: tuple[str, ...]) -> str:
     return "ARRAY[" + ", ".join(quote_literal(s) for s in steps) + "]::text[]"
 
 
-def _inner(target: Target, path: str, steps: tuple[str, ...]) -> Target:
+def _document(target: Target, params: Mapping[str, Any]) -> str:
+    """The value as jsonb: json columns are cast; text is parsed, a value that is not JSON being what
+    `invalid` says (NULL, {} or an error naming the column)."""
+    if target.kind is Kind.TEXT:
+        invalid, what = quote_literal(params["invalid"]), quote_literal(target.column.name)
+        return f"{SCHEMA}.json_parse({target.value}, {invalid}, {what})"
+    return f"({target.value})::jsonb"  # json round-trips through jsonb
+
+
+def _inner(target: Target, params: Mapping[str, Any], path: str, steps: tuple[str, ...]) -> Target:
     """The value at a path, as text: what the nested transformer sees."""
     column = Column(name=f"{target.column.name}{path}", data_type="text", kind=Kind.TEXT)
-    value = f"(({target.value})::jsonb #>> {_path_sql(steps)})"
+    value = f"({_document(target, params)} #>> {_path_sql(steps)})"
     return Target(
         column=column, value=value, kind=Kind.TEXT, sql_type="text", row=target.row, columns=target.columns
     )
 
 
 def _json(target: Target, params: Mapping[str, Any]) -> str:
-    document = f"({target.value})::jsonb"  # json round-trips through jsonb
+    document = _document(target, params)
     for path, steps, transformer, parsed in nested(params["paths"]):
-        new = transformer.sql(_inner(target, path, steps), parsed)
+        new = transformer.sql(_inner(target, params, path, steps), parsed)
         # a nested NULL (the null transformer) is written as JSON null
         document = (
             f"{SCHEMA}.jsonb_replace({document}, {_path_sql(steps)}, coalesce(to_jsonb({new}), 'null'))"
         )
+    if target.kind is Kind.TEXT:
+        # never cast to varchar(n) directly: the cast would cut the document, leaving text that is not JSON
+        limit = text_limit(target)
+        invalid, what = quote_literal(params["invalid"]), quote_literal(target.column.name)
+        lim = "NULL" if limit is None else str(limit)
+        document = f"{SCHEMA}.json_text({document}, {lim}, {invalid}, {what})"
     return cast(document, target.sql_type)
 
 
 def _check(target: Target, params: Mapping[str, Any]) -> str | None:
+    if target.kind is Kind.TEXT and params["invalid"] == "null" and not target.column.nullable:
+        return (
+            "json on a NOT NULL text column cannot make a value that is not JSON NULL; "
+            "set invalid: empty (writes {}) or invalid: fail"
+        )
     for path, steps, transformer, parsed in nested(params["paths"]):
-        problem = transformer.cannot_apply(_inner(target, path, steps), parsed)
+        problem = transformer.cannot_apply(_inner(target, params, path, steps), parsed)
         if problem:
             return f"at {path}: {problem}"
     return None
@@ -119,8 +140,10 @@ TRANSFORMERS = (
         "($.a.b, $.items[0].x) to a transformer name or {transformer: NAME, params: {...}}. The value at a "
         "path is read as text and written back as a JSON string (JSON null for the null transformer); a "
         "path missing from a document leaves it unchanged. json columns round-trip through jsonb (key order "
-        "and whitespace are normalised).",
-        applies_to=frozenset({Kind.JSON}),
+        "and whitespace are normalised). Text columns holding JSON are parsed and written back as text "
+        "(jsonb's normal form); a value that is not JSON, or a document that no longer fits varchar(n), "
+        "becomes what `invalid` says.",
+        applies_to=frozenset({Kind.JSON, Kind.TEXT}),
         sql=_json,
         params=(
             Param(
@@ -128,6 +151,15 @@ TRANSFORMERS = (
                 dict,
                 "path -> transformer name, or -> {transformer: NAME, params: {...}}",
                 validate=_validate,
+            ),
+            Param(
+                "invalid",
+                str,
+                "text columns only: what a value that is not valid JSON (or whose scrubbed document no "
+                "longer fits varchar(n)) becomes: null, empty ({}), or fail (the scrub stops, naming the "
+                "column, never the value). Never the production value",
+                default="null",
+                choices=("null", "empty", "fail"),
             ),
         ),
         # the nested transformers decide which dictionaries are read; all of them is a safe superset

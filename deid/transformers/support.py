@@ -77,6 +77,11 @@ def prf_unit_sql(message_sql: str) -> str:
     return f"(({prf_int_sql(message_sql)} >> 10)::float8 / 9007199254740992.0)"
 
 
+def uuid_sql(message_sql: str) -> str:
+    """A UUID (version 8, RFC 9562 variant) made of the first 16 bytes of the PRF: 122 keyed bits."""
+    return f"{SCHEMA}.uuid_from(substr({prf_sql(message_sql)}, 1, 16))"
+
+
 def shift_days_sql(message_sql: str, days: int) -> str:
     """A keyed shift of 1 to `days` days either way, never 0. plpgsql because the drawn number is used twice
     (an inlined SQL function would compute the PRF twice); the PRF itself stays in the statement."""
@@ -265,6 +270,44 @@ END $$""",
     LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 BEGIN
     RETURN (ARRAY['192.0.2.0', '198.51.100.0', '203.0.113.0']::inet[])[k / 256 + 1] + mod(k, 256);
+END $$""",
+        # A version-8 UUID (RFC 9562: custom layout) from 16 PRF bytes: the version nibble set to 8 and the
+        # variant bits to 10, so 122 keyed bits remain. plpgsql so the PRF bytes, read three times, are
+        # computed once (see uuid_sql)
+        f"""CREATE OR REPLACE FUNCTION {s}.uuid_from(b bytea) RETURNS uuid
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+BEGIN
+    RETURN encode(set_byte(set_byte(b, 6, (get_byte(b, 6) & 15) | 128), 8, (get_byte(b, 8) & 63) | 128),
+                  'hex')::uuid;
+END $$""",
+        # JSON kept in a text column (the json transformer): parsed, or when it is not JSON, what `invalid`
+        # says: NULL, an empty object, or an error naming the column and never the value (SQLSTATE 22P02)
+        f"""CREATE OR REPLACE FUNCTION {s}.json_parse(value text, invalid text, what text) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+BEGIN
+    RETURN value::jsonb;
+EXCEPTION WHEN data_exception THEN
+    RETURN {s}.json_invalid(invalid, what, 'holds a value that is not valid JSON');
+END $$""",
+        # ... and written back as text, when it fits the column (varchar(n): `lim`; NULL for no limit)
+        f"""CREATE OR REPLACE FUNCTION {s}.json_text(doc jsonb, lim int, invalid text, what text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    t text := doc::text;
+BEGIN
+    IF t IS NULL OR lim IS NULL OR length(t) <= lim THEN
+        RETURN t;
+    END IF;
+    RETURN {s}.json_invalid(invalid, what, 'gets a scrubbed document longer than its type holds')::text;
+END $$""",
+        f"""CREATE OR REPLACE FUNCTION {s}.json_invalid(invalid text, what text, problem text) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF invalid = 'fail' THEN
+        RAISE EXCEPTION USING MESSAGE = 'json: column ' || what || ' ' || problem, ERRCODE = '22P02',
+            COLUMN = what, HINT = 'invalid: null or invalid: empty replaces such values';
+    END IF;
+    RETURN CASE WHEN invalid = 'empty' THEN '{{}}'::jsonb END;
 END $$""",
         # jsonb_set only where the whole path exists: it then cannot fail on a scalar or on an array met
         # where the path expects an object, and a missing path leaves the document as it is
