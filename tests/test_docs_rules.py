@@ -42,6 +42,8 @@ SECTIONS = _sections()
 def _default_cell(param: Param) -> str:
     if param.required:
         return "required"
+    if param.default is None:
+        return "optional"
     value = param.default
     if isinstance(value, bool):
         value = "true" if value else "false"
