@@ -74,6 +74,21 @@ class CheckConstraint:
 
 
 @dataclass(frozen=True)
+class CheckTerm:
+    """One conjunct of a CHECK, as far as an engine could read it (lint decides whether a rule respects it).
+
+    `op`: a comparison (">=", ">", "<=", "<", "=", "<>") of `column` with the constant `value`; "in" (value:
+    a tuple of constants); "length<=", "length<", "length=" (value: an int); "~" (value: a regular
+    expression); "not null"; or "other" (not read: `value` is the tuple of columns it mentions).
+    """
+
+    text: str
+    column: str | None
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
 class UniqueKey:
     """A primary key, unique constraint or unique index, by name (the column sets alone are in Table)."""
 
