@@ -31,7 +31,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     Without --schema or --database, a schema snapshot beside the rule file (rules/<db>.schema.json, written
     by `deid schema`) is used when present, so pull requests are checked without production access.
     """
-    from deid.rules import coverage
+    from deid.rules import constraints, coverage
     from deid.rules.load import load_rules
 
     files = [Path(f) for f in args.rules] or _default_rule_files(args)
@@ -49,6 +49,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
                 )
                 continue
             rules, waiting = _awaiting_migrations(args, rules, schema)
+            for warning in constraints.warnings(rules, schema):  # unproven, not refused: lint still passes
+                print(warning, file=sys.stderr)
             coverage.check_or_raise(rules, schema)
             if waiting:
                 print(f"{path}: {len(waiting)} rule(s) wait for migrations: {', '.join(sorted(waiting))}")

@@ -15,7 +15,8 @@ from typing import Any
 
 from deid import names
 
-SCHEMA_FORMAT = 2  # 2: triggers described (kind, state, what they derive), not only named
+SCHEMA_FORMAT = 3  # 2: triggers described (kind, state, what they derive), not only named
+# 3: CHECK constraints, named unique keys, partition keys and bounds (what lint checks rules against)
 
 
 class Kind(StrEnum):
@@ -64,6 +65,39 @@ class ForeignKey:
 
 
 @dataclass(frozen=True)
+class CheckConstraint:
+    """A table's CHECK constraint: every row the scrub writes must pass it, or the scrub fails."""
+
+    name: str
+    definition: str  # the engine's text of it, e.g. "CHECK (((rate >= 6.50) AND (rate <= 200.00)))"
+    columns: tuple[str, ...] = ()  # the columns it reads
+
+
+@dataclass(frozen=True)
+class CheckTerm:
+    """One conjunct of a CHECK, as far as an engine could read it (lint decides whether a rule respects it).
+
+    `op`: a comparison (">=", ">", "<=", "<", "=", "<>") of `column` with the constant `value`; "in" (value:
+    a tuple of constants); "length<=", "length<", "length=" (value: an int); "~" (value: a regular
+    expression); "not null"; or "other" (not read: `value` is the tuple of columns it mentions).
+    """
+
+    text: str
+    column: str | None
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class UniqueKey:
+    """A primary key, unique constraint or unique index, by name (the column sets alone are in Table)."""
+
+    name: str
+    columns: tuple[str, ...]
+    primary: bool = False
+
+
+@dataclass(frozen=True)
 class Derivation:
     """A column a trigger sets, and the columns of the row its new value is computed from."""
 
@@ -108,6 +142,11 @@ class Table:
     foreign_keys: tuple[ForeignKey, ...] = ()
     triggers: tuple[Trigger, ...] = ()
     row_estimate: int = 0
+    checks: tuple[CheckConstraint, ...] = ()
+    unique_keys: tuple[UniqueKey, ...] = ()  # primary key and unique ones, named; empty in older snapshots
+    partition_by: str = ""  # of a partitioned table, the engine's text: "RANGE (visited)"
+    partition_key: tuple[str, ...] = ()  # the columns its partition key reads
+    partition_bound: str = ""  # of a partition: "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')", "DEFAULT"
 
     @property
     def qualified(self) -> str:
@@ -222,6 +261,16 @@ class Schema:
                 for f in d.get("foreign_keys", ())
             )
             d["triggers"] = tuple(trigger(t) for t in d.get("triggers", ()))
+            # absent from snapshots of format 2 and older: read as none known
+            d["checks"] = tuple(
+                CheckConstraint(c["name"], c["definition"], tuple(c.get("columns", ())))
+                for c in d.get("checks", ())
+            )
+            d["unique_keys"] = tuple(
+                UniqueKey(k["name"], tuple(k["columns"]), k.get("primary", False))
+                for k in d.get("unique_keys", ())
+            )
+            d["partition_key"] = tuple(d.get("partition_key", ()))
             return Table(**d)
 
         return cls(

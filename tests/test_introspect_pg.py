@@ -418,7 +418,7 @@ def test_round_trips_do_not_grow_with_tables(tricky: sa.Engine):
     )
     assert len(introspect(tricky).tables) == tables + 50
     assert count() == before
-    assert before <= 10
+    assert before <= 12  # one query per family of objects (CHECKs and partition keys are the 11th and 12th)
 
 
 def test_temporary_tables_and_extension_objects_are_left_out(pg_engine: sa.Engine):

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from deid import names
 from deid.errors import Problem, RuleProblems
+from deid.rules import constraints
 from deid.rules.heuristics import looks_like_identifier, suggested_class
 from deid.rules.model import ColumnRule, RuleFile, TableRule
 from deid.rules.targets import target_for
@@ -53,6 +54,7 @@ def check(rules: RuleFile, schema: Schema) -> list[Problem]:
             continue
         problems += _check_table(f, rule, table)
     problems += _check_foreign_keys(rules, schema)
+    problems += constraints.check(rules, schema)  # CHECKs, partition keys, composite keys, recomputed columns
     missing = missing_columns(rules, schema)
     if missing:
         listed = ", ".join(names.column_key(t.qualified, c.name) for t, cols in missing for c in cols)

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from deid.backends.base import Backend, Capabilities
-from deid.schema import Schema
+from deid.schema import CheckTerm, Schema
 
 
 class PostgresqlBackend(Backend):
@@ -29,6 +29,11 @@ class PostgresqlBackend(Backend):
         from deid.backends.postgresql.introspect import introspect
 
         return introspect(connection, database_name)
+
+    def check_terms(self, definition: str, columns: tuple[str, ...]) -> tuple[CheckTerm, ...]:
+        from deid.backends.postgresql.checks import terms
+
+        return terms(definition, columns)
 
     def public_parameters(self) -> frozenset[str]:
         from deid.backends.postgresql.conninfo import public_parameters

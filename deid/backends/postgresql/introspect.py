@@ -15,6 +15,7 @@ a cast from any search_path. The caller's search_path is restored afterwards.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -23,7 +24,18 @@ import sqlalchemy as sa
 
 from deid import names
 from deid.backends.postgresql import triggers, types
-from deid.schema import Column, ForeignKey, Kind, Schema, Sequence, Table, Trigger, View
+from deid.schema import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Kind,
+    Schema,
+    Sequence,
+    Table,
+    Trigger,
+    UniqueKey,
+    View,
+)
 
 
 def _user_namespace(alias: str = "n") -> str:
@@ -51,7 +63,9 @@ SET_SEARCH_PATH = sa.text("SELECT set_config('search_path', :path, false)")
 
 RELATIONS = sa.text(f"""
 SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind, c.reltuples,
-       pn.nspname AS parent_schema, pc.relname AS parent_name
+       pn.nspname AS parent_schema, pc.relname AS parent_name,
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_by,
+       CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS partition_bound
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_inherits i ON c.relispartition AND i.inhrelid = c.oid
@@ -128,9 +142,10 @@ def _attnames(array: str, relid: str, where: str = "") -> str:
 # Primary keys, unique constraints and unique indexes all have a pg_index row. Partial and expression
 # indexes do not make a column set unique, and INCLUDE columns (past indnkeyatts) are not part of the key.
 KEYS = sa.text(f"""
-SELECT i.indrelid, i.indisprimary,
+SELECT i.indrelid, i.indisprimary, ic.relname AS name,
        {_attnames("i.indkey::int2[]", "i.indrelid", "WHERE k.n <= i.indnkeyatts")} AS columns
 FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
 WHERE i.indrelid = ANY (CAST(:oids AS oid[])) AND (i.indisprimary OR i.indisunique)
   AND i.indpred IS NULL AND i.indexprs IS NULL
 """)
@@ -148,6 +163,30 @@ JOIN pg_namespace rn ON rn.oid = rc.relnamespace
 LEFT JOIN pg_constraint parent ON parent.oid = c.conparentid
 WHERE c.conrelid = ANY (CAST(:oids AS oid[])) AND c.contype = 'f'
   AND coalesce(parent.conrelid <> c.conrelid, true)
+""")
+
+# CHECK constraints with the columns they read (conkey). A partition inherits its parent's; lint reads the
+# parent's, the table rules are written for. Domain CHECKs are not here (they belong to the type).
+CHECKS = sa.text(f"""
+SELECT c.conrelid, c.conname, pg_get_constraintdef(c.oid) AS definition,
+       {_attnames("c.conkey", "c.conrelid")} AS columns
+FROM pg_constraint c
+WHERE c.conrelid = ANY (CAST(:oids AS oid[])) AND c.contype = 'c'
+""")
+
+# The columns a partitioned table's key reads: plain key columns (partattrs); an expression's (attnum 0)
+# are found in pg_depend, where PostgreSQL makes each such column internally dependent on its table.
+PARTITION_KEYS = sa.text(f"""
+SELECT pt.partrelid,
+       {_attnames("pt.partattrs::int2[]", "pt.partrelid")} || ARRAY(
+           SELECT a.attname::text FROM pg_depend d
+           JOIN pg_attribute a ON a.attrelid = d.objid AND a.attnum = d.objsubid
+           WHERE pt.partexprs IS NOT NULL AND d.classid = 'pg_class'::regclass AND d.objid = pt.partrelid
+             AND d.objsubid > 0 AND d.refclassid = 'pg_class'::regclass AND d.refobjid = pt.partrelid
+             AND d.refobjsubid = 0 AND d.deptype = 'i'
+           ORDER BY a.attnum) AS columns
+FROM pg_partitioned_table pt
+WHERE pt.partrelid = ANY (CAST(:oids AS oid[]))
 """)
 
 # Internal triggers implement foreign keys; user triggers (including clones on partitions) are what a scrub
@@ -211,6 +250,10 @@ def introspect(connection: sa.Connection, database_name: str) -> Schema:
         keys = _by_relation(connection.execute(KEYS, params).mappings(), "indrelid")
         foreign_keys = _by_relation(connection.execute(FOREIGN_KEYS, params).mappings(), "conrelid")
         triggers = _by_relation(connection.execute(TRIGGERS, params).mappings(), "tgrelid")
+        checks = _by_relation(connection.execute(CHECKS, params).mappings(), "conrelid")
+        partition_keys = {
+            r["partrelid"]: r["columns"] for r in connection.execute(PARTITION_KEYS, params).mappings()
+        }
         sequences = connection.execute(SEQUENCES).mappings().all()
 
     return Schema(
@@ -218,7 +261,13 @@ def introspect(connection: sa.Connection, database_name: str) -> Schema:
         engine="postgresql",
         server_version=session["server_version"],
         tables=_sorted(
-            _table(r, columns[r["oid"]], keys[r["oid"]], foreign_keys[r["oid"]], triggers[r["oid"]])
+            _with_constraints(
+                _table(r, columns[r["oid"]], keys[r["oid"]], foreign_keys[r["oid"]], triggers[r["oid"]]),
+                r,
+                checks[r["oid"]],
+                keys[r["oid"]],
+                partition_keys.get(r["oid"], ()),
+            )
             for r in tables
         ),
         sequences=_sorted(_sequence(s) for s in sequences),
@@ -295,6 +344,34 @@ def _table(
         triggers=tuple(sorted((_trigger(t) for t in triggers), key=lambda t: t.name)),
         # reltuples is -1 for a table never vacuumed or analyzed (PostgreSQL 14+): unknown, so 0.
         row_estimate=max(int(relation["reltuples"]), 0),
+    )
+
+
+def _with_constraints(
+    table: Table,
+    relation: Mapping[str, Any],
+    checks: list[Mapping[str, Any]],
+    keys: list[Mapping[str, Any]],
+    partition_key: Iterable[str],
+) -> Table:
+    """What the scrub's rows must satisfy beyond their types: CHECKs, named unique keys, partitions."""
+    return dataclasses.replace(
+        table,
+        checks=tuple(
+            sorted(
+                (CheckConstraint(c["conname"], c["definition"], tuple(c["columns"])) for c in checks),
+                key=lambda c: c.name,
+            )
+        ),
+        unique_keys=tuple(
+            sorted(
+                {UniqueKey(k["name"], tuple(k["columns"]), k["indisprimary"]) for k in keys},
+                key=lambda k: k.name,
+            )
+        ),
+        partition_by=relation["partition_by"] or "",
+        partition_key=tuple(dict.fromkeys(partition_key)),
+        partition_bound=relation["partition_bound"] or "",
     )
 
 
