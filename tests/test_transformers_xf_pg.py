@@ -133,13 +133,15 @@ INSERT INTO loans SELECT i,
 """
 
 
-def test_noise_without_clamp_breaks_the_check_and_with_clamp_stays_inside(engine, postgres, tmp_path):
+def test_noise_without_clamp_is_refused_naming_the_check_and_with_clamp_stays_inside(engine, postgres, tmp_path):
     run(engine, RATES)
     clamped = copy_database(postgres, engine)
     try:
+        # unclamped, the CHECK would fail the UPDATE (SQLSTATE 23514): the rules are refused before it runs
         with pytest.raises(TerminalError) as caught:
             scrub(engine, tmp_path, "  public.loans:\n    columns: {id: keep, rate: noise, term: noise}\n")
-        assert "SQLSTATE 23514" in str(caught.value) and "loans_" in str(caught.value)
+        refusal = str(caught.value)
+        assert "loans_rate_check" in refusal and "loans_term_check" in refusal and "`min:`/`max:`" in refusal
         before = rows(clamped, "SELECT id, rate FROM loans ORDER BY id")
         scrub(
             clamped,
