@@ -159,6 +159,11 @@ def print_summary(record: dict) -> None:
     checks = record.get("checks", [])
     if checks:
         print(f"validation: {sum(c['ok'] for c in checks)} of {len(checks)} checks passed")
+    for w in (record.get("expectations") or {}).get("waivers") or []:
+        print(
+            f"waived by the rule file: {w['check']} on {w['place']} ({w['matched']} matched of "
+            f"{w['checked']} checked): {w['reason']}"
+        )
     if record.get("published"):
         print(f"published {record['published']}; kept: {', '.join(record.get('kept', [])) or 'none'}")
 
