@@ -171,3 +171,15 @@ def test_a_waiver_lets_one_check_pass_on_one_column_only(refresh):
     assert "phone: 1 rows" in notes_line
     assert "ops@carrier-mail" not in failed.err and "555-2671" not in failed.err  # counts, never values
     assert "waived phone public.carriers.phone: 50 matched of 50 checked" in failed.err
+
+
+def test_lint_notes_a_database_wide_pii_threshold_and_points_to_waivers(refresh):
+    refresh.setup(CARRIERS, carriers_rules(WAIVED), extra="    validation: {pii_max_hits: 3}\n")
+    linted = refresh.cli("lint", str(refresh.folder / "rules" / "shop.yaml"))
+    assert linted.code == 0, linted.err  # a note, not a failure: existing setups keep working
+    assert "note: deid.yaml sets validation.pii_max_hits: 3 for shop" in linted.out
+    assert 'waive: {phone: "why"}' in linted.out
+    (refresh.folder / "deid.yaml").write_text(
+        (refresh.folder / "deid.yaml").read_text().replace("pii_max_hits: 3", "pii_max_hits: 0")
+    )
+    assert "pii_max_hits" not in refresh.cli("lint", str(refresh.folder / "rules" / "shop.yaml")).out

@@ -122,6 +122,8 @@ def pii_specs(plan: Plan, schema: Schema, settings: Settings) -> list[Spec]:
         query = f"{_scan_sql(table_plan, columns, settings)} WHERE v.unexpected > {settings.pii_max_hits}"
         waived = sorted({c for a in table_plan.actions for w in a.waivers if (c := w.check) in PII_CHECKS})
         note = f"; waived on some columns: {', '.join(waived)}" if waived else ""
+        if settings.pii_max_hits:  # database-wide: kept for existing setups, waivers say it per column
+            note += "; pii_max_hits applies to every kept column (prefer waive: in the rule file)"
         specs.append(
             Spec(
                 "kept_text_without_pii",
