@@ -183,3 +183,25 @@ def test_lint_notes_a_database_wide_pii_threshold_and_points_to_waivers(refresh)
         (refresh.folder / "deid.yaml").read_text().replace("pii_max_hits: 3", "pii_max_hits: 0")
     )
     assert "pii_max_hits" not in refresh.cli("lint", str(refresh.folder / "rules" / "shop.yaml")).out
+
+
+@pytest.mark.parametrize(
+    "rule, accepted",
+    [
+        ({"transformer": "keep", "waive": {"phone": "published by the carrier"}}, True),
+        ({"transformer": "keep", "waive": {"phnoe": "typo"}}, False),
+        ({"transformer": "keep", "waive": {"phone": ""}}, False),
+        ({"transformer": "fake.email", "waive": {"email": "nothing to waive"}}, False),
+    ],
+)
+def test_the_editors_schema_takes_waivers_on_kept_columns_only(rule, accepted):
+    import json
+
+    import jsonschema
+
+    from tests.refresh import ROOT
+
+    schema = json.loads((ROOT / "rules" / "rules.schema.json").read_text())
+    document = {"version": 1, "database": "shop", "tables": {"public.carriers": {"columns": {"phone": rule}}}}
+    valid = jsonschema.Draft202012Validator(schema).is_valid(document)
+    assert valid is accepted
