@@ -41,6 +41,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
     for path in files:
         try:
             rules = load_rules(path)
+            note = _threshold_note(args, rules.database)
+            if note:
+                print(f"{path}: {note}")
             schema, origin = _lint_schema(args, rules.database, path)
             if schema is None:
                 print(
@@ -63,6 +66,25 @@ def cmd_lint(args: argparse.Namespace) -> int:
             failures.append(exc)
             print(str(exc), file=sys.stderr)
     return 1 if failures else 0
+
+
+def _threshold_note(args: argparse.Namespace, database: str) -> str | None:
+    """A note (never a failure) when deid.yaml raises pii_max_hits for the database: it lets that many hits
+    of every pattern pass in every kept column, where a waiver in the rule file lets one check pass on one
+    column. Kept working for existing setups; lint points to waivers. No deid.yaml: nothing to say."""
+    from deid.errors import ConfigError
+
+    try:
+        hits = _config(args).database(database).validation.pii_max_hits
+    except ConfigError:
+        return None
+    if hits <= 0:
+        return None
+    return (
+        f"note: deid.yaml sets validation.pii_max_hits: {hits} for {database}, which lets {hits} matching "
+        "rows of every PII pattern pass in every kept column. Waive one check on one column instead: "
+        'waive: {phone: "why"} in its rule, and set pii_max_hits back to 0'
+    )
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -186,6 +208,11 @@ def print_summary(record: dict) -> None:
     checks = record.get("checks", [])
     if checks:
         print(f"validation: {sum(c['ok'] for c in checks)} of {len(checks)} checks passed")
+    for w in (record.get("expectations") or {}).get("waivers") or []:
+        print(
+            f"waived by the rule file: {w['check']} on {w['place']} ({w['matched']} matched of "
+            f"{w['checked']} checked): {w['reason']}"
+        )
     if record.get("published"):
         print(f"published {record['published']}; kept: {', '.join(record.get('kept', [])) or 'none'}")
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from deid.rules import coverage
-from deid.rules.model import ColumnRule, RowLimit, RuleFile, TableRule
+from deid.rules.model import ColumnRule, RowLimit, RuleFile, TableRule, Waiver
 from deid.rules.targets import over_array, quote_table, target_for
 from deid.schema import Column, Kind, Schema, Table
 from deid.transformers import get
@@ -32,6 +32,10 @@ class ColumnAction:
     params: dict[str, Any]
     source: str  # "rule" or "class <name>"
     sql: str | None  # the new value's expression; None when the column is kept
+    waivers: tuple[Waiver, ...] = ()  # validation checks the rule waives for this kept column
+
+    def waiver(self, check: str) -> Waiver | None:
+        return next((w for w in self.waivers if w.check == check), None)
 
 
 @dataclass(frozen=True)
@@ -82,8 +86,15 @@ class Plan:
         """sha256 of every decision (tables, actions, conditions, statements; row estimates left out, as
         they change with ANALYZE): two plans with one digest scrub a copy alike. Steps that share a copy
         compare it, so none works from a plan other than the one the scrub applied."""
+        # waivers are left out: they decide no statement, only validation, and the rules digest (in the
+        # text) already changes with them; so plans of rule files without waivers keep their digests
         decisions = [
-            {**asdict(t), "row_estimate": None, "keep_rows_limit": asdict(t.keep_rows_limit)}
+            {
+                **asdict(t),
+                "row_estimate": None,
+                "keep_rows_limit": asdict(t.keep_rows_limit),
+                "actions": [{k: v for k, v in asdict(a).items() if k != "waivers"} for a in t.actions],
+            }
             for t in self.tables
         ]
         text = json.dumps(
@@ -206,7 +217,9 @@ def _column_action(table: Table, column: Column, crule: ColumnRule) -> tuple[Col
         if element_wise:
             sql = over_array(sql, column)
     return (
-        ColumnAction(column.name, column.data_type, transformer.name, params, crule.source, sql),
+        ColumnAction(
+            column.name, column.data_type, transformer.name, params, crule.source, sql, crule.waivers
+        ),
         set(transformer.dictionaries) if sql else set(),
     )
 
@@ -261,6 +274,8 @@ def render(plan: Plan, with_sql: bool = True) -> str:
             params = shown_params(a)
             what = f"{a.transformer}({params})" if params else a.transformer
             out.append(f"  {a.column:<{width}}  {a.data_type:<28} -> {what}  [{a.source}]")
+            for w in a.waivers:
+                out.append(f"  {'':<{width}}  validation waives {w.check}: {w.reason} (rules line {w.line})")
         if with_sql and t.statement:
             out.append("")
             for statement in (*t.before, t.statement, *t.after):
@@ -269,6 +284,9 @@ def render(plan: Plan, with_sql: bool = True) -> str:
     out.append(
         f"{len(plan.tables)} table(s): {touched} with statements, {len(plan.tables) - touched} untouched."
     )
+    waived = sum(len(a.waivers) for t in plan.tables for a in t.actions)
+    if waived:
+        out.append(f"{waived} validation waiver(s): each lets one check pass on one kept column.")
     if plan.dictionaries:
         out.append(f"Fake-value dictionaries: {', '.join(plan.dictionaries)}.")
     out.append(

@@ -10,6 +10,9 @@ working copy's token digests go to production, which returns the ones it also ho
 more than `free_text_max_hits` distinct identifiers match. Guarantee: a production email, or a full name
 written as its first and last name next to each other, in a sampled row of a kept column is found. A
 first name alone, a misspelled or reordered name, or a mention outside the sampled rows is not.
+
+A column whose rule waives `production_identifiers` (deid.expect.waivable) is still read and counted, but
+reported as waived instead of failing.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import sqlalchemy as sa
 
 from deid.expect.digests import KEY_PARAM, keyed
 from deid.expect.kept import kept_text
-from deid.expect.report import Outcome
+from deid.expect.report import Outcome, Waived
 from deid.expect.settings import Settings
 from deid.expect.sql import literal, not_static, quote_ident, quote_table, regex_literal
+from deid.expect.waivable import PRODUCTION_IDENTIFIERS
 from deid.plan import Plan, TablePlan
 from deid.schema import Schema
 
@@ -83,13 +87,14 @@ def free_text_outcomes(
     key: bytes,
     settings: Settings,
     compared: Plan | None = None,
-) -> list[Outcome]:
+) -> tuple[list[Outcome], list[Waived]]:
     """`plan` describes the copy, whose kept text is read; `compared` the part production can answer for,
-    whose identifiers are looked for (default: all of `plan`)."""
+    whose identifiers are looked for (default: all of `plan`). Returns the outcomes of the columns, and the
+    counts of the columns whose rule waives the check."""
     compared = compared or plan
     sources = {tp.table: s for tp in compared.tables if (s := identifier_sources(tp))}
     if not sources:
-        return []
+        return [], []
     owners: dict[bytes, set[tuple[str, str]]] = defaultdict(set)
     targets: list[tuple[str, str, int]] = []
     for table_plan in plan.tables:
@@ -106,7 +111,7 @@ def free_text_outcomes(
                 count += 1
             targets.append((table_plan.table, column, count))
     if not targets:
-        return []
+        return [], []
     found: set[bytes] = set()
     if owners:
         tokens = list(owners)
@@ -125,16 +130,29 @@ def free_text_outcomes(
     for digest in found:
         for owner in owners[digest]:
             hits[owner] += 1
-    return [
-        Outcome(
-            "kept_text_without_production_identifiers",
-            table,
-            column,
-            hits[(table, column)] <= settings.free_text_max_hits,
-            hits[(table, column)],
-            count,
-            settings.free_text_max_hits,
-            "distinct production emails or full names among the sampled rows' tokens (keyed digests)",
+    waivers = {
+        (tp.table, a.column): w
+        for tp in plan.tables
+        for a in tp.actions
+        if (w := a.waiver(PRODUCTION_IDENTIFIERS))
+    }
+    outcomes, waived = [], []
+    for table, column, count in targets:
+        found_here = hits[(table, column)]
+        waiver = waivers.get((table, column))
+        if waiver is not None:
+            waived.append(Waived(table, column, waiver.check, waiver.reason, waiver.line, found_here, count))
+            continue
+        outcomes.append(
+            Outcome(
+                "kept_text_without_production_identifiers",
+                table,
+                column,
+                found_here <= settings.free_text_max_hits,
+                found_here,
+                count,
+                settings.free_text_max_hits,
+                "distinct production emails or full names among the sampled rows' tokens (keyed digests)",
+            )
         )
-        for table, column, count in targets
-    ]
+    return outcomes, waived

@@ -15,8 +15,8 @@ from deid.expect.digests import new_key
 from deid.expect.free_text import free_text_outcomes
 from deid.expect.gx_runner import run_specs
 from deid.expect.leaks import leak_outcomes
-from deid.expect.pii import pii_specs
-from deid.expect.report import Outcome, Report
+from deid.expect.pii import pii_specs, waived_counts
+from deid.expect.report import Outcome, Report, Waived
 from deid.expect.settings import Settings
 from deid.expect.suites import build_specs
 from deid.plan import Plan
@@ -63,7 +63,14 @@ def validate_with_expectations(
                 specs += pii_specs(plan, schema, settings)
                 report.outcomes += run_specs(work, plan.database, specs)
                 report.seconds["suite"] = round(time.perf_counter() - started, 3)
-            report.outcomes += leaks.result()
+            if any(a.waivers for tp in plan.tables for a in tp.actions):
+                started = time.perf_counter()
+                with work.connect() as w:
+                    report.waived += waived_counts(w, plan, schema, settings)
+                report.seconds["waived"] = round(time.perf_counter() - started, 3)
+            outcomes, waived = leaks.result()
+            report.outcomes += outcomes
+            report.waived += waived
     except sa.exc.DBAPIError as exc:
         # retold from SQLSTATE and names only: the statement's parameters hold the key and digests
         raise retell(exc, "validation") from None
@@ -79,15 +86,16 @@ def _leak_checks(
     key: bytes,
     settings: Settings,
     seconds: dict[str, float],
-) -> list[Outcome]:
+) -> tuple[list[Outcome], list[Waived]]:
     with _same_text(production) as p, _same_text(work) as w:
         started = time.perf_counter()
         outcomes = leak_outcomes(p, w, compared, schema, key, settings)
         seconds["leaks"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
-        outcomes += free_text_outcomes(p, w, plan, schema, key, settings, compared)
+        free_text, waived = free_text_outcomes(p, w, plan, schema, key, settings, compared)
+        outcomes += free_text
         seconds["free_text"] = round(time.perf_counter() - started, 3)
-    return outcomes
+    return outcomes, waived
 
 
 @contextmanager

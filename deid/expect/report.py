@@ -33,11 +33,36 @@ class Outcome:
         return f"{text}; {self.detail}" if self.detail else text
 
 
+@dataclass(frozen=True)
+class Waived:
+    """A check the rule file waives for one kept column (deid.expect.waivable), and what it found there:
+    counted and reported, never failing. Every other check of the column, and of other columns, still runs."""
+
+    table: str
+    column: str
+    check: str  # e.g. "phone", "production_identifiers"
+    reason: str  # the rule file's words
+    line: int  # of the waiver in the rule file
+    matched: int | None  # rows (PII scan) or distinct identifiers (free text) it let pass; None: not counted
+    checked: int | None = None
+
+    @property
+    def place(self) -> str:
+        return column_key(self.table, self.column)
+
+    def __str__(self) -> str:
+        counts = "not counted" if self.matched is None else f"{self.matched} matched"
+        if self.checked is not None:
+            counts += f" of {self.checked} checked"
+        return f"waived {self.check} {self.place}: {counts}; {self.reason} (rules line {self.line})"
+
+
 @dataclass
 class Report:
     database: str
     outcomes: list[Outcome] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # per phase: suite, leaks, free_text
+    waived: list[Waived] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -54,6 +79,7 @@ class Report:
             "ok": self.ok,
             "seconds": dict(self.seconds),
             "expectations": [asdict(o) for o in self.outcomes],
+            "waivers": [{**asdict(w), "place": w.place} for w in self.waived],
         }
 
 
@@ -62,6 +88,8 @@ def raise_on_failure(report: Report) -> None:
     failed = report.failed
     if failed:
         lines = "\n".join(f"  {o}" for o in failed)
+        if report.waived:  # what the rule file let pass, so no one reads a failure as waived
+            lines += "\nwaived by the rule file (not failing):\n" + "\n".join(f"  {w}" for w in report.waived)
         raise TerminalError(
             f"validation of {report.database} failed: {len(failed)} of {len(report.outcomes)} expectations; "
             f"nothing was published.\n{lines}"

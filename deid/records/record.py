@@ -11,7 +11,9 @@ started_at, finished_at, seconds, outcome (published | kept: older than the publ
 rollback | failed | step: one step run with --only),
 failed_step, error, rules {file, sha256, git_commit, git_dirty}, schema_hash, clone_method, subset,
 steps {name: {start, seconds}}, tables {table: {rows, seconds, action, sessions}}, row_counts {table: {rows,
-expected}}, offsets, migrations, checks, expectations, published, kept, dropped, files, upload.
+expected}}, offsets, migrations, checks, expectations (with waivers: the checks the rule file
+waives, each with table, column, check, reason, line, matched and checked counts), published, kept, dropped,
+files, upload.
 """
 
 from __future__ import annotations

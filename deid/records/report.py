@@ -195,6 +195,9 @@ def _validation(r: dict) -> str:
     if items:
         head = "<tr><th></th><th>expectation</th><th>place</th><th>counts</th><th>detail</th></tr>"
         out += _listing("expectations", head, [_expectation(x) for x in items])
+    waivers = [_dict(w) for w in exp.get("waivers") or []]
+    if waivers:
+        out += _waivers(waivers)
     if checks:
         head = "<tr><th></th><th>check</th><th>subject</th><th>detail</th></tr>"
         rows = [
@@ -214,6 +217,19 @@ def _expectation(x: dict) -> tuple[bool, str]:
     return _row(
         "expectation", bool(x.get("ok")), _e(x.get("expectation")), place, counts, _e(x.get("detail"))
     )
+
+
+def _waivers(waivers: list[dict]) -> str:
+    """What the rule file let pass: never folded away, so a reviewer sees every waiver of the run."""
+    head = "<tr><th>place</th><th>check</th><th>matched</th><th>reason (rules line)</th></tr>"
+    rows = "".join(
+        f'<tr class="waiver"><td>{_code(".".join(str(p) for p in (w.get("table"), w.get("column")) if p))}'
+        f"</td><td>{_e(w.get('check'))}</td><td class='num'>{_count(w.get('matched'))} of "
+        f"{_count(w.get('checked'))} checked</td><td>{_e(w.get('reason'))} ({_e(w.get('line'))})</td></tr>"
+        for w in waivers
+    )
+    title = f"{len(waivers)} waiver(s) from the rule file: counted, not failing"
+    return f"<h2 class='sub'>{title}</h2><table id=\"waivers\">{head}{rows}</table>"
 
 
 def _pill(ok: bool, yes: str = "pass", no: str = "FAIL") -> str:

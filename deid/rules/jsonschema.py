@@ -43,6 +43,20 @@ def _params_schema(params: tuple[Param, ...]) -> dict[str, Any]:
     }
 
 
+def _waive_schema() -> dict[str, Any]:
+    from deid.expect.waivable import WAIVABLE
+
+    return {
+        "type": "object",
+        "description": "Validation checks that do not fail this kept column, each with its reason: "
+        + "; ".join(f"{check}: {what}" for check, what in WAIVABLE.items())
+        + ". Only for kept columns; every other check, and other columns, still fail.",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {check: {"type": "string", "minLength": 1} for check in WAIVABLE},
+    }
+
+
 def build(policies_dir: Path) -> dict[str, Any]:
     transformers = all_transformers()
     policies = sorted(p.stem for p in Path(policies_dir).glob("*.yaml"))
@@ -63,6 +77,8 @@ def build(policies_dir: Path) -> dict[str, Any]:
                     "description": "Why this is safe (needed to keep "
                     "a column that looks like an identifier).",
                 },
+                # only a kept column can waive a check (the loader refuses it on a transformed one)
+                **({} if t.rewrites else {"waive": _waive_schema()}),
             },
         }
     defs["rule.class"] = {
@@ -74,6 +90,7 @@ def build(policies_dir: Path) -> dict[str, Any]:
             "class": {"enum": classes},
             "params": {"type": "object", "description": "Overrides of the class transformer's parameters."},
             "reason": {"type": "string", "minLength": 1},
+            "waive": _waive_schema(),
         },
     }
     defs["column"] = {

@@ -26,6 +26,7 @@ from deid.rules.model import (
     RuleFile,
     TableRule,
     TriggerRule,
+    Waiver,
     frozen,
 )
 from deid.suggest import did_you_mean
@@ -37,7 +38,7 @@ RULES_VERSION = 1
 TOP_KEYS = ("$schema", "version", "database", "policy", "large_objects", "tables")
 TABLE_KEYS = ("copy", "keep_rows_where", "keep_rows_at_most", "triggers", "columns", "description")
 ROW_LIMIT_KEYS = ("rows", "percent", "reason")
-COLUMN_KEYS = ("transformer", "class", "params", "reason")
+COLUMN_KEYS = ("transformer", "class", "params", "reason", "waive")
 POLICY_KEYS = ("name", "description", "classes")
 CLASS_KEYS = ("description", "citation", "transformer", "params")
 POLICY_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
@@ -443,6 +444,8 @@ def _column(source, path, name: str, spec: Any, policy: Policy) -> tuple[ColumnR
     problems += found
     if resolved is None:
         return None, problems
+    waivers, found = _waivers(source, (*path, "waive"), name, spec.get("waive"), resolved)
+    problems += found
     return ColumnRule(
         name=name,
         transformer=resolved,
@@ -450,7 +453,53 @@ def _column(source, path, name: str, spec: Any, policy: Policy) -> tuple[ColumnR
         line=line,
         identifier_class=str(cls_name) if cls_name is not None else None,
         reason=reason,
+        waivers=waivers,
     ), problems
+
+
+def _waivers(
+    source, path, column: str, spec: Any, transformer: str
+) -> tuple[tuple[Waiver, ...], list[Problem]]:
+    """`waive: {phone: "published by the carrier"}`: validation checks (deid.expect.waivable) that do not
+    fail this kept column, each with its reason. Each waiver is as narrow as one check on one column."""
+    from deid.expect.waivable import WAIVABLE
+
+    if spec is None:
+        return (), []
+    fix = 'write waive: {phone: "why these values may stay"}'
+    if not isinstance(spec, dict) or not spec:
+        return (), [source.problem(path, f"column {column}: waive must be a mapping of check to reason", fix)]
+    if get(transformer).rewrites:
+        return (), [
+            source.problem(
+                path,
+                f"column {column}: waive on a column transformed by {transformer}: validation scans kept "
+                "columns only, so there is nothing to waive",
+                "remove waive (the transformed values are checked by checks that cannot be waived)",
+            )
+        ]
+    waivers, problems = [], []
+    for check, reason in spec.items():
+        where = (*path, check)
+        if check not in WAIVABLE:
+            problems.append(
+                source.problem(
+                    where,
+                    f"column {column}: unknown check '{check}' in waive.{did_you_mean(str(check), WAIVABLE)}",
+                    f"waivable checks: {', '.join(WAIVABLE)}",
+                )
+            )
+        elif not isinstance(reason, str) or not reason.strip():
+            problems.append(
+                source.problem(
+                    where,
+                    f"column {column}: waiver of {check} needs a reason",
+                    f'say why these values may stay, e.g. {check}: "published by the carrier"',
+                )
+            )
+        else:
+            waivers.append(Waiver(check, reason.strip(), source.line(where)))
+    return tuple(waivers), problems
 
 
 def _transformer_and_params(source, path, name: Any, params: Mapping[str, Any], column: str | None = None):

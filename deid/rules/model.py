@@ -18,6 +18,16 @@ def frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """One validation check (deid.expect.waivable) that does not fail one kept column, and why: the
+    check still runs and its count is reported, but it lets the column pass."""
+
+    check: str
+    reason: str
+    line: int
+
+
+@dataclass(frozen=True)
 class ColumnRule:
     name: str
     transformer: str  # always resolved: a rule that names a class gets the policy's transformer here
@@ -25,11 +35,29 @@ class ColumnRule:
     line: int
     identifier_class: str | None = None
     reason: str | None = None
+    waivers: tuple[Waiver, ...] = ()  # only on kept columns (the loader refuses them elsewhere)
 
     @property
     def source(self) -> str:
         """How the rule chose its transformer, for plans and reports."""
         return f"class {self.identifier_class}" if self.identifier_class else "rule"
+
+    def waiver(self, check: str) -> Waiver | None:
+        return next((w for w in self.waivers if w.check == check), None)
+
+    def describe(self) -> dict[str, Any]:
+        """The rule as canonical data, without line numbers: two rules that scrub and validate a column
+        alike describe alike (for diffs of plans and rule files). Keys with no value are left out."""
+        described: dict[str, Any] = {"transformer": self.transformer}
+        if self.identifier_class:
+            described["class"] = self.identifier_class
+        if self.params:
+            described["params"] = {k: self.params[k] for k in sorted(self.params)}
+        if self.reason:
+            described["reason"] = self.reason
+        if self.waivers:
+            described["waive"] = {w.check: w.reason for w in sorted(self.waivers, key=lambda w: w.check)}
+        return described
 
 
 # A row condition keeps static test data: a handful of labelled accounts, never most of a table. Unless a
