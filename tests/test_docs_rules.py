@@ -130,3 +130,10 @@ def test_the_row_condition_grammar_is_the_one_the_parser_enforces():
     from deid.rules.condition import ALLOWED
 
     assert ALLOWED in _chapter("Row conditions")
+
+
+def test_every_waivable_check_is_documented_and_no_other():
+    from deid.expect.waivable import WAIVABLE
+
+    documented = set(re.findall(r"^\| `([a-z0-9_]+)` \| ", _chapter("Waivers"), re.M))
+    assert documented == set(WAIVABLE)

@@ -133,7 +133,7 @@ INSERT INTO loans SELECT i,
 """
 
 
-def test_noise_without_clamp_is_refused_naming_the_check_and_with_clamp_stays_inside(engine, postgres, tmp_path):
+def test_noise_without_clamp_is_refused_by_lint_and_with_clamp_stays_inside(engine, postgres, tmp_path):
     run(engine, RATES)
     clamped = copy_database(postgres, engine)
     try:

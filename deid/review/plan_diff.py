@@ -29,14 +29,13 @@ ITEMISED = ("waivers", "triggers")  # facts compared item by item (one row per w
 
 def column_facts(rule: ColumnRule) -> dict[str, Any]:
     """Everything a column rule decides, in one comparable dict."""
-    waivers = getattr(rule, "waivers", ())  # per-column waivers of checks, where the rule model has them
     return {
         "transformer": rule.transformer,
         "kept": not get(rule.transformer).rewrites,
         "params": json.loads(json.dumps(dict(rule.params), sort_keys=True, default=str)),
         "class": rule.identifier_class,
         "reason": rule.reason,
-        "waivers": {w.check: w.reason for w in waivers},
+        "waivers": {w.check: w.reason for w in rule.waivers},
     }
 
 
