@@ -36,6 +36,16 @@ class Server:
         engine.dispose()
         return name
 
+    def copy_database(self, source: str, prefix: str = "deid_test_copy") -> str:
+        """A new database made from `source` by CREATE DATABASE ... TEMPLATE, as the snapshot step makes a
+        working copy; `source` must have no session open (dispose its engines first)."""
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        engine = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        with engine.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+        engine.dispose()
+        return name
+
     def drop_database(self, name: str) -> None:
         engine = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
         with engine.connect() as c:

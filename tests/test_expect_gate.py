@@ -40,13 +40,8 @@ class Demo:
 
     def working_copy(self, rules_text: str | None = None) -> tuple[sa.Engine, dict]:
         """A scrubbed, rebased copy (with the given rules, else the demo's); its rebase record."""
-        name = self.postgres.create_database("deid_exp_work")
-        self.postgres.drop_database(name)
         self.prod.dispose()  # CREATE DATABASE ... TEMPLATE needs the source without sessions
-        admin = sa.create_engine(self.postgres.admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.prod_name}"')
-        admin.dispose()
+        name = self.postgres.copy_database(self.prod_name, "deid_exp_work")
         self.copies.append(name)
         work = sa.create_engine(self.postgres.url(name))
         plan = self.plan if rules_text is None else plan_for(rules_text, self.schema)

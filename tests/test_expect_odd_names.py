@@ -108,12 +108,7 @@ def databases(postgres, tmp_path, production: str, rules_text: str):
         with prod.connect() as c:
             schema = backend_for("postgresql").introspect(c, "odd")
         prod.dispose()  # CREATE DATABASE ... TEMPLATE needs the source without sessions
-        work_name = postgres.create_database("deid_odd_work")
-        postgres.drop_database(work_name)
-        admin = sa.create_engine(postgres.admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.exec_driver_sql(f'CREATE DATABASE "{work_name}" TEMPLATE "{prod_name}"')
-        admin.dispose()
+        work_name = postgres.copy_database(prod_name, "deid_odd_work")
         rules = tmp_path / "odd.yaml"
         rules.write_text(rules_text)
         plan = planning.build_plan(load_rules(rules), schema)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import types
-import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -106,11 +105,7 @@ def copies(postgres, production):
     made: list[str] = []
 
     def make() -> str:
-        name = f"deid_rebase_work_{uuid.uuid4().hex[:10]}"
-        admin = sa.create_engine(postgres.admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-        with admin.connect() as c:
-            c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{production[0]}"')
-        admin.dispose()
+        name = postgres.copy_database(production[0], "deid_rebase_work")
         made.append(name)
         return postgres.url(name)
 

@@ -30,12 +30,7 @@ def demo_pair(postgres):
     """A seeded production database and a copy of it (the working copy), made by CREATE DATABASE TEMPLATE."""
     prod_name = postgres.create_database("deid_prod")
     seed(postgres.url(prod_name), learners=200)
-    work_name = postgres.create_database("deid_work")
-    postgres.drop_database(work_name)
-    admin = sa.create_engine(postgres.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{work_name}" TEMPLATE "{prod_name}"')
-    admin.dispose()
+    work_name = postgres.copy_database(prod_name, "deid_work")
     prod, work = sa.create_engine(postgres.url(prod_name)), sa.create_engine(postgres.url(work_name))
     yield prod, work
     prod.dispose()

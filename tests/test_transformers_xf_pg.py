@@ -52,12 +52,7 @@ def scrub(engine: sa.Engine, folder: Path, tables: str, salt: str = SALT) -> Non
 
 def copy_database(postgres, engine: sa.Engine) -> sa.Engine:
     """A copy of the database (CREATE DATABASE ... TEMPLATE), to scrub the same rows twice."""
-    name = postgres.create_database("deid_xf_copy")
-    postgres.drop_database(name)
-    admin = sa.create_engine(postgres.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{engine.url.database}"')
-    admin.dispose()
+    name = postgres.copy_database(engine.url.database, "deid_xf_copy")
     return sa.create_engine(postgres.url(name), poolclass=sa.pool.NullPool)
 
 

@@ -64,39 +64,32 @@ def _unwrap(text: str) -> str:
     return text
 
 
-def _closing(text: str, start: int) -> int:
+def _outside_quotes(text: str):
+    """(index, character, depth) of every character outside '...' literals; depth counts the parentheses
+    open before it (a closing one already counted)."""
     depth, quoted = 0, False
-    for i in range(start, len(text)):
-        ch = text[i]
+    for i, ch in enumerate(text):
         if ch == "'":
             quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
+            continue
+        if quoted:
+            continue
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        yield i, ch, depth
+
+
+def _closing(text: str, start: int) -> int:
+    """The index of the parenthesis closing the one at `start`, or -1."""
+    closing = (i for i, ch, depth in _outside_quotes(text[start:]) if ch == ")" and depth == 0)
+    found = next(closing, None)
+    return -1 if found is None else start + found
 
 
 def _split_and(text: str) -> list[str]:
-    parts, depth, quoted, start = [], 0, False, 0
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "'":
-            quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-        elif not quoted and depth == 0 and text.startswith(" AND ", i):
-            parts.append(text[start:i])
-            start = i + 5
-            i += 4
-        i += 1
-    parts.append(text[start:])
-    return parts
+    """The terms of a top-level AND chain."""
+    cuts = [i for i, _, depth in _outside_quotes(text) if depth == 0 and text.startswith(" AND ", i)]
+    bounds = [0, *(c + 5 for c in cuts)]
+    return [text[a : (cuts[n] if n < len(cuts) else len(text))] for n, a in enumerate(bounds)]
 
 
 def _ident(text: str) -> str:
