@@ -83,12 +83,12 @@ def test_constants_lists_and_composite_keys_are_checked_against_the_live_schema(
     sql = """
     CREATE TABLE stays (id int PRIMARY KEY, status text NOT NULL CHECK (status IN ('open', 'closed')),
                         zip text, night date, CONSTRAINT one_stay UNIQUE (zip, night),
-                        code text CHECK (code ~ '^[A-Z]{3}$'));
+                        code text CHECK (code ~ '^[A-Z]{3}$'), room text CONSTRAINT one_room UNIQUE);
     """
     rules = (
         "  public.stays:\n    columns:\n      id: keep\n"
         "      status: {transformer: constant, params: {value: gone}}\n"
-        "      zip: generalize_zip\n      night: keep\n      code: hash\n"
+        "      zip: generalize_zip\n      night: keep\n      code: hash\n      room: redact\n"
     )
     refresh.setup(sql, rules)
     linted = lint(refresh)
@@ -98,12 +98,14 @@ def test_constants_lists_and_composite_keys_are_checked_against_the_live_schema(
         in (linted.err)
     )
     assert "public.stays.zip is in the unique key one_stay (zip, night)" in linted.err
+    assert "public.stays.room (text, unique one_room): redact can give equal outputs" in linted.err
     # a regex lint cannot prove a hash matches: a warning that names it, not a refusal
     assert (
         "warning: public.stays.code is rewritten by hash" in linted.err and "stays_code_check" in linted.err
     )
 
     fixed = rules.replace("value: gone", "value: closed").replace("generalize_zip", "hash")
+    fixed = fixed.replace("room: redact", "room: hash")
     refresh.write_rules(fixed)
     passed = lint(refresh)
     assert passed.code == 0, passed.err

@@ -173,6 +173,9 @@ def _check_column(f: str, rule: TableRule, table: Table, column: Column, crule: 
     reason = transformer.cannot_apply(target, crule.params)
     if reason:
         what = f"elements of {column.data_type}" if element_wise else column.data_type
+        keys = [k for k in table.unique_keys if k.columns == (column.name,)] if target.unique else []
+        for key in keys[:1]:  # the constraint the rewrite would break, as lint names every other one
+            what += f", {'primary key' if key.primary else 'unique'} {key.name}"
         return [
             Problem(
                 f,
