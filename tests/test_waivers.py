@@ -205,3 +205,38 @@ def test_the_editors_schema_takes_waivers_on_kept_columns_only(rule, accepted):
     document = {"version": 1, "database": "shop", "tables": {"public.carriers": {"columns": {"phone": rule}}}}
     valid = jsonschema.Draft202012Validator(schema).is_valid(document)
     assert valid is accepted
+
+
+def test_a_column_added_by_migrations_keeps_the_waiver_its_waiting_rule_states(tmp_path):
+    """The applied plan was built before the migrations, without the rules that waited for them; validation
+    of the migrated copy still reads those rules' waivers (and only those columns')."""
+    from deid.expect.scope import ADDED_BY_MIGRATIONS, for_copy
+    from deid.plan import build_plan
+    from deid.rules.coverage import awaiting_migrations
+    from deid.schema import Column, Kind, Schema, Table
+
+    path = tmp_path / "shop.yaml"
+    path.write_text(
+        "version: 1\ndatabase: shop\ntables:\n  public.carriers:\n    columns:\n      id: keep\n"
+        '      hotline: {transformer: keep, reason: "published", waive: {phone: "printed on every parcel"}}\n'
+        "      memo: keep\n"
+    )
+    rules = load_rules(path)
+    text = Column("id", "integer", Kind.INTEGER), Column("memo", "text", Kind.TEXT)
+    cloned = Schema("shop", "postgresql", (Table("public", "carriers", text, primary_key=("id",)),))
+    hotline = Column("hotline", "text", Kind.TEXT)
+    migrated = Schema(
+        "shop", "postgresql", (Table("public", "carriers", (*text, hotline), primary_key=("id",)),)
+    )
+    waiting_rules, waiting = awaiting_migrations(rules, cloned, True)
+    assert waiting == {"public.carriers.hotline"}
+    applied = build_plan(waiting_rules, cloned)
+
+    (table,) = for_copy(applied, migrated, rules).tables
+    actions = {a.column: a for a in table.actions}
+    assert actions["hotline"].source == ADDED_BY_MIGRATIONS
+    assert [(w.check, w.reason) for w in actions["hotline"].waivers] == [("phone", "printed on every parcel")]
+    assert actions["memo"].waivers == ()
+    # without the rule file (as before), the added column had no waiver: the scan would fail it
+    (bare,) = for_copy(applied, migrated).tables
+    assert {a.column: a for a in bare.actions}["hotline"].waivers == ()

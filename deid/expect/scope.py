@@ -20,27 +20,33 @@ import dataclasses
 from deid.names import column_key
 from deid.plan import ColumnAction, Plan, TablePlan
 from deid.rules.condition import parse_condition
-from deid.schema import Schema, Table
+from deid.rules.model import RuleFile, TableRule
+from deid.schema import Column, Schema, Table
 
 ADDED_BY_MIGRATIONS = "added by migrations"
 
 
-def for_copy(applied: Plan, copy: Schema) -> Plan:
+def for_copy(applied: Plan, copy: Schema, rules: RuleFile | None = None) -> Plan:
+    """`rules` (the file the plan was built from) gives the columns that migrations added the waivers their
+    rules state: their rules waited for the migrations, so the applied plan has no action for them."""
     tables = []
     for table in copy.rule_tables:
         planned = applied.table(table.qualified)
         if planned is None:  # a table the migrations added: its values are staging's own, all kept
             planned = TablePlan(table.qualified, "full", (), None, None, table.row_estimate)
-        tables.append(_restricted(planned, table))
+        tables.append(_restricted(planned, table, rules.table(table.qualified) if rules else None))
     return dataclasses.replace(applied, tables=tuple(tables))
 
 
-def _restricted(planned: TablePlan, table: Table) -> TablePlan:
+def _restricted(planned: TablePlan, table: Table, rule: TableRule | None) -> TablePlan:
     by_name = {a.column: a for a in planned.actions}
-    actions = tuple(
-        by_name.get(c.name) or ColumnAction(c.name, c.data_type, "keep", {}, ADDED_BY_MIGRATIONS, None)
-        for c in table.columns
-    )
+
+    def added(column: Column) -> ColumnAction:
+        crule = rule.column(column.name) if rule else None
+        waivers = crule.waivers if crule else ()
+        return ColumnAction(column.name, column.data_type, "keep", {}, ADDED_BY_MIGRATIONS, None, waivers)
+
+    actions = tuple(by_name.get(c.name) or added(c) for c in table.columns)
     condition = planned.keep_rows_where
     if condition and not _reads_only(condition, table):
         condition = None

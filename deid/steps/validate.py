@@ -163,7 +163,7 @@ def validate(ctx) -> list[Check]:
             )
         with prod.connect() as p:
             production = backend.introspect(p, ctx.database.name)
-        plan = scope.for_copy(applied, copy)
+        plan = scope.for_copy(applied, copy, rules)
         compared, not_compared = scope.for_production(plan, copy, production)
         waters = state.high_waters or {}
         offsets = {  # without a noted high water (a copy of an older deid), production's is read
