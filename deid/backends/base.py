@@ -62,5 +62,10 @@ class Backend:
         """
         raise ConfigError(f"deid cannot open read-only sessions on engine '{self.name}'")
 
+    def content_sampler(self) -> Any:
+        """The module that counts, in the database, how many sampled values match identifier formats (see
+        deid.backends.postgresql.sample for the functions `deid scan` calls)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot sample content")
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

@@ -30,6 +30,11 @@ class PostgresqlBackend(Backend):
 
         return introspect(connection, database_name)
 
+    def content_sampler(self) -> Any:
+        from deid.backends.postgresql import sample
+
+        return sample
+
     def public_parameters(self) -> frozenset[str]:
         from deid.backends.postgresql.conninfo import public_parameters
 
