@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deid.classify.content import Evidence, by_content
-from deid.classify.name import HIGH, LOW, MEDIUM, Finding, by_name
+from deid.classify.name import HIGH, LOW, MEDIUM, Finding, by_name, is_catalogue
+from deid.classify.words import split_words
 from deid.schema import Column, Kind, Table
 
 __all__ = ["HIGH", "LOW", "MEDIUM", "Evidence", "Suspicion", "classify"]
@@ -36,8 +37,12 @@ def classify(column: Column, table: Table, evidence: Evidence | None = None) -> 
     date_like = column.kind in (Kind.DATE, Kind.TIMESTAMP) and named is not None
     found = by_content(evidence, date_like=date_like)
     reasons = tuple(f.reason for f in ([named] if named else []) + found)
+    if named is None and split_words(column.name) == ["name"] and is_catalogue(table):
+        reasons = ("name: a catalogue's name, not a person's", *reasons)
     if named is not None and named.cls == "key":
         return Suspicion("key", HIGH, reasons)
+    if named is None and _text_key(column, table, evidence):
+        return Suspicion("key", HIGH, (*reasons, f"content: uuid or hex key {_keys(evidence)}/{evidence.sampled} sampled"))
     if column.kind is Kind.JSON:
         document = next((f for f in found if f.cls == "json"), None)
         if document is not None:
@@ -52,6 +57,18 @@ def classify(column: Column, table: Table, evidence: Evidence | None = None) -> 
             return Suspicion(None, "", (*reasons, "content: no person names sampled"))
         return Suspicion(named.cls, named.confidence, reasons)
     return Suspicion(None, "", reasons)
+
+
+def _keys(evidence: Evidence) -> int:
+    return max(evidence.hits.get("uuid", 0), evidence.hits.get("hex_key", 0))
+
+
+def _text_key(column: Column, table: Table, evidence: Evidence | None) -> bool:
+    """A text column of UUIDs or hex keys that is a primary, unique or foreign key: it names a row."""
+    if evidence is None or not evidence.sampled or _keys(evidence) / evidence.sampled < 0.9:
+        return False
+    in_fk = any(column.name in fk.columns for fk in table.foreign_keys)
+    return table.is_unique(column.name) or column.name in table.primary_key or in_fk
 
 
 def _weak_name_without_names(named: Finding, evidence: Evidence | None) -> bool:

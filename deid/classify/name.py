@@ -107,6 +107,9 @@ _RULES: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("tax", "number"), "tax_id", HIGH),
     (("ein",), "tax_id", HIGH),
     (("tin",), "tax_id", MEDIUM),
+    (("employee", "number"), "person_number", MEDIUM),
+    (("member", "number"), "person_number", MEDIUM),
+    (("patient", "number"), "person_number", MEDIUM),
     (("salary",), "financial_amount", HIGH),
     (("income",), "financial_amount", HIGH),
 )

@@ -94,8 +94,9 @@ def _clean(text: str) -> str:
 # --- the draft ---------------------------------------------------------------------------------------------
 
 
-def draft(result: ScanResult, database: str, policy: Policy, folder: Path) -> str:
-    """A rule file for every table and column that lints clean against the scanned schema."""
+def draft(result: ScanResult, database: str, policy: Policy, folder: Path) -> tuple[str, list]:
+    """A rule file for every table and column, and the lint problems left in it (none, unless no candidate
+    of some column satisfies lint)."""
     from deid.errors import RuleProblems
     from deid.rules.coverage import check
     from deid.rules.load import load_rules
@@ -118,7 +119,7 @@ def draft(result: ScanResult, database: str, policy: Policy, folder: Path) -> st
             except RuleProblems as exc:
                 problems = exc.problems
         if not problems:
-            return text
+            return text, []
         moved = False
         for problem in problems:
             owner = lines.get(problem.line)
@@ -134,7 +135,7 @@ def draft(result: ScanResult, database: str, policy: Policy, folder: Path) -> st
                 moved = True
         if not moved:
             break
-    return text
+    return text, list(problems)
 
 
 def _quiet_triggers(result: ScanResult, table_key: str, triggers: dict[str, dict[str, object]]) -> bool:
@@ -265,10 +266,14 @@ def scan_database(config, database: str, rows: int, write: str | None, say=print
     if write:
         target = Path(write)
         policy = _policy(config, database, target)
-        text = draft(result, database, policy, target.parent if target.parent.is_dir() else Path("."))
+        text, problems = draft(result, database, policy, target.parent if target.parent.is_dir() else Path("."))
         target.write_text(text)
         flagged = sum(1 for c in result.columns if c.suspicion.cls)
         say(f"wrote {target} ({len(schema.rule_tables)} tables, {len(result.columns)} columns, {flagged} judged)")
+        if problems:
+            from deid.errors import RuleProblems
+
+            raise RuleProblems(problems, appendix=f"{target} was written; fix these lines by hand")
     return 0
 
 

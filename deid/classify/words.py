@@ -27,7 +27,7 @@ VOCABULARY = frozenset(
     ip ipaddr mac device imei serial vin plate vehicle
     url website homepage web site link
     card pan cvv iban bank routing swift
-    medical record mrn health plan beneficiary member insurance patient
+    medical record mrn health plan beneficiary member insurance patient employee staff customer
     contact home work business personal primary secondary alt other
     created updated deleted modified at on by time stamp timestamp
     category genre product course tag title label description desc type kind status
