@@ -8,7 +8,6 @@ clean.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from deid import names
 from deid.classify import Evidence, Suspicion, classify
 from deid.classify.content import document_paths, sensitive_paths
 from deid.classify.propose import KEEP, Rule, candidates
+from deid.classify.yamlout import comment, flow, scalar
 from deid.rules.model import Policy
 from deid.schema import Column, Kind, Schema, Table
 from deid.transformers.dictionaries import entries
@@ -80,15 +80,10 @@ def report(result: ScanResult) -> list[str]:
         s = c.suspicion
         cls = s.cls or "-"
         facts = "; ".join(s.evidence) if s.cls else ("; ".join(s.evidence) or "no identifier suspected")
-        lines.append(f"{c.key:<{width}}  {cls:<32}  {s.confidence or '-':<6}  {_clean(facts)}")
+        lines.append(f"{c.key:<{width}}  {cls:<32}  {s.confidence or '-':<6}  {comment(facts)}")
     if result.large_objects:
         lines.append(f"large objects: {result.large_objects} (they belong to no column; the draft drops them)")
     return lines
-
-
-def _clean(text: str) -> str:
-    """Comments and report lines stay one line of printable text whatever a document key holds."""
-    return re.sub(r"[^\x20-\x7e]", "?", text)
 
 
 # --- the draft ---------------------------------------------------------------------------------------------
@@ -201,8 +196,8 @@ def render(
         "# Drafted by `deid scan`: every column classified by name, type and a production sample. Review each",
         "# line (the comment is the evidence: counts and pattern names, never a value) before merging.",
         "version: 1",
-        f"database: {yaml_scalar(database)}",
-        f"policy: {yaml_scalar(policy)}",
+        f"database: {scalar(database)}",
+        f"policy: {scalar(policy)}",
     ]
     if result.large_objects:
         out.append("large_objects: drop   # the database holds large objects; they belong to no column")
@@ -212,7 +207,7 @@ def render(
     for c in result.columns:
         by_table.setdefault(c.table.qualified, []).append(c)
     for table_key, columns in by_table.items():
-        out.append(f"  {yaml_scalar(table_key)}:")
+        out.append(f"  {scalar(table_key)}:")
         owners[len(out)] = ("table", table_key)
         decided = (triggers or {}).get(table_key)
         if decided:
@@ -222,25 +217,9 @@ def render(
             rule = rules[c.key]
             s = c.suspicion
             note = f"  # {s.cls} {s.confidence}: {'; '.join(s.evidence)}" if s.cls else ""
-            out.append(f"      {yaml_scalar(c.column.name)}: {flow(rule)}{_clean(note)}")
+            out.append(f"      {scalar(c.column.name)}: {flow(rule)}{comment(note)}")
             owners[len(out)] = ("column", c.key)
     return "\n".join(out) + "\n", owners
-
-
-def yaml_scalar(text: str) -> str:
-    """A string as a YAML key or value that reads back as exactly that string (`on`, `a:b`, `#x`, ...)."""
-    import yaml
-
-    dumped = yaml.safe_dump([text], default_flow_style=True, width=10**6, allow_unicode=True).strip()
-    return dumped[1:-1]
-
-
-def flow(rule: Rule | dict[str, object]) -> str:
-    import yaml
-
-    if rule == KEEP:
-        return "keep"
-    return yaml.safe_dump(rule, default_flow_style=True, width=10**6, sort_keys=False, allow_unicode=True).strip()
 
 
 # --- the command ---------------------------------------------------------------------------------------------
