@@ -1,5 +1,6 @@
-"""`deid scan` on real PostgreSQL: the demo's planted hard cases are all found with no false alarm, the drafted
-rule file lints clean and publishes with validation green untouched, and no sampled value is ever printed."""
+"""`deid scan` on real PostgreSQL: the demo's planted hard cases are all found with no false alarm, the
+drafted rule file lints clean and publishes with validation green untouched, and no sampled value is ever
+printed."""
 
 from __future__ import annotations
 
@@ -37,24 +38,33 @@ IDENTIFIERS = {
 NEGATIVES = {
     "count": ["public.legacy_contacts.visits", "public.degrees.graduation_year"],
     "price": ["public.courses.price", "public.payments.amount", "public.legacy_contacts.credit"],
-    "timestamp": ["public.legacy_contacts.imported_at", "public.learners.signup_at", "public.enrollments.enrolled_at"],
+    "timestamp": [
+        "public.legacy_contacts.imported_at",
+        "public.learners.signup_at",
+        "public.enrollments.enrolled_at",
+    ],
     "enum": ["public.legacy_contacts.tier", "public.courses.level", "public.enrollments.status"],
     "uuid": ["public.legacy_contacts.contact_uuid"],
-    "catalogue name": ["public.categories.name", "public.courses.title", "partners.partner_staff.partner_name"],
+    "catalogue name": [
+        "public.categories.name",
+        "public.courses.title",
+        "partners.partner_staff.partner_name",
+    ],
 }
 NOT_ALARMS = {"-", "key"}
 
 
 @pytest.fixture
 def demo(postgres, tmp_path, staging, monkeypatch):
-    """The demo production database (300 learners), and deid.yaml whose rule file is tmp/rules/learners.yaml."""
+    """The demo production database (300 learners); deid.yaml's rule file is tmp/rules/learners.yaml."""
     prod = postgres.create_database("deid_scan")
     seed(postgres.url(prod), learners=300)
     (tmp_path / "rules").mkdir()
     config = tmp_path / "deid.yaml"
     config.write_text(
         "databases:\n  learners:\n    production: prod\n    staging_server: stg\n"
-        f"    staging_name: {staging}\n    salt_secret: salt\n    rules: {tmp_path / 'rules' / 'learners.yaml'}\n"
+        f"    staging_name: {staging}\n    salt_secret: salt\n"
+        f"    rules: {tmp_path / 'rules' / 'learners.yaml'}\n"
     )
     monkeypatch.setenv("DEID_CONFIG", str(config))
     monkeypatch.setenv("DEID_CONN_PROD", postgres.url(prod))

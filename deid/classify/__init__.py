@@ -42,7 +42,9 @@ def classify(column: Column, table: Table, evidence: Evidence | None = None) -> 
     if named is not None and named.cls == "key":
         return Suspicion("key", HIGH, reasons)
     if named is None and _text_key(column, table, evidence):
-        return Suspicion("key", HIGH, (*reasons, f"content: uuid or hex key {_keys(evidence)}/{evidence.sampled} sampled"))
+        return Suspicion(
+            "key", HIGH, (*reasons, f"content: uuid or hex key {_keys(evidence)}/{evidence.sampled} sampled")
+        )
     if column.kind is Kind.JSON:
         document = next((f for f in found if f.cls == "json"), None)
         if document is not None:

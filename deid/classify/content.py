@@ -145,12 +145,18 @@ def by_content(evidence: Evidence | None, date_like: bool = False) -> list[Findi
     elif evidence.share("person_last") >= MOSTLY:
         out.append(Finding("last_name", MEDIUM, f"content: last name {evidence.hits['person_last']}/{n}"))
     if date_like and evidence.share("birth_range") >= MOSTLY:
-        out.append(Finding("date_of_birth", MEDIUM, f"content: birth-range dates {evidence.hits['birth_range']}/{n}"))
+        out.append(
+            Finding("date_of_birth", MEDIUM, f"content: birth-range dates {evidence.hits['birth_range']}/{n}")
+        )
     if not out:
         mentioned = {p: evidence.hits.get(p, 0) for p in _FREE_TEXT_PATTERNS if evidence.hits.get(p, 0)}
         if mentioned:
             counts = ", ".join(f"{p} {k}/{n}" for p, k in mentioned.items())
-            out.append(Finding("free_text", MEDIUM if sum(mentioned.values()) > 1 else LOW, f"content: {counts} sampled"))
+            out.append(
+                Finding(
+                    "free_text", MEDIUM if sum(mentioned.values()) > 1 else LOW, f"content: {counts} sampled"
+                )
+            )
     if evidence.paths:
         flagged = sensitive_paths(evidence)
         if flagged:

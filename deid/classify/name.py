@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deid.classify.words import split_words
+from deid.classify.words import _words, split_words
 from deid.schema import Column, Kind, Table
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"
@@ -118,13 +118,15 @@ _NAME_PARTS = {"first": "first_name", "given": "first_name", "last": "last_name"
                "maiden": "name", "middle": "name", "surname": "last_name"}  # fmt: skip
 # Tables whose `name` is a thing's name, not a person's: only content (dictionary hits) says otherwise.
 CATALOGUE_WORDS = frozenset(
-    """category categories genre genres product products course courses tag tags brand brands department
+    _words(
+        """category categories genre genres product products course courses tag tags brand brands department
     departments region regions country countries language languages currency currencies type types status
     statuses role roles plan plans skill skills subject subjects topic topics store stores shop shops
     warehouse warehouses location locations vendor vendors supplier suppliers company companies partner
     partners team teams group groups organization organizations org school schools university
     universities institution institutions catalog catalogue item items feature features flag flags
-    permission permissions setting settings city cities state states event events""".split()
+    permission permissions setting settings city cities state states event events"""
+    )
 )
 # Classes that an integer column may really hold (an SSN stored as a number); any other class named on an
 # integer key (`address_id`, `user_id`) describes what the key points at, not what it holds.

@@ -52,7 +52,7 @@ def candidates(
     if s.cls is None:
         # lint may still find the name sensitive (a catalogue's `name`): then the keep says why it is safe
         why = "; ".join(s.evidence) or "no identifier format in the sampled values"
-        return [KEEP, keep_because(f"deid scan judged it safe ({why}): review")]
+        return [KEEP, keep_because(f"judged not to hold an identifier ({why}): review")]
     if s.cls == "key":
         return [keep_because("a key: it identifies a row, not a person")]
     if partition_key:
@@ -75,7 +75,9 @@ def candidates(
 def _preferred(cls: str, column: Column, policy: Policy, paths: Mapping[str, str]) -> list[Rule]:
     if cls == "json":
         spec = {
-            p: _JSON_PATH_TRANSFORMERS.get(c, {"transformer": "hash", "params": {"format": "hex", "length": 32}})
+            p: _JSON_PATH_TRANSFORMERS.get(
+                c, {"transformer": "hash", "params": {"format": "hex", "length": 32}}
+            )
             for p, c in paths.items()
             if p.startswith("$") and "[*]" not in p
         }
@@ -93,7 +95,10 @@ def _preferred(cls: str, column: Column, policy: Policy, paths: Mapping[str, str
     if cls in ("login", "person_number"):
         return [{"transformer": "hash", "params": {"format": "hex", "length": 32}}]
     if cls == "free_text":
-        return [{"transformer": "null"}, {"transformer": "redact", "params": {"keep_start": 0, "keep_end": 0}}]
+        return [
+            {"transformer": "null"},
+            {"transformer": "redact", "params": {"keep_start": 0, "keep_end": 0}},
+        ]
     if policy.get(cls) is not None:
         return [{"class": cls}]
     return []

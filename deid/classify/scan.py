@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from deid import names
 from deid.classify import Evidence, Suspicion, classify
 from deid.classify.content import document_paths, sensitive_paths
-from deid.classify.propose import KEEP, Rule, candidates
+from deid.classify.propose import Rule, candidates
 from deid.classify.yamlout import comment, flow, scalar
 from deid.rules.model import Policy
 from deid.schema import Column, Kind, Schema, Table
@@ -61,7 +61,9 @@ def sample(connection: sa.Connection, schema: Schema, sampler, rows: int = DEFAU
             found = counts.get(column.name)
             evidence = None
             if found is not None:
-                evidence = Evidence(found.get("sampled", 0), {k: v for k, v in found.items() if k != "sampled"})
+                evidence = Evidence(
+                    found.get("sampled", 0), {k: v for k, v in found.items() if k != "sampled"}
+                )
                 if column.kind is Kind.JSON or found.get("document", 0):
                     texts = sampler.documents(connection, table, column, rows)
                     evidence.paths = document_paths(texts, first, last)
@@ -82,7 +84,9 @@ def report(result: ScanResult) -> list[str]:
         facts = "; ".join(s.evidence) if s.cls else ("; ".join(s.evidence) or "no identifier suspected")
         lines.append(f"{c.key:<{width}}  {cls:<32}  {s.confidence or '-':<6}  {comment(facts)}")
     if result.large_objects:
-        lines.append(f"large objects: {result.large_objects} (they belong to no column; the draft drops them)")
+        lines.append(
+            f"large objects: {result.large_objects} (they belong to no column; the draft drops them)"
+        )
     return lines
 
 
@@ -97,7 +101,8 @@ def draft(result: ScanResult, database: str, policy: Policy, folder: Path) -> tu
     from deid.rules.load import load_rules
 
     options = {
-        c.key: candidates(c.suspicion, c.column, c.table, policy, c.paths, c.partition_key) for c in result.columns
+        c.key: candidates(c.suspicion, c.column, c.table, policy, c.paths, c.partition_key)
+        for c in result.columns
     }
     chosen = {key: 0 for key in options}
     triggers: dict[str, dict[str, object]] = {}
@@ -193,8 +198,8 @@ def render(
 ) -> tuple[str, dict[int, tuple[str, str]]]:
     """The rule file's text, and which table or column each line is for (to map lint's problems back)."""
     out = [
-        "# Drafted by `deid scan`: every column classified by name, type and a production sample. Review each",
-        "# line (the comment is the evidence: counts and pattern names, never a value) before merging.",
+        "# Drafted by `deid scan`: every column classified by name, type and a production sample. Review",
+        "# each line (its comment is the evidence: counts and pattern names, never a value) before merging.",
         "version: 1",
         f"database: {scalar(database)}",
         f"policy: {scalar(policy)}",
@@ -222,7 +227,7 @@ def render(
     return "\n".join(out) + "\n", owners
 
 
-# --- the command ---------------------------------------------------------------------------------------------
+# --- the command -------------------------------------------------------------------------------------------
 
 
 def scan_database(config, database: str, rows: int, write: str | None, say=print) -> int:
@@ -245,10 +250,13 @@ def scan_database(config, database: str, rows: int, write: str | None, say=print
     if write:
         target = Path(write)
         policy = _policy(config, database, target)
-        text, problems = draft(result, database, policy, target.parent if target.parent.is_dir() else Path("."))
+        text, problems = draft(
+            result, database, policy, target.parent if target.parent.is_dir() else Path(".")
+        )
         target.write_text(text)
         flagged = sum(1 for c in result.columns if c.suspicion.cls)
-        say(f"wrote {target} ({len(schema.rule_tables)} tables, {len(result.columns)} columns, {flagged} judged)")
+        tables, columns = len(schema.rule_tables), len(result.columns)
+        say(f"wrote {target} ({tables} tables, {columns} columns, {flagged} judged)")
         if problems:
             from deid.errors import RuleProblems
 

@@ -1,4 +1,4 @@
-"""Column names as dictionary words: `emailaddress` -> email address, `nationalIdNumber` -> national id number.
+"""Column names as words: `emailaddress` -> email address, `nationalIdNumber` -> national id number.
 
 Owners write names joined up (`phonenumber`), in camelCase, with digits (`addressline1`) and abbreviated
 (`dob`). Separators and case changes split first; each remaining piece is then segmented over a small
@@ -11,10 +11,16 @@ from __future__ import annotations
 import re
 from functools import cache
 
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 # Words that identifiers' names are made of, and the everyday words around them that must split cleanly
 # (`createdat`, `updatedon`). Two-letter words are listed only where they occur in names (id, ip, zip, ...).
 VOCABULARY = frozenset(
-    """
+    _words(
+        """
     email mail e address addr line street city state zip postal post code postcode country
     phone telephone tel mobile cell fax number num no nr
     password passwd pwd pass hash salt secret token key api private public
@@ -35,7 +41,8 @@ VOCABULARY = frozenset(
     note notes comment comments remark remarks memo text body message bio ref reference
     of to from the is has and or in
     business entity row
-    """.split()
+    """
+    )
 )
 _MAX_WORD = max(len(w) for w in VOCABULARY)
 

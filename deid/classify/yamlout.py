@@ -19,7 +19,9 @@ def flow(rule: Any) -> str:
     """A column rule on one line: `keep`, or a flow mapping."""
     if rule == "keep":
         return "keep"
-    return yaml.safe_dump(rule, default_flow_style=True, width=10**6, sort_keys=False, allow_unicode=True).strip()
+    return yaml.safe_dump(
+        rule, default_flow_style=True, width=10**6, sort_keys=False, allow_unicode=True
+    ).strip()
 
 
 def comment(text: str) -> str:

@@ -131,9 +131,13 @@ def _suggestion(column: Column, table: Table, rules: RuleFile) -> tuple[str, str
                     rule["reason"] = f"references {names.column_key(fk.ref_table, ref)}, kept like it"
                 return flow(rule), f"  # as {names.column_key(fk.ref_table, ref)}, which it references"
     suspicion = classify(column, table)
-    best = candidates(suspicion, column, table, rules.policy)[0]
+    options = candidates(suspicion, column, table, rules.policy)
+    # a plain keep that _check_column would refuse for want of a reason moves on to the keep that gives one
+    best = next((r for r in options if r != KEEP or not looks_like_identifier(column)), options[-1])
     if best == KEEP:
         return "keep", f"  # {column.data_type}: review"
+    if suspicion.cls is None:
+        return flow(best), ""
     return flow(best), f"  # {suspicion.cls} ({suspicion.confidence}, {'; '.join(suspicion.evidence)})"
 
 

@@ -125,7 +125,9 @@ def date_counts(connection: sa.Connection, table: Table, columns: Sequence[Colum
             f"count(*) FILTER (WHERE {q}::date BETWEEN current_date - interval '110 years' "
             "AND current_date - interval '10 years')",
         ]
-    query = f"SELECT {', '.join(parts)} FROM (SELECT * FROM {quote_table(table.qualified)} LIMIT {int(rows)}) r"
+    query = (
+        f"SELECT {', '.join(parts)} FROM (SELECT * FROM {quote_table(table.qualified)} LIMIT {int(rows)}) r"
+    )
     values = connection.execute(sa.text(query)).one()
     return {
         c.name: {"sampled": int(values[2 * i]), "birth_range": int(values[2 * i + 1])}
