@@ -143,7 +143,8 @@ def test_scan_prints_no_sampled_value_and_keys_are_never_phones(postgres, tmp_pa
         for i in range(40):
             # UUIDs and hex keys full of ten-digit runs: never a phone or a card number
             key = f"abcdef01-2345-4678-9abc-{2025550100 + i:012d}"
-            doc = {"contact": {"phone": f"(202) 555-01{i:02d}", "nick": CANARIES[1]}, "n": i}
+            doc = {"contact": {"phone": f"(202) 555-01{i:02d}", "nick": CANARIES[1]}, "n": i,
+                   "by_mail": {CANARIES[0]: {"since": "2020"}, "202-555-0143": 1}}  # fmt: skip
             memo = f"<note><mail>{CANARIES[0]}</mail></note>"
             c.execute(
                 sa.text("INSERT INTO t VALUES (:k, :s, :n, :d, :m)"),

@@ -34,6 +34,7 @@ _UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}
 _MIXED = re.compile(r"[A-Za-z0-9_]*([A-Za-z][0-9]|[0-9][A-Za-z])[A-Za-z0-9_]*")
 _CARD = re.compile(CARD)
 _PATH_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_DIGITS = re.compile(r"[0-9]{3}")
 
 
 @dataclass
@@ -98,7 +99,7 @@ def _leaves(text: str) -> Iterable[tuple[str, str]]:
             root = ET.fromstring(stripped)
         except ET.ParseError:
             return []
-        return _xml_leaves(root, "/" + root.tag)
+        return _xml_leaves(root, "/" + (root.tag if _PATH_KEY.fullmatch(str(root.tag)) else "?"))
     try:
         document = json.loads(text)
     except ValueError:
@@ -109,8 +110,7 @@ def _leaves(text: str) -> Iterable[tuple[str, str]]:
 def _json_leaves(node, path: str) -> Iterable[tuple[str, str]]:
     if isinstance(node, dict):
         for key, value in node.items():
-            step = f".{key}" if _PATH_KEY.fullmatch(key) else '["' + key + '"]'
-            yield from _json_leaves(value, path + step)
+            yield from _json_leaves(value, path + _step(key))
     elif isinstance(node, list):
         for item in node:
             yield from _json_leaves(item, path + "[*]")
@@ -120,12 +120,19 @@ def _json_leaves(node, path: str) -> Iterable[tuple[str, str]]:
         yield path, ""
 
 
+def _step(key: str) -> str:
+    """One path step. A key that is not a plain word (an e-mail, a number, an id used as a key) may be a
+    value itself, so it is never written out: `[?]` stands for it (and no transformer path can name it)."""
+    return f".{key}" if _PATH_KEY.fullmatch(key) and len(key) <= 40 and not _DIGITS.search(key) else "[?]"
+
+
 def _xml_leaves(element: ET.Element, path: str) -> Iterable[tuple[str, str]]:
     children = list(element)
     if not children:
         yield path, (element.text or "").strip()
     for child in children:
-        yield from _xml_leaves(child, f"{path}/{child.tag}")
+        tag = child.tag if isinstance(child.tag, str) and _PATH_KEY.fullmatch(child.tag) else "?"
+        yield from _xml_leaves(child, f"{path}/{tag}")
 
 
 def by_content(evidence: Evidence | None, date_like: bool = False) -> list[Finding]:

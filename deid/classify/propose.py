@@ -79,7 +79,7 @@ def _preferred(cls: str, column: Column, policy: Policy, paths: Mapping[str, str
                 c, {"transformer": "hash", "params": {"format": "hex", "length": 32}}
             )
             for p, c in paths.items()
-            if p.startswith("$") and "[*]" not in p
+            if p.startswith("$") and "[*]" not in p and "[?]" not in p
         }
         whole = len(spec) == len(paths) and spec
         return [{"transformer": "json", "params": {"paths": spec}}] if whole else []
@@ -121,6 +121,8 @@ def _fallbacks(column: Column, table: Table) -> list[Rule]:
         out.append({"transformer": "shift_date", "params": {"days": 180}})
     if column.nullable:
         out.append({"transformer": "null"})
+    if kind is Kind.JSON:
+        out.append({"transformer": "constant", "params": {"value": "{}"}})
     if kind is Kind.TEXT:
         out.append({"transformer": "redact", "params": {"keep_start": 0, "keep_end": 0}})
     return out
