@@ -126,3 +126,27 @@ def test_content_finds_an_identifier_under_an_innocent_name():
     assert classify(table.column("notes"), table, Evidence(50, {"email": 2})).cls == "free_text"
     assert classify(table.column("ref"), table, Evidence(50, {"ssn": 49})).cls == "ssn"
     assert classify(table.column("ref"), table, Evidence(50, {"uuid": 50})).cls is None
+
+
+def _policy():
+    from deid.rules.load import SHIPPED_POLICIES, load_policy
+
+    return load_policy("hipaa_limited_data_set", SHIPPED_POLICIES)
+
+
+def test_proposals_fit_the_column_and_never_keep_an_identifier_without_a_reason():
+    from deid.classify.propose import candidates
+
+    policy = _policy()
+    short = Column("passwordhash", "character varying(36)", Kind.TEXT, max_length=36)
+    table = Table("public", "person", (short, _text("email"), Column("born", "date", Kind.DATE)))
+    first = candidates(classify(short, table), short, table, policy)[0]
+    assert first == {"transformer": "hash", "params": {"format": "hex", "length": 36}}  # not the class's 64
+    partitioned = Column("email", "text", Kind.TEXT)
+    (kept,) = candidates(classify(partitioned, table), partitioned, table, policy, partition_key=True)
+    assert kept["transformer"] == "keep" and "partition key" in kept["reason"]
+    generated = Column("full_name", "text", Kind.TEXT, generated=True)
+    (kept,) = candidates(classify(generated, table), generated, table, policy)
+    assert kept["transformer"] == "keep" and "generated" in kept["reason"]
+    for rules in (candidates(classify(c, table), c, table, policy) for c in table.columns):
+        assert "keep" not in rules  # a plain keep, without a reason
