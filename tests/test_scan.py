@@ -173,3 +173,44 @@ def test_scan_prints_no_sampled_value_and_keys_are_never_phones(postgres, tmp_pa
     assert found["public.t.notes"] == "free_text"
     assert found["public.t.doc"] == "json" and "$.contact.phone phone" in out
     assert found["public.t.memo"] == "email" and "/note/mail email" in out
+
+
+def test_the_draft_decides_triggers_and_large_objects_as_lint_demands(postgres, tmp_path, monkeypatch):
+    prod = postgres.create_database("deid_scan")
+    engine = sa.create_engine(postgres.url(prod))
+    with engine.begin() as c:
+        c.exec_driver_sql(
+            """
+            CREATE TABLE people (id serial PRIMARY KEY, full_name text NOT NULL, search tsvector,
+                                 emailaddress text, photo oid);
+            CREATE TABLE audit (people_id integer, at timestamptz DEFAULT now());
+            CREATE FUNCTION index_people() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN NEW.search := to_tsvector('simple', NEW.full_name); RETURN NEW; END $$;
+            CREATE TRIGGER people_search BEFORE INSERT OR UPDATE ON people
+                FOR EACH ROW EXECUTE FUNCTION index_people();
+            CREATE FUNCTION log_people() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO audit (people_id) VALUES (NEW.id); RETURN NEW; END $$;
+            CREATE TRIGGER people_audit AFTER UPDATE ON people FOR EACH ROW EXECUTE FUNCTION log_people();
+            INSERT INTO people (full_name, emailaddress, photo)
+                SELECT 'Person ' || i, 'p' || i || '@example.org', lo_from_bytea(0, 'x')
+                FROM generate_series(1, 5) i;
+            """
+        )
+    engine.dispose()
+    config = tmp_path / "deid.yaml"
+    config.write_text(
+        "databases:\n  shop:\n    production: prod\n    staging_server: stg\n    staging_name: x_stg\n"
+        f"    salt_secret: salt\n    rules: {tmp_path / 'shop.yaml'}\n"
+    )
+    monkeypatch.setenv("DEID_CONFIG", str(config))
+    monkeypatch.setenv("DEID_CONN_PROD", postgres.url(prod))
+    try:
+        code, out, err = deid("scan", "shop", "--write", str(tmp_path / "shop.yaml"))
+        assert code == 0, err
+        code, lint_out, lint_err = deid("lint", "--database", "shop", str(tmp_path / "shop.yaml"))
+    finally:
+        postgres.drop_database(prod)
+    draft = (tmp_path / "shop.yaml").read_text()
+    assert code == 0, lint_err + draft
+    assert "large_objects: drop" in draft
+    assert "people_search: recompute" in draft and "people_audit: {silent:" in draft
