@@ -153,6 +153,17 @@ def cmd_transformers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Sample a production database (read-only) and report, per column, the identifier it seems to hold.
+
+    Evidence is counts and pattern names (`content: email 212/250 sampled`), never a value. --write drafts a
+    rule file for every table and column that lints clean against the database's schema.
+    """
+    from deid.classify.scan import scan_database
+
+    return scan_database(_config(args), args.database, rows=args.rows, write=args.write)
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """Introspect a production database (read-only) and write its structure as JSON (no row values)."""
     schema = _introspect(_config(args), args.database)
@@ -527,6 +538,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     transformers = add("transformers", cmd_transformers)
     transformers.add_argument("name", nargs="?")
+
+    scan = add("scan", cmd_scan)
+    scan.add_argument("database")
+    scan.add_argument("--rows", type=_positive, default=1000, help="rows sampled per table (default 1000)")
+    scan.add_argument("--write", metavar="FILE", help="draft a complete rule file here")
 
     schema = add("schema", cmd_schema)
     schema.add_argument("database")

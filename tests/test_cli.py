@@ -35,7 +35,7 @@ def test_schema_snapshot_then_lint_against_it(demo_env, tmp_path, capsys):
     out = tmp_path / "learners.schema.json"
     assert main(["schema", "learners", "--out", str(out)]) == 0
     assert main(["lint", str(ROOT / "rules" / "learners.yaml"), "--schema", str(out)]) == 0
-    assert "ok (11 tables, 87 columns covered" in capsys.readouterr().out
+    assert "ok (13 tables, 102 columns covered" in capsys.readouterr().out
     committed = Schema.load(ROOT / "rules" / "learners.schema.json")
     assert _comparable(Schema.load(out)) == _comparable(committed), (
         "rules/learners.schema.json is stale: run `deid schema learners --out rules/learners.schema.json`"
@@ -58,7 +58,7 @@ def test_unclassified_live_column_fails_with_paste_block(demo_env, capsys):
     assert code == 1
     assert "public.learners.nickname, public.learners.mobile_phone" in err
     assert "      mobile_phone: {class: phone}" in err
-    assert "      nickname: keep  # text: review" in err
+    assert "      nickname: {class: name}" in err  # a nickname is a name
 
 
 def test_missing_connection_exits_3_and_lists_places(monkeypatch, capsys):

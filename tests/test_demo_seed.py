@@ -119,7 +119,7 @@ def test_same_seed_gives_identical_data_and_another_seed_does_not(postgres):
     first, again = _digests(postgres, 20261128), _digests(postgres, 20261128)
     other = _digests(postgres, 7)
     assert first == again
-    assert len(first) == 13  # 11 tables, the materialized view, invoice_seq
+    assert len(first) == 15  # 13 tables, the materialized view, invoice_seq
     for table in ("public.learners", "public.enrollments", "public.payments", "public.course_progress"):
         assert first[table] != other[table], table
 
@@ -202,7 +202,7 @@ def test_foreign_keys_have_no_orphans(seeded):
                 f"AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match})"
             ).scalar()
             assert orphans == 0, name
-    assert len(fks) == 11
+    assert len(fks) == 12
 
 
 def test_invoice_seq_numbers_both_tables_without_gaps(seeded):

@@ -457,7 +457,9 @@ def test_a_column_added_without_a_rule_fails_the_run(run_context, tmp_path):
         "1 column(s) have no rule (deid fails closed on unclassified columns): public.accounts.phone"
         in str(caught.value)
     )
-    assert "  public.accounts:\n      phone: {class: phone}" in caught.value.appendix
+    # the table has an entry: the block says so, and lists the column to add under its columns:
+    assert "  public.accounts:  # existing entry" in caught.value.appendix
+    assert "    columns:\n      phone: {class: phone}" in caught.value.appendix
     assert ctx.record["migrations"] == ["V1__phone.sql"]  # applied; the run fails after it
 
 
@@ -471,7 +473,8 @@ def test_a_table_added_without_rules_fails_with_the_paste_block(run_context, tmp
         "2 column(s) have no rule (deid fails closed on unclassified columns): "
         "public.notes.id, public.notes.body" in str(caught.value)
     )
-    assert "  public.notes:\n    columns:\n      id: keep" in caught.value.appendix
+    block = caught.value.appendix
+    assert "  public.notes:\n    columns:\n      id: {transformer: keep, reason: 'a key" in block
     assert VERSION_TABLE not in str(caught.value)  # deid's bookkeeping needs no rule
 
 

@@ -22,6 +22,7 @@ INT4 = INTEGER_RANGES["integer"][1]
 INT2 = INTEGER_RANGES["smallint"][1]
 DEMO_SEQUENCES = {
     "partners.partner_staff_id_seq": ("partners.partner_staff", "id"),
+    "public.categories_id_seq": ("public.categories", "id"),
     "public.courses_id_seq": ("public.courses", "id"),
     "public.degrees_id_seq": ("public.degrees", "id"),
     "public.enrollments_id_seq": ("public.enrollments", "id"),

@@ -67,5 +67,10 @@ class Backend:
         The default reads none: one "other" term, which lint cannot prove a transformer respects."""
         return (CheckTerm(definition, None, "other", columns),)
 
+    def content_sampler(self) -> Any:
+        """The module that counts, in the database, how many sampled values match identifier formats (see
+        deid.backends.postgresql.sample for the functions `deid scan` calls)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot sample content")
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

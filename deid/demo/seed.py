@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
@@ -32,7 +33,7 @@ LAUNCH = int(datetime(2017, 1, 2, tzinfo=UTC).timestamp())
 DAY = 86_400
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
-INSTRUCTORS, COURSES, PARTNER_STAFF = 50, 200, 30
+INSTRUCTORS, COURSES, PARTNER_STAFF, CATEGORIES = 50, 200, 30, 12
 
 LEARNER_COLUMNS = (
     "id", "email", "first_name", "last_name", "date_of_birth", "phone", "street_address", "city", "state",
@@ -551,6 +552,35 @@ def audit_events(g: Gen, people: list[Learner]) -> list[tuple]:
     return [(_ts(at), actor, action, Jsonb(d), ip) for at, actor, action, d, ip in rows]
 
 
+def categories() -> list[tuple]:
+    return [(i, topic) for i, topic in enumerate(TOPICS[:CATEGORIES], start=1)]
+
+
+def _uuid_text(r: random.Random) -> str:
+    """A version-4 UUID as text. Validation's PII patterns (deid.expect.pii) read a run of ten digits in a
+    UUID as a phone number, so the demo's keys have no run of seven digits (dashes aside)."""
+    while True:
+        h = f"{r.getrandbits(128):032x}"
+        h = h[:12] + "4" + h[13:16] + "89ab"[int(h[16], 16) % 4] + h[17:]
+        if not re.search("[0-9]{7}", h):
+            return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def legacy_contacts(g: Gen, people: list[Learner]) -> Iterator[tuple]:
+    """One contact per fifth learner (the static test accounts aside), under the old CRM's column names."""
+    r = g.rnd
+    for p in people[len(TEST_ACCOUNTS) :: 5]:
+        first, last = g.name()
+        phone = g.phone()
+        extra = {"callback": {"phone": phone, "best_time": r.choice(("morning", "evening"))},
+                 "source": r.choice(("web", "phone", "fair"))}  # fmt: skip
+        notes = g.email(first, last) if r.random() < 0.9 else None
+        yield (_uuid_text(r), p.email, p.email if r.random() < 0.8 else None, phone, g.password_hash(), notes,
+               g.ssn(), Jsonb(extra), r.randint(1, CATEGORIES), r.randint(0, 400),
+               Decimal(r.randint(0, 50000)) / 100, r.choice(("beginner", "intermediate", "advanced")),
+               _ts(g.between(LAUNCH - 700 * DAY, LAUNCH)))  # fmt: skip
+
+
 # fmt: off
 COLUMNS = {
     "partners.partner_staff": "id, partner_name, full_name, work_email, work_phone, employee_number, "
@@ -568,6 +598,9 @@ COLUMNS = {
     "public.accommodations": "learner_id, condition, medical_record_number, health_plan_beneficiary_number, "
                              "approved_by_staff_id, approved_on",
     "public.audit_events": "occurred_at, actor_email, action, details, ip",
+    "public.categories": "id, name",
+    "public.legacy_contacts": "contact_uuid, user_id, emailaddress, phonenumber, passwordhash, notes, ref, "
+                              "extra, category_id, visits, credit, tier, imported_at",
 }
 # fmt: on
 # The seeder supplies ids (foreign keys need them); afterwards each id's sequence resumes above them.
@@ -602,6 +635,8 @@ def _load(cursor, g: Gen, n: int) -> dict[str, int]:
     counts["public.course_progress"] = _copy(cursor, "public.course_progress", course_progress(g, enrolled))
     counts["public.accommodations"] = _copy(cursor, "public.accommodations", accommodations(g, people))
     counts["public.audit_events"] = _copy(cursor, "public.audit_events", audit_events(g, people))
+    counts["public.categories"] = _copy(cursor, "public.categories", categories())
+    counts["public.legacy_contacts"] = _copy(cursor, "public.legacy_contacts", legacy_contacts(g, people))
     return counts
 
 

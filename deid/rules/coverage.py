@@ -90,24 +90,57 @@ def missing_columns(rules: RuleFile, schema: Schema) -> list[tuple[Table, list[C
 
 
 def paste_block(missing: Iterable[tuple[Table, list[Column]]], rules: RuleFile) -> str:
-    """YAML for the unclassified columns, ready to paste under `tables:` of the rule file."""
-    lines = [f"# Add to {rules.file} under `tables:` (review every line; keep needs a reason where marked):"]
+    """YAML for the unclassified columns: one `tables:` mapping to merge into the rule file.
+
+    It parses as YAML on its own. A table the file lacks is a new entry under `tables:`; for a table the
+    file already has, the block names the entry (its line) and lists only the columns to add under its
+    `columns:`, so a key-by-key merge gives the complete file. Keys are quoted where YAML needs it."""
+    from deid.classify.yamlout import comment, scalar
+
+    lines = [
+        f"# Merge into {rules.file} (review every line; keep needs a reason where marked). Tables marked",
+        "# 'existing' are already in the file: add only their columns, under that entry's `columns:`.",
+        "tables:",
+    ]
     for table, cols in missing:
-        lines.append(f"  {table.qualified}:")
-        if rules.table(table.qualified) is None:
-            lines.append("    columns:")
+        existing = rules.table(table.qualified)
+        where = f"  # existing entry (line {existing.line}): add these under its columns:" if existing else ""
+        lines.append(f"  {scalar(table.qualified)}:{where}")
+        lines.append("    columns:")
         for column in cols:
-            lines.append(f"      {column.name}: {_suggestion(column)}")
+            rule, note = _suggestion(column, table, rules)
+            lines.append(f"      {scalar(column.name)}: {rule}{comment(note)}")
     return "\n".join(lines)
 
 
-def _suggestion(column: Column) -> str:
-    cls = suggested_class(column)
-    if cls:
-        return f"{{class: {cls}}}"
-    if looks_like_identifier(column):
-        return "shift_date" if column.kind in (Kind.DATE, Kind.TIMESTAMP) else "{transformer: hash}"
-    return f"keep  # {column.data_type}: review"
+def _suggestion(column: Column, table: Table, rules: RuleFile) -> tuple[str, str]:
+    """The rule to propose (YAML flow text) and a trailing comment: the classifier's first candidate that the
+    column's type accepts; a foreign key takes the rule of the key it references, when that has one."""
+    from deid.classify import classify
+    from deid.classify.propose import KEEP, candidates
+    from deid.classify.yamlout import flow
+
+    for fk in table.foreign_keys:
+        if column.name in fk.columns:
+            parent_rule = rules.table(fk.ref_table)
+            ref = fk.ref_columns[fk.columns.index(column.name)]
+            parent = parent_rule.column(ref) if parent_rule else None
+            if parent is not None:
+                rule = {"transformer": parent.transformer}
+                if get(parent.transformer).rewrites:
+                    rule["params"] = dict(parent.params)
+                else:
+                    rule["reason"] = f"references {names.column_key(fk.ref_table, ref)}, kept like it"
+                return flow(rule), f"  # as {names.column_key(fk.ref_table, ref)}, which it references"
+    suspicion = classify(column, table)
+    options = candidates(suspicion, column, table, rules.policy)
+    # a plain keep that _check_column would refuse for want of a reason moves on to the keep that gives one
+    best = next((r for r in options if r != KEEP or not looks_like_identifier(column)), options[-1])
+    if best == KEEP:
+        return "keep", f"  # {column.data_type}: review"
+    if suspicion.cls is None:
+        return flow(best), ""
+    return flow(best), f"  # {suspicion.cls} ({suspicion.confidence}, {'; '.join(suspicion.evidence)})"
 
 
 def _check_table(f: str, rule: TableRule, table: Table) -> list[Problem]:

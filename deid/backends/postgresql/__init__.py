@@ -35,6 +35,11 @@ class PostgresqlBackend(Backend):
 
         return terms(definition, columns)
 
+    def content_sampler(self) -> Any:
+        from deid.backends.postgresql import sample
+
+        return sample
+
     def public_parameters(self) -> frozenset[str]:
         from deid.backends.postgresql.conninfo import public_parameters
 
