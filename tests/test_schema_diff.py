@@ -100,7 +100,10 @@ def test_diff_of_two_snapshots_says_what_to_change_in_the_rule_file(tmp_path, mo
     assert f"move the rule: rename `phone` to `mobile` at line {phone} of rules/learners.yaml" in out
     assert "new column public.learners.nickname (text)" in out
     assert "needs a rule (lint fails closed on unclassified columns)" in out
-    assert "nickname: keep  # text: review" in out
+    # the suggestion comes from the classifier lint's paste blocks use: a nickname is a person's name
+    learners = next(i for i, text in enumerate(lines, 1) if text.strip() == "public.learners:")
+    where = f"add under public.learners (line {learners}) of rules/learners.yaml"
+    assert f"{where}: nickname: {{class: name}}" in out
     assert "(generalize_zip) no longer applies" in out
     assert "generalize_zip applies to text columns, not integer" in out
     assert "nullability public.learners.city: nullable → NOT NULL" in out
