@@ -107,3 +107,38 @@ def test_a_policy_class_with_params_that_are_not_a_mapping_is_a_rule_problem(tmp
     code, _, err = lint(capsys, str(rules))
     assert code == 1
     assert "params must be a mapping" in err and f"in {policy}:" in err
+
+
+# The names owners kept without a reason while lint said nothing (issue 12), and names that are fine kept.
+_KEPT_NEEDS_REASON = {
+    "public.accounts": (
+        "emailaddress phonenumber passwordhash passwordsalt addressline1 nationalidnumber loginid username "
+        "contact_name picture"
+    ),
+    "public.patients": "first last maiden drivers passport",
+}
+_KEPT_IS_FINE = {"public.genre": "name", "public.orders": "address_id"}
+
+
+def test_joined_up_and_short_identifier_names_kept_without_a_reason_fail_lint(tmp_path):
+    from deid.rules.coverage import check
+    from deid.rules.load import load_rules
+    from deid.schema import Column, Kind, Schema, Table
+
+    def table(qualified: str, names: str) -> Table:
+        schema, name = qualified.split(".")
+        kind = {"address_id": (Kind.INTEGER, "integer")}
+        columns = [Column(c, *reversed(kind.get(c, (Kind.TEXT, "text")))) for c in names.split()]
+        return Table(schema, name, (Column("id", "integer", Kind.INTEGER), *columns), primary_key=("id",))
+
+    tables = {**_KEPT_NEEDS_REASON, **_KEPT_IS_FINE}
+    schema = Schema("shop", "postgresql", tuple(table(q, n) for q, n in tables.items()))
+    body = "".join(
+        f"  {q}:\n    columns:\n      id: keep\n" + "".join(f"      {c}: keep\n" for c in n.split())
+        for q, n in tables.items()
+    )
+    path = tmp_path / "shop.yaml"
+    path.write_text(f"version: 1\ndatabase: shop\ntables:\n{body}")
+    refused = {p.message.split(" ")[0] for p in check(load_rules(path), schema)}
+    expected = {f"{q}.{c}" for q, n in _KEPT_NEEDS_REASON.items() for c in n.split()}
+    assert refused == expected

@@ -149,10 +149,11 @@ def test_the_strategies_reach_deid_s_checks():
     assert any("YAML anchors and aliases are not allowed" in p.message for p in parsed(alias).problems)
     latin = find(spoiled_bytes(GOOD[0]), lambda b: b"\xe9" in b, settings=quick)
     assert any("UTF-8" in p.fix for p in parsed(latin).problems)
+    # find stops at the first hit; the bound only matters on an unlucky draw (LIKE tokens made hits rarer)
     accepted = find(
         rules_with_condition(GOOD[0]),
         lambda b: b" AND " in b and lint_files({"shop.yaml": b}, SHOP)[0] == 0,
-        settings=quick,
+        settings=settings(quick, max_examples=3000),
     )
     assert lint_files({"shop.yaml": accepted}, SHOP)[0] == 0
 

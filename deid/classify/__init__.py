@@ -61,6 +61,14 @@ def classify(column: Column, table: Table, evidence: Evidence | None = None) -> 
     return Suspicion(None, "", reasons)
 
 
+def kept_identifier(column: Column, table: Table) -> Suspicion | None:
+    """What lint asks a `reason:` for when the column is kept as is: a name (split into words) that suggests
+    an identifier with medium or high confidence. Keys name rows, not people; a low-confidence guess (a
+    `course_name`) would cost every owner a reason line for nothing, so neither needs one."""
+    s = classify(column, table)
+    return s if s.cls not in (None, "key") and s.confidence in (HIGH, MEDIUM) else None
+
+
 def _keys(evidence: Evidence) -> int:
     return max(evidence.hits.get("uuid", 0), evidence.hits.get("hex_key", 0))
 

@@ -135,6 +135,14 @@ _NUMERIC_CLASSES = frozenset(
      "health_plan_beneficiary_number", "certificate_license_number", "financial_amount"}
 )  # fmt: skip
 _KEY_WORDS = frozenset({"id", "ids", "uid", "uuid", "guid", "key", "pk", "fk"})
+# Tables whose rows are people, whatever their columns: `first` and `last` there are name parts.
+PEOPLE_WORDS = frozenset(
+    _words(
+        """patient patients person persons people user users customer customers member members employee
+    employees staff student students learner learners contact contacts client clients applicant applicants
+    guardian guardians subscriber subscribers beneficiary beneficiaries"""
+    )
+)
 _PERSON_CLASSES = frozenset(
     {"email", "phone", "ssn", "first_name", "last_name", "name", "date_of_birth", "postal_address"}
 )
@@ -192,7 +200,10 @@ def _rule(words: list[str]) -> Finding | None:
 
 
 def person_like(table: Table, column: Column | None = None) -> bool:
-    """A table of people: at least two other columns whose names say they hold a person's details."""
+    """A table of people: named so (patients, users), or with at least two other columns whose names say
+    they hold a person's details."""
+    if set(split_words(table.name)) & PEOPLE_WORDS:
+        return True
     hits = sum(
         1
         for c in table.columns

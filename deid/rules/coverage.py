@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from deid import names
 from deid.errors import Problem, RuleProblems
 from deid.rules import constraints
-from deid.rules.heuristics import looks_like_identifier, suggested_class
-from deid.rules.model import ColumnRule, RuleFile, TableRule
+from deid.rules.model import ColumnRule, Policy, RuleFile, TableRule
 from deid.rules.targets import target_for
 from deid.rules.triggers import check_triggers
 from deid.schema import Column, Kind, Schema, Table
@@ -52,7 +51,7 @@ def check(rules: RuleFile, schema: Schema) -> list[Problem]:
                     )
                 )
             continue
-        problems += _check_table(f, rule, table)
+        problems += _check_table(f, rule, table, rules.policy)
     problems += _check_foreign_keys(rules, schema)
     problems += constraints.check(rules, schema)  # CHECKs, partition keys, composite keys, recomputed columns
     missing = missing_columns(rules, schema)
@@ -116,7 +115,7 @@ def paste_block(missing: Iterable[tuple[Table, list[Column]]], rules: RuleFile) 
 def _suggestion(column: Column, table: Table, rules: RuleFile) -> tuple[str, str]:
     """The rule to propose (YAML flow text) and a trailing comment: the classifier's first candidate that the
     column's type accepts; a foreign key takes the rule of the key it references, when that has one."""
-    from deid.classify import classify
+    from deid.classify import classify, kept_identifier
     from deid.classify.propose import KEEP, candidates
     from deid.classify.yamlout import flow
 
@@ -135,7 +134,7 @@ def _suggestion(column: Column, table: Table, rules: RuleFile) -> tuple[str, str
     suspicion = classify(column, table)
     options = candidates(suspicion, column, table, rules.policy)
     # a plain keep that _check_column would refuse for want of a reason moves on to the keep that gives one
-    best = next((r for r in options if r != KEEP or not looks_like_identifier(column)), options[-1])
+    best = next((r for r in options if r != KEEP or kept_identifier(column, table) is None), options[-1])
     if best == KEEP:
         return "keep", f"  # {column.data_type}: review"
     if suspicion.cls is None:
@@ -143,7 +142,34 @@ def _suggestion(column: Column, table: Table, rules: RuleFile) -> tuple[str, str
     return flow(best), f"  # {suspicion.cls} ({suspicion.confidence}, {'; '.join(suspicion.evidence)})"
 
 
-def _check_table(f: str, rule: TableRule, table: Table) -> list[Problem]:
+def _kept_without_reason(
+    f: str, crule: ColumnRule, where: str, column: Column, table: Table, policy: Policy
+) -> list[Problem]:
+    from deid.classify import kept_identifier
+    from deid.classify.propose import KEEP, candidates
+    from deid.classify.yamlout import flow
+
+    suspicion = kept_identifier(column, table)
+    if suspicion is None:
+        return []
+    rewrites = [
+        r
+        for r in candidates(suspicion, column, table, policy)
+        if r != KEEP and r.get("transformer") != "keep"
+    ]
+    example = f"transform it (e.g. {flow(rewrites[0])}) or" if rewrites else "transform it or"
+    return [
+        Problem(
+            f,
+            crule.line,
+            f"{where} looks like an identifier ({suspicion.cls.replace('_', ' ')}) but is kept as is "
+            f"({'; '.join(suspicion.evidence)}; {suspicion.confidence} confidence)",
+            f'{example} add reason: "why keeping it is safe"',
+        )
+    ]
+
+
+def _check_table(f: str, rule: TableRule, table: Table, policy: Policy) -> list[Problem]:
     problems = check_triggers(f, rule, table)
     if rule.keep_rows_where:
         for name in rule.keep_rows_where.columns:
@@ -170,27 +196,20 @@ def _check_table(f: str, rule: TableRule, table: Table) -> list[Problem]:
                 )
             )
             continue
-        problems += _check_column(f, rule, table, column, crule)
+        problems += _check_column(f, rule, table, column, crule, policy)
     return problems
 
 
-def _check_column(f: str, rule: TableRule, table: Table, column: Column, crule: ColumnRule) -> list[Problem]:
+def _check_column(
+    f: str, rule: TableRule, table: Table, column: Column, crule: ColumnRule, policy: Policy
+) -> list[Problem]:
     where = names.column_key(rule.name, column.name)
     transformer = get(crule.transformer)
     if not transformer.rewrites:
-        sensitive = looks_like_identifier(column)
         # a generated column is recomputed from the columns it reads, which have rules of their own
-        if sensitive and not crule.reason and not column.generated:
-            return [
-                Problem(
-                    f,
-                    crule.line,
-                    f"{where} looks like an identifier ({sensitive}) but is kept as is",
-                    f"transform it (e.g. {{class: {suggested_class(column) or '...'}}}) or add "
-                    'reason: "why keeping it is safe"',
-                )
-            ]
-        return []
+        if crule.reason or column.generated:
+            return []
+        return _kept_without_reason(f, crule, where, column, table, policy)
     if column.generated:
         return [
             Problem(
