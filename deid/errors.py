@@ -64,6 +64,9 @@ class Problem:
     line: int
     message: str
     fix: str = ""
+    # the rules and the schema disagree on what exists (a column without a rule, a rule for nothing): the
+    # schema may have moved since the rules were written, which `deid diff` shows
+    drift: bool = False
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

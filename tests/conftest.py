@@ -165,6 +165,19 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def paste_audit():
+    """Every paste block lint prints in the suite merges into its rule file cleanly (tests/paste_audit.py);
+    what does not fails the session at its end."""
+    from tests.paste_audit import PasteAudit
+
+    audit = PasteAudit()
+    with pytest.MonkeyPatch.context() as patch:
+        audit.install(patch)
+        yield audit
+    assert not audit.failures, "paste blocks that do not merge clean:\n\n" + "\n\n".join(audit.failures)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def records_dir(tmp_path_factory: pytest.TempPathFactory):
     """Run records of the tests' runs go to a temporary folder, not to records/ in the checkout."""
     folder = tmp_path_factory.mktemp("records")

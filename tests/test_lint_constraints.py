@@ -79,6 +79,29 @@ def test_noise_that_can_leave_a_check_range_fails_lint_naming_the_constraint(ref
     assert refresh.run(D1).code == 0
 
 
+def test_a_domain_s_check_is_the_column_s_check(refresh):
+    """A domain's CHECK binds every column declared with it: noise that can leave its range fails the run,
+    so lint names the domain's constraint, and the clamped rule passes both."""
+    sql = """
+    CREATE DOMAIN percent AS numeric(5,2) CONSTRAINT percent_range CHECK (VALUE BETWEEN 0 AND 100);
+    CREATE TABLE scores (id int PRIMARY KEY, score percent NOT NULL);
+    INSERT INTO scores SELECT i, CASE WHEN mod(i, 2) = 0 THEN 90 + mod(i, 11) ELSE 1 + mod(i, 9) END
+        FROM generate_series(1, 40) i;
+    """
+    refresh.setup(sql, "  public.scores:\n    columns: {id: keep, score: noise}\n")
+    failed = refresh.run(D1)
+    assert failed.code == 1 and "percent_range" in failed.err, failed.err
+
+    linted = lint(refresh)
+    assert linted.code == 1
+    assert "public.scores.score: noise" in linted.err
+    assert "CHECK constraint percent_range of domain public.percent" in linted.err and "(score <= (100)::numeric)" in linted.err
+    clamped = "{transformer: noise, params: {min: 0.5, max: 99.5}}"
+    refresh.write_rules(f"  public.scores:\n    columns: {{id: keep, score: {clamped}}}\n")
+    assert lint(refresh).code == 0
+    assert refresh.run(D1).code == 0
+
+
 def test_constants_lists_and_composite_keys_are_checked_against_the_live_schema(refresh):
     sql = """
     CREATE TABLE stays (id int PRIMARY KEY, status text NOT NULL CHECK (status IN ('open', 'closed')),

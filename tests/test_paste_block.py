@@ -92,3 +92,21 @@ def test_the_paste_block_merges_into_a_file_that_lints_clean(schema, tmp_path, s
         merged.table("public.address").column("id").transformer,
         dict(merged.table("public.address").column("id").params),
     )  # a referencing column gets the rule of the key it references, not {class: postal_address}
+
+
+def test_the_suite_wide_audit_catches_a_block_that_does_not_merge_clean(schema, tmp_path, monkeypatch):
+    """tests/paste_audit.py checks every block the suite prints; here it is shown a wrong one."""
+    from tests.paste_audit import PasteAudit
+
+    path = tmp_path / "shop.yaml"
+    path.write_text("version: 1\ndatabase: shop\ntables:\n" + SCENARIOS["no tables yet"])
+    wrong = "tables:\n  public.category:\n    columns:\n      nmae: keep\n"
+    monkeypatch.setattr(coverage, "paste_block", lambda missing, rules: wrong)
+    audit = PasteAudit()
+    audit.install(monkeypatch)
+    with pytest.raises(RuleProblems):
+        coverage.check_or_raise(load_rules(path), schema)
+    assert audit.audited == 1
+    (failure,) = audit.failures
+    assert "column public.category.nmae does not exist" in failure
+    assert "no rule yet for public.category.name" in failure

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -214,3 +215,34 @@ def test_the_draft_decides_triggers_and_large_objects_as_lint_demands(postgres, 
     assert code == 0, lint_err + draft
     assert "large_objects: drop" in draft
     assert "people_search: recompute" in draft and "people_audit: {silent:" in draft
+
+
+def test_the_sample_spreads_over_a_large_table_and_odd_names_are_read(postgres, tmp_path, monkeypatch):
+    """A large table's first rows are its oldest: e-mails only in its second half are still found, in a
+    column whose name holds a colon (text() would read `:draft` as a parameter)."""
+    prod = postgres.create_database("deid_scan_spread")
+    engine = sa.create_engine(postgres.url(prod))
+    with engine.begin() as c:
+        c.exec_driver_sql(
+            'CREATE TABLE events (id int PRIMARY KEY, "note:draft" text);'
+            "INSERT INTO events SELECT i, CASE WHEN i <= 20000 THEN 'shipped' "
+            "ELSE 'user' || i || '@mail.example.org' END FROM generate_series(1, 40000) i;"
+            "ANALYZE events"
+        )
+    engine.dispose()
+    config = tmp_path / "deid.yaml"
+    config.write_text(
+        "databases:\n  shop:\n    production: prod\n    staging_server: stg\n    staging_name: x_stg\n"
+        f"    salt_secret: salt\n    rules: {tmp_path / 'shop.yaml'}\n"
+    )
+    monkeypatch.setenv("DEID_CONFIG", str(config))
+    monkeypatch.setenv("DEID_CONN_PROD", postgres.url(prod))
+    try:
+        code, out, err = deid("scan", "shop", "--rows", "500")
+    finally:
+        postgres.drop_database(prod)
+    assert code == 0, err
+    (line,) = [line for line in out.splitlines() if "note:draft" in line]
+    assert line.split()[1] == "email", line
+    sampled = re.search(r"content: email (\d+)/(\d+) sampled", line)
+    assert sampled and 0 < int(sampled.group(1)) < int(sampled.group(2)) <= 500

@@ -206,3 +206,14 @@ def test_preflight_failure_points_at_deid_diff(live, postgres, staging):
     with pytest.raises(RuleProblems) as raised:
         production_plan(ctx)
     assert "write one with `deid schema learners --out rules/learners.schema.json`" in str(raised.value)
+
+
+def test_a_rule_problem_that_is_no_schema_change_names_no_diff(tmp_path):
+    """A keep without a reason is the rule file's own problem: pointing at `deid diff` would mislead."""
+    from deid.errors import Problem
+    from deid.review.hints import with_drift_hint
+
+    own = RuleProblems([Problem("rules/shop.yaml", 9, "public.people.email looks like an identifier")])
+    assert with_drift_hint(own, "shop", tmp_path / "shop.yaml", None) is own
+    drift = RuleProblems([Problem("rules/shop.yaml", 0, "1 column(s) have no rule", drift=True)])
+    assert "deid schema shop --out" in str(with_drift_hint(drift, "shop", tmp_path / "shop.yaml", None))

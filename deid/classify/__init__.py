@@ -18,6 +18,9 @@ __all__ = ["HIGH", "LOW", "MEDIUM", "Evidence", "Suspicion", "classify"]
 
 _PERSON_NAMES = ("name", "first_name", "last_name")
 _RANK = {HIGH: 3, MEDIUM: 2, LOW: 1}
+# Kept without a reason: nothing suspected; a key (it names a row, not a person); a ZIP code (a limited data
+# set may keep it, 45 CFR 164.514(e)(2); the policy generalises it only where a rule says so).
+_KEPT_FREELY = (None, "key", "zip")
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def kept_identifier(column: Column, table: Table) -> Suspicion | None:
     an identifier with medium or high confidence. Keys name rows, not people; a low-confidence guess (a
     `course_name`) would cost every owner a reason line for nothing, so neither needs one."""
     s = classify(column, table)
-    return s if s.cls not in (None, "key") and s.confidence in (HIGH, MEDIUM) else None
+    return s if s.cls not in _KEPT_FREELY and s.confidence in (HIGH, MEDIUM) else None
 
 
 def _keys(evidence: Evidence) -> int:

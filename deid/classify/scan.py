@@ -51,7 +51,6 @@ def sample(connection: sa.Connection, schema: Schema, sampler, rows: int = DEFAU
     """Classify every column of every rule table from its name, type and a sample of at most `rows` rows."""
     first = frozenset(v.lower() for v in entries("first_name"))
     last = frozenset(v.lower() for v in entries("last_name"))
-    partition_keys = sampler.partition_keys(connection)
     out = []
     for table in schema.rule_tables:
         counts = sampler.text_counts(connection, table, table.columns, rows, sorted(first), sorted(last))
@@ -69,7 +68,7 @@ def sample(connection: sa.Connection, schema: Schema, sampler, rows: int = DEFAU
                     evidence.paths = document_paths(texts, first, last)
             suspicion = classify(column, table, evidence)
             paths = sensitive_paths(evidence) if evidence and evidence.paths else {}
-            in_partition_key = column.name in partition_keys.get(table.qualified, ())
+            in_partition_key = column.name in table.partition_key
             out.append(ColumnScan(table, column, suspicion, evidence, paths, in_partition_key))
     return ScanResult(schema, out, sampler.large_objects(connection))
 

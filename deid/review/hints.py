@@ -28,7 +28,10 @@ def drift_hint(database: str, rules_path: Path | str, shown: str | None = None) 
 def with_drift_hint(
     error: RuleProblems, database: str, rules_path: Path | str, shown: str | None
 ) -> RuleProblems:
-    """The same problems, with the hint after the appendix (the paste block of unclassified columns)."""
+    """The same problems, with the hint after the appendix (the paste block of unclassified columns), when
+    some of them are drift: a rule problem of another kind (a keep without a reason) is no schema change."""
+    if not any(p.drift for p in error.problems):
+        return error
     hint = drift_hint(database, rules_path, shown)
     appendix = f"{error.appendix}\n\n{hint}" if error.appendix else hint
     return RuleProblems(error.problems, appendix=appendix)

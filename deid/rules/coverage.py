@@ -48,6 +48,7 @@ def check(rules: RuleFile, schema: Schema) -> list[Problem]:
                         rule.line,
                         f"table {rule.name} does not exist in database {schema.database}.{hint}",
                         "fix the name or delete the entry",
+                        drift=True,
                     )
                 )
             continue
@@ -64,6 +65,7 @@ def check(rules: RuleFile, schema: Schema) -> list[Problem]:
                 f"{sum(len(c) for _, c in missing)} column(s) have no rule (deid fails closed "
                 f"on unclassified columns): {listed}",
                 "add the YAML block printed below",
+                drift=True,
             )
         )
     return problems
@@ -104,7 +106,8 @@ def paste_block(missing: Iterable[tuple[Table, list[Column]]], rules: RuleFile) 
     for table, cols in missing:
         existing = rules.table(table.qualified)
         where = f"  # existing entry (line {existing.line}): add these under its columns:" if existing else ""
-        lines.append(f"  {scalar(table.qualified)}:{where}")
+        # an existing entry is named as the file spells it, so a key-by-key merge lands in it
+        lines.append(f"  {scalar(existing.key if existing and existing.key else table.qualified)}:{where}")
         lines.append("    columns:")
         for column in cols:
             rule, note = _suggestion(column, table, rules)
@@ -193,6 +196,7 @@ def _check_table(f: str, rule: TableRule, table: Table, policy: Policy) -> list[
                     crule.line,
                     f"column {names.column_key(rule.name, crule.name)} does not exist.{hint}",
                     "fix the name or delete the rule",
+                    drift=True,
                 )
             )
             continue

@@ -302,6 +302,7 @@ def _table(source, tname: str, spec: Any, policy: Policy) -> tuple[TableRule | N
                 columns.append(rule)
     table = TableRule(
         name=qualified,
+        key=tname,
         columns=tuple(columns),
         line=source.line(path),
         copy=copy,

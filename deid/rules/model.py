@@ -129,6 +129,7 @@ class TableRule:
     keep_rows_where_line: int = 0
     keep_rows_at_most: RowLimit = field(default_factory=RowLimit)
     triggers: tuple[TriggerRule, ...] = ()
+    key: str = ""  # the table's key as written in the file (`users` for public.users), for edits to the file
 
     def trigger(self, name: str) -> TriggerRule | None:
         return next((t for t in self.triggers if t.name == name), None)

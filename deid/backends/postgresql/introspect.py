@@ -167,11 +167,20 @@ WHERE c.conrelid = ANY (CAST(:oids AS oid[])) AND c.contype = 'f'
 
 # CHECK constraints with the columns they read (conkey). A partition inherits its parent's; lint reads the
 # parent's, the table rules are written for. Domain CHECKs are not here (they belong to the type).
+# A table's CHECKs, and those of the domains its columns are declared with (a domain's CHECK reads VALUE,
+# here replaced by the column's quoted name, so lint reads it like the column's own; named after the domain)
 CHECKS = sa.text(f"""
 SELECT c.conrelid, c.conname, pg_get_constraintdef(c.oid) AS definition,
        {_attnames("c.conkey", "c.conrelid")} AS columns
 FROM pg_constraint c
 WHERE c.conrelid = ANY (CAST(:oids AS oid[])) AND c.contype = 'c'
+UNION ALL
+SELECT a.attrelid, c.conname || ' of domain ' || format_type(a.atttypid, NULL),
+       regexp_replace(pg_get_constraintdef(c.oid), '\\mVALUE\\M', quote_ident(a.attname), 'g'),
+       ARRAY[a.attname::text]
+FROM pg_attribute a
+JOIN pg_constraint c ON c.contypid = a.atttypid AND c.contype = 'c'
+WHERE a.attrelid = ANY (CAST(:oids AS oid[])) AND a.attnum > 0 AND NOT a.attisdropped
 """)
 
 # The columns a partitioned table's key reads: plain key columns (partattrs); an expression's (attnum 0)

@@ -11,14 +11,12 @@ from collections.abc import Iterator, Sequence
 
 import sqlalchemy as sa
 
-from deid.expect.pii import CARD, PATTERNS
-from deid.names import quote_ident, quote_table
+from deid.expect.pii import PATTERNS, pii_test, without_hex_keys
+from deid.expect.sql import quote_ident, quote_table, regex_literal
 from deid.schema import Column, Kind, Table
 
 # A value holding one of these is an identifier or a key; PATTERNS are the validation's own (deid.expect.pii)
 _UUID = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
-# a word mixing letters and digits: a hex key, a session id, a token; its digits are never a phone or card
-_MIXED = "[A-Za-z0-9_]*([A-Za-z][0-9]|[0-9][A-Za-z])[A-Za-z0-9_]*"
 _WHOLE = {
     "uuid": f"^{_UUID}$",
     "hex_key": "^[A-Za-z]{0,8}[_-]?[0-9A-Fa-f]{16,}$",
@@ -30,41 +28,34 @@ _WHOLE = {
 DOCUMENT_START = r"^\s*[\[{<]"
 
 
-def _regex(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _luhn(digits: str) -> str:
-    x = f"substr(reverse({digits}), i, 1)::int"
-    return (
-        f"(SELECT mod(sum(CASE WHEN mod(i, 2) = 0 THEN {x} * 2 - CASE WHEN {x} >= 5 THEN 9 ELSE 0 END "
-        f"ELSE {x} END), 10) = 0 FROM generate_series(1, length({digits})) AS i)"
-    )
+def _sampled(table: Table, rows: int, where: str = "") -> str:
+    """FROM clause of a bounded sample: up to `rows` rows from blocks spread over the whole table (a
+    repeatable TABLESAMPLE, so a scan reads the same rows twice), not its first rows, which hold the oldest
+    data of a large table. A small table is read from the start."""
+    source = quote_table(table.qualified)
+    if table.row_estimate > 2 * rows:
+        # about `rows` rows in all: the sample comes in block order, so a larger one cut by LIMIT would
+        # again be the table's first part
+        percent = 100.0 * rows / table.row_estimate
+        source += f" TABLESAMPLE SYSTEM ({percent:.6f}) REPEATABLE (0)"
+    return f"{source}{where} LIMIT {int(rows)}"
 
 
 def _tests(v: str) -> dict[str, str]:
     """pattern -> SQL predicate on the text value `v` (never NULL where it is used)."""
-    # phone and card numbers are read with UUIDs and mixed letter-digit words blanked out: a key's digits
-    # are never a phone number
-    cleaned = f"regexp_replace(regexp_replace({v}, {_regex(_UUID)}, ' ', 'g'), {_regex(_MIXED)}, ' ', 'g')"
-    digits = "regexp_replace(m.found[1], '[^0-9]', '', 'g')"
-    card = (
-        f"EXISTS (SELECT 1 FROM regexp_matches({cleaned}, {_regex('(' + CARD + ')')}, 'g') AS m(found) "
-        f"WHERE {_luhn(digits)})"
-    )
-    tests = {
-        "email": f"{v} ~ {_regex(PATTERNS['email'])}",
-        "ssn": f"{cleaned} ~ {_regex(PATTERNS['ssn'])}",
-        "phone": f"{cleaned} ~ {_regex(PATTERNS['phone'])}",
-        "ipv4": f"{v} ~ {_regex('^' + PATTERNS['ipv4'].removeprefix('(^|[^0-9.])'))}",
-        "card_number": f"{cleaned} ~ {_regex(CARD)} AND {card}",
+    # validation's own tests (deid.expect.pii): phone and card numbers read the text with its UUIDs and hex
+    # keys blanked out, as a key's digits are never a phone number
+    keyless = without_hex_keys(v)
+    tests = {check: pii_test(check, v, keyless) for check in ("email", "ssn", "phone", "card_number")}
+    tests |= {
+        "ipv4": f"{v} ~ {regex_literal('^' + PATTERNS['ipv4'].removeprefix('(^|[^0-9.])'))}",
         "person_first": f"lower({v}) = ANY(:first_names)",
         "person_last": f"lower({v}) = ANY(:last_names)",
         "person_full": f"{v} ~ '^[^ ]+ [^ ]+$' AND lower(split_part({v}, ' ', 1)) = ANY(:first_names) "
         f"AND lower(split_part({v}, ' ', 2)) = ANY(:last_names)",
-        "document": f"{v} ~ {_regex(DOCUMENT_START)}",
+        "document": f"{v} ~ {regex_literal(DOCUMENT_START)}",
     }
-    tests.update({name: f"{v} ~ {_regex(regex)}" for name, regex in _WHOLE.items()})
+    tests.update({name: f"{v} ~ {regex_literal(regex)}" for name, regex in _WHOLE.items()})
     return tests
 
 
@@ -100,8 +91,7 @@ def text_counts(
             counts.append(f"count(*) FILTER (WHERE c{i} IS NOT NULL AND {test})")
             keys.append((column.name, pattern))
     query = (
-        f"SELECT {', '.join(counts)} FROM (SELECT {', '.join(selected)} FROM {quote_table(table.qualified)} "
-        f"LIMIT {int(rows)}) AS r"
+        f"SELECT {', '.join(counts)} FROM (SELECT {', '.join(selected)} FROM {_sampled(table, rows)}) AS r"
     )
     values = connection.execute(
         sa.text(query), {"first_names": list(first_names), "last_names": list(last_names)}
@@ -125,9 +115,7 @@ def date_counts(connection: sa.Connection, table: Table, columns: Sequence[Colum
             f"count(*) FILTER (WHERE {q}::date BETWEEN current_date - interval '110 years' "
             "AND current_date - interval '10 years')",
         ]
-    query = (
-        f"SELECT {', '.join(parts)} FROM (SELECT * FROM {quote_table(table.qualified)} LIMIT {int(rows)}) r"
-    )
+    query = f"SELECT {', '.join(parts)} FROM (SELECT * FROM {_sampled(table, rows)}) r"
     values = connection.execute(sa.text(query)).one()
     return {
         c.name: {"sampled": int(values[2 * i]), "birth_range": int(values[2 * i + 1])}
@@ -138,29 +126,11 @@ def date_counts(connection: sa.Connection, table: Table, columns: Sequence[Colum
 def documents(connection: sa.Connection, table: Table, column: Column, rows: int) -> Iterator[str]:
     """The text of up to `rows` sampled documents of the column, for parsing in memory only."""
     q = quote_ident(column.name)
-    query = (
-        f"SELECT {q}::text FROM {quote_table(table.qualified)} WHERE {q} IS NOT NULL "
-        f"AND {q}::text ~ {_regex(DOCUMENT_START)} LIMIT {int(rows)}"
+    query = f"SELECT {q}::text FROM " + _sampled(
+        table, rows, f" WHERE {q} IS NOT NULL AND {q}::text ~ {regex_literal(DOCUMENT_START)}"
     )
     for (text,) in connection.execute(sa.text(query)):
         yield text
-
-
-def partition_keys(connection: sa.Connection) -> dict[str, set[str]]:
-    """Partitioned table key -> the names of the columns its partition key reads."""
-    from deid.names import key
-
-    query = """
-        SELECT n.nspname, c.relname, a.attname
-        FROM pg_partitioned_table p
-        JOIN pg_class c ON c.oid = p.partrelid
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(p.partattrs::int2[])
-    """
-    out: dict[str, set[str]] = {}
-    for schema, table, column in connection.execute(sa.text(query)):
-        out.setdefault(key(schema, table), set()).add(column)
-    return out
 
 
 def large_objects(connection: sa.Connection) -> int:
