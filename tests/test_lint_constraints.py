@@ -95,7 +95,8 @@ def test_a_domain_s_check_is_the_column_s_check(refresh):
     linted = lint(refresh)
     assert linted.code == 1
     assert "public.scores.score: noise" in linted.err
-    assert "CHECK constraint percent_range of domain public.percent" in linted.err and "(score <= (100)::numeric)" in linted.err
+    assert "CHECK constraint percent_range of domain public.percent" in linted.err
+    assert "(score <= (100)::numeric)" in linted.err
     clamped = "{transformer: noise, params: {min: 0.5, max: 99.5}}"
     refresh.write_rules(f"  public.scores:\n    columns: {{id: keep, score: {clamped}}}\n")
     assert lint(refresh).code == 0
