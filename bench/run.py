@@ -64,7 +64,7 @@ RESTORE = "bench_restore"
 SALT = "deid-bench-salt"  # fixed: same staging data on every run
 LOGICAL_DATE = "2026-11-28"
 USERS_TABLE = "public.users"
-MEASUREMENTS = ("rewrite", "update", "scrub", "dump", "stream", "run")
+MEASUREMENTS = ("rewrite", "update", "scrub", "dump", "stream", "run", "scan")
 LOCK_KEY = 0x6465_6964_6265  # advisory lock: one benchmark at a time per server
 TARGET_SCRUB_RATIO = 2.0
 TARGET_PEAK_MB = 300.0
@@ -326,51 +326,74 @@ def staging_databases(server: Server) -> list[str]:
     return [d for d in server.databases(STAGING + "%") if d == STAGING or d.startswith(STAGING + "__")]
 
 
-def measure_run(server: Server, date: str, salt: str, report: Report, timeout: float) -> Measurement:
-    """deid's whole refresh as its own process; its peak RSS from wait4 (that process alone)."""
-    m = Measurement("run", "deid run bench: snapshot (template), scrub, rebase, migrate, validate, publish")
-    for name in staging_databases(server):
-        server.drop(name)
-    env = {
+def _deid_env(server: Server, salt: str) -> dict[str, str]:
+    return {
         **os.environ,
         "DEID_CONN_BENCH_PROD": server.url(PROD),
         "DEID_CONN_BENCH_STAGING": server.admin_url,
         "DEID_SECRET_BENCH_SALT": salt,
         "PYTHONUNBUFFERED": "1",
     }
-    command = [sys.executable, "-m", "deid.cli", "--config", str(CONFIG), "run", "bench", "--date", date]
+
+
+def _timed(m: Measurement, command: list[str], env: dict, report: Report, timeout: float) -> list[str]:
+    """Run `deid ...` as its own process, echoing its lines; its time, exit code and peak RSS (from wait4:
+    that process alone) go into `m`. Returns its output lines."""
     m.detail["command"] = " ".join(command[1:])
-    server.checkpoint()
     started = time.monotonic()
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    lines, steps = [], {}
+    lines = []
     killer = threading.Timer(timeout, process.kill)
     killer.start()
     assert process.stdout is not None
     for line in process.stdout:
-        line = line.rstrip()
-        lines.append(line)
-        report(f"  | {line}")
-        head, found, seconds = line.rpartition(": done in ")  # "deid run bench: scrub: done in 12.3s"
-        if found:
-            steps[head.rsplit(": ", 1)[-1]] = float(seconds.rstrip("s"))
+        lines.append(line.rstrip())
+        report(f"  | {lines[-1]}")
     _, status, usage = os.wait4(process.pid, 0)
     killer.cancel()
     process.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
-    elapsed = time.monotonic() - started
     m.detail["exit_code"] = process.returncode
-    m.detail["steps"] = steps
     m.detail["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # Linux: kilobytes
     m.detail["user_cpu_seconds"] = round(usage.ru_utime, 2)
     m.detail["output_tail"] = lines[-15:]
     if process.returncode != 0:
         tail = " / ".join(lines[-3:])[-300:]
-        m.note = f"not measured: the run failed (exit {process.returncode}): {tail}"
-        return m
-    m.seconds = elapsed
-    m.note = "steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items())
+        m.note = f"not measured: deid failed (exit {process.returncode}): {tail}"
+    else:
+        m.seconds = time.monotonic() - started
+    return lines
+
+
+def measure_run(server: Server, date: str, salt: str, report: Report, timeout: float) -> Measurement:
+    """deid's whole refresh as its own process, with its peak RSS."""
+    m = Measurement("run", "deid run bench: snapshot (template), scrub, rebase, migrate, validate, publish")
+    for name in staging_databases(server):
+        server.drop(name)
+    command = [sys.executable, "-m", "deid.cli", "--config", str(CONFIG), "run", "bench", "--date", date]
+    server.checkpoint()
+    lines = _timed(m, command, _deid_env(server, salt), report, timeout)
+    steps = {}
+    for line in lines:
+        head, found, seconds = line.rpartition(": done in ")  # "deid run bench: scrub: done in 12.3s"
+        if found:
+            steps[head.rsplit(": ", 1)[-1]] = float(seconds.rstrip("s"))
+    m.detail["steps"] = steps
+    if m.seconds is not None:
+        m.note = "steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items())
+    return m
+
+
+def measure_scan(server: Server, salt: str, report: Report, timeout: float) -> Measurement:
+    """`deid scan bench` (its default sample) as its own process: what an owner waits for on a large
+    database, and its peak RSS (documents are parsed in memory)."""
+    m = Measurement("scan", "deid scan bench: every column classified from a read-only sample")
+    command = [sys.executable, "-m", "deid.cli", "--config", str(CONFIG), "scan", "bench"]
+    lines = _timed(m, command, _deid_env(server, salt), report, timeout)
+    m.detail["columns"] = sum(1 for line in lines if line.startswith(("public.", '"')))
+    if m.seconds is not None:
+        m.note = f"{m.detail['columns']} columns classified"
     return m
 
 
@@ -459,6 +482,7 @@ def bench_size(server: Server, users: int, args: argparse.Namespace, report: Rep
         "dump": lambda: measure_dump(server),
         "stream": lambda: measure_stream(server, args.salt),
         "run": lambda: measure_run(server, args.date, args.salt, report, args.run_timeout),
+        "scan": lambda: measure_scan(server, args.salt, report, args.run_timeout),
     }
     for name in MEASUREMENTS:
         if name not in args.only:
