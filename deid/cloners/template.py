@@ -11,6 +11,7 @@ every block through the WAL, and on PostgreSQL 18 with file_copy_method = clone 
 from __future__ import annotations
 
 import re
+import time
 
 import sqlalchemy as sa
 
@@ -46,7 +47,7 @@ class TemplateCloner(Cloner):
                     f"({safe_url(ctx.staging_server_url)}) must be the same PostgreSQL server; they are not. "
                     "Point production at a replica or snapshot on the staging server, or use clone: dump"
                 )
-            others = _other_sessions(c, source)
+            others = _settled_sessions(c, source)
             if others:
                 raise busy(others, source)
             strategy = " STRATEGY FILE_COPY" if c.dialect.server_version_info >= (15,) else ""
@@ -57,6 +58,16 @@ class TemplateCloner(Cloner):
                 if getattr(e.orig, "sqlstate", None) != OBJECT_IN_USE:
                     raise
                 raise busy(_sessions(e.orig), source) from None
+
+
+def _settled_sessions(c: sa.Connection, source: str, wait: float = 1.0) -> int:
+    """Other sessions on `source` once those that are closing have gone: a session whose client has just
+    disconnected (deid's own read of production a moment ago) stays in pg_stat_activity until its process
+    exits, a few milliseconds later. A session still there after `wait` seconds is a user's."""
+    deadline = time.monotonic() + wait
+    while (others := _other_sessions(c, source)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return others
 
 
 def _other_sessions(c: sa.Connection, source: str) -> int:
