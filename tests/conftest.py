@@ -91,6 +91,8 @@ def _server(spec: str) -> Server:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "postgres" in metafunc.fixturenames:
         specs = _configured()
+        if metafunc.definition.get_closest_marker("one_server"):
+            specs = specs[:1]
         metafunc.parametrize(
             "postgres", specs, ids=[_label(s) for s in specs], indirect=True, scope="session"
         )

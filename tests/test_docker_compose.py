@@ -441,6 +441,7 @@ def test_seed_script_refuses_to_make_the_admin_role_read_only(compose_production
     assert result.returncode != 0 and "role of its own" in result.stderr
 
 
+@pytest.mark.one_server  # the compose wiring; the run itself is tested on every server
 def test_nightly_run_with_the_compose_connections_and_mount_layout(
     compose, compose_production, postgres, tmp_path
 ):

@@ -90,6 +90,7 @@ def test_a_published_run_saves_its_record_report_and_metrics(records, pipeline, 
     assert f"{passed}/{passed} expectations passed" in status
 
 
+@pytest.mark.one_server  # the browser reads the HTML file
 def test_a_real_runs_report_shows_its_tables_and_verdict_in_chromium(records, browser, pipeline):
     """The report of an actual run, opened from its file as a person would: verdict, every table, the
     validation summary; and nothing fetched from anywhere."""
@@ -147,6 +148,7 @@ def test_history_of_an_unknown_database_names_the_configured_ones(records, pipel
     assert json.loads(pipeline["run"]("history", "learners", "--json").stdout) == []
 
 
+@pytest.mark.one_server  # the upload reads files, not the database
 def test_records_go_to_s3_and_a_failed_upload_does_not_fail_the_run(
     records,
     aws_env,

@@ -121,6 +121,7 @@ def test_run_publishes_and_leaves_production_byte_for_byte_unchanged(pipeline, p
     assert SALT not in result.stdout + result.stderr
 
 
+@pytest.mark.one_server  # determinism is the keyed PRF's; the kill tests below run on every server
 def test_same_logical_date_gives_identical_staging_data(pipeline, postgres):
     assert pipeline["run"]("run", "learners", "--date", "2026-11-27").returncode == 0
     first = table_digests(postgres.url(pipeline["staging"]))
