@@ -198,6 +198,13 @@ class Schema:
     def table(self, qualified: str) -> Table | None:
         return next((t for t in self.tables if t.qualified == qualified), None)
 
+    def rule_table_of(self, qualified: str) -> str:
+        """The table whose rule covers `qualified`: a partition's partitioned root, else the table itself."""
+        table = self.table(qualified)
+        while table is not None and table.partition_of:
+            table = self.table(table.partition_of)
+        return table.qualified if table else qualified
+
     @property
     def rule_tables(self) -> tuple[Table, ...]:
         """Tables that need a rule: partitions follow the rule of their partitioned parent."""

@@ -83,6 +83,17 @@ def deid(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def configure_shop(folder, monkeypatch, production_url: str) -> None:
+    """deid.yaml with one database, `shop`, whose production is `production_url` (scan reads only that)."""
+    config = folder / "deid.yaml"
+    config.write_text(
+        "databases:\n  shop:\n    production: prod\n    staging_server: stg\n    staging_name: x_stg\n"
+        f"    salt_secret: salt\n    rules: {folder / 'shop.yaml'}\n"
+    )
+    monkeypatch.setenv("DEID_CONFIG", str(config))
+    monkeypatch.setenv("DEID_CONN_PROD", production_url)
+
+
 def classes(report: str) -> dict[str, str]:
     """column key -> class, from scan's report lines `key  class  confidence  evidence`."""
     out = {}
@@ -153,13 +164,7 @@ def test_scan_prints_no_sampled_value_and_keys_are_never_phones(postgres, tmp_pa
                  "d": json.dumps(doc), "m": memo},
             )  # fmt: skip
     engine.dispose()
-    config = tmp_path / "deid.yaml"
-    config.write_text(
-        "databases:\n  shop:\n    production: prod\n    staging_server: stg\n    staging_name: x_stg\n"
-        f"    salt_secret: salt\n    rules: {tmp_path / 'shop.yaml'}\n"
-    )
-    monkeypatch.setenv("DEID_CONFIG", str(config))
-    monkeypatch.setenv("DEID_CONN_PROD", postgres.url(prod))
+    configure_shop(tmp_path, monkeypatch, postgres.url(prod))
     try:
         code, out, err = deid("scan", "shop", "--write", str(tmp_path / "draft.yaml"))
         draft = (tmp_path / "draft.yaml").read_text()
@@ -198,13 +203,7 @@ def test_the_draft_decides_triggers_and_large_objects_as_lint_demands(postgres, 
             """
         )
     engine.dispose()
-    config = tmp_path / "deid.yaml"
-    config.write_text(
-        "databases:\n  shop:\n    production: prod\n    staging_server: stg\n    staging_name: x_stg\n"
-        f"    salt_secret: salt\n    rules: {tmp_path / 'shop.yaml'}\n"
-    )
-    monkeypatch.setenv("DEID_CONFIG", str(config))
-    monkeypatch.setenv("DEID_CONN_PROD", postgres.url(prod))
+    configure_shop(tmp_path, monkeypatch, postgres.url(prod))
     try:
         code, out, err = deid("scan", "shop", "--write", str(tmp_path / "shop.yaml"))
         assert code == 0, err
@@ -230,13 +229,7 @@ def test_the_sample_spreads_over_a_large_table_and_odd_names_are_read(postgres, 
             "ANALYZE events"
         )
     engine.dispose()
-    config = tmp_path / "deid.yaml"
-    config.write_text(
-        "databases:\n  shop:\n    production: prod\n    staging_server: stg\n    staging_name: x_stg\n"
-        f"    salt_secret: salt\n    rules: {tmp_path / 'shop.yaml'}\n"
-    )
-    monkeypatch.setenv("DEID_CONFIG", str(config))
-    monkeypatch.setenv("DEID_CONN_PROD", postgres.url(prod))
+    configure_shop(tmp_path, monkeypatch, postgres.url(prod))
     try:
         code, out, err = deid("scan", "shop", "--rows", "500")
     finally:

@@ -163,16 +163,9 @@ def _parent_of(result: ScanResult, column_key: str) -> str | None:
         for fk in c.table.foreign_keys:
             if c.column.name in fk.columns:
                 ref = fk.ref_columns[fk.columns.index(c.column.name)]
-                parent = names.column_key(_root(result.schema, fk.ref_table), ref)
+                parent = names.column_key(result.schema.rule_table_of(fk.ref_table), ref)
                 return _parent_of(result, parent) or parent
     return None
-
-
-def _root(schema: Schema, qualified: str) -> str:
-    table = schema.table(qualified)
-    while table is not None and table.partition_of:
-        table = schema.table(table.partition_of)
-    return table.qualified if table else qualified
 
 
 def _follow_foreign_keys(result: ScanResult, rules: dict[str, Rule]) -> dict[str, Rule]:

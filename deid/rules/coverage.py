@@ -261,7 +261,7 @@ def _check_foreign_keys(rules: RuleFile, schema: Schema) -> list[Problem]:
         if rule is None:
             continue
         for fk in table.foreign_keys:
-            parent_rule = rules.table(_root(schema, fk.ref_table))
+            parent_rule = rules.table(schema.rule_table_of(fk.ref_table))
             if parent_rule is None:
                 continue
             if parent_rule.copy == "schema_only" and rule.copy == "full":
@@ -293,13 +293,6 @@ def _check_foreign_keys(rules: RuleFile, schema: Schema) -> list[Problem]:
                         )
                     )
     return problems
-
-
-def _root(schema: Schema, qualified: str) -> str:
-    table = schema.table(qualified)
-    while table is not None and table.partition_of:
-        table = schema.table(table.partition_of)
-    return table.qualified if table else qualified
 
 
 def _describe(rule: ColumnRule) -> str:
