@@ -157,10 +157,18 @@ def cmd_scan(args: argparse.Namespace) -> int:
     """Sample a production database (read-only) and report, per column, the identifier it seems to hold.
 
     Evidence is counts and pattern names (`content: email 212/250 sampled`), never a value. --write drafts a
-    rule file for every table and column that lints clean against the database's schema.
+    rule file for every table and column that lints clean against the database's schema; it does not replace
+    an existing file unless --force (draft elsewhere and compare: `deid plan --diff RULES DRAFT`).
     """
     from deid.classify.scan import scan_database
 
+    if args.write and Path(args.write).exists() and not args.force:
+        # an owner's rule file holds decisions and reasons a draft cannot know: never overwritten by default
+        raise UsageError(
+            f"{args.write} exists: deid scan does not overwrite a rule file. Write the draft elsewhere "
+            f"(--write /tmp/{args.database}.draft.yaml) and compare it with `deid plan --diff {args.write} "
+            f"/tmp/{args.database}.draft.yaml`, or pass --force to replace it"
+        )
     return scan_database(_config(args), args.database, rows=args.rows, write=args.write)
 
 
@@ -543,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("database")
     scan.add_argument("--rows", type=_positive, default=1000, help="rows sampled per table (default 1000)")
     scan.add_argument("--write", metavar="FILE", help="draft a complete rule file here")
+    scan.add_argument("--force", action="store_true", help="with --write: replace the file if it exists")
 
     schema = add("schema", cmd_schema)
     schema.add_argument("database")

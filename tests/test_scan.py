@@ -239,3 +239,13 @@ def test_the_sample_spreads_over_a_large_table_and_odd_names_are_read(postgres, 
     assert line.split()[1] == "email", line
     sampled = re.search(r"content: email (\d+)/(\d+) sampled", line)
     assert sampled and 0 < int(sampled.group(1)) < int(sampled.group(2)) <= 500
+
+
+def test_the_draft_never_replaces_a_rule_file_unless_forced(demo):
+    demo["rules"].write_text("# the owners' own decisions\n")
+    code, out, err = deid("scan", "learners", "--write", str(demo["rules"]))
+    assert code == 2 and "does not overwrite a rule file" in err and "deid plan --diff" in err
+    assert out == "" and demo["rules"].read_text() == "# the owners' own decisions\n"  # nothing was read
+    code, out, err = deid("scan", "learners", "--write", str(demo["rules"]), "--force")
+    assert code == 0, err
+    assert demo["rules"].read_text().startswith("# ") and "database: learners" in demo["rules"].read_text()
