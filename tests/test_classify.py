@@ -150,3 +150,21 @@ def test_proposals_fit_the_column_and_never_keep_an_identifier_without_a_reason(
     assert kept["transformer"] == "keep" and "generated" in kept["reason"]
     for rules in (candidates(classify(c, table), c, table, policy) for c in table.columns):
         assert "keep" not in rules  # a plain keep, without a reason
+
+
+def test_document_keys_that_may_be_values_are_never_written_and_keys_are_no_phones():
+    """Paths name JSON keys and XML tags only when they are plain words; a key's digits are no phone."""
+    from deid.classify.content import document_paths, value_patterns
+
+    none = frozenset()
+    paths = document_paths(
+        ['{"contact": {"phone": "(202) 555-0143"}, "by_mail": {"a.person@example.org": 1, "id4711x": 2}}',
+         "<r><u20250114>x</u20250114><note>someone@example.org</note></r>"],
+        none, none,
+    )  # fmt: skip
+    assert set(paths) == {"$.contact.phone", "$.by_mail[?]", "/r/?", "/r/note"}
+    assert paths["$.contact.phone"]["phone"] == 1 and paths["/r/note"]["email"] == 1
+    assert not {k for p in paths for k in ("example.org", "4711", "2025") if k in p}
+    # the same hex-key rule as validation: a UUID's digit groups are no phone, a phone beside one is
+    assert "phone" not in value_patterns("abcdef01-2345-4678-9abc-202555014300", none, none)
+    assert "phone" in value_patterns("abcdef01-2345-4678-9abc-202555014300 (202) 555-0143", none, none)

@@ -66,10 +66,15 @@ def classify(column: Column, table: Table, evidence: Evidence | None = None) -> 
 
 def kept_identifier(column: Column, table: Table) -> Suspicion | None:
     """What lint asks a `reason:` for when the column is kept as is: a name (split into words) that suggests
-    an identifier with medium or high confidence. Keys name rows, not people; a low-confidence guess (a
-    `course_name`) would cost every owner a reason line for nothing, so neither needs one."""
+    an identifier with medium or high confidence (see needs_reason)."""
     s = classify(column, table)
-    return s if s.cls not in _KEPT_FREELY and s.confidence in (HIGH, MEDIUM) else None
+    return s if needs_reason(s) else None
+
+
+def needs_reason(s: Suspicion) -> bool:
+    """Keeping a column so judged needs a reason. Keys name rows, not people; a low-confidence guess (a
+    `course_name`) would cost every owner a reason line for nothing, so neither needs one."""
+    return s.cls not in _KEPT_FREELY and s.confidence in (HIGH, MEDIUM)
 
 
 def _keys(evidence: Evidence) -> int:

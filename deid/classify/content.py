@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from deid.classify.name import HIGH, LOW, MEDIUM, Finding, _rule
 from deid.classify.words import split_words
-from deid.expect.pii import CARD, PATTERNS
+from deid.expect.pii import CARD, HEX_KEY, PATTERNS
 
 # pattern -> (class, what it is called in reports); checked in this order
 _IDENTIFYING = (
@@ -30,8 +30,7 @@ _IDENTIFYING = (
 _FREE_TEXT_PATTERNS = ("email", "ssn", "card_number", "phone")
 MOSTLY = 0.5  # share of sampled values for "the column holds X"
 _PY = {name: re.compile(regex) for name, regex in PATTERNS.items()}
-_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
-_MIXED = re.compile(r"[A-Za-z0-9_]*([A-Za-z][0-9]|[0-9][A-Za-z])[A-Za-z0-9_]*")
+_HEX_KEY = re.compile(HEX_KEY)  # validation's and the SQL sample's: UUIDs and hex keys are never phones
 _CARD = re.compile(CARD)
 _PATH_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _DIGITS = re.compile(r"[0-9]{3}")
@@ -63,7 +62,7 @@ def value_patterns(text: str, first_names: frozenset[str], last_names: frozenset
     found = set()
     if _PY["email"].search(text):
         found.add("email")
-    cleaned = _MIXED.sub(" ", _UUID.sub(" ", text))
+    cleaned = _HEX_KEY.sub(" ", text)
     if _PY["ssn"].search(cleaned):
         found.add("ssn")
     if _PY["phone"].search(cleaned):
@@ -99,7 +98,7 @@ def _leaves(text: str) -> Iterable[tuple[str, str]]:
             root = ET.fromstring(stripped)
         except ET.ParseError:
             return []
-        return _xml_leaves(root, "/" + (root.tag if _PATH_KEY.fullmatch(str(root.tag)) else "?"))
+        return _xml_leaves(root, "/" + _name(root.tag))
     try:
         document = json.loads(text)
     except ValueError:
@@ -121,9 +120,15 @@ def _json_leaves(node, path: str) -> Iterable[tuple[str, str]]:
 
 
 def _step(key: str) -> str:
-    """One path step. A key that is not a plain word (an e-mail, a number, an id used as a key) may be a
-    value itself, so it is never written out: `[?]` stands for it (and no transformer path can name it)."""
-    return f".{key}" if _PATH_KEY.fullmatch(key) and len(key) <= 40 and not _DIGITS.search(key) else "[?]"
+    """One path step: `.key`, or `[?]` for a key _name will not write out (no transformer path names it)."""
+    return "[?]" if (name := _name(key)) == "?" else f".{name}"
+
+
+def _name(key) -> str:
+    """A JSON key or XML tag as written in reports, or `?`: one that is not a plain word (an e-mail, a
+    number, an id used as a key) may be a value itself, so it is never written out."""
+    plain = isinstance(key, str) and _PATH_KEY.fullmatch(key) and len(key) <= 40 and not _DIGITS.search(key)
+    return key if plain else "?"
 
 
 def _xml_leaves(element: ET.Element, path: str) -> Iterable[tuple[str, str]]:
@@ -131,8 +136,7 @@ def _xml_leaves(element: ET.Element, path: str) -> Iterable[tuple[str, str]]:
     if not children:
         yield path, (element.text or "").strip()
     for child in children:
-        tag = child.tag if isinstance(child.tag, str) and _PATH_KEY.fullmatch(child.tag) else "?"
-        yield from _xml_leaves(child, f"{path}/{tag}")
+        yield from _xml_leaves(child, f"{path}/{_name(child.tag)}")
 
 
 def by_content(evidence: Evidence | None, date_like: bool = False) -> list[Finding]:

@@ -118,7 +118,7 @@ def paste_block(missing: Iterable[tuple[Table, list[Column]]], rules: RuleFile) 
 def _suggestion(column: Column, table: Table, rules: RuleFile) -> tuple[str, str]:
     """The rule to propose (YAML flow text) and a trailing comment: the classifier's first candidate that the
     column's type accepts; a foreign key takes the rule of the key it references, when that has one."""
-    from deid.classify import classify, kept_identifier
+    from deid.classify import classify, needs_reason
     from deid.classify.propose import KEEP, candidates
     from deid.classify.yamlout import flow
 
@@ -137,7 +137,7 @@ def _suggestion(column: Column, table: Table, rules: RuleFile) -> tuple[str, str
     suspicion = classify(column, table)
     options = candidates(suspicion, column, table, rules.policy)
     # a plain keep that _check_column would refuse for want of a reason moves on to the keep that gives one
-    best = next((r for r in options if r != KEEP or kept_identifier(column, table) is None), options[-1])
+    best = next((r for r in options if r != KEEP or not needs_reason(suspicion)), options[-1])
     if best == KEEP:
         return "keep", f"  # {column.data_type}: review"
     if suspicion.cls is None:
