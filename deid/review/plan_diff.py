@@ -28,14 +28,15 @@ ITEMISED = ("waivers", "triggers")  # facts compared item by item (one row per w
 
 
 def column_facts(rule: ColumnRule) -> dict[str, Any]:
-    """Everything a column rule decides, in one comparable dict."""
+    """Everything a column rule decides (its canonical description), in one comparable dict."""
+    described = rule.describe()
     return {
-        "transformer": rule.transformer,
+        "transformer": described["transformer"],
         "kept": not get(rule.transformer).rewrites,
-        "params": json.loads(json.dumps(dict(rule.params), sort_keys=True, default=str)),
-        "class": rule.identifier_class,
-        "reason": rule.reason,
-        "waivers": {w.check: w.reason for w in rule.waivers},
+        "params": json.loads(json.dumps(described.get("params", {}), sort_keys=True, default=str)),
+        "class": described.get("class"),
+        "reason": described.get("reason"),
+        "waivers": described.get("waive", {}),
     }
 
 
