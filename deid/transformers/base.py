@@ -1,5 +1,7 @@
 """What a transformer is: a definition users can read (name, description, typed parameters, column kinds)
-plus an SQL form that the scrub runs set-based inside the database.
+plus its forms: a vector form over Arrow arrays of text values (what the streamed scrub runs, outside the
+database), and the SQL form that runs set-based inside the database (tables the stream does not take yet,
+and the oracle the vector form is tested against: both give the same values for the same salt).
 
 Parameters are parsed once, here, into plain values; transformer code never re-parses them.
 
@@ -11,9 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
 
 from deid.schema import Column, Kind
+
+if TYPE_CHECKING:
+    from deid.vector.prf import Key
 
 REQUIRED = object()
 
@@ -98,6 +105,29 @@ class Target:
 
 
 SqlForm = Callable[[Target, Mapping[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a vector form reads: one batch of a column's values and the PRF key.
+
+    Values are text, as the engine writes them (`values`: an Arrow string array, NULL as null): for
+    PostgreSQL, its text output with the stream session's settings pinned (DateStyle ISO, TimeZone UTC,
+    IntervalStyle postgres, extra_float_digits 1, bytea_output hex), so the same value always reads the same.
+    The output is text too, which the engine casts back to the column's type. `row(name)` gives another
+    column of the same rows, as text, for parameters such as `by:`.
+    """
+
+    values: pa.Array
+    key: Key
+    row: Callable[[str], pa.Array] = field(default=lambda name: _no_row(name))
+
+
+def _no_row(name: str) -> pa.Array:
+    raise KeyError(f"column {name!r} is not in this batch")
+
+
+VectorForm = Callable[[Batch, Target, Mapping[str, Any]], pa.Array]
 Check = Callable[[Target, Mapping[str, Any]], str | None]
 
 
@@ -108,6 +138,7 @@ class Transformer:
     applies_to: frozenset[Kind]
     sql: SqlForm
     params: tuple[Param, ...] = ()
+    vector: VectorForm | None = None  # None: only the SQL form exists (yet)
     keeps_nulls: bool = True  # NULL in gives NULL out
     dictionaries: tuple[str, ...] = ()  # Faker dictionaries the SQL form reads
     check: Check | None = None  # extra applicability check; returns a message when it cannot apply

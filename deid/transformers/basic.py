@@ -9,8 +9,11 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from deid.schema import Kind
-from deid.transformers.base import ANY_KIND, Param, Target, Transformer, cast, quote_literal
+from deid.transformers.base import ANY_KIND, Batch, Param, Target, Transformer, cast, quote_literal
 from deid.transformers.common import too_long
 
 EVERY_KIND = frozenset(Kind)
@@ -18,6 +21,18 @@ EVERY_KIND = frozenset(Kind)
 
 def _keep(target: Target, params: Mapping[str, Any]) -> str:
     return target.value
+
+
+def _keep_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    return batch.values
+
+
+def _null_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    return pa.nulls(len(batch.values), pa.string())
+
+
+def _constant_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    return pc.if_else(batch.values.is_valid(), pa.scalar(params["value"], pa.string()), None)
 
 
 def _null(target: Target, params: Mapping[str, Any]) -> str:
@@ -65,6 +80,7 @@ TRANSFORMERS = (
         "that looks like an identifier needs a `reason:` to be kept.",
         applies_to=EVERY_KIND,
         sql=_keep,
+        vector=_keep_vector,
         rewrites=False,
     ),
     Transformer(
@@ -73,6 +89,7 @@ TRANSFORMERS = (
         "cannot apply to a NOT NULL column.",
         applies_to=EVERY_KIND,
         sql=_null,
+        vector=_null_vector,
         keeps_nulls=False,
     ),
     Transformer(
@@ -81,6 +98,7 @@ TRANSFORMERS = (
         "NULL. Cannot serve a unique column.",
         applies_to=ANY_KIND,
         sql=_constant,
+        vector=_constant_vector,
         params=(Param("value", str, "the replacement, written as text and cast to the column's type"),),
         check=_check_constant,
         unique_safe=False,

@@ -7,8 +7,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from deid.schema import Kind
-from deid.transformers.base import Param, Target, Transformer, cast, keyed, quote_literal
+from deid.transformers.base import Batch, Param, Target, Transformer, cast, keyed, quote_literal
 from deid.transformers.common import domain_param, hex_of, too_long
 from deid.transformers.support import (
     MAX_DIGITS,
@@ -17,6 +20,7 @@ from deid.transformers.support import (
     round_table_entries,
     uuid_sql,
 )
+from deid.vector import prf
 
 UNIQUE_HEX = 32  # 128 bits: collisions among 10^9 distinct values have probability below 2^-68
 _INTEGER_DIGITS = {"smallint": 4, "integer": 9, "bigint": MAX_DIGITS}
@@ -88,6 +92,16 @@ def _hash(target: Target, params: Mapping[str, Any]) -> str:
     return cast(hexed, target.sql_type)
 
 
+def _hash_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    fmt = params["format"]
+    if target.kind is Kind.UUID or fmt == "digits":
+        raise NotImplementedError("hash: vector form of uuid and digits")  # filled in below
+    hexed = prf.hexes(batch.key, "hash", batch.values, params["length"])
+    if fmt == "email":
+        hexed = pc.binary_join_element_wise(hexed, "@" + params["domain"], "")
+    return hexed
+
+
 def _output_length(params: Mapping[str, Any]) -> int:
     if params["format"] == "digits":
         return len(params["pattern"])
@@ -129,6 +143,7 @@ TRANSFORMERS = (
         "foreign keys referencing it stay consistent and distinct values stay distinct.",
         applies_to=frozenset({Kind.TEXT, Kind.INTEGER, Kind.UUID}),
         sql=_hash,
+        vector=_hash_vector,
         params=(
             Param("format", str, "hex, digits or email", default="hex", choices=("hex", "digits", "email")),
             Param(

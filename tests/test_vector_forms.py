@@ -1,0 +1,20 @@
+"""Every transformer case of test_transformers_pg through its vector form: the values of its SQL form."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from deid.transformers import TRANSFORMERS
+from tests import vector_oracle
+from tests.test_transformers_pg import CASES, Case, db  # noqa: F401  (db is a fixture)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_vector_form_equals_sql_form(db: sa.Engine, case: Case):  # noqa: F811
+    vector_oracle.check(db, case)
+
+
+def test_every_rewriting_transformer_has_a_vector_form():
+    missing = [t.name for t in TRANSFORMERS if t.rewrites and t.vector is None]
+    assert not missing, f"no vector form: {', '.join(missing)}"

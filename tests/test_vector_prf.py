@@ -1,0 +1,64 @@
+"""The PRF over Arrow arrays gives, bit for bit, what the SQL forms give inside PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from deid.transformers.support import apply_key, prf_hex_sql, prf_int_sql, prf_key, prf_unit_sql, support_sql
+from deid.vector import prf
+
+SALT = "vector-test-salt-not-a-secret"
+# ASCII, multi-byte UTF-8, empty, NULL, and lengths around the 55/56 and 119/120 byte block boundaries
+VALUES = ["a", "", None, "Zoë Ñandú 東京", "x" * 49, "x" * 50, "x" * 51, "y" * 113, "y" * 114, "z" * 300]
+
+
+def test_digests_match_hashlib():
+    key = prf_key(SALT)
+    raw, valid = prf.digests(prf.Key.for_salt(SALT), "hash", pa.array(VALUES))
+    for i, value in enumerate(VALUES):
+        assert bool(valid[i]) == (value is not None)
+        if value is not None:
+            assert raw[i].tobytes() == hashlib.sha256(key + b"hash\x1f" + value.encode()).digest(), value
+
+
+def test_sliced_and_chunked_arrays_read_their_own_values():
+    values = pa.array(VALUES)
+    key = prf.Key.for_salt(SALT)
+    whole = prf.hexes(key, "p", values).to_pylist()
+    assert prf.hexes(key, "p", values.slice(3, 4)).to_pylist() == whole[3:7]
+    chunked = pa.chunked_array([values.slice(0, 5), values.slice(5)])
+    assert prf.hexes(key, "p", chunked).to_pylist() == whole
+
+
+@pytest.mark.one_server
+def test_same_bits_as_the_sql_forms(pg_url):
+    engine = sa.create_engine(pg_url, poolclass=sa.pool.NullPool)
+    with engine.begin() as c:
+        for statement in support_sql():
+            c.exec_driver_sql(statement)
+        apply_key(c, SALT)
+        c.exec_driver_sql("CREATE TEMP TABLE v (i int, t text)")
+        c.execute(sa.text("INSERT INTO v VALUES (:i, :t)"), [{"i": i, "t": t} for i, t in enumerate(VALUES)])
+        message = "'use' || chr(31) || t"
+        rows = c.exec_driver_sql(
+            f"SELECT {prf_hex_sql(message)}, {prf_hex_sql(message, 21)}, {prf_int_sql(message)}, "
+            f"{prf_unit_sql(message)} FROM v ORDER BY i"
+        ).all()
+    engine.dispose()
+    key, values = prf.Key.for_salt(SALT), pa.array(VALUES)
+    ints, _ = prf.ints(key, "use", values)
+    units, _ = prf.units(key, "use", values)
+    assert [r[0] for r in rows] == prf.hexes(key, "use", values).to_pylist()
+    assert [r[1] for r in rows] == prf.hexes(key, "use", values, 21).to_pylist()
+    given = [v is not None for v in VALUES]
+    assert [r[2] for r in rows] == [int(n) if g else None for n, g in zip(ints, given, strict=True)]
+    assert [r[3] for r in rows] == [float(u) if g else None for u, g in zip(units, given, strict=True)]
+
+
+def test_the_key_is_not_shown():
+    assert SALT not in repr(prf.Key.for_salt(SALT))
+    assert prf_key(SALT).hex() not in repr(prf.Key.for_salt(SALT))
