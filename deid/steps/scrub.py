@@ -24,6 +24,7 @@ from deid.backends.postgresql.scrub import (
 )
 from deid.errors import TerminalError
 from deid.plan import Plan
+from deid.schema import Schema
 
 __all__ = ["TableResult", "scrub", "scrub_database", "scrub_finish", "scrub_prepare", "scrub_table_set"]
 
@@ -39,7 +40,7 @@ def scrub(ctx, progress: Progress | None = None) -> list[TableResult]:
 
 def scrub_prepare(ctx) -> list[str]:
     """First part of the scrub step: support objects in the copy; returns the tables the plan rewrites."""
-    plan = _plan(ctx)
+    plan, _ = _plan(ctx)
     with _work_engine(ctx) as work:
         prepare_scrub(work, plan)
     return [t.table for t in plan.tables if t.statement is not None]
@@ -47,12 +48,12 @@ def scrub_prepare(ctx) -> list[str]:
 
 def scrub_table_set(ctx, tables: set[str], progress: Progress | None = None) -> list[TableResult]:
     """Middle part: rewrite `tables` of the working copy (one Airflow mapped task does one table)."""
-    plan = _plan(ctx)
+    plan, schema = _plan(ctx)
     unknown = tables - {t.table for t in plan.tables}
     if unknown:
         raise TerminalError(f"not in the plan of {ctx.database.name}: {', '.join(sorted(unknown))}")
     with _work_engine(ctx) as work:
-        results = scrub_tables(work, plan, ctx.salt, tables, progress, ctx.database.scrub_sessions)
+        results = scrub_tables(work, plan, ctx.salt, schema, tables, progress, ctx.database.scrub_sessions)
     ctx.record.setdefault("tables", {}).update(
         {r.table: {"rows": r.rows, "seconds": round(r.seconds, 3), "action": r.action} for r in results}
     )
@@ -82,8 +83,9 @@ def scrub_finish(ctx) -> None:
     )
 
 
-def _plan(ctx) -> Plan:
-    """The plan of tonight's copy, for a scrub that has not finished on it yet."""
+def _plan(ctx) -> tuple[Plan, Schema]:
+    """The plan of tonight's copy, for a scrub that has not finished on it yet, and the copy's schema it was
+    made from."""
     from deid.steps.ledger import applied_plan, begin
     from deid.steps.state import Refused
 
@@ -92,7 +94,8 @@ def _plan(ctx) -> Plan:
         raise Refused(
             f"{ctx.work_name} is scrubbed already; to scrub it again, run the job from its snapshot step"
         )
-    return applied_plan(ctx, state)[0]
+    plan, schema, _ = applied_plan(ctx, state)
+    return plan, schema
 
 
 @contextmanager

@@ -25,18 +25,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
 import sqlalchemy as sa
 
 from deid import rawsql
 from deid.backends.postgresql import large_objects, scrub_ledger, statistics
+from deid.backends.postgresql.introspect import introspect
 from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
 from deid.backends.postgresql.split import rewrite_split
+from deid.backends.postgresql.stream import apply_staging, stream_into_staging
 from deid.dberrors import retell
 from deid.errors import TerminalError
 from deid.names import key, quote_table
 from deid.plan import Plan, TablePlan
+from deid.schema import Schema
 from deid.transformers.dictionaries import load_dictionaries
 from deid.transformers.support import SCHEMA, apply_key, support_sql
+from deid.vector.apply import StreamedColumn, streamed_columns
+from deid.vector.prf import Key
 
 log = logging.getLogger("deid.scrub")
 
@@ -46,7 +52,9 @@ class TableResult:
     table: str
     rows: int
     seconds: float
-    action: str  # "rewritten", "emptied", "untouched" or "already scrubbed" (by an earlier attempt)
+    # "streamed" (vector forms), "rewritten" (SQL forms), "emptied", "untouched" or "already scrubbed" (by an
+    # earlier attempt)
+    action: str
     sessions: int = 1  # sessions that shared the rewrite
 
 
@@ -66,11 +74,18 @@ def scrub_database(
     tables: set[str] | None = None,
     sessions: int = 1,
     split_from_rows: int = SPLIT_MIN_ROWS,
+    schema: Schema | None = None,
+    stream: bool = True,
 ) -> list[TableResult]:
     """Apply `plan` to the database behind `engine` (a working copy). `tables` limits it to some tables
-    (a benchmark's or a test's: the scrub step always scrubs them all, and finishes only when all are)."""
+    (a benchmark's or a test's: the scrub step always scrubs them all, and finishes only when all are).
+    `schema`: the one the plan was made from (read from the database when not given). `stream=False`
+    rewrites every table by the SQL forms (the oracle the tests compare the stream with)."""
     prepare_scrub(engine, plan)
-    results = scrub_tables(engine, plan, salt, tables, progress, sessions, split_from_rows)
+    if schema is None:
+        with engine.connect() as connection:
+            schema = introspect(connection, plan.database)
+    results = scrub_tables(engine, plan, salt, schema, tables, progress, sessions, split_from_rows, stream)
     finish_scrub(engine, plan, tables)
     return results
 
@@ -95,17 +110,21 @@ def scrub_tables(
     engine: sa.Engine,
     plan: Plan,
     salt: str,
+    schema: Schema,
     tables: set[str] | None = None,
     progress: Progress | None = None,
     sessions: int = 1,
     split_from_rows: int = SPLIT_MIN_ROWS,
+    stream: bool = True,
 ) -> list[TableResult]:
     """Rewrite the plan's tables (or those in `tables`); prepare_scrub must have run.
 
-    Tables are rewritten one after the other, a big one shared by `sessions` sessions (see split.py). Calls
-    are independent, so several may run at once on different tables (Airflow maps them).
+    Tables are rewritten one after the other: streamed through the vector forms (stream.py) where every
+    rewritten column has one, else by the SQL forms, a big one shared by `sessions` sessions (split.py).
+    Calls are independent, so several may run at once on different tables (Airflow maps them).
     """
     results = []
+    key = Key.for_salt(salt)
     with engine.connect() as connection:
         setup = _session_setup(plan, salt)
         setup(connection)
@@ -113,8 +132,11 @@ def scrub_tables(
             if tables is not None and table_plan.table not in tables:
                 continue
             done = scrub_ledger.already(connection, plan, table_plan)
+            streamed = _streamed(schema, table_plan) if stream else None
             if done is not None:
                 result = TableResult(table_plan.table, done, 0.0, "already scrubbed")
+            elif streamed is not None:
+                result = _stream_table(engine, connection, plan, table_plan, streamed, key)
             elif (
                 sessions > 1
                 and table_plan.statement is not None
@@ -264,6 +286,46 @@ def _scrub_table(connection: sa.Connection, plan: Plan, table_plan: TablePlan) -
     except sa.exc.DBAPIError as exc:
         raise retell(exc, f"scrub of {table_plan.table}") from None
     return TableResult(table_plan.table, rows, time.monotonic() - started, action)
+
+
+def _streamed(schema: Schema, table_plan: TablePlan) -> list[StreamedColumn] | None:
+    """The table's columns as the stream rewrites them, or None when it is not streamed (see stream.py)."""
+    if table_plan.statement is None or table_plan.copy != "full":
+        return None
+    table = schema.table(table_plan.table)
+    return streamed_columns(table, table_plan.actions) if table is not None else None
+
+
+def _stream_table(
+    engine: sa.Engine,
+    connection: sa.Connection,
+    plan: Plan,
+    table_plan: TablePlan,
+    columns: list[StreamedColumn],
+    key: Key,
+) -> TableResult:
+    """One table through the stream, in one transaction: static rows checked, the table locked against
+    writers (the reader must see what the UPDATE will find), the rows streamed into the staging table by a
+    second session, then indexes set aside, the UPDATE, triggers and indexes put back, the ledger noted."""
+    started = time.monotonic()
+    table_sql = quote_table(table_plan.table)
+    try:
+        with connection.begin():
+            check_static_rows(connection, table_plan)
+            rawsql.execute(connection, f"LOCK TABLE {table_sql} IN SHARE MODE")
+            with engine.connect() as reader, reader.begin():
+                stream_into_staging(connection, reader, table_plan, columns, key)
+            aside = set_aside_indexes(connection, table_sql)
+            for statement in table_plan.before:  # triggers fired or silenced for the rewrite
+                rawsql.execute(connection, statement)
+            rows = apply_staging(connection, table_plan, columns)
+            for statement in table_plan.after:
+                rawsql.execute(connection, statement)
+            restore_indexes(connection, aside)
+            scrub_ledger.note(connection, plan, table_plan.table, "done", rows)
+    except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY runs on the driver's cursor: psycopg's errors
+        raise retell(exc, f"scrub of {table_plan.table}") from None
+    return TableResult(table_plan.table, rows, time.monotonic() - started, "streamed")
 
 
 def _refresh_materialized_views(connection: sa.Connection) -> list[str]:

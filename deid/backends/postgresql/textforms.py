@@ -18,5 +18,5 @@ SETTINGS = {
 
 
 def set_statements() -> list[str]:
-    """SET statements for a session that reads or writes text forms."""
-    return [f"SET {name} = '{value}'" for name, value in SETTINGS.items()]
+    """SET LOCAL statements (this transaction only) for a session that reads or writes text forms."""
+    return [f"SET LOCAL {name} = '{value}'" for name, value in SETTINGS.items()]

@@ -1,0 +1,77 @@
+"""A table's rewritten columns, applied to one batch of its rows: engine-neutral.
+
+An engine streams the rows out as text (one Arrow string column per column it reads), this module runs each
+column's vector form over the batch, and the engine streams the outputs back. Which columns a table streams
+is decided here too (`streamable`), from the transformers alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from deid.schema import Kind, Table
+from deid.transformers import get
+from deid.transformers.base import Batch, Target, Transformer
+from deid.vector.prf import Key
+
+
+@dataclass(frozen=True)
+class StreamedColumn:
+    """One rewritten column: its transformer's vector form, where it applies and with which parameters."""
+
+    name: str
+    transformer: Transformer = field(repr=False)
+    target: Target = field(repr=False)
+    params: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The other columns of the row its vector form reads (`by:`)."""
+        by = self.params.get("by") or ""
+        return (by,) if by else ()
+
+
+def streamed_columns(table: Table, actions) -> list[StreamedColumn] | None:
+    """The table's rewritten columns as StreamedColumns, or None when one of them has no vector form for its
+    column (arrays, and transformers without one): such a table is rewritten by the SQL forms instead."""
+    from deid.rules.targets import target_for
+
+    out = []
+    for action in actions:
+        if action.sql is None:
+            continue
+        transformer = get(action.transformer)
+        column = table.column(action.column)
+        if transformer.vector is None or column is None or column.kind is Kind.ARRAY:
+            return None
+        target = target_for(table, column, element_wise=False)
+        out.append(StreamedColumn(action.column, transformer, target, dict(action.params)))
+    return out
+
+
+def read_columns(columns: list[StreamedColumn]) -> list[str]:
+    """Every column the batches must carry: the rewritten ones, then those read by `by:`, each once."""
+    names = [c.name for c in columns]
+    for c in columns:
+        names.extend(n for n in c.reads if n not in names)
+    return names
+
+
+def transform(batch: pa.RecordBatch, columns: list[StreamedColumn], key: Key) -> list[pa.Array]:
+    """The new values of each streamed column for the batch's rows, in `columns` order (text arrays)."""
+
+    def row(name: str) -> pa.Array:
+        return batch.column(name)
+
+    out = []
+    for c in columns:
+        given = Batch(values=batch.column(c.name), key=key, row=row)
+        values = c.transformer.vector(given, c.target, c.params)
+        if len(values) != batch.num_rows:  # a vector form's bug must not shift values onto other rows
+            raise AssertionError(f"{c.transformer.name} gave {len(values)} values for {batch.num_rows} rows")
+        out.append(values)
+    return out
