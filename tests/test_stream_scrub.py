@@ -83,7 +83,9 @@ def fill(engine: sa.Engine) -> None:
             {"odd": ODD},
         )
         rawsql.execute(c, "UPDATE people SET email = NULL, note = NULL WHERE id % 7 = 0")
-        rawsql.execute(c, "INSERT INTO visits SELECT i, 1 + i % 3000, 't' || i FROM generate_series(1, 5000) i")
+        rawsql.execute(
+            c, "INSERT INTO visits SELECT i, 1 + i % 3000, 't' || i FROM generate_series(1, 5000) i"
+        )
         rawsql.execute(
             c,
             "INSERT INTO measures SELECT i, CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END, 's' || i "
@@ -167,7 +169,8 @@ def test_the_demo_scrubbed_by_stream_equals_the_sql_rewrite(postgres):
     try:
         with one.connect() as c:
             schema = backend_for("postgresql").introspect(c, "learners")
-        rules, _ = awaiting_migrations(load_rules(ROOT / "rules" / "learners.yaml"), schema, has_migrations=True)
+        rules_file = load_rules(ROOT / "rules" / "learners.yaml")
+        rules, _ = awaiting_migrations(rules_file, schema, has_migrations=True)
         plan = planning.build_plan(rules, schema)
         actions = {r.table: r.action for r in scrub_database(one, plan, SALT)}
         scrub_database(other, plan, SALT, stream=False)

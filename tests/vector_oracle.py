@@ -51,7 +51,8 @@ def as_server_reads(engine: sa.Engine, values: pa.Array, sql_type: str) -> list[
             c.exec_driver_sql(statement)
         return (
             c.exec_driver_sql(
-                f"SELECT (v::{sql_type})::text FROM unnest(%(v)s::text[]) WITH ORDINALITY AS d(v, i) ORDER BY i",
+                f"SELECT (v::{sql_type})::text "
+                "FROM unnest(%(v)s::text[]) WITH ORDINALITY AS d(v, i) ORDER BY i",
                 {"v": values.to_pylist()},
             )
             .scalars()
