@@ -51,6 +51,9 @@ class TablePlan:
     # put back as they were afterwards (session_replication_role = replica already silences most).
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
+    # triggers the rules say to recompute: they must fire on every rewritten row (so the table is rewritten
+    # by an UPDATE, never rebuilt by a swap, where no trigger fires)
+    recomputed: tuple[str, ...] = ()
 
     @property
     def rewritten(self) -> tuple[ColumnAction, ...]:
@@ -161,6 +164,8 @@ def _table_plan(table: Table, rule: TableRule) -> tuple[TablePlan, set[str]]:
     condition = rule.keep_rows_where.sql if rule.keep_rows_where else None
     statement = _update(table, actions, condition)
     before, after = _trigger_states(table, rule) if statement else ((), ())
+    declared = {t.name: t.action for t in rule.triggers}
+    recomputed = tuple(t.name for t in table.triggers if declared.get(t.name) == "recompute")
     plan = TablePlan(
         table.qualified,
         rule.copy,
@@ -171,6 +176,7 @@ def _table_plan(table: Table, rule: TableRule) -> tuple[TablePlan, set[str]]:
         rule.keep_rows_at_most,
         before,
         after,
+        recomputed if statement else (),
     )
     return plan, needs
 

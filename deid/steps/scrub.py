@@ -71,7 +71,7 @@ def scrub_finish(ctx) -> None:
     if done is not None:
         return  # an earlier attempt finished (a retried task): the stamp says for this very plan
     with _work_engine(ctx) as work:
-        rows = finish_scrub(work, plan)
+        rows = finish_scrub(work, plan, sessions=ctx.database.scrub_sessions)
     finish(
         ctx,
         state,

@@ -23,22 +23,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg
 import sqlalchemy as sa
 
 from deid import rawsql
-from deid.backends.postgresql import large_objects, scrub_ledger, statistics
+from deid.backends.postgresql import large_objects, scrub_ledger, statistics, swap
 from deid.backends.postgresql.introspect import introspect
 from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
 from deid.backends.postgresql.split import rewrite_split
-from deid.backends.postgresql.stream import apply_staging, stream_into_staging
+from deid.backends.postgresql.stream import apply_staging, stream_into_staging, stream_into_table
 from deid.dberrors import retell
 from deid.errors import TerminalError
 from deid.names import key, quote_table
 from deid.plan import Plan, TablePlan
-from deid.schema import Schema
+from deid.schema import Schema, Table
 from deid.transformers.dictionaries import load_dictionaries
 from deid.transformers.support import SCHEMA, apply_key, support_sql
 from deid.vector.apply import StreamedColumn, streamed_columns
@@ -86,7 +87,7 @@ def scrub_database(
         with engine.connect() as connection:
             schema = introspect(connection, plan.database)
     results = scrub_tables(engine, plan, salt, schema, tables, progress, sessions, split_from_rows, stream)
-    finish_scrub(engine, plan, tables)
+    finish_scrub(engine, plan, tables, sessions)
     return results
 
 
@@ -136,7 +137,8 @@ def scrub_tables(
             if done is not None:
                 result = TableResult(table_plan.table, done, 0.0, "already scrubbed")
             elif streamed is not None:
-                result = _stream_table(engine, connection, plan, table_plan, streamed, key)
+                table = schema.table(table_plan.table)
+                result = _stream_table(engine, connection, plan, table_plan, table, streamed, key)
             elif (
                 sessions > 1
                 and table_plan.statement is not None
@@ -231,7 +233,9 @@ def _splittable(connection: sa.Connection, table_sql: str) -> bool:
     return kind == "r" and version >= 140000
 
 
-def finish_scrub(engine: sa.Engine, plan: Plan, tables: set[str] | None = None) -> dict[str, int]:
+def finish_scrub(
+    engine: sa.Engine, plan: Plan, tables: set[str] | None = None, sessions: int = 1
+) -> dict[str, int]:
     """Check that the ledger holds every table of `plan` (or of `tables`) as done; refresh materialized views
     from the scrubbed data; drop `_deid` (its functions, dictionaries and ledger). Returns rows per table."""
     with engine.connect() as connection:
@@ -247,6 +251,7 @@ def finish_scrub(engine: sa.Engine, plan: Plan, tables: set[str] | None = None) 
                     f"({', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}). Run the scrub of "
                     "those tables first"
                 )
+            _validate_foreign_keys(engine, connection, sessions)
             views = _refresh_materialized_views(connection)
             with connection.begin():
                 done = [t for t in plan.tables if t.table in wanted]
@@ -301,31 +306,70 @@ def _stream_table(
     connection: sa.Connection,
     plan: Plan,
     table_plan: TablePlan,
+    table: Table,
     columns: list[StreamedColumn],
     key: Key,
 ) -> TableResult:
     """One table through the stream, in one transaction: static rows checked, the table locked against
-    writers (the reader must see what the UPDATE will find), the rows streamed into the staging table by a
-    second session, then indexes set aside, the UPDATE, triggers and indexes put back, the ledger noted."""
+    writers (the reader, a second session, must see what this transaction will replace), then rebuilt by a
+    swap (swap.py) or, where a swap cannot carry the table, its rows updated in place from a staging table."""
     started = time.monotonic()
     table_sql = quote_table(table_plan.table)
     try:
         with connection.begin():
             check_static_rows(connection, table_plan)
             rawsql.execute(connection, f"LOCK TABLE {table_sql} IN SHARE MODE")
-            with engine.connect() as reader, reader.begin():
-                stream_into_staging(connection, reader, table_plan, columns, key)
-            aside = set_aside_indexes(connection, table_sql)
-            for statement in table_plan.before:  # triggers fired or silenced for the rewrite
-                rawsql.execute(connection, statement)
-            rows = apply_staging(connection, table_plan, columns)
-            for statement in table_plan.after:
-                rawsql.execute(connection, statement)
-            restore_indexes(connection, aside)
+            reason = swap.why_not(connection, table_sql, table_plan.recomputed)
+            if reason is None:
+                rows, action = _swap(engine, connection, table_plan, table, columns, key), "rebuilt"
+            else:
+                log.info("scrub %s: updated in place, not rebuilt, as %s", table_plan.table, reason)
+                rows, action = _update_in_place(engine, connection, table_plan, columns, key), "streamed"
             scrub_ledger.note(connection, plan, table_plan.table, "done", rows)
     except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY runs on the driver's cursor: psycopg's errors
         raise retell(exc, f"scrub of {table_plan.table}") from None
-    return TableResult(table_plan.table, rows, time.monotonic() - started, "streamed")
+    return TableResult(table_plan.table, rows, time.monotonic() - started, action)
+
+
+def _swap(engine, connection, table_plan, table, columns, key) -> int:
+    rawsql.execute(connection, "SET LOCAL maintenance_work_mem = '256MB'")  # index builds sort in memory
+    rebuild = swap.prepare(connection, quote_table(table_plan.table))
+    with engine.connect() as reader, reader.begin():
+        rows = stream_into_table(connection, reader, table_plan, table, columns, key, rebuild.new_sql)
+    swap.finish(connection, rebuild)
+    return rows
+
+
+def _update_in_place(engine, connection, table_plan, columns, key) -> int:
+    with engine.connect() as reader, reader.begin():
+        stream_into_staging(connection, reader, table_plan, columns, key)
+    table_sql = quote_table(table_plan.table)
+    aside = set_aside_indexes(connection, table_sql)
+    for statement in table_plan.before:  # triggers fired or silenced for the rewrite
+        rawsql.execute(connection, statement)
+    rows = apply_staging(connection, table_plan, columns)
+    for statement in table_plan.after:
+        rawsql.execute(connection, statement)
+    restore_indexes(connection, aside)
+    return rows
+
+
+def _validate_foreign_keys(engine: sa.Engine, connection: sa.Connection, sessions: int) -> None:
+    """Check the foreign keys the swaps added NOT VALID, `sessions` at a time (each reads the referencing
+    table once); a key that does not hold fails the scrub, naming the constraint."""
+    with connection.begin():
+        waiting = swap.pending(connection)
+    if not waiting:
+        return
+
+    def check(item: tuple[str, str]) -> None:
+        with engine.connect() as c, c.begin():
+            rawsql.execute(c, swap.validate_statement(*item))
+
+    with ThreadPoolExecutor(max_workers=max(1, sessions)) as pool:
+        list(pool.map(check, waiting))
+    with connection.begin():
+        rawsql.execute(connection, f"DELETE FROM {swap.PENDING}")
 
 
 def _refresh_materialized_views(connection: sa.Connection) -> list[str]:

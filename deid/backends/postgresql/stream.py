@@ -21,10 +21,11 @@ the database never sees the key.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import sqlalchemy as sa
 
@@ -32,6 +33,7 @@ from deid import rawsql
 from deid.backends.postgresql.textforms import set_statements
 from deid.names import quote_ident, quote_table
 from deid.plan import TablePlan
+from deid.schema import Table
 from deid.transformers.support import dbapi_connection
 from deid.vector.apply import StreamedColumn, read_columns, transform
 from deid.vector.prf import Key
@@ -39,18 +41,7 @@ from deid.vector.prf import Key
 STAGING = "_deid_stream"  # a temporary table of the scrubbing session
 BATCH_BYTES = 8 << 20  # CSV bytes per batch: big enough to amortise, small enough to bound memory
 _REL, _SRC = "_deid_rel", "_deid_src"
-
-
-def reader_sql(table_plan: TablePlan, names: list[str], where: str = "") -> str:
-    """The COPY that streams the rows to scrub: where they are, and the columns the vector forms read."""
-    conditions = [where] if where else []
-    if table_plan.keep_rows_where:
-        # IS NOT TRUE: a row whose condition is NULL is scrubbed, so an unknown never exempts a row
-        conditions.append(f"({table_plan.keep_rows_where}) IS NOT TRUE")
-    filtered = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    listed = ", ".join(quote_ident(n) for n in names)
-    select = f"SELECT tableoid, ctid, {listed} FROM {quote_table(table_plan.table)}{filtered}"
-    return f"COPY ({select}) TO STDOUT (FORMAT csv)"
+_KEEP = "_deid_static"  # the row condition's value, when the table has one
 
 
 def stream_into_staging(
@@ -59,33 +50,84 @@ def stream_into_staging(
     table_plan: TablePlan,
     columns: list[StreamedColumn],
     key: Key,
-    where: str = "",
 ) -> int:
-    """Stream the table's rows (those `where` selects) from `reader` through the vector forms into a staging
-    table of `scrubbing`; returns the rows staged. Both sessions are in transactions on one snapshot."""
+    """Stream the rows to scrub from `reader` through the vector forms into a staging table of `scrubbing`
+    (where they are, and their new values); returns the rows staged. Static rows are not read."""
     names = read_columns(columns)
     types = {a.column: a.data_type for a in table_plan.actions}
     staged = ", ".join(f"{quote_ident(c.name)} {types[c.name]}" for c in columns)
-    for statement in set_statements():
-        rawsql.execute(scrubbing, statement)
-        rawsql.execute(reader, statement)
     rawsql.execute(scrubbing, f"DROP TABLE IF EXISTS pg_temp.{STAGING}")
     rawsql.execute(
         scrubbing, f"CREATE TEMP TABLE {STAGING} ({_REL} oid, {_SRC} tid, {staged}) ON COMMIT DROP"
     )
+    where = f" WHERE ({table_plan.keep_rows_where}) IS NOT TRUE" if table_plan.keep_rows_where else ""
+    listed = ", ".join(quote_ident(n) for n in names)
+    select = f"SELECT tableoid, ctid, {listed} FROM {quote_table(table_plan.table)}{where}"
+
+    def outputs(batch: pa.RecordBatch) -> list[pa.Array]:
+        return [batch.column(_REL), batch.column(_SRC), *transform(batch, columns, key)]
+
+    into = f"pg_temp.{STAGING}"
+    return _stream(scrubbing, reader, select, [_REL, _SRC, *names], into, outputs)
+
+
+def stream_into_table(
+    scrubbing: sa.Connection,
+    reader: sa.Connection,
+    table_plan: TablePlan,
+    table: Table,
+    columns: list[StreamedColumn],
+    key: Key,
+    into_sql: str,
+) -> int:
+    """Stream every row of the table from `reader` into the (empty) table `into_sql` of `scrubbing`, with
+    the streamed columns' new values; static rows pass through unchanged. Returns the rows written."""
+    names = [c.name for c in table.columns if not c.generated]  # generated columns are computed again
+    keep = f", ({table_plan.keep_rows_where}) IS TRUE" if table_plan.keep_rows_where else ""
+    select = f"SELECT {', '.join(quote_ident(n) for n in names)}{keep} FROM {quote_table(table_plan.table)}"
+    read = [*names, _KEEP] if keep else names
+    position = {c.name: i for i, c in enumerate(columns)}
+
+    def outputs(batch: pa.RecordBatch) -> list[pa.Array]:
+        new = transform(batch, columns, key)
+        static = pc.equal(batch.column(_KEEP), "t") if keep else None
+        out = []
+        for name in names:
+            if name not in position:
+                out.append(batch.column(name))
+            elif static is None:
+                out.append(new[position[name]])
+            else:  # fill_null: a NULL condition is never a static row
+                out.append(pc.if_else(pc.fill_null(static, False), batch.column(name), new[position[name]]))
+        return out
+
+    into = f"{into_sql} ({', '.join(quote_ident(n) for n in names)})"
+    return _stream(scrubbing, reader, select, read, into, outputs)
+
+
+def _stream(
+    scrubbing: sa.Connection,
+    reader: sa.Connection,
+    select: str,
+    read: list[str],
+    into: str,
+    outputs: Callable[[pa.RecordBatch], list[pa.Array]],
+) -> int:
+    """COPY (select) out of `reader`, each batch (columns named `read`) through `outputs`, COPY into `into`
+    on `scrubbing`; returns the rows moved."""
+    for statement in set_statements():
+        rawsql.execute(scrubbing, statement)
+        rawsql.execute(reader, statement)
     rows = 0
-    with _copy_out(reader, reader_sql(table_plan, names, where)) as source:
-        batches = pcsv.open_csv(source, **_csv_options([_REL, _SRC, *names]))
-        copy_in = f"COPY pg_temp.{STAGING} FROM STDIN (FORMAT csv)"
+    with _copy_out(reader, f"COPY ({select}) TO STDOUT (FORMAT csv)") as source:
+        batches = pcsv.open_csv(source, **_csv_options(read))
+        copy_in = f"COPY {into} FROM STDIN (FORMAT csv)"
         with dbapi_connection(scrubbing).cursor() as cursor, cursor.copy(copy_in) as sink:
             for batch in batches:
-                new = transform(batch, columns, key)
-                out = pa.Table.from_arrays(
-                    [batch.column(_REL), batch.column(_SRC), *new],
-                    names=[_REL, _SRC, *(c.name for c in columns)],
-                )
+                out = outputs(batch)
                 buffer = io.BytesIO()
-                pcsv.write_csv(out, buffer, pcsv.WriteOptions(include_header=False))
+                table = pa.Table.from_arrays(out, names=[f"c{i}" for i in range(len(out))])
+                pcsv.write_csv(table, buffer, pcsv.WriteOptions(include_header=False))
                 sink.write(buffer.getbuffer())
                 rows += batch.num_rows
     return rows
