@@ -245,3 +245,29 @@ def test_char_columns_read_padded_give_the_sql_forms_values(db: sa.Engine):
         case = Case(name, name, params, "char(50)", Kind.TEXT, tuple(values))
         out = vector_oracle.vector_outputs(case, padded, [None] * len(values))
         assert vector_oracle.as_server_reads(db, out, "char(50)") == expected, (name, params)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "values", "sql_type", "kind"),
+    [
+        ("hash", {"format": "digits"}, ("123-45-6789", "12", None, "987654321", "x"), "text", Kind.TEXT),
+        (
+            "hash",
+            {"format": "digits", "pattern": "####"},
+            ("12", "-5", None, "123456", "9999"),
+            "int",
+            Kind.INTEGER,
+        ),
+        ("hash", {}, (*UUIDS[:3], None, UUIDS[2]), "uuid", Kind.UUID),
+        ("redact", {"keep_start": 1}, REDACT_VALUES, "text", Kind.TEXT),
+        ("generalize_zip", {}, ZIPS, "text", Kind.TEXT),
+    ],
+)
+def test_sliced_and_chunked_batches_give_each_value_its_own_output(name, params, values, sql_type, kind):
+    transformer = get(name)
+    parsed, where = transformer.parse_params(params), target(sql_type, kind)
+    whole = pa.array(values, pa.string())
+    expected = transformer.vector(Batch(whole, KEY), where, parsed).to_pylist()
+    assert transformer.vector(Batch(whole.slice(1, 3), KEY), where, parsed).to_pylist() == expected[1:4]
+    chunked = pa.chunked_array([whole.slice(0, 2), whole.slice(2)])
+    assert transformer.vector(Batch(chunked, KEY), where, parsed).to_pylist() == expected
