@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -20,7 +21,8 @@ from deid.transformers.support import (
     round_table_entries,
     uuid_sql,
 )
-from deid.vector import prf
+from deid.vector import digits, fpe, prf
+from deid.vector.textcast import sql_text
 
 UNIQUE_HEX = 32  # 128 bits: collisions among 10^9 distinct values have probability below 2^-68
 _INTEGER_DIGITS = {"smallint": 4, "integer": 9, "bigint": MAX_DIGITS}
@@ -94,12 +96,50 @@ def _hash(target: Target, params: Mapping[str, Any]) -> str:
 
 def _hash_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
     fmt = params["format"]
-    if target.kind is Kind.UUID or fmt == "digits":
-        raise NotImplementedError("hash: vector form of uuid and digits")  # filled in below
-    hexed = prf.hexes(batch.key, "hash", batch.values, params["length"])
+    values = sql_text(batch.values, target.sql_type)  # keyed on `(v)::text`, as the SQL form
+    if target.kind is Kind.UUID:
+        return _uuid_vector(batch.key, values)
+    if fmt == "digits":
+        return _digits_vector(batch.key, values, target, params["pattern"])
+    hexed = prf.hexes(batch.key, "hash", values, params["length"])
     if fmt == "email":
         hexed = pc.binary_join_element_wise(hexed, "@" + params["domain"], "")
     return hexed
+
+
+def _digits_vector(key: prf.Key, values: pa.Array, target: Target, pattern: str) -> pa.Array:
+    """hash_digits (or hash{n}_digits_rounds, the same values) laid into the pattern: the permutation of the
+    value's digits when they fill the pattern (an integer column's in-range values always do, padded with
+    zeros), else the keyed hash of the whole value's text (as hash_digits reads it) mod 10^n."""
+    n = pattern.count("#")
+    x, fits, valid = digits.read(values, n, target.kind is Kind.INTEGER)
+    out = np.zeros(len(x), np.int64)
+    permuted = valid & fits
+    if permuted.all():
+        out = fpe.permute(key, "hash.digits", n, x)
+    elif permuted.any():
+        out[permuted] = fpe.permute(key, "hash.digits", n, x[permuted])
+    drawn = valid & ~fits
+    if drawn.any():
+        # out of range integers are in hash_digits' input unpadded: their text, exactly as read
+        h, _ = prf.ints(key, "hash.digits", pc.if_else(pa.array(drawn), values, None))
+        out[drawn] = h[drawn] % 10**n
+    return digits.lay_out(out, valid, pattern)
+
+
+_UUID_HEX = np.r_[0:8, 9:13, 14:18, 19:23, 24:36]  # where the 32 hex digits go in the 36 characters
+
+
+def _uuid_vector(key: prf.Key, values: pa.Array) -> pa.Array:
+    """uuid_from: the first 16 PRF bytes with the version nibble 8 and the variant bits 10, written as
+    PostgreSQL writes a uuid (lower-case, hyphenated)."""
+    raw, valid = prf.digests(key, "hash.uuid", values)
+    raw = raw[:, :16].copy()
+    raw[:, 6] = (raw[:, 6] & 15) | 128
+    raw[:, 8] = (raw[:, 8] & 63) | 128
+    out = np.full((len(raw), 36), ord("-"), np.uint8)
+    out[:, _UUID_HEX] = prf.hex_matrix(raw, 32)
+    return prf.fixed_strings(out, valid)
 
 
 def _output_length(params: Mapping[str, Any]) -> int:

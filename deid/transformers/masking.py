@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deid.transformers.base import TEXT_KINDS, Param, Target, Transformer, cast, quote_literal
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deid.transformers.base import TEXT_KINDS, Batch, Param, Target, Transformer, cast, quote_literal
 from deid.transformers.common import too_long
+from deid.vector import prf
+from deid.vector.textcast import sql_text
 
 # HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(B): 3-digit ZIP areas with 20,000 people or fewer (2000 census)
 RESTRICTED_ZIP3 = (
@@ -28,8 +33,15 @@ RESTRICTED_ZIP3 = (
     "890",
     "893",
 )
+# Blanks around a ZIP code: ASCII whitespace, spelled out. `\s` would differ between the two forms: in
+# PostgreSQL it follows the database's locale (C.UTF-8 on glibc adds U+1680, U+2000-U+2006, U+2008-U+200A,
+# U+2028, U+2029, U+205F and U+3000, other locales more or fewer), in RE2 it is [\t\n\f\r ] (no \v).
+_BLANK = r"[ \t\n\v\f\r]*"
 # ZIP5 or ZIP+4 (with or without the dash), surrounding blanks allowed; captures the ZIP3 unless restricted
-_ZIP3 = r"^\s*((?!" + "|".join(RESTRICTED_ZIP3) + r")[0-9]{3})[0-9]{2}(?:-?[0-9]{4})?\s*$"
+_ZIP3 = f"^{_BLANK}((?!{'|'.join(RESTRICTED_ZIP3)})[0-9]{{3}})[0-9]{{2}}(?:-?[0-9]{{4}})?{_BLANK}$"
+# The same match for RE2 (the vector form), which has no lookahead: the ZIP3 is captured whatever it is and
+# the restricted ones are looked up afterwards
+_ZIP3_RE2 = f"^{_BLANK}(?P<zip3>[0-9]{{3}})[0-9]{{2}}(?:-?[0-9]{{4}})?{_BLANK}$"
 
 
 def _one_character(value: str) -> str | None:
@@ -47,12 +59,34 @@ def _redact(target: Target, params: Mapping[str, Any]) -> str:
     return cast(expression, target.sql_type)
 
 
+def _redact_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    """As _redact: lengths, left() and right() count characters (code points), as PostgreSQL's do."""
+    v, start, end = sql_text(batch.values, target.sql_type), params["keep_start"], params["keep_end"]
+    length = pc.utf8_length(v)
+    whole = pc.less_equal(length, start + end)  # masked entirely, as short as it is
+    head = pc.if_else(whole, "", pc.utf8_slice_codeunits(v, 0, start))
+    tail = pc.if_else(whole, "", pc.utf8_slice_codeunits(v, -end) if end else "")
+    masked = pc.if_else(whole, length, pc.subtract(length, start + end))
+    middle = pc.binary_repeat(pa.scalar(params["mask"], pa.string()), masked)
+    return pc.binary_join_element_wise(head, middle, tail, "")
+
+
 def _generalize_zip(target: Target, params: Mapping[str, Any]) -> str:
     v = target.value
     zip3 = f"coalesce(substring({v} from {quote_literal(_ZIP3)}), '000')"
     if params["pad"]:
         zip3 += " || '00'"
     return cast(f"CASE WHEN {v} IS NULL THEN NULL ELSE {zip3} END", target.sql_type)
+
+
+def _generalize_zip_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    values = prf.texts(batch.values)  # a char(n) value's padding is blanks the pattern allows: no trim needed
+    zip3 = pc.struct_field(pc.extract_regex(values, _ZIP3_RE2), "zip3")
+    zip3 = pc.if_else(pc.is_in(zip3, value_set=pa.array(RESTRICTED_ZIP3)), "000", zip3)
+    zip3 = pc.coalesce(zip3, "000")
+    if params["pad"]:
+        zip3 = pc.binary_join_element_wise(zip3, "00", "")
+    return pc.if_else(values.is_valid(), zip3, pa.scalar(None, pa.string()))
 
 
 def _check_zip(target: Target, params: Mapping[str, Any]) -> str | None:
@@ -67,6 +101,7 @@ TRANSFORMERS = (
         "than keep_start + keep_end is masked entirely. Cannot serve a unique column.",
         applies_to=TEXT_KINDS,
         sql=_redact,
+        vector=_redact_vector,
         params=(
             Param(
                 "keep_start", int, "leading characters kept as they are", default=0, minimum=0, maximum=100
@@ -84,6 +119,7 @@ TRANSFORMERS = (
         "00 to keep 5 characters.",
         applies_to=TEXT_KINDS,
         sql=_generalize_zip,
+        vector=_generalize_zip_vector,
         params=(Param("pad", bool, "append '00' so the result has 5 digits, like a ZIP5", default=False),),
         check=_check_zip,
         unique_safe=False,
