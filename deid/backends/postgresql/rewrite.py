@@ -29,7 +29,8 @@ _INDEXES = sa.text(
                 THEN format('COMMENT ON INDEX %s IS %L', i.indexrelid::regclass,
                             obj_description(i.indexrelid, 'pg_class')) END AS comment,
            CASE WHEN i.indisclustered
-                THEN format('ALTER TABLE %s CLUSTER ON %I', CAST(:table AS regclass), x.relname) END AS cluster,
+                THEN format('ALTER TABLE %s CLUSTER ON %I', CAST(:table AS regclass), x.relname)
+           END AS cluster,
            CASE WHEN i.indisreplident
                 THEN format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', CAST(:table AS regclass),
                             x.relname) END AS identity
