@@ -12,7 +12,7 @@ import pyarrow as pa
 from deid.vector import prf
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # nogil: batches are transformed on several threads
 def _read(data, offsets, valid, n, integer, x, fits):
     """x[i]: the number the ASCII digits of value i spell (its first n digits); fits[i]: whether they are
     exactly n digits, or, for an integer column (`integer`), whether the value is in [0, 10^n), which the
@@ -47,7 +47,7 @@ def read(values: pa.Array, n: int, integer: bool) -> tuple[np.ndarray, np.ndarra
     return x, fits, valid
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # nogil: batches are transformed on several threads
 def _lay(numbers, positions, out):
     """Write each number's digits, zero-padded to len(positions), at those byte positions of its row."""
     n = len(positions)

@@ -40,7 +40,7 @@ def _rotr(x, n):
     return _U((x >> _U(n)) | (x << _U(32 - n)))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # nogil: batches are transformed on several threads
 def _compress(state, w, k):
     """One block (its 16 big-endian words in `w`, which the schedule overwrites) into `state`. Every sum is
     cast back to uint32 because numba widens integer arithmetic."""
@@ -65,7 +65,7 @@ def _word(b, q):
     return (_U(b[q]) << _U(24)) | (_U(b[q + 1]) << _U(16)) | (_U(b[q + 2]) << _U(8)) | _U(b[q + 3])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # nogil: batches are transformed on several threads
 def _midstate(key, h0, k):
     state = h0.copy()
     w = np.empty(16, np.uint32)
@@ -75,7 +75,7 @@ def _midstate(key, h0, k):
     return state
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # nogil: batches are transformed on several threads
 def _digests(mid, prefix, data, offsets, valid, out, k):
     """out[i] = SHA-256(key || prefix || data[offsets[i]:offsets[i + 1]]) for each valid i (others stay 0)."""
     w = np.empty(16, np.uint32)

@@ -21,13 +21,16 @@ the database never sees the key.
 from __future__ import annotations
 
 import io
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import sqlalchemy as sa
+from psycopg.copy import QueuedLibpqWriter
 
 from deid import rawsql
 from deid.backends.postgresql.textforms import set_statements
@@ -39,6 +42,9 @@ from deid.vector.apply import StreamedColumn, read_columns, transform
 from deid.vector.prf import Key
 
 STAGING = "_deid_stream"  # a temporary table of the scrubbing session
+# the vector forms release the GIL (numba nogil, Arrow compute), so batches transform in parallel while this
+# thread reads the next one and a psycopg thread sends the last
+TRANSFORM_THREADS = 2
 BATCH_BYTES = 8 << 20  # CSV bytes per batch: big enough to amortise, small enough to bound memory
 _REL, _SRC = "_deid_rel", "_deid_src"
 _KEEP = "_deid_static"  # the row condition's value, when the table has one
@@ -122,15 +128,31 @@ def _stream(
     with _copy_out(reader, f"COPY ({select}) TO STDOUT (FORMAT csv)") as source:
         batches = pcsv.open_csv(source, **_csv_options(read))
         copy_in = f"COPY {into} FROM STDIN (FORMAT csv)"
-        with dbapi_connection(scrubbing).cursor() as cursor, cursor.copy(copy_in) as sink:
+        with (
+            dbapi_connection(scrubbing).cursor() as cursor,
+            cursor.copy(copy_in, writer=QueuedLibpqWriter(cursor)) as sink,
+            ThreadPoolExecutor(max_workers=TRANSFORM_THREADS) as pool,
+        ):
+            # batches in order (the new table keeps the old one's row order); at most a few in flight, so
+            # memory stays a few batches whatever the table's size
+            in_flight: deque = deque()
             for batch in batches:
-                out = outputs(batch)
-                buffer = io.BytesIO()
-                table = pa.Table.from_arrays(out, names=[f"c{i}" for i in range(len(out))])
-                pcsv.write_csv(table, buffer, pcsv.WriteOptions(include_header=False))
-                sink.write(buffer.getbuffer())
+                in_flight.append(pool.submit(_encoded, outputs, batch))
                 rows += batch.num_rows
+                if len(in_flight) > TRANSFORM_THREADS:
+                    sink.write(in_flight.popleft().result())
+            while in_flight:
+                sink.write(in_flight.popleft().result())
     return rows
+
+
+def _encoded(outputs: Callable[[pa.RecordBatch], list[pa.Array]], batch: pa.RecordBatch) -> memoryview:
+    """A batch's output columns as CSV, as COPY FROM reads it."""
+    out = outputs(batch)
+    buffer = io.BytesIO()
+    table = pa.Table.from_arrays(out, names=[f"c{i}" for i in range(len(out))])
+    pcsv.write_csv(table, buffer, pcsv.WriteOptions(include_header=False))
+    return buffer.getbuffer()
 
 
 def apply_staging(scrubbing: sa.Connection, table_plan: TablePlan, columns: list[StreamedColumn]) -> int:
