@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,9 +23,12 @@ from deid.transformers.dictionaries import pick
 from deid.transformers.support import doc_ipv4_sql, prf_int_sql
 from deid.vector import inet, prf, text
 
+if TYPE_CHECKING:  # deid.vector.prf imports this package: its names exist only once both are loaded
+    from deid.vector.prf import Key
+
 Sql = Callable[[str, Mapping[str, Any]], str]  # (value SQL, params) -> SQL
 # (key, values as keyed text, params) -> the readable part, for every value at once: the vector twin of Sql
-Vector = Callable[[prf.Key, pa.Array, Mapping[str, Any]], pa.Array]
+Vector = Callable[["Key", pa.Array, Mapping[str, Any]], pa.Array]
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def _full_name(v: str, params: Mapping[str, Any]) -> str:
     return f"{first} || ' ' || {last}"
 
 
-def _full_name_vector(key: prf.Key, values: pa.Array, params: Mapping[str, Any]) -> pa.Array:
+def _full_name_vector(key: Key, values: pa.Array, params: Mapping[str, Any]) -> pa.Array:
     first = text.pick(key, "first_name", "fake.name.first", values)
     return text.join(first, " ", text.pick(key, "last_name", "fake.name.last", values))
 
@@ -136,7 +139,7 @@ def _email_part(entry: str) -> str:
     return re.sub("[^a-z0-9.]", "", entry.lower())
 
 
-def _email_local_vector(key: prf.Key, values: pa.Array, params: Mapping[str, Any]) -> pa.Array:
+def _email_local_vector(key: Key, values: pa.Array, params: Mapping[str, Any]) -> pa.Array:
     first = text.pick(key, "first_name", "fake.email.first", values, entry=_email_part)
     return text.join(first, ".", text.pick(key, "last_name", "fake.email.last", values, entry=_email_part))
 
@@ -152,7 +155,7 @@ _PHONE = np.frombuffer(b"+1-000-555-0100", np.uint8)
 _AREA, _LINE = (3, 4, 5), (13, 14)  # where the digits AAA and YY go in _PHONE
 
 
-def _phone_vector(key: prf.Key, values: pa.Array, params: Mapping[str, Any]) -> pa.Array:
+def _phone_vector(key: Key, values: pa.Array, params: Mapping[str, Any]) -> pa.Array:
     n, valid = prf.ints(key, "fake.phone", values)
     digits = 20000 + n % 80000  # AAAYY, as _phone
     out = np.tile(_PHONE, (len(n), 1))
