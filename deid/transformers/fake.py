@@ -263,15 +263,11 @@ _DOC_IPV6 = np.array([0x2001, 0x0DB8], np.uint16)  # 2001:db8::/32 (RFC 3849)
 
 def _ipv6_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
     raw, valid = prf.digests(batch.key, "fake.ipv6", text.keyed_texts(batch.values, target))
-    if target.kind is Kind.INET:  # the server casts any spelling: the full one is the cheapest to write
-        hexed = prf.hex_matrix(raw, 24).reshape(-1, 6, 4)
-        colons = np.full((len(raw), 6, 1), ord(":"), np.uint8)
-        groups = np.concatenate([hexed, colons], axis=2).reshape(len(raw), 30)[:, :29]
-        prefix = np.tile(np.frombuffer(b"2001:db8:", np.uint8), (len(raw), 1))
-        return prf.fixed_strings(np.concatenate([prefix, groups], axis=1), valid)
-    # a text column holds host(), the server's spelling: leading zeros dropped, a zero run as "::"
-    words = np.ascontiguousarray(raw[:, :12]).view(">u2").reshape(-1, 6)
-    return inet.ipv6_texts(np.hstack([np.tile(_DOC_IPV6, (len(raw), 1)), words]), valid)
+    groups = np.ascontiguousarray(raw[:, :12]).view(">u2").reshape(-1, 6)  # as the SQL's 24 hex characters
+    words = np.hstack([np.tile(_DOC_IPV6, (len(raw), 1)), groups])
+    # an inet column: the server parses any spelling, and the full one is the cheapest to write; a text
+    # column holds host(), so the server's own spelling
+    return inet.full_texts(words, valid) if target.kind is Kind.INET else inet.ipv6_texts(words, valid)
 
 
 def _url(target: Target, params: Mapping[str, Any]) -> str:

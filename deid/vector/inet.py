@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from deid.vector import prf
+
 GROUPS = 8
 
 
@@ -63,6 +65,15 @@ def ipv6_texts(words: np.ndarray, valid: np.ndarray) -> pa.Array:
     if compressed.any():  # rare (two zero groups in a row): redo those rows with their run as "::"
         out = pc.replace_with_mask(out, pa.array(compressed), _compressed(words, base, length, compressed))
     return out
+
+
+def full_texts(words: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """Each address spelled in full, eight groups of four hex digits (2001:0db8:0000:...): a valid inet
+    input of fixed width, so written as one byte matrix; NULL where not `valid`."""
+    hexed = prf.hex_matrix(words.astype(">u2").view(np.uint8), 4 * GROUPS).reshape(-1, GROUPS, 4)
+    colons = np.full((len(words), GROUPS, 1), ord(":"), np.uint8)
+    spelled = np.concatenate([hexed, colons], axis=2).reshape(len(words), 5 * GROUPS)[:, :-1]
+    return prf.fixed_strings(spelled, valid)
 
 
 def _compressed(words: np.ndarray, base: np.ndarray, length: np.ndarray, rows: np.ndarray) -> pa.Array:
