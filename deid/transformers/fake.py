@@ -8,17 +8,27 @@ column must set it, and its references then set it too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
 
 from deid.schema import Kind
-from deid.transformers.base import TEXT_KINDS, Param, Target, Transformer, cast, keyed, quote_literal
+from deid.transformers.base import TEXT_KINDS, Batch, Param, Target, Transformer, cast, keyed, quote_literal
 from deid.transformers.common import TAG_HEX, domain_param, fit, hex_of, tag, text_limit, too_long
 from deid.transformers.dictionaries import pick
 from deid.transformers.support import doc_ipv4_sql, prf_int_sql
+from deid.vector import inet, prf, text
+
+if TYPE_CHECKING:  # deid.vector.prf imports this package: its names exist only once both are loaded
+    from deid.vector.prf import Key
 
 Sql = Callable[[str, Mapping[str, Any]], str]  # (value SQL, params) -> SQL
+# (key, values as keyed text, params) -> the readable part, for every value at once: the vector twin of Sql
+Vector = Callable[["Key", pa.Array, Mapping[str, Any]], pa.Array]
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class Fake:
     name: str
     description: str
     readable: Sql
+    readable_vector: Vector
     dictionaries: tuple[str, ...] = ()
     separator: str = "-"  # between the readable part and the tag
     tail: Callable[[Mapping[str, Any]], str] = lambda params: ""
@@ -43,6 +54,16 @@ class Fake:
             suffix_sql.append(quote_literal(suffix_text))
         suffix = " || ".join(suffix_sql)
         return cast(fit(readable, suffix, self._suffix_len(params), text_limit(target)), target.sql_type)
+
+    def vector(self, batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+        values = text.keyed_texts(batch.values, target)
+        suffix: list[str | pa.Array] = []
+        if params["unique"]:
+            suffix += [self.separator, text.tag(batch.key, self.name, values)]
+        if self.tail(params):
+            suffix.append(self.tail(params))
+        readable = self.readable_vector(batch.key, values, params)
+        return text.fit(readable, suffix, self._suffix_len(params), text_limit(target))
 
     def _suffix_len(self, params: Mapping[str, Any]) -> int:
         return len(self.tail(params)) + (len(self.separator) + TAG_HEX if params["unique"] else 0)
@@ -68,6 +89,7 @@ class Fake:
             description=self.description,
             applies_to=TEXT_KINDS,
             sql=self.sql,
+            vector=self.vector,
             params=(*self.extra, unique),
             dictionaries=self.dictionaries,
             check=self.check,
@@ -78,12 +100,21 @@ def _pick(dictionary: str, prefix: str) -> Sql:
     return lambda v, params: pick(dictionary, keyed(prefix, v))
 
 
+def _pick_vector(dictionary: str, prefix: str) -> Vector:
+    return lambda key, values, params: text.pick(key, dictionary, prefix, values)
+
+
 def _full_name(v: str, params: Mapping[str, Any]) -> str:
     first, last = (
         pick("first_name", keyed("fake.name.first", v)),
         pick("last_name", keyed("fake.name.last", v)),
     )
     return f"{first} || ' ' || {last}"
+
+
+def _full_name_vector(key: Key, values: pa.Array, params: Mapping[str, Any]) -> pa.Array:
+    first = text.pick(key, "first_name", "fake.name.first", values)
+    return text.join(first, " ", text.pick(key, "last_name", "fake.name.last", values))
 
 
 # an email's local part keeps lower-case letters, digits and dots of the names: applied to each dictionary
@@ -99,6 +130,20 @@ def _email_local(v: str, params: Mapping[str, Any]) -> str:
     return f"{first} || '.' || {last}"
 
 
+def _email_part(entry: str) -> str:
+    """_EMAIL_PART in Python, for the vector form's copy of the dictionary. PostgreSQL's lower() of
+    non-ASCII letters follows the database's locale, which Python cannot follow: the dictionaries are ASCII
+    (a test says so), and a non-ASCII entry fails here rather than pick something else than the SQL."""
+    if not entry.isascii():
+        raise ValueError(f"fake.email: dictionary entry {entry!r} is not ASCII")
+    return re.sub("[^a-z0-9.]", "", entry.lower())
+
+
+def _email_local_vector(key: Key, values: pa.Array, params: Mapping[str, Any]) -> pa.Array:
+    first = text.pick(key, "first_name", "fake.email.first", values, entry=_email_part)
+    return text.join(first, ".", text.pick(key, "last_name", "fake.email.last", values, entry=_email_part))
+
+
 def _phone(v: str, params: Mapping[str, Any]) -> str:
     # five digits AAAYY, area code AAA in 200..999, laid into +1-AAA-555-01YY: 555-0100..0199 is reserved
     # for fiction in every North American area code
@@ -106,23 +151,39 @@ def _phone(v: str, params: Mapping[str, Any]) -> str:
     return f'to_char({digits}, \'FM"+1-"000"-555-01"00\')'
 
 
+_PHONE = np.frombuffer(b"+1-000-555-0100", np.uint8)
+_AREA, _LINE = (3, 4, 5), (13, 14)  # where the digits AAA and YY go in _PHONE
+
+
+def _phone_vector(key: Key, values: pa.Array, params: Mapping[str, Any]) -> pa.Array:
+    n, valid = prf.ints(key, "fake.phone", values)
+    digits = 20000 + n % 80000  # AAAYY, as _phone
+    out = np.tile(_PHONE, (len(n), 1))
+    for column, power in zip((*_AREA, *_LINE), (10**4, 10**3, 10**2, 10, 1), strict=True):
+        out[:, column] += (digits // power % 10).astype(np.uint8)
+    return prf.fixed_strings(out, valid)
+
+
 FAKES = (
     Fake(
         "fake.first_name",
         "A fake given name (Faker en_US), picked by keyed hash.",
         _pick("first_name", "fake.first_name"),
+        _pick_vector("first_name", "fake.first_name"),
         ("first_name",),
     ),
     Fake(
         "fake.last_name",
         "A fake family name (Faker en_US), picked by keyed hash.",
         _pick("last_name", "fake.last_name"),
+        _pick_vector("last_name", "fake.last_name"),
         ("last_name",),
     ),
     Fake(
         "fake.name",
         "A fake full name: a first and a last name picked independently by keyed hash.",
         _full_name,
+        _full_name_vector,
         ("first_name", "last_name"),
         separator=" ",
     ),
@@ -132,6 +193,7 @@ FAKES = (
         "by default, so the address carries an 80-bit tag (first.last.<tag>@domain) and emails stay "
         "distinct and consistent across tables.",
         _email_local,
+        _email_local_vector,
         ("first_name", "last_name"),
         separator=".",
         tail=lambda params: "@" + params["domain"],
@@ -143,12 +205,14 @@ FAKES = (
         "A fictional North American phone number, +1-AAA-555-01YY. 555-0100 to 555-0199 are reserved for "
         "fiction in every area code; picked by keyed hash.",
         _phone,
+        _phone_vector,
         separator=" x",
     ),
     Fake(
         "fake.street_address",
         "A fake street address (Faker en_US), picked by keyed hash.",
         _pick("street_address", "fake.street_address"),
+        _pick_vector("street_address", "fake.street_address"),
         ("street_address",),
         separator=" ",
     ),
@@ -156,6 +220,7 @@ FAKES = (
         "fake.company",
         "A fake company name (Faker en_US), picked by keyed hash.",
         _pick("company", "fake.company"),
+        _pick_vector("company", "fake.company"),
         ("company",),
         separator=" ",
     ),
@@ -164,6 +229,7 @@ FAKES = (
         "A fake user name (Faker en_US), picked by keyed hash. unique is true by default (user names are "
         "usually unique): the name carries an 80-bit tag, user_<tag>.",
         _pick("user_name", "fake.user_name"),
+        _pick_vector("user_name", "fake.user_name"),
         ("user_name",),
         separator="_",
         unique_by_default=True,
@@ -176,10 +242,32 @@ def _ipv4(target: Target, params: Mapping[str, Any]) -> str:
     return cast(address if target.kind is Kind.INET else f"host({address})", target.sql_type)
 
 
+# the 768 documentation addresses in the order of _deid.doc_ipv4_from: k picks 192.0.2.0/24 + k for k < 256,
+# and so on. A host address's inet text and its host() text are both the bare address, no /32.
+_DOC_IPV4 = tuple(f"{net}.{k}" for net in ("192.0.2", "198.51.100", "203.0.113") for k in range(256))
+
+
+def _ipv4_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    n, valid = prf.ints(batch.key, "fake.ipv4", text.keyed_texts(batch.values, target))
+    return text.take(text.strings(_DOC_IPV4), n % len(_DOC_IPV4), valid)
+
+
 def _ipv6(target: Target, params: Mapping[str, Any]) -> str:
     groups = f"rtrim(regexp_replace({hex_of('fake.ipv6', target.value, 24)}, '(.{{4}})', '\\1:', 'g'), ':')"
     address = f"('2001:db8:' || {groups})::inet"
     return cast(address if target.kind is Kind.INET else f"host({address})", target.sql_type)
+
+
+_DOC_IPV6 = np.array([0x2001, 0x0DB8], np.uint16)  # 2001:db8::/32 (RFC 3849)
+
+
+def _ipv6_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    raw, valid = prf.digests(batch.key, "fake.ipv6", text.keyed_texts(batch.values, target))
+    groups = np.ascontiguousarray(raw[:, :12]).view(">u2").reshape(-1, 6)  # as the SQL's 24 hex characters
+    words = np.hstack([np.tile(_DOC_IPV6, (len(raw), 1)), groups])
+    # an inet column: the server parses any spelling, and the full one is the cheapest to write; a text
+    # column holds host(), so the server's own spelling
+    return inet.full_texts(words, valid) if target.kind is Kind.INET else inet.ipv6_texts(words, valid)
 
 
 def _url(target: Target, params: Mapping[str, Any]) -> str:
@@ -187,6 +275,11 @@ def _url(target: Target, params: Mapping[str, Any]) -> str:
         f"{quote_literal('https://' + params['domain'] + '/')} || {hex_of('fake.url', target.value, 32)}",
         target.sql_type,
     )
+
+
+def _url_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    hexed = prf.hexes(batch.key, "fake.url", text.keyed_texts(batch.values, target), 32)
+    return text.join("https://" + params["domain"] + "/", hexed)
 
 
 def _fits(length: int, what: str) -> Callable[[Target, Mapping[str, Any]], str | None]:
@@ -204,6 +297,7 @@ TRANSFORMERS = (
         "cannot serve a unique column (use fake.ipv6).",
         applies_to=ADDRESS_KINDS,
         sql=_ipv4,
+        vector=_ipv4_vector,
         check=_fits(15, "fake.ipv4"),
         unique_safe=False,
     ),
@@ -213,6 +307,7 @@ TRANSFORMERS = (
         "3849), so distinct values stay distinct.",
         applies_to=ADDRESS_KINDS,
         sql=_ipv6,
+        vector=_ipv6_vector,
         check=_fits(39, "fake.ipv6"),
     ),
     Transformer(
@@ -221,6 +316,7 @@ TRANSFORMERS = (
         "distinct values stay distinct.",
         applies_to=TEXT_KINDS,
         sql=_url,
+        vector=_url_vector,
         params=(domain_param("URLs"),),
         check=lambda target, params: too_long(target, len(params["domain"]) + 41, "fake.url"),
     ),
