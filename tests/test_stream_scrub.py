@@ -29,7 +29,10 @@ CREATE TABLE people (
     note text,
     status text NOT NULL,
     is_test boolean NOT NULL DEFAULT false,
-    touched timestamptz
+    touched timestamptz,
+    badge char(40),  -- read padded, keyed unpadded (as ::text gives it)
+    ip inet,  -- read as 10.0.0.1, keyed as 10.0.0.1/32
+    full_name text
 );
 CREATE TABLE visits (id int PRIMARY KEY, person bigint REFERENCES people(id), token text);
 CREATE TABLE measures (id int, site text, secret text, PRIMARY KEY (id, site)) PARTITION BY LIST (site);
@@ -57,6 +60,9 @@ tables:
       status: keep
       is_test: keep
       touched: keep
+      badge: {transformer: hash, params: {length: 16}}
+      ip: fake.ipv6
+      full_name: {transformer: fake.name, params: {unique: true}}
   public.visits:
     columns:
       id: keep
@@ -83,6 +89,13 @@ def fill(engine: sa.Engine) -> None:
             ),
             {"odd": ODD},
         )
+        rawsql.execute(c, "SET LOCAL session_replication_role = replica")  # the trigger stays silent
+        rawsql.execute(
+            c,
+            "UPDATE people SET badge = 'b' || (id % 97), ip = ('10.0.' || (id % 250) || '.' || (id % 7))::inet, "
+            "full_name = 'Person ' || id",
+        )
+        rawsql.execute(c, "SET LOCAL session_replication_role = origin")
         rawsql.execute(c, "UPDATE people SET email = NULL, note = NULL WHERE id % 7 = 0")
         rawsql.execute(
             c, "INSERT INTO visits SELECT i, 1 + i % 3000, 't' || i FROM generate_series(1, 5000) i"

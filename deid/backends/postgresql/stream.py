@@ -67,7 +67,7 @@ def stream_into_staging(
         scrubbing, f"CREATE TEMP TABLE {STAGING} ({_REL} oid, {_SRC} tid, {staged}) ON COMMIT DROP"
     )
     where = f" WHERE ({table_plan.keep_rows_where}) IS NOT TRUE" if table_plan.keep_rows_where else ""
-    listed = ", ".join(quote_ident(n) for n in names)
+    listed = ", ".join(_as_text(n) for n in names)
     select = f"SELECT tableoid, ctid, {listed} FROM {quote_table(table_plan.table)}{where}"
 
     def outputs(batch: pa.RecordBatch) -> list[pa.Array]:
@@ -90,7 +90,9 @@ def stream_into_table(
     the streamed columns' new values; static rows pass through unchanged. Returns the rows written."""
     names = [c.name for c in table.columns if not c.generated]  # generated columns are computed again
     keep = f", ({table_plan.keep_rows_where}) IS TRUE" if table_plan.keep_rows_where else ""
-    select = f"SELECT {', '.join(quote_ident(n) for n in names)}{keep} FROM {quote_table(table_plan.table)}"
+    keyed = set(read_columns(columns))
+    listed = ", ".join(_as_text(n) if n in keyed else quote_ident(n) for n in names)
+    select = f"SELECT {listed}{keep} FROM {quote_table(table_plan.table)}"
     read = [*names, _KEEP] if keep else names
     position = {c.name: i for i, c in enumerate(columns)}
 
@@ -109,6 +111,13 @@ def stream_into_table(
 
     into = f"{into_sql} ({', '.join(quote_ident(n) for n in names)})"
     return _stream(scrubbing, reader, select, read, into, outputs)
+
+
+def _as_text(name: str) -> str:
+    """A column the vector forms read, as `::text` gives it: the text the SQL forms key on. It is the column's
+    output text except where a cast drops something the value does not hold (char(n)'s padding; inet's
+    /32, which `::text` shows and output omits), and it reads back into the column as the same value."""
+    return f"{quote_ident(name)}::text AS {quote_ident(name)}"
 
 
 def _stream(
