@@ -92,8 +92,8 @@ def fill(engine: sa.Engine) -> None:
         rawsql.execute(c, "SET LOCAL session_replication_role = replica")  # the trigger stays silent
         rawsql.execute(
             c,
-            "UPDATE people SET badge = 'b' || (id % 97), ip = ('10.0.' || (id % 250) || '.' || (id % 7))::inet, "
-            "full_name = 'Person ' || id",
+            "UPDATE people SET badge = 'b' || (id % 97), "
+            "ip = ('10.0.' || (id % 250) || '.' || (id % 7))::inet, full_name = 'Person ' || id",
         )
         rawsql.execute(c, "SET LOCAL session_replication_role = origin")
         rawsql.execute(c, "UPDATE people SET email = NULL, note = NULL WHERE id % 7 = 0")
