@@ -127,8 +127,8 @@ def scrub_tables(
     results = []
     key = Key.for_salt(salt)
     with engine.connect() as connection:
-        setup = _session_setup(plan, salt)
-        setup(connection)
+        setup, keyed = _session_setup(plan, salt), False
+        _session_setup(plan, None)(connection)  # the key reaches the session only if an SQL form needs it
         for table_plan in plan.tables:
             if tables is not None and table_plan.table not in tables:
                 continue
@@ -139,15 +139,15 @@ def scrub_tables(
             elif streamed is not None:
                 table = schema.table(table_plan.table)
                 result = _stream_table(engine, connection, plan, table_plan, table, streamed, key)
-            elif (
-                sessions > 1
-                and table_plan.statement is not None
-                and table_plan.row_estimate >= split_from_rows
-                and table_plan.copy != "schema_only"
-            ):
-                result = _scrub_table_split(engine, connection, plan, table_plan, setup, sessions)
             else:
-                result = _scrub_table(connection, plan, table_plan)
+                if not keyed:
+                    setup(connection)
+                    keyed = True
+                split = sessions > 1 and table_plan.row_estimate >= split_from_rows
+                if split and table_plan.statement is not None and table_plan.copy != "schema_only":
+                    result = _scrub_table_split(engine, connection, plan, table_plan, setup, sessions)
+                else:
+                    result = _scrub_table(connection, plan, table_plan)
             results.append(result)
             log.info("scrub %s: %s %d rows, %.2fs", result.table, result.action, result.rows, result.seconds)
             if progress:
@@ -174,13 +174,15 @@ def check_static_rows(connection: sa.Connection, table_plan: TablePlan) -> None:
         )
 
 
-def _session_setup(plan: Plan, salt: str) -> Callable[[sa.Connection], None]:
-    """What every scrub session runs first: the key (bound parameters), then the plan's preamble."""
+def _session_setup(plan: Plan, salt: str | None) -> Callable[[sa.Connection], None]:
+    """What every scrub session runs first: the key (bound parameters; not when `salt` is None), then the
+    plan's preamble."""
 
     def setup(connection: sa.Connection) -> None:
         try:
             with connection.begin():  # session settings made here outlive the transaction
-                apply_key(connection, salt)
+                if salt is not None:
+                    apply_key(connection, salt)
                 for statement in plan.preamble:
                     rawsql.execute(connection, statement)
         except sa.exc.DBAPIError as exc:
