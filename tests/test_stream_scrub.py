@@ -337,3 +337,62 @@ def test_a_rebuilt_table_keeps_everything_it_carried(postgres, tmp_path):
 def contents_of(engine: sa.Engine, table: str) -> list[str]:
     with engine.connect() as c:
         return sorted(rawsql.execute(c, f"SELECT x::text FROM {table} x").scalars())
+
+
+def test_the_stream_counts_every_row_of_every_scrubbed_column(twins):
+    """The tallies validation reads instead of sampling: exact counts, checked against SQL's own."""
+    streamed, _, plan = twins
+    with streamed.begin() as c:  # some nicks already are the constant: unchanged, and found in production
+        rawsql.execute(c, "UPDATE people SET nick = 'someone' WHERE id % 10 = 1 AND NOT is_test")
+        expected = rawsql.execute(
+            c,
+            "SELECT count(*) FILTER (WHERE NOT is_test), count(*) FILTER (WHERE NOT is_test AND email IS NULL), "
+            "count(*) FILTER (WHERE NOT is_test AND nick = 'someone'), count(*) FILTER (WHERE is_test), "
+            "count(*) FILTER (WHERE NOT is_test AND nick IS NOT NULL) FROM people",
+        ).one()
+    rows, null_emails, someones, static, nicks = expected
+    results = {r.table: r for r in scrub_database(streamed, plan, SALT)}
+    people = results["public.people"].tallies
+    assert people["email"] == {
+        "rows": rows, "nulls_in": null_emails, "nulls_made": 0, "nulls_lost": 0, "unchanged": 0,
+        "static": static, "found_in_production": 0,
+    }  # fmt: skip
+    assert people["nick"]["unchanged"] == someones and people["nick"]["found_in_production"] == nicks
+    assert people["note"]["nulls_made"] == rows - people["note"]["nulls_in"]  # null: every value goes
+    assert set(results["public.measures"].tallies) == {"secret"}  # updated in place: counted as well
+
+
+PEOPLE_PROD = """
+CREATE TABLE people (id serial PRIMARY KEY, email text NOT NULL, code text, born date);
+INSERT INTO people (email, code, born)
+SELECT 'person' || i || '@real-mail.example.org', 'CODE-' || (100000 + i), DATE '1980-01-01' + i
+FROM generate_series(1, 400) AS i;
+"""
+PEOPLE_STREAM_RULES = """  public.people:
+    columns:
+      id: keep
+      email: {class: email}
+      code: {transformer: hash}
+      born: {transformer: shift_date, params: {days: 20}}
+"""
+
+
+def test_validation_reads_the_streams_counts_of_every_row(refresh):
+    """The run's validation reports the stream's exhaustive comparisons for each streamed column, and takes
+    no sample of those columns (only shift_date's window, which needs both values side by side)."""
+    from deid.records.store import read_records
+
+    refresh.setup(PEOPLE_PROD, PEOPLE_STREAM_RULES)
+    assert refresh.run("2026-11-28").code == 0
+    record = next(iter(read_records(refresh.folder / "records", "shop")))
+    assert record["tables"]["public.people"]["action"] == "rebuilt"
+    outcomes = {(o["expectation"], o["column"]): o for o in record["expectations"]["expectations"]}
+    for column in ("email", "code"):
+        differs = outcomes["value_differs_from_production", column]
+        assert differs["ok"] and differs["checked"] == 400 and "every row" in differs["detail"]
+        found = outcomes["value_not_found_in_production", column]
+        assert found["ok"] and found["checked"] == 400 and found["unexpected"] == 0
+        assert outcomes["nulls_stay_nulls", column]["ok"]
+    assert "sampled" in outcomes["value_within_promised_window", "born"]["detail"]
+    checked = [c["subject"] for c in record["checks"] if c["name"] == "values_changed"]
+    assert "public.people.email" not in checked  # no sample of a column counted in full

@@ -24,7 +24,8 @@ from deid.vector import inet, text
 from deid.vector.prf import Key
 from tests import vector_oracle
 from tests.conftest import ROOT
-from tests.test_transformers_pg import SALT, Case, db, make_table, target, transform  # noqa: F401
+from tests.test_transformers_pg import SALT, Case, make_table, target, transform
+from tests.vector_oracle import db  # noqa: F401  (a fixture: one database per module)
 
 PEOPLE = (*(f"person {i}" for i in range(80)), None)  # enough values that some cuts land on a separator
 MULTIBYTE = ("Zoë Ñandú", "東京都渋谷区", "😀 grin", "é" * 40 + "x", "", "tab\there", None)

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from deid.transformers import TRANSFORMERS
 from tests import vector_oracle
-from tests.test_transformers_pg import CASES, Case, db  # noqa: F401  (db is a fixture)
+from tests.test_transformers_pg import CASES, Case
+from tests.vector_oracle import db  # noqa: F401  (a fixture: one database per module)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

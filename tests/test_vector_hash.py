@@ -16,7 +16,8 @@ from deid.transformers.base import Batch
 from deid.transformers.support import apply_key
 from deid.vector import fpe, prf
 from tests import vector_oracle
-from tests.test_transformers_pg import SALT, Case, db, make_table, target, transform  # noqa: F401
+from tests.test_transformers_pg import SALT, Case, make_table, target, transform
+from tests.vector_oracle import db  # noqa: F401  (a fixture: one database per module)
 
 KEY = prf.Key.for_salt(SALT)
 

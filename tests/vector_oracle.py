@@ -12,15 +12,39 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 
 from deid.backends.postgresql.textforms import set_statements
 from deid.transformers import get
 from deid.transformers.base import Batch
+from deid.transformers.dictionaries import NAMES, load_dictionaries
+from deid.transformers.support import support_sql
 from deid.vector.prf import Key
 from tests.test_transformers_pg import SALT, Case, make_table, target, transform
 
 _counter = iter(range(10**9))
+
+
+@pytest.fixture(scope="module")
+def db(postgres):
+    """One database per test module and server, with the _deid support objects and every dictionary: the
+    oracle's tables have names of their own (table()), so the module's cases share it instead of paying for
+    a database each."""
+    name = postgres.create_database("deid_oracle")
+    engine = sa.create_engine(postgres.url(name), poolclass=sa.pool.NullPool)
+    with engine.begin() as c:
+        for statement in support_sql():
+            c.exec_driver_sql(statement)
+        load_dictionaries(c, NAMES)
+    yield engine
+    engine.dispose()
+    postgres.drop_database(name)
+
+
+def table() -> str:
+    """A table name no other case of the module uses."""
+    return f"oracle_{next(_counter)}"
 
 
 def read_text(engine: sa.Engine, sql: str) -> list[Any]:
@@ -62,12 +86,12 @@ def as_server_reads(engine: sa.Engine, values: pa.Array, sql_type: str) -> list[
 
 def check(db: sa.Engine, case: Case, *, entities: Sequence[int] | None = None, rows: int = 0) -> list:
     """Assert that the vector form equals the SQL form on the case's values; returns the outputs."""
-    table = f"oracle_{next(_counter)}"
-    make_table(db, table, case.sql_type, case.values, unique=case.unique, entities=entities)
-    inputs = read_text(db, f"SELECT v::text FROM {table} ORDER BY id")
-    entity_text = read_text(db, f"SELECT entity::text FROM {table} ORDER BY id")
+    name = table()
+    make_table(db, name, case.sql_type, case.values, unique=case.unique, entities=entities)
+    inputs = read_text(db, f"SELECT v::text FROM {name} ORDER BY id")
+    entity_text = read_text(db, f"SELECT entity::text FROM {name} ORDER BY id")
     expected = transform(
-        db, table, case.sql_type, case.kind, case.transformer, case.params, unique=case.unique, rows=rows
+        db, name, case.sql_type, case.kind, case.transformer, case.params, unique=case.unique, rows=rows
     )
     got = as_server_reads(db, vector_outputs(case, inputs, entity_text, rows=rows), case.sql_type)
     assert got == expected, f"{case.id}: vector form differs from the SQL form"

@@ -19,6 +19,7 @@ from deid.expect.pii import pii_specs, waived_counts
 from deid.expect.report import Outcome, Report, Waived
 from deid.expect.settings import Settings
 from deid.expect.suites import build_specs
+from deid.expect.tallied import Tallies, tallied_columns, tally_outcomes
 from deid.plan import Plan
 from deid.schema import Schema
 
@@ -41,21 +42,25 @@ def validate_with_expectations(
     settings: Settings | None = None,
     rows: Mapping[str, int] | None = None,
     compared: Plan | None = None,
+    tallies: Tallies | None = None,
 ) -> Report:
     """Check the working copy against production and the rules; never raises for a failed expectation
     (see raise_on_failure). `plan` and `schema` describe the copy (scope.for_copy); `offsets`: the rebase
     record (sequence -> facts, or sequence -> offset); `rows`: the rows of each table when cloned;
-    `compared`: the part of `plan` that production can answer for (scope.for_production)."""
+    `compared`: the part of `plan` that production can answer for (scope.for_production); `tallies`: what
+    the streamed scrub counted of every row (expect.tallied), which replaces the sampled comparisons."""
     settings = settings or Settings()
     compared = compared or plan
     report = Report(plan.database)
+    tallied = frozenset(tallied_columns(compared, tallies))
+    report.outcomes += tally_outcomes(compared, tallies)
     key = new_key()  # per run, in memory only: digests of production values cannot be reversed later
     try:
         # the leak checks beside the suite, on connections of their own: both wait on the databases (and the
         # suite first on importing GX), so on two or more cores they overlap
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deid-leak-checks") as pool:
             leaks = pool.submit(
-                _leak_checks, production, work, plan, compared, schema, key, settings, report.seconds
+                _leak_checks, production, work, plan, compared, schema, key, settings, report.seconds, tallied
             )
             with _same_text(production) as p:
                 started = time.perf_counter()
@@ -86,10 +91,11 @@ def _leak_checks(
     key: bytes,
     settings: Settings,
     seconds: dict[str, float],
+    tallied: frozenset[str] = frozenset(),
 ) -> tuple[list[Outcome], list[Waived]]:
     with _same_text(production) as p, _same_text(work) as w:
         started = time.perf_counter()
-        outcomes = leak_outcomes(p, w, compared, schema, key, settings)
+        outcomes = leak_outcomes(p, w, compared, schema, key, settings, tallied)
         seconds["leaks"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
         free_text, waived = free_text_outcomes(p, w, plan, schema, key, settings, compared)

@@ -25,6 +25,7 @@ from deid.expect.digests import KEY_PARAM, keyed
 from deid.expect.report import Outcome
 from deid.expect.settings import Settings
 from deid.expect.sql import not_static, quote_ident, quote_table
+from deid.names import column_key
 from deid.plan import ColumnAction, Plan, TablePlan
 from deid.schema import Column, Kind, Schema, Table
 from deid.steps.validate import MAY_COINCIDE
@@ -50,6 +51,7 @@ def leak_outcomes(
     schema: Schema,
     key: bytes,
     settings: Settings,
+    tallied: frozenset[str] = frozenset(),
 ) -> list[Outcome]:
     outcomes: list[Outcome] = []
     for table_plan in plan.tables:
@@ -62,6 +64,10 @@ def leak_outcomes(
             _Compared(a, c)
             for a in table_plan.rewritten
             if a.transformer != "null" and (c := table.column(a.column)) is not None and not c.generated
+        ]
+        # columns the stream counted every row of (expect.tallied) keep only the window checks here
+        compared = [
+            c for c in compared if c.relative or column_key(table_plan.table, c.action.column) not in tallied
         ]
         if compared:
             outcomes += _table(production, work, table, table_plan, compared, key, settings)
@@ -181,7 +187,7 @@ def _broken(c: _Compared, value: str, sampled: str) -> str:
     return f"count(*) FILTER (WHERE {presence} OR ({value} IS NOT NULL AND NOT ({inside})))"
 
 
-def _allowance(action: ColumnAction, sampled: int, production_rows: int) -> int | None:
+def allowance(action: ColumnAction, sampled: int, production_rows: int) -> int | None:
     """How many sampled values may occur in production's column by chance; None: not checked, because the
     transformer picks from values real data also holds (dictionary names, ZIP3s, shifted dates)."""
     name, params = action.transformer, action.params
@@ -197,7 +203,7 @@ def _allowance(action: ColumnAction, sampled: int, production_rows: int) -> int 
 
 def _searchable(action: ColumnAction) -> bool:
     """Whether finding a scrubbed value in production's column says something (see _allowance)."""
-    return _allowance(action, sampled=1, production_rows=1) is not None
+    return allowance(action, sampled=1, production_rows=1) is not None
 
 
 def _found_in_production(
@@ -231,7 +237,7 @@ def _found_in_production(
     outcomes = []
     for j, c in checked.items():
         sampled = sum(1 for p in pairs if p[0] == j)
-        allowed = _allowance(c.action, sampled, max(table.row_estimate, 0)) or 0
+        allowed = allowance(c.action, sampled, max(table.row_estimate, 0)) or 0
         hits = found.get(j, 0)
         outcomes.append(
             Outcome(

@@ -23,6 +23,7 @@ from deid.backends.postgresql.scrub import (
     scrub_tables,
 )
 from deid.errors import TerminalError
+from deid.names import column_key
 from deid.plan import Plan
 from deid.schema import Schema
 
@@ -71,7 +72,7 @@ def scrub_finish(ctx) -> None:
     if done is not None:
         return  # an earlier attempt finished (a retried task): the stamp says for this very plan
     with _work_engine(ctx) as work:
-        rows = finish_scrub(work, plan, sessions=ctx.database.scrub_sessions)
+        rows, tallies = finish_scrub(work, plan, sessions=ctx.database.scrub_sessions)
     finish(
         ctx,
         state,
@@ -80,6 +81,11 @@ def scrub_finish(ctx) -> None:
         plan=plan.digest,
         schema=schema.digest,
         counts={"tables": len(rows), "rows": sum(rows.values())},
+        tallies={
+            column_key(table, column): counts
+            for table, columns in tallies.items()
+            for column, counts in columns.items()
+        },
     )
 
 

@@ -99,6 +99,8 @@ class CopyState(_Strict):
     high_waters: dict[Name, int] | None = None  # sequence -> production's high water (IDs, not values)
     subset: list[Name] | None = None  # a run limited to these tables; every other one is emptied
     rows: dict[Name, int] | None = None  # rows per table when the copy was cloned
+    # what the streamed scrub counted of each column it scrubbed, every row (deid.vector.tally): counts only
+    tallies: dict[Name, dict[Name, int]] | None = None
     ledger: list[Stamp] = Field(default_factory=list)
     poisoned: Poison | None = None
     holder: Holder | None = None

@@ -56,10 +56,12 @@ def validate_copy(
     schema: Schema,
     rows: Mapping[str, int] | None = None,
     compared: Plan | None = None,
+    tallied: frozenset[str] = frozenset(),
 ) -> list[Check]:
     """The quick checks of the copy described by `plan` and `schema`: row counts against `rows` (each
     table's rows when cloned; None: production's now) and sampled values against production's, for the part
-    of the plan production can answer for (`compared`; default all)."""
+    of the plan production can answer for (`compared`; default all), but for the columns in `tallied`, whose
+    every row the streamed scrub compared (deid.expect.tallied)."""
     compared = compared or plan
     checks: list[Check] = []
     with prod.connect() as p, work.connect() as w:
@@ -71,7 +73,7 @@ def validate_copy(
                 checks.append(_row_count(w, table_plan, expected))
             theirs = compared.table(table_plan.table)
             if table_plan.copy == "full" and theirs is not None:
-                checks += _changed_values(p, w, table, theirs)
+                checks += _changed_values(p, w, table, theirs, tallied)
     return checks
 
 
@@ -103,8 +105,12 @@ def _row_count(w: sa.Connection, tp: TablePlan, expected: int) -> Check:
     )
 
 
-def _changed_values(p: sa.Connection, w: sa.Connection, table: Table, tp: TablePlan) -> list[Check]:
-    rewritten = [a for a in tp.rewritten if a.transformer != "null"]
+def _changed_values(
+    p: sa.Connection, w: sa.Connection, table: Table, tp: TablePlan, tallied: frozenset[str]
+) -> list[Check]:
+    rewritten = [
+        a for a in tp.rewritten if a.transformer != "null" and column_key(tp.table, a.column) not in tallied
+    ]
     if not rewritten or not table.primary_key:
         return []
     key = ", ".join(quote_ident(c) for c in table.primary_key)
@@ -147,6 +153,7 @@ def validate(ctx) -> list[Check]:
     from deid.expect import scope
     from deid.expect.gate import validate_with_expectations
     from deid.expect.report import raise_on_failure as raise_on_failed_expectation
+    from deid.expect.tallied import tallied_columns
     from deid.steps.ledger import applied_plan, begin, finish
 
     state = begin(ctx, "validate")
@@ -170,11 +177,13 @@ def validate(ctx) -> list[Check]:
             name: {"offset": offset, "high_water": waters[name]} if name in waters else offset
             for name, offset in (state.offsets or {}).items()
         }
+        tallied = frozenset(tallied_columns(compared, state.tallies))
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deid-quick-checks") as pool:
-            quick = pool.submit(validate_copy, prod, work, plan, copy, state.rows, compared)
-            # the suite generated from the rules and the leak checks (Great Expectations; deid.expect)
+            quick = pool.submit(validate_copy, prod, work, plan, copy, state.rows, compared, tallied)
+            # the suite generated from the rules and the leak checks (Great Expectations; deid.expect), with
+            # what the streamed scrub counted of every row
             report = validate_with_expectations(
-                prod, work, plan, copy, offsets, ctx.database.validation, state.rows, compared
+                prod, work, plan, copy, offsets, ctx.database.validation, state.rows, compared, state.tallies
             )
             checks = quick.result()
     finally:

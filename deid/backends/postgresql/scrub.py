@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 import sqlalchemy as sa
@@ -57,6 +57,8 @@ class TableResult:
     # earlier attempt)
     action: str
     sessions: int = 1  # sessions that shared the rewrite
+    # what the stream counted of each column (deid.vector.tally), for streamed tables
+    tallies: dict | None = field(default=None, compare=False)
 
 
 # A table is split over sessions from this many (estimated) rows: below it, setting sessions up costs more
@@ -237,14 +239,16 @@ def _splittable(connection: sa.Connection, table_sql: str) -> bool:
 
 def finish_scrub(
     engine: sa.Engine, plan: Plan, tables: set[str] | None = None, sessions: int = 1
-) -> dict[str, int]:
-    """Check that the ledger holds every table of `plan` (or of `tables`) as done; refresh materialized views
-    from the scrubbed data; drop `_deid` (its functions, dictionaries and ledger). Returns rows per table."""
+) -> tuple[dict[str, int], dict[str, dict[str, dict[str, int]]]]:
+    """Check that the ledger holds every table of `plan` (or of `tables`) as done; check the foreign keys
+    swaps left NOT VALID; refresh materialized views from the scrubbed data; drop `_deid` (its functions,
+    dictionaries and ledger). Returns rows per table, and the stream's tallies per table and column."""
     with engine.connect() as connection:
         try:
             with connection.begin():
                 scrub_ledger.check_plan(connection, plan)
                 ledger = scrub_ledger.scrubbed(connection)
+                counted = scrub_ledger.tallies(connection)
             wanted = [t.table for t in plan.tables if t.statement and (tables is None or t.table in tables)]
             missing = [t for t in wanted if ledger.get(t, ("", "", 0))[:2] != (plan.digest, "done")]
             if missing:
@@ -265,7 +269,7 @@ def finish_scrub(
                 rawsql.execute(connection, f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub") from None
-    return {table: ledger[table][2] for table in wanted}
+    return {table: ledger[table][2] for table in wanted}, counted
 
 
 def _scrub_table(connection: sa.Connection, plan: Plan, table_plan: TablePlan) -> TableResult:
@@ -323,28 +327,30 @@ def _stream_table(
             rawsql.execute(connection, f"LOCK TABLE {table_sql} IN SHARE MODE")
             reason = swap.why_not(connection, table_sql, table_plan.recomputed)
             if reason is None:
-                rows, action = _swap(engine, connection, table_plan, table, columns, key), "rebuilt"
+                rows, tallies = _swap(engine, connection, table_plan, table, columns, key)
+                action = "rebuilt"
             else:
                 log.info("scrub %s: updated in place, not rebuilt, as %s", table_plan.table, reason)
-                rows, action = _update_in_place(engine, connection, table_plan, columns, key), "streamed"
-            scrub_ledger.note(connection, plan, table_plan.table, "done", rows)
+                rows, tallies = _update_in_place(engine, connection, table_plan, columns, key)
+                action = "streamed"
+            scrub_ledger.note(connection, plan, table_plan.table, "done", rows, tallies)
     except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY runs on the driver's cursor: psycopg's errors
         raise retell(exc, f"scrub of {table_plan.table}") from None
-    return TableResult(table_plan.table, rows, time.monotonic() - started, action)
+    return TableResult(table_plan.table, rows, time.monotonic() - started, action, tallies=tallies)
 
 
-def _swap(engine, connection, table_plan, table, columns, key) -> int:
+def _swap(engine, connection, table_plan, table, columns, key) -> tuple[int, dict]:
     rawsql.execute(connection, "SET LOCAL maintenance_work_mem = '256MB'")  # index builds sort in memory
     rebuild = swap.prepare(connection, quote_table(table_plan.table))
     with engine.connect() as reader, reader.begin():
-        rows = stream_into_table(connection, reader, table_plan, table, columns, key, rebuild.new_sql)
+        streamed = stream_into_table(connection, reader, table_plan, table, columns, key, rebuild.new_sql)
     swap.finish(connection, rebuild)
-    return rows
+    return streamed
 
 
-def _update_in_place(engine, connection, table_plan, columns, key) -> int:
+def _update_in_place(engine, connection, table_plan, columns, key) -> tuple[int, dict]:
     with engine.connect() as reader, reader.begin():
-        stream_into_staging(connection, reader, table_plan, columns, key)
+        _, tallies = stream_into_staging(connection, reader, table_plan, columns, key)
     table_sql = quote_table(table_plan.table)
     aside = set_aside_indexes(connection, table_sql)
     for statement in table_plan.before:  # triggers fired or silenced for the rewrite
@@ -353,7 +359,7 @@ def _update_in_place(engine, connection, table_plan, columns, key) -> int:
     for statement in table_plan.after:
         rawsql.execute(connection, statement)
     restore_indexes(connection, aside)
-    return rows
+    return rows, tallies
 
 
 def _validate_foreign_keys(engine: sa.Engine, connection: sa.Connection, sessions: int) -> None:

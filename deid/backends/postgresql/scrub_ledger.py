@@ -10,6 +10,8 @@ half-way is seen and refused, never resumed into a table scrubbed twice.
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
 from deid.errors import TerminalError
@@ -24,7 +26,8 @@ DDL = (
     table_key text PRIMARY KEY,
     plan text NOT NULL,
     state text NOT NULL CHECK (state IN ('partial', 'done')),
-    rows bigint NOT NULL DEFAULT 0)""",
+    rows bigint NOT NULL DEFAULT 0,
+    tallies jsonb)""",
 )
 
 
@@ -72,12 +75,22 @@ def already(connection: sa.Connection, plan: Plan, table_plan: TablePlan) -> int
     return int(row[2])
 
 
-def note(connection: sa.Connection, plan: Plan, table: str, state: str, rows: int = 0) -> None:
-    """Write the table's ledger row, in the caller's transaction (so it commits with the rewrite)."""
+def note(
+    connection: sa.Connection, plan: Plan, table: str, state: str, rows: int = 0, tallies: dict | None = None
+) -> None:
+    """Write the table's ledger row, in the caller's transaction (so it commits with the rewrite); `tallies`:
+    what the stream counted of each column (deid.vector.tally; counts only)."""
     connection.execute(
         sa.text(
-            f"INSERT INTO {LEDGER} (table_key, plan, state, rows) VALUES (:t, :p, :s, :r) "
-            "ON CONFLICT (table_key) DO UPDATE SET state = excluded.state, rows = excluded.rows"
+            f"INSERT INTO {LEDGER} (table_key, plan, state, rows, tallies) "
+            "VALUES (:t, :p, :s, :r, CAST(:c AS jsonb)) ON CONFLICT (table_key) "
+            "DO UPDATE SET state = excluded.state, rows = excluded.rows, tallies = excluded.tallies"
         ),
-        {"t": table, "p": plan.digest, "s": state, "r": rows},
+        {"t": table, "p": plan.digest, "s": state, "r": rows, "c": json.dumps(tallies) if tallies else None},
     )
+
+
+def tallies(connection: sa.Connection) -> dict[str, dict[str, dict[str, int]]]:
+    """What the stream counted, per table and column (tables rewritten by SQL forms have none)."""
+    found = connection.execute(sa.text(f"SELECT table_key, tallies FROM {LEDGER} WHERE tallies IS NOT NULL"))
+    return {table: counts for table, counts in found}

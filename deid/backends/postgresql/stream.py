@@ -40,6 +40,7 @@ from deid.schema import Table
 from deid.transformers.support import dbapi_connection
 from deid.vector.apply import StreamedColumn, read_columns, transform
 from deid.vector.prf import Key
+from deid.vector.tally import Tally
 
 STAGING = "_deid_stream"  # a temporary table of the scrubbing session
 # the vector forms release the GIL (numba nogil, Arrow compute), so batches transform in parallel while this
@@ -56,9 +57,10 @@ def stream_into_staging(
     table_plan: TablePlan,
     columns: list[StreamedColumn],
     key: Key,
-) -> int:
+) -> tuple[int, dict[str, dict[str, int]]]:
     """Stream the rows to scrub from `reader` through the vector forms into a staging table of `scrubbing`
-    (where they are, and their new values); returns the rows staged. Static rows are not read."""
+    (where they are, and their new values); returns the rows staged and the columns' tallies. Static rows
+    are not read."""
     names = read_columns(columns)
     types = {a.column: a.data_type for a in table_plan.actions}
     staged = ", ".join(f"{quote_ident(c.name)} {types[c.name]}" for c in columns)
@@ -70,11 +72,16 @@ def stream_into_staging(
     listed = ", ".join(_as_text(n) for n in names)
     select = f"SELECT tableoid, ctid, {listed} FROM {quote_table(table_plan.table)}{where}"
 
+    tally = Tally(tuple(c.name for c in columns))
+
     def outputs(batch: pa.RecordBatch) -> list[pa.Array]:
-        return [batch.column(_REL), batch.column(_SRC), *transform(batch, columns, key)]
+        new = transform(batch, columns, key)
+        for c, values in zip(columns, new, strict=True):
+            tally.add(c.name, batch.column(c.name), values)
+        return [batch.column(_REL), batch.column(_SRC), *new]
 
     into = f"pg_temp.{STAGING}"
-    return _stream(scrubbing, reader, select, [_REL, _SRC, *names], into, outputs)
+    return _tallied(tally, lambda: _stream(scrubbing, reader, select, [_REL, _SRC, *names], into, outputs))
 
 
 def stream_into_table(
@@ -85,9 +92,10 @@ def stream_into_table(
     columns: list[StreamedColumn],
     key: Key,
     into_sql: str,
-) -> int:
+) -> tuple[int, dict[str, dict[str, int]]]:
     """Stream every row of the table from `reader` into the (empty) table `into_sql` of `scrubbing`, with
-    the streamed columns' new values; static rows pass through unchanged. Returns the rows written."""
+    the streamed columns' new values; static rows pass through unchanged. Returns the rows written and the
+    columns' tallies (deid.vector.tally)."""
     names = [c.name for c in table.columns if not c.generated]  # generated columns are computed again
     keep = f", ({table_plan.keep_rows_where}) IS TRUE" if table_plan.keep_rows_where else ""
     keyed = set(read_columns(columns))
@@ -96,9 +104,13 @@ def stream_into_table(
     read = [*names, _KEEP] if keep else names
     position = {c.name: i for i, c in enumerate(columns)}
 
+    tally = Tally(tuple(c.name for c in columns))
+
     def outputs(batch: pa.RecordBatch) -> list[pa.Array]:
         new = transform(batch, columns, key)
         static = pc.equal(batch.column(_KEEP), "t") if keep else None
+        for c, values in zip(columns, new, strict=True):
+            tally.add(c.name, batch.column(c.name), values, static)
         out = []
         for name in names:
             if name not in position:
@@ -110,7 +122,17 @@ def stream_into_table(
         return out
 
     into = f"{into_sql} ({', '.join(quote_ident(n) for n in names)})"
-    return _stream(scrubbing, reader, select, read, into, outputs)
+    return _tallied(tally, lambda: _stream(scrubbing, reader, select, read, into, outputs))
+
+
+def _tallied(tally: Tally, stream: Callable[[], int]) -> tuple[int, dict[str, dict[str, int]]]:
+    """Run the stream, then close its tally (vector.tally): the rows moved and the counts per column."""
+    try:
+        rows = stream()
+    except BaseException:
+        tally.discard()
+        raise
+    return rows, tally.close()
 
 
 def _as_text(name: str) -> str:

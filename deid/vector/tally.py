@@ -1,0 +1,160 @@
+"""Validation in the same pass: while the rows stream through the vector forms, every input and output value
+of every scrubbed column is counted, so validation needs no sample and reads no row again for it.
+
+Per column (static rows apart, which pass through unchanged): rows, NULLs in, NULLs made or lost, values left
+unchanged (output equal to the same row's input), and how many output values occur anywhere among the
+column's input values (production's values, as cloned). The last needs every input seen before any output
+can be judged, so both sides are kept as 64-bit digests (a seeded hash, new random seed per table, never
+stored beyond the run's temporary folder: no value, and no digest that could be checked against a guess
+later) spilled to a temporary folder in hash partitions, and compared partition by partition at the end:
+memory stays a few batches and one partition, whatever the table's size. A digest collision can only
+count a value as found that is not, never the reverse.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numba
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+PARTITIONS = 16
+_M = np.uint64(0x9E3779B97F4A7C15)
+
+
+@numba.njit(cache=True, nogil=True)
+def _mix(h):
+    """splitmix64's finaliser: every input bit reaches every output bit."""
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+@numba.njit(cache=True, nogil=True)
+def _hashes(seed, data, offsets, out):
+    for i in range(len(offsets) - 1):
+        start, end = offsets[i], offsets[i + 1]
+        h = _mix(seed ^ np.uint64(end - start))
+        for j in range(start, end):
+            h = _mix(h ^ (np.uint64(data[j]) * _M))
+        out[i] = h
+
+
+def digests(values: pa.Array, seed: int) -> np.ndarray:
+    """A 64-bit seeded digest of each non-NULL value (as text), in order (NULLs left out)."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = pc.cast(values, pa.string())
+    values = values.filter(values.is_valid()) if values.null_count else values
+    n = len(values)
+    _, offsets_buf, data_buf = values.buffers()
+    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, width)[values.offset : values.offset + n + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    out = np.empty(n, np.uint64)
+    _hashes(np.uint64(seed), data, offsets, out)
+    return out
+
+
+@dataclass
+class ColumnTally:
+    """What the stream saw of one column (rows it scrubbed; static rows counted apart)."""
+
+    rows: int = 0
+    nulls_in: int = 0
+    nulls_made: int = 0  # NULL out where the input was not (only `null` should)
+    nulls_lost: int = 0  # a value out where the input was NULL (never)
+    unchanged: int = 0  # non-NULL and equal to the same row's input
+    static: int = 0
+    found_in_production: int | None = None  # output values occurring among the inputs; set by close()
+
+    def as_counts(self) -> dict[str, int]:
+        counts = {k: v for k, v in vars(self).items() if v is not None}
+        return counts
+
+
+@dataclass
+class Tally:
+    """The tallies of one table's stream: `add` each batch (from any thread), then `close`."""
+
+    columns: tuple[str, ...]
+    seed: int = field(default_factory=lambda: secrets.randbits(64))
+    tallies: dict[str, ColumnTally] = field(init=False)
+    _folder: tempfile.TemporaryDirectory = field(init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.tallies = {c: ColumnTally() for c in self.columns}
+        self._folder = tempfile.TemporaryDirectory(prefix="deid-tally-")  # 0700; removed by close()
+
+    def add(self, column: str, inputs: pa.Array, outputs: pa.Array, static: pa.Array | None = None) -> None:
+        """One batch of a column: its inputs and outputs, row by row, and which rows are static (kept)."""
+        if static is not None:
+            scrubbed = pc.invert(pc.fill_null(static, False))
+            kept = int(pc.sum(pc.fill_null(static, False)).as_py() or 0)
+            everything = inputs  # production's values, static rows included
+            inputs, outputs = inputs.filter(scrubbed), outputs.filter(scrubbed)
+        else:
+            kept, everything = 0, inputs
+        given, made = inputs.is_valid(), outputs.is_valid()
+        counts = {
+            "rows": len(inputs),
+            "nulls_in": len(inputs) - _true(given),
+            "nulls_made": _true(pc.and_(given, pc.invert(made))),
+            "nulls_lost": _true(pc.and_(pc.invert(given), made)),
+            "unchanged": _true(pc.fill_null(pc.equal(inputs, outputs), False)),
+            "static": kept,
+        }
+        seen, produced = digests(everything, self.seed), digests(outputs, self.seed)
+        with self._lock:
+            tally = self.tallies[column]
+            for name, value in counts.items():
+                setattr(tally, name, getattr(tally, name) + value)
+            self._spill(column, "in", seen)
+            self._spill(column, "out", produced)
+
+    def close(self) -> dict[str, dict[str, int]]:
+        """Compare each column's outputs with its inputs, partition by partition; the counts per column."""
+        try:
+            for column, tally in self.tallies.items():
+                found = 0
+                for p in range(PARTITIONS):
+                    outputs = self._read(column, "out", p)
+                    if len(outputs):
+                        found += int(np.isin(outputs, np.unique(self._read(column, "in", p))).sum())
+                tally.found_in_production = found
+            return {column: tally.as_counts() for column, tally in self.tallies.items()}
+        finally:
+            self._folder.cleanup()
+
+    def discard(self) -> None:
+        self._folder.cleanup()
+
+    def _path(self, column: str, side: str, partition: int) -> Path:
+        return Path(self._folder.name) / f"{self.columns.index(column)}-{side}-{partition}"
+
+    def _spill(self, column: str, side: str, values: np.ndarray) -> None:
+        parts = (values >> np.uint64(60)).astype(np.int64)  # the top 4 bits: PARTITIONS = 16
+        order = np.argsort(parts, kind="stable")
+        bounds = np.searchsorted(parts[order], np.arange(PARTITIONS + 1))
+        for p in range(PARTITIONS):
+            chunk = values[order[bounds[p] : bounds[p + 1]]]
+            if len(chunk):
+                with open(self._path(column, side, p), "ab") as f:
+                    chunk.tofile(f)
+
+    def _read(self, column: str, side: str, partition: int) -> np.ndarray:
+        path = self._path(column, side, partition)
+        return np.fromfile(path, np.uint64) if path.exists() else np.zeros(0, np.uint64)
+
+
+def _true(mask: pa.Array) -> int:
+    return int(pc.sum(mask).as_py() or 0)
