@@ -346,7 +346,8 @@ def test_the_stream_counts_every_row_of_every_scrubbed_column(twins):
         rawsql.execute(c, "UPDATE people SET nick = 'someone' WHERE id % 10 = 1 AND NOT is_test")
         expected = rawsql.execute(
             c,
-            "SELECT count(*) FILTER (WHERE NOT is_test), count(*) FILTER (WHERE NOT is_test AND email IS NULL), "
+            "SELECT count(*) FILTER (WHERE NOT is_test), "
+            "count(*) FILTER (WHERE NOT is_test AND email IS NULL), "
             "count(*) FILTER (WHERE NOT is_test AND nick = 'someone'), count(*) FILTER (WHERE is_test), "
             "count(*) FILTER (WHERE NOT is_test AND nick IS NOT NULL) FROM people",
         ).one()
