@@ -8,10 +8,16 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deid.errors import TerminalError
 from deid.schema import Kind
-from deid.transformers.base import NUMBER_KINDS, Param, Target, Transformer, cast
+from deid.transformers.base import NUMBER_KINDS, Batch, Param, Target, Transformer, cast
 from deid.transformers.common import by_key, by_param, check_by
 from deid.transformers.support import prf_unit_sql
+from deid.vector import decimals, floats, keys, prf
 
 _INTEGER_RANGE = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}  # -n <= value < n
 _NUMERIC = re.compile(r"(?:numeric|decimal)\((\d+)(?:,\s*(\d+))?\)")
@@ -49,6 +55,82 @@ def _noise(target: Target, params: Mapping[str, Any]) -> str:
     # the bounds are whole (integers) or have at most s decimals (checked), so rounding keeps them inside
     noised = f"round({scaled})" if target.kind is Kind.INTEGER else scaled
     return cast(_clamped(noised, params), target.sql_type)
+
+
+def _noise_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    values = prf.texts(batch.values)
+    valid = values.is_valid().to_numpy(zero_copy_only=False)
+    if target.kind is Kind.FLOAT:
+        single = floats.single(target.sql_type, target.column.name)
+        x = floats.parse(values, single=single, column=target.column.name)
+        unit = keys.by_units(
+            batch, "noise", params["by"], lambda needed: floats.numeric_text(x, needed, single=single)
+        )
+    else:
+        unit = keys.by_units(batch, "noise", params["by"], keys.own_text(values))
+    # float8 arithmetic in the SQL form's order: (1 + relative * (2 * unit - 1))
+    factor = 1.0 + params["relative"] * (2.0 * unit - 1.0)
+    if target.kind is Kind.FLOAT:
+        out = _float_noise(x, factor, params, single, target.column.name)
+    else:
+        out = _decimal_noise(values, factor, target, params)
+    return pc.if_else(valid, out, None)
+
+
+def _float_noise(
+    x: np.ndarray, factor: np.ndarray, params: Mapping[str, Any], single: bool, column: str
+) -> pa.Array:
+    with np.errstate(all="ignore"):
+        y = x * factor
+        # float8mul's checks (a float4 value is widened first, float48mul): errors there, errors here
+        failed = (np.isinf(y) & ~np.isinf(x)) | ((y == 0) & (x != 0) & (factor != 0))
+        # least / greatest order NaN above every number
+        if params["max"] is not None:
+            y = np.where((y > params["max"]) | np.isnan(y), float(_literal(params["max"])), y)
+        if params["min"] is not None:
+            y = np.where(y < params["min"], float(_literal(params["min"])), y)
+        if single:  # the cast to float4 (dtof) fails on overflow and underflow too
+            narrow = y.astype(np.float32)
+            failed |= (np.isinf(narrow) & ~np.isinf(y)) | ((narrow == 0) & (y != 0))
+            y = narrow
+    if failed.any():
+        raise TerminalError(f"noise: column {column} has a value whose noised value is out of range")
+    # the shortest text that reads back as the same float (float32's own for float4)
+    return pc.cast(pa.array(y), pa.string())
+
+
+def _decimal_noise(
+    values: pa.Array, factor: np.ndarray, target: Target, params: Mapping[str, Any]
+) -> pa.Array:
+    """Numeric arithmetic, exact: the value times factor::numeric (the float factor as PostgreSQL converts
+    it), rounded half away from zero on integers, clamped, printed with numeric's scale (the cast to the
+    column's type, numeric(p, s) rounding included, is the server's, as in the SQL form)."""
+    digits, scales = floats.factor_numeric(factor)
+    fraction = decimals.fractions(digits, scales)
+    read, read_scales, special = decimals.read(
+        values, spare=fraction.type.precision + 1, column=target.column.name
+    )
+    product = pc.multiply(read, fraction)
+    if target.kind is Kind.INTEGER:
+        product = pc.round(product, ndigits=0, round_mode="half_towards_infinity")
+        text = decimals.texts(product, np.zeros(len(values), np.int64))
+    else:
+        text = decimals.texts(product, read_scales + scales)
+    # numeric's NaN and infinities: Infinity * 0 is NaN; NaN sorts above Infinity, above every number
+    result = np.where((special > 1) & (digits == 0), 1, special)
+    if result.any():
+        words = pa.array(np.array(("",) + decimals.SPECIALS, object)[result])
+        text = pc.if_else(result == 0, text, words)
+    high = np.zeros(len(values), bool)
+    if params["max"] is not None:
+        literal = _literal(params["max"])
+        high = ((result == 0) & decimals.beyond(product, literal, above=True)) | (result == 1) | (result == 2)
+        text = pc.if_else(high, decimals.numeric_text(literal), text)
+    if params["min"] is not None:
+        literal = _literal(params["min"])
+        low = ((result == 0) & decimals.beyond(product, literal, above=False)) | (result == 3)
+        text = pc.if_else(low & ~high, decimals.numeric_text(literal), text)
+    return text
 
 
 def _ordered(params: Mapping[str, Any]) -> str | None:
@@ -110,6 +192,7 @@ TRANSFORMERS = (
         "with a CHECK range). Cannot serve a unique column.",
         applies_to=NUMBER_KINDS,
         sql=_noise,
+        vector=_noise_vector,
         params=(
             Param(
                 "relative",
