@@ -36,12 +36,15 @@ def _literal(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
 
-def _clamped(expression: str, params: Mapping[str, Any]) -> str:
+def _clamped(expression: str, value: str, params: Mapping[str, Any]) -> str:
+    if params["max"] is None and params["min"] is None:
+        return expression
     if params["max"] is not None:
         expression = f"least({expression}, {_literal(params['max'])})"
     if params["min"] is not None:
         expression = f"greatest({expression}, {_literal(params['min'])})"
-    return expression
+    # least and greatest skip NULL arguments: without the CASE, NULL would become the bound
+    return f"CASE WHEN {value} IS NULL THEN NULL ELSE {expression} END"
 
 
 def _noise(target: Target, params: Mapping[str, Any]) -> str:
@@ -49,12 +52,12 @@ def _noise(target: Target, params: Mapping[str, Any]) -> str:
     factor = f"(1 + {params['relative']!r} * (2 * {unit} - 1))"
     v = target.value
     if target.kind is Kind.FLOAT:
-        return cast(_clamped(f"{v} * {factor}", params), target.sql_type)
+        return cast(_clamped(f"{v} * {factor}", v, params), target.sql_type)
     scaled = f"{v} * {factor}::numeric"  # numeric arithmetic: exact digits for numeric and bigint values
     # clamped before the cast, so a value noised past numeric(p, s)'s limit is brought back, not an overflow;
     # the bounds are whole (integers) or have at most s decimals (checked), so rounding keeps them inside
     noised = f"round({scaled})" if target.kind is Kind.INTEGER else scaled
-    return cast(_clamped(noised, params), target.sql_type)
+    return cast(_clamped(noised, v, params), target.sql_type)
 
 
 def _noise_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
