@@ -109,16 +109,11 @@ def _decimal_noise(
     it), rounded half away from zero on integers, clamped, printed with numeric's scale (the cast to the
     column's type, numeric(p, s) rounding included, is the server's, as in the SQL form)."""
     digits, scales = floats.factor_numeric(factor)
-    fraction = decimals.fractions(digits, scales)
-    read, read_scales, special = decimals.read(
-        values, spare=fraction.type.precision + 1, column=target.column.name
-    )
-    product = pc.multiply(read, fraction)
+    product, scales, special = decimals.times(values, digits, scales, column=target.column.name)
     if target.kind is Kind.INTEGER:
         product = pc.round(product, ndigits=0, round_mode="half_towards_infinity")
-        text = decimals.texts(product, np.zeros(len(values), np.int64))
-    else:
-        text = decimals.texts(product, read_scales + scales)
+        scales = np.zeros(len(values), np.int64)
+    text = decimals.texts(product, scales)
     # numeric's NaN and infinities: Infinity * 0 is NaN; NaN sorts above Infinity, above every number
     result = np.where((special > 1) & (digits == 0), 1, special)
     if result.any():

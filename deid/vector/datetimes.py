@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deid.errors import TerminalError
-from deid.vector.prf import texts
+from deid.vector import prf
 
 CYCLE_DAYS = 146097  # days in 400 Gregorian years
 DAY_US = 86_400_000_000
@@ -27,6 +27,9 @@ EPOCH_2000_DAYS = 10957
 # PostgreSQL's limits (IS_VALID_DATE, IS_VALID_TIMESTAMP): a value past them is an error there, and here
 DATE_RANGE = (-2_440_588, 2_145_042_905)  # 4714-11-24 BC to 5874897-12-31, inclusive
 TIMESTAMP_RANGE = (-211_813_488_000_000_000, 9_223_371_331_199_999_999)  # to 294276-12-31 23:59:59.999999
+# years 0001 to 9999 (0001-01-01 to 9999-12-31 23:59:59.999999), which Arrow prints with their own year
+COMMON_ERA_DAYS = (-719_162, 2_932_896)
+COMMON_ERA_US = ((-719_162 - EPOCH_2000_DAYS) * DAY_US, (2_932_897 - EPOCH_2000_DAYS) * DAY_US - 1)
 # extract(epoch) of timestamps from here on is computed by numeric division, rounded to 4 decimals
 _EPOCH_DIVIDED_FROM = 2**63 - 1 - EPOCH_2000_US
 
@@ -54,40 +57,21 @@ def _mask(flags: pa.Array) -> np.ndarray:
     return flags.fill_null(False).to_numpy(zero_copy_only=False)
 
 
-def _strip(text: pa.Array, suffix: str) -> tuple[pa.Array, np.ndarray]:
-    found = _mask(pc.ends_with(text, suffix))
-    if found.any():
-        text = pc.if_else(found, pc.utf8_slice_codeunits(text, 0, -len(suffix)), text)
-    return text, found
-
-
 def parse(values: pa.Array, *, timestamp: bool, column: str) -> Instants:
     """Read the text of a date (or timestamp) column. Text that is not PostgreSQL's ISO output under the
     pinned settings fails with an error naming the column, never the value."""
-    values = texts(values)
+    values = prf.texts(values)
     valid = values.is_valid().to_numpy(zero_copy_only=False)
     infinite = _mask(pc.equal(values, "infinity")).astype(np.int8) - _mask(pc.equal(values, "-infinity"))
     finite = valid & (infinite == 0)
-    filler = "2000-01-01 00:00:00" if timestamp else "2000-01-01"
-    text = pc.if_else(finite, values, filler)
-    text, bc = _strip(text, " BC")  # PostgreSQL writes the era after the zone: '0044-03-15 12:00:00+00 BC'
-    zoned = np.zeros(len(values), bool)
-    if timestamp:
-        text, zoned = _strip(text, "+00")
+    zoned = _mask(pc.ends_with(values, "+00")) if timestamp else np.zeros(len(values), bool)
+    bc = _mask(pc.ends_with(values, " BC"))
+    filler = "2000-01-01 00:00:00" + ("+00" if zoned.any() else "") if timestamp else "2000-01-01"
+    text = values if finite.all() else pc.if_else(finite, values, filler)
     try:
-        parts = pc.split_pattern(text, "-", max_splits=1)
-        year = pc.cast(pc.list_element(parts, 0), pa.int64()).to_numpy()
-        astronomical = np.where(bc, 1 - year, year)  # 1 BC is year 0
-        cycles = (astronomical - 2000) // 400
-        stand_in = pc.binary_join_element_wise(
-            pc.cast(pa.array(astronomical - 400 * cycles), pa.string()), pc.list_element(parts, 1), "-"
-        )
-        if timestamp:
-            micros = pc.cast(pc.cast(stand_in, pa.timestamp("us")), pa.int64()).to_numpy()
-            parsed = micros - EPOCH_2000_US + cycles * CYCLE_US
-        else:
-            days = pc.cast(pc.cast(stand_in, pa.date32()), pa.int32()).to_numpy()
-            parsed = days.astype(np.int64) + cycles * CYCLE_DAYS
+        parsed = None if bc.any() else _common_era(text, timestamp, bool(zoned.any()))
+        if parsed is None:
+            parsed, zoned = _any_year(text, bc, timestamp)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowIndexError):
         # Arrow's message quotes the value: not passed on
         what = "timestamp" if timestamp else "date"
@@ -96,6 +80,52 @@ def parse(values: pa.Array, *, timestamp: bool, column: str) -> Instants:
             "cannot read it (the stream session pins DateStyle ISO and TimeZone UTC)"
         ) from None
     return Instants(np.where(finite, parsed, 0), valid, infinite, zoned, timestamp)
+
+
+def _common_era(text: pa.Array, timestamp: bool, zoned: bool) -> np.ndarray | None:
+    """Years 0001 to 9999, the usual case, as Arrow reads them; None when a value is not of them."""
+    try:
+        if timestamp:  # a timestamptz's '+00' read by Arrow itself
+            read = pc.cast(text, pa.timestamp("us", "UTC" if zoned else None))
+            return pc.cast(read, pa.int64()).to_numpy() - EPOCH_2000_US
+        return pc.cast(pc.cast(text, pa.date32()), pa.int32()).to_numpy().astype(np.int64)
+    except pa.ArrowInvalid:
+        return None
+
+
+def _strip(text: pa.Array, suffix: str) -> tuple[pa.Array, np.ndarray]:
+    found = _mask(pc.ends_with(text, suffix))
+    if found.any():
+        text = pc.if_else(found, pc.utf8_slice_codeunits(text, 0, -len(suffix)), text)
+    return text, found
+
+
+def _any_year(text: pa.Array, bc: np.ndarray, timestamp: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Any year PostgreSQL prints, read in its stand-in year: (values, where the text had a zone)."""
+    text, bc = _strip(text, " BC")  # the era comes after the zone: '0044-03-15 12:00:00+00 BC'
+    zoned = np.zeros(len(text), bool)
+    if timestamp:
+        text, zoned = _strip(text, "+00")
+    parts = pc.split_pattern(text, "-", max_splits=1)
+    year = pc.cast(pc.list_element(parts, 0), pa.int64()).to_numpy()
+    astronomical = np.where(bc, 1 - year, year)  # 1 BC is year 0
+    cycles = (astronomical - 2000) // 400
+    stand_in = pc.binary_join_element_wise(
+        pc.cast(pa.array(astronomical - 400 * cycles), pa.string()), pc.list_element(parts, 1), "-"
+    )
+    if timestamp:
+        micros = pc.cast(pc.cast(stand_in, pa.timestamp("us")), pa.int64()).to_numpy()
+        return micros - EPOCH_2000_US + cycles * CYCLE_US, zoned
+    days = pc.cast(pc.cast(stand_in, pa.date32()), pa.int32()).to_numpy()
+    return days.astype(np.int64) + cycles * CYCLE_DAYS, zoned
+
+
+def _arrow(instants: Instants) -> pa.Array:
+    """The values as Arrow dates or timestamps (0 where not finite): years 0001 to 9999 only print right."""
+    v = np.where(instants.finite, instants.values, 0)
+    if instants.timestamp:
+        return pa.array(v + EPOCH_2000_US, pa.int64()).cast(pa.timestamp("us"))
+    return pa.array(v.astype(np.int32), pa.int32()).cast(pa.date32())
 
 
 def _stand_in(instants: Instants) -> tuple[pa.Array, np.ndarray]:
@@ -133,20 +163,29 @@ def in_range(instants: Instants) -> bool:
 def format(instants: Instants) -> pa.Array:
     """The text PostgreSQL reads back as these values: ISO, with the year's own digits and era, '+00' where
     the input had it, 'infinity' and '-infinity' as they were, NULL for NULL."""
-    stand_in, cycles = _stand_in(instants)
-    printed = pc.cast(stand_in, pa.string())  # 'YYYY-MM-DD[ HH:MM:SS.ffffff]', YYYY the stand-in year
-    astronomical = pc.year(stand_in).to_numpy() + 400 * cycles
-    bc = astronomical <= 0
-    year = pc.utf8_lpad(pc.cast(pa.array(np.where(bc, 1 - astronomical, astronomical)), pa.string()), 4, "0")
-    text = pc.binary_join_element_wise(
-        year,
-        pc.utf8_slice_codeunits(printed, 4),
-        pc.if_else(instants.zoned, "+00", ""),
-        pc.if_else(bc, " BC", ""),
-        "",
-    )
-    special = pc.if_else(instants.infinite > 0, "infinity", "-infinity")
-    return pc.if_else(pa.array(instants.valid), pc.if_else(instants.finite, text, special), None)
+    low, high = COMMON_ERA_US if instants.timestamp else COMMON_ERA_DAYS
+    finite = instants.values[instants.finite]
+    if finite.size == 0 or (finite.min() >= low and finite.max() <= high):
+        text, bc = pc.cast(_arrow(instants), pa.string()), np.zeros(len(instants.values), bool)
+    else:
+        stand_in, cycles = _stand_in(instants)
+        printed = pc.cast(stand_in, pa.string())  # 'YYYY-MM-DD[ HH:MM:SS.ffffff]', YYYY the stand-in year
+        astronomical = pc.year(stand_in).to_numpy() + 400 * cycles
+        bc = astronomical <= 0
+        year = pc.cast(pa.array(np.where(bc, 1 - astronomical, astronomical)), pa.string())
+        text = pc.binary_join_element_wise(
+            pc.utf8_lpad(year, 4, "0"), pc.utf8_slice_codeunits(printed, 4), ""
+        )
+    if instants.zoned.any():
+        text = pc.binary_join_element_wise(
+            text, "+00" if instants.zoned.all() else pc.if_else(instants.zoned, "+00", ""), ""
+        )
+    if bc.any():
+        text = pc.binary_join_element_wise(text, pc.if_else(bc, " BC", ""), "")
+    if not instants.finite.all():
+        text = pc.if_else(instants.finite, text, pc.if_else(instants.infinite > 0, "infinity", "-infinity"))
+        text = pc.if_else(instants.valid, text, None)
+    return text
 
 
 def epoch_text(instants: Instants, needed: np.ndarray | None = None) -> pa.Array:

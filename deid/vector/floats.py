@@ -21,7 +21,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from deid.errors import TerminalError
-from deid.vector.prf import texts
+from deid.vector import prf
 
 _SINGLE = re.compile(r"real|float4|float\(([1-9]|1[0-9]|2[0-4])\)")
 _DOUBLE = re.compile(r"double precision|float8|float|float\((2[5-9]|[34][0-9]|5[0-3])\)")
@@ -55,7 +55,7 @@ def parse(values: pa.Array, *, single: bool, column: str) -> np.ndarray:
     """Float text ('Infinity', 'NaN' included) as float64; float4 values are parsed as float32 first, so
     '3.1' is the float4 3.0999999046..., as the server holds it. NULL reads as 0."""
     try:
-        parsed = pc.cast(texts(values), pa.float32() if single else pa.float64())
+        parsed = pc.cast(prf.texts(values), pa.float32() if single else pa.float64())
     except pa.ArrowInvalid:  # the message would quote the value
         raise TerminalError(f"column {column}: a value is not PostgreSQL's text of a float") from None
     return parsed.fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64)

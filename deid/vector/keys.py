@@ -6,14 +6,17 @@ NULL, else the value's canonical form), bit-identical to the SQL of common.py.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from deid.schema import Kind
-from deid.transformers.base import Batch, Target
 from deid.vector import datetimes, floats, prf
+
+if TYPE_CHECKING:
+    from deid.transformers.base import Batch, Target
 
 Own = Callable[[np.ndarray], pa.Array]  # rows whose own message is needed -> canonical text (NULL elsewhere)
 
