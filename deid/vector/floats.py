@@ -73,13 +73,85 @@ def _address(typingctx, array, index):
 
 
 @numba.njit(cache=True)
-def _numeric_texts(x, valid, fmt):  # pragma: no cover  (compiled)
+def _printf_digits(v, fmt, buf, out):  # pragma: no cover  (compiled)
+    """The C library's '%.Ne' of v: its digits into `out` (trailing zeros dropped); (count, exponent of the
+    first digit)."""
+    _strfromd(_address(buf, 0), 64, _address(fmt, 0), v)
+    j = 1 if buf[0] == 45 else 0  # '-'
+    k = 0
+    while buf[j] != 101:  # up to 'e', skipping the decimal point (whatever the locale makes it)
+        if 48 <= buf[j] <= 57:
+            out[k] = buf[j]
+            k += 1
+        j += 1
+    sign = -1 if buf[j + 1] == 45 else 1
+    j += 2
+    e = 0
+    while buf[j] != 0:
+        e = e * 10 + buf[j] - 48
+        j += 1
+    while k > 0 and out[k - 1] == 48:
+        k -= 1
+    return k, sign * e
+
+
+@numba.njit(cache=True)
+def _shortest_digits(data, start, end, out):  # pragma: no cover  (compiled)
+    """Arrow's shortest text of a float ('-0.00125', '1e+20', '1.2345678901234567e-7') as its significant
+    digits into `out` (no leading or trailing zeros); (count, exponent of the first digit)."""
+    j = start + 1 if data[start] == 45 else start
+    k, before, lead, point = 0, 0, 0, False
+    while j < end and data[j] != 101 and data[j] != 69:  # up to 'e' or 'E'
+        c = data[j]
+        if c == 46:
+            point = True
+        else:
+            before += 0 if point else 1
+            if k == 0 and c == 48:
+                lead += 1  # zeros before the first significant digit
+            else:
+                out[k] = c
+                k += 1
+        j += 1
+    e = 0
+    if j < end:
+        sign = -1 if data[j + 1] == 45 else 1
+        j += 2 if data[j + 1] == 45 or data[j + 1] == 43 else 1
+        while j < end:
+            e = e * 10 + data[j] - 48
+            j += 1
+        e *= sign
+    while k > 0 and out[k - 1] == 48:
+        k -= 1
+    return k, before - lead - 1 + e
+
+
+@numba.njit(cache=True)
+def _round_digits(out, k, e, precision):  # pragma: no cover  (compiled)
+    """The first `precision` of k > precision digits, rounded (never a tie: see numeric_text)."""
+    up = out[precision] >= 53  # '5' or more
+    k = precision
+    if up:
+        i = precision - 1
+        while i >= 0 and out[i] == 57:  # 9s carry
+            out[i] = 48
+            i -= 1
+        if i < 0:
+            out[0], k, e = 49, 1, e + 1
+        else:
+            out[i] += 1
+    while k > 0 and out[k - 1] == 48:
+        k -= 1
+    return k, e
+
+
+@numba.njit(cache=True)
+def _numeric_texts(x, valid, shortest, shortest_offsets, precision, normal, fmt):  # pragma: no cover
     n = len(x)
-    digits = np.zeros((n, 17), np.uint8)
+    digits = np.zeros((n, 24), np.uint8)
     count = np.zeros(n, np.int64)  # significant digits without trailing zeros; 0 for zero
     exponent = np.zeros(n, np.int64)
     special = np.zeros(n, np.int64)  # 1 NaN, 2 Infinity, 3 -Infinity
-    negative = np.zeros(n, np.bool_)
     lengths = np.zeros(n, np.int64)
     buf = np.zeros(64, np.uint8)
     for i in range(n):
@@ -92,74 +164,84 @@ def _numeric_texts(x, valid, fmt):  # pragma: no cover  (compiled)
         if np.isinf(v):
             special[i], lengths[i] = (2, 8) if v > 0 else (3, 9)
             continue
-        _strfromd(_address(buf, 0), 64, _address(fmt, 0), v)
-        j = 1 if buf[0] == 45 else 0  # '-'
-        k = 0
-        while buf[j] != 101:  # up to 'e', skipping the decimal point (whatever the locale makes it)
-            if 48 <= buf[j] <= 57:
-                digits[i, k] = buf[j]
-                k += 1
-            j += 1
-        sign = -1 if buf[j + 1] == 45 else 1
-        j += 2
-        e = 0
-        while buf[j] != 0:
-            e = e * 10 + buf[j] - 48
-            j += 1
-        while k > 0 and digits[i, k - 1] == 48:
-            k -= 1
+        row = digits[i]
+        k, e = _shortest_digits(shortest, shortest_offsets[i], shortest_offsets[i + 1], row)
+        if abs(v) < normal and v != 0:  # subnormal: fewer bits, so its shortest digits may be too few
+            k, e = _printf_digits(v, fmt, buf, row)
+        elif k > precision:
+            if k == precision + 1 and row[precision] == 53:  # the shortest digits tie; x itself may not
+                k, e = _printf_digits(v, fmt, buf, row)
+            else:
+                k, e = _round_digits(row, k, e, precision)
+        count[i], exponent[i] = k, e
         if k == 0:  # zero, -0 included: numeric has no sign for it
             lengths[i] = 1
-            continue
-        e *= sign
-        negative[i], count[i], exponent[i] = buf[0] == 45, k, e
-        if e >= 0:
-            lengths[i] = negative[i] + max(e + 1, k) + (1 if k > e + 1 else 0)
+        elif e >= 0:
+            lengths[i] = (v < 0) + max(e + 1, k) + (1 if k > e + 1 else 0)
         else:
-            lengths[i] = negative[i] + 1 - e + k  # '0.', -e - 1 zeros, the digits
+            lengths[i] = (v < 0) + 1 - e + k  # '0.', -e - 1 zeros, the digits
     offsets = np.zeros(n + 1, np.int64)
     offsets[1:] = np.cumsum(lengths)
     data = np.empty(offsets[n], np.uint8)
     words = ("NaN", "Infinity", "-Infinity")
     for i in range(n):
         p = offsets[i]
+        k, e = count[i], exponent[i]
         if special[i]:
             word = words[special[i] - 1]
             for c in range(len(word)):
                 data[p + c] = ord(word[c])
+        elif lengths[i] == 0:
             continue
-        k, e = count[i], exponent[i]
-        if lengths[i] == 0:
-            continue
-        if k == 0:
+        elif k == 0:
             data[p] = 48
-            continue
-        if negative[i]:
-            data[p] = 45
-            p += 1
-        if e >= 0:  # integer digits (the missing ones are zeros), then the fraction, if any
-            for c in range(max(e + 1, k)):
-                if c == e + 1:
-                    data[p] = 46
-                    p += 1
-                data[p] = digits[i, c] if c < k else 48
-                p += 1
         else:
-            data[p], data[p + 1] = 48, 46
-            p += 2
-            for _ in range(-e - 1):
-                data[p] = 48
+            if x[i] < 0:
+                data[p] = 45
                 p += 1
-            for c in range(k):
-                data[p] = digits[i, c]
-                p += 1
+            if e >= 0:  # integer digits (the missing ones are zeros), then the fraction, if any
+                for c in range(max(e + 1, k)):
+                    if c == e + 1:
+                        data[p] = 46
+                        p += 1
+                    data[p] = digits[i, c] if c < k else 48
+                    p += 1
+            else:
+                data[p], data[p + 1] = 48, 46
+                p += 2
+                for _ in range(-e - 1):
+                    data[p] = 48
+                    p += 1
+                for c in range(k):
+                    data[p] = digits[i, c]
+                    p += 1
     return data, offsets
 
 
 def numeric_text(x: np.ndarray, valid: np.ndarray, *, single: bool) -> pa.Array:
     """As `v::numeric::text` for floats `x` (float4 ones widened): '%.15g' (float8) or '%.6g' (float4) read
-    as numeric, 'NaN', 'Infinity', '-Infinity'; NULL where not `valid`."""
-    data, offsets = _numeric_texts(x, valid, _FORMATS[single])
+    as numeric, 'NaN', 'Infinity', '-Infinity'; NULL where not `valid`.
+
+    Most values need no printf. Arrow prints the shortest digits that read back as x, and of those the
+    closest to x. With at most 15 (6) of them, they are printf's: x, a normal float of 53 (24) bits, is
+    nearer to them than half a step of the 15-digit grid. With more, rounding them to 15 gives printf's
+    digits, since a midpoint of the grid between x and them would be a closer shortest; except when they
+    are 16 ending in 5, the midpoint itself, where only the exact x decides: those go to printf, as
+    subnormal floats do.
+    """
+    precision = 6 if single else 15
+    shortest = pc.cast(pa.array(x.astype(np.float32) if single else x), pa.string())
+    _, offsets_buffer, data_buffer = shortest.buffers()
+    shortest_offsets = np.frombuffer(offsets_buffer, np.int32)[: len(x) + 1]
+    data, offsets = _numeric_texts(
+        x,
+        valid,
+        np.frombuffer(data_buffer, np.uint8),
+        shortest_offsets,
+        precision,
+        float(np.finfo(np.float32 if single else np.float64).smallest_normal),
+        _FORMATS[single],
+    )
     large = offsets[-1] >= 2**31
     mask = None if valid.all() else pa.array(valid).buffers()[1]
     return pa.Array.from_buffers(
