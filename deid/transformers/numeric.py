@@ -112,8 +112,16 @@ def _decimal_noise(
     product, scales, special = decimals.times(values, digits, scales, column=target.column.name)
     if target.kind is Kind.INTEGER:
         product = pc.round(product, ndigits=0, round_mode="half_towards_infinity")
-        scales = np.zeros(len(values), np.int64)
-    text = decimals.texts(product, scales)
+        try:
+            text = pc.cast(pc.cast(product, pa.int64()), pa.string())
+        except pa.ArrowInvalid:  # past bigint: past the column's type, where the SQL form fails too
+            raise TerminalError(
+                f"noise: column {target.column.name} has a value noised out of range"
+            ) from None
+    elif _NUMERIC.fullmatch(target.sql_type.strip().lower()):
+        text = pc.cast(product, pa.string())  # numeric(p, s): the cast rounds it, as in the SQL form
+    else:
+        text = decimals.texts(product, scales)  # numeric keeps the product's scale: printed as it is
     # numeric's NaN and infinities: Infinity * 0 is NaN; NaN sorts above Infinity, above every number
     result = np.where((special > 1) & (digits == 0), 1, special)
     if result.any():
