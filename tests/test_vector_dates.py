@@ -12,9 +12,11 @@ from deid.errors import TerminalError
 from deid.schema import Kind
 from deid.transformers import get
 from deid.transformers.base import Batch
+from deid.transformers.common import canonical
+from deid.vector import keys
 from deid.vector.prf import Key
 from tests import vector_oracle
-from tests.test_transformers_pg import SALT, Case, db, target  # noqa: F401  (db is a fixture)
+from tests.test_transformers_pg import SALT, Case, db, make_table, target  # noqa: F401  (db is a fixture)
 
 DATES = (
     "2024-03-10", "1969-12-31", "1970-01-01", "1900-02-28", "2000-02-29", "0044-03-15 BC", "0001-01-01",
@@ -154,6 +156,28 @@ def test_many_random_values_agree(db: sa.Engine):  # noqa: F811
         vector_oracle.check(db, case, entities=entities)
 
 
+CANONICAL = [
+    ("date", Kind.DATE, DATES),
+    ("timestamp", Kind.TIMESTAMP, STAMPS),
+    ("timestamptz", Kind.TIMESTAMP, ZONED),
+    ("float8", Kind.FLOAT, FLOATS + ("5e-324", "1.7976931348623157e308", "1e22", "123456789012345678")),
+    ("real", Kind.FLOAT, FLOAT4S + ("1e-45", "3.4028235e38")),
+    ("numeric", Kind.NUMERIC, PLAIN),
+    ("text", Kind.TEXT, ("a", "", None)),
+]
+
+
+@pytest.mark.parametrize(("sql_type", "kind", "values"), CANONICAL, ids=[c[0] for c in CANONICAL])
+def test_canonical_is_the_text_of_the_sql_canonical(db: sa.Engine, sql_type, kind, values):  # noqa: F811
+    """keys.canonical gives, as text, what common.canonical's SQL gives: the keyed message's value part."""
+    make_table(db, "canon", sql_type, values)
+    expected = vector_oracle.read_text(
+        db, f"SELECT ({canonical(target(sql_type, kind))})::text FROM canon ORDER BY id"
+    )
+    inputs = vector_oracle.read_text(db, "SELECT v::text FROM canon ORDER BY id")
+    assert keys.canonical(pa.array(inputs, pa.string()), target(sql_type, kind)).to_pylist() == expected
+
+
 def _run(name: str, params: dict, sql_type: str, kind: Kind, values: list) -> pa.Array:
     transformer = get(name)
     parsed = transformer.parse_params(params)
@@ -181,7 +205,9 @@ def test_unreadable_text_fails_naming_the_column_never_the_value(name, sql_type,
 
 
 def test_out_of_range_results_fail_as_in_sql():
-    """Values near the top of the range, each keyed on itself: some move past it, as the SQL form fails."""
+    """Values near the ends of the range, each keyed on itself: some move past them, as the SQL form fails."""
+    with pytest.raises(TerminalError, match="out of range"):
+        _run("truncate_date", {"unit": "year"}, "timestamp", Kind.TIMESTAMP, ["4714-11-24 00:00:00 BC"])
     last_days = [f"5874897-12-{day:02d}" for day in range(1, 32)]
     with pytest.raises(TerminalError, match="out of range"):
         _run("shift_date", {"days": 3650}, "date", Kind.DATE, last_days)

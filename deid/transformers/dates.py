@@ -62,7 +62,10 @@ def _shift_date_vector(batch: Batch, target: Target, params: Mapping[str, Any]) 
 
 def _truncate_date_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
     # timestamptz is read in UTC (the stream's TimeZone), so this is date_trunc(unit, v, 'UTC')
-    return datetimes.format(datetimes.truncate(_parse(batch, target), params["unit"]))
+    truncated = datetimes.truncate(_parse(batch, target), params["unit"])
+    if not datetimes.in_range(truncated):  # the year of 4714 BC starts before the range
+        raise TerminalError(f"truncate_date: column {target.column.name} has a value truncated out of range")
+    return datetimes.format(truncated)
 
 
 TRANSFORMERS = (
