@@ -103,6 +103,14 @@ ORACLE_CASES = [
         Kind.INTEGER,
         BIGINTS,
     ),
+    Case(
+        "noise-bigint-clamped-near-max",
+        "noise",
+        {"relative": 0.5, "max": 9e18},
+        "bigint",
+        Kind.INTEGER,
+        ("9000000000000000000", "8999999999999999999", "8000000000000000000", "-1", None),
+    ),
     Case("noise-numeric-by", "noise", {"by": "entity"}, "numeric(10,2)", Kind.NUMERIC, NUMERICS),
     Case(
         "noise-numeric-clamped",

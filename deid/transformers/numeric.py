@@ -112,9 +112,22 @@ def _decimal_noise(
     product, scales, special = decimals.times(values, digits, scales, column=target.column.name)
     if target.kind is Kind.INTEGER:
         product = pc.round(product, ndigits=0, round_mode="half_towards_infinity")
+    # numeric's NaN and infinities: Infinity * 0 is NaN; NaN sorts above Infinity, above every number
+    result = np.where((special > 1) & (digits == 0), 1, special)
+    high = low = np.zeros(len(values), bool)
+    if params["max"] is not None:
+        high = ((result == 0) & decimals.beyond(product, _literal(params["max"]), above=True)) | (result == 1)
+        high |= result == 2
+    if params["min"] is not None:
+        low = ~high & (
+            ((result == 0) & decimals.beyond(product, _literal(params["min"]), above=False)) | (result == 3)
+        )
+    if target.kind is Kind.INTEGER:
+        # a value noised past bigint but clamped is the bound, as in the SQL form; unclamped, it fails there
+        inner = pc.if_else(high | low, pa.scalar(0, product.type), product) if (high | low).any() else product
         try:
-            text = pc.cast(pc.cast(product, pa.int64()), pa.string())
-        except pa.ArrowInvalid:  # past bigint: past the column's type, where the SQL form fails too
+            text = pc.cast(pc.cast(inner, pa.int64()), pa.string())
+        except pa.ArrowInvalid:
             raise TerminalError(
                 f"noise: column {target.column.name} has a value noised out of range"
             ) from None
@@ -122,20 +135,13 @@ def _decimal_noise(
         text = pc.cast(product, pa.string())  # numeric(p, s): the cast rounds it, as in the SQL form
     else:
         text = decimals.texts(product, scales)  # numeric keeps the product's scale: printed as it is
-    # numeric's NaN and infinities: Infinity * 0 is NaN; NaN sorts above Infinity, above every number
-    result = np.where((special > 1) & (digits == 0), 1, special)
     if result.any():
-        words = pa.array(np.array(("",) + decimals.SPECIALS, object)[result])
+        words = pa.array(["", *decimals.SPECIALS]).take(pa.array(result))
         text = pc.if_else(result == 0, text, words)
-    high = np.zeros(len(values), bool)
-    if params["max"] is not None:
-        literal = _literal(params["max"])
-        high = ((result == 0) & decimals.beyond(product, literal, above=True)) | (result == 1) | (result == 2)
-        text = pc.if_else(high, decimals.numeric_text(literal), text)
-    if params["min"] is not None:
-        literal = _literal(params["min"])
-        low = ((result == 0) & decimals.beyond(product, literal, above=False)) | (result == 3)
-        text = pc.if_else(low & ~high, decimals.numeric_text(literal), text)
+    if high.any():
+        text = pc.if_else(high, decimals.numeric_text(_literal(params["max"])), text)
+    if low.any():
+        text = pc.if_else(low, decimals.numeric_text(_literal(params["min"])), text)
     return text
 
 
