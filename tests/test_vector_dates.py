@@ -227,3 +227,18 @@ def test_out_of_range_results_fail_as_in_sql():
 def test_a_float_domain_is_refused_rather_than_guessed():
     with pytest.raises(TerminalError, match="real or double precision"):
         _run("noise", {}, "public.amount_d", Kind.FLOAT, ["1.5"])
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "sql_type", "kind"),
+    [
+        ("shift_date", {}, "date", Kind.DATE),
+        ("truncate_date", {"unit": "week"}, "timestamptz", Kind.TIMESTAMP),
+        ("noise", {}, "bigint", Kind.INTEGER),
+        ("noise", {"max": 5}, "numeric", Kind.NUMERIC),
+        ("noise", {"min": 1}, "real", Kind.FLOAT),
+    ],
+)
+def test_empty_and_all_null_batches(name, params, sql_type, kind):
+    assert _run(name, params, sql_type, kind, []).to_pylist() == []
+    assert _run(name, params, sql_type, kind, [None, None]).to_pylist() == [None, None]

@@ -2,10 +2,11 @@
 
 PostgreSQL turns a float into numeric through printf: '%.15g' for float8, '%.6g' for float4 (DBL_DIG and
 FLT_DIG significant digits, correctly rounded from the exact binary value, ties to even). Nothing vectorised
-prints that, and doing it exactly takes big-number arithmetic, so `numeric_text` calls the C library's own
-printf (`strfromd`, glibc 2.25 and later) from a numba loop: the digits the server's glibc snprintf gives,
-about 0.4 µs a value. `factor_numeric` does the same for noise factors without the C library: they are
-multiples of 2^-53 below 2, whose decimal expansion 64-bit integers can carry.
+prints that. `numeric_text` derives it from Arrow's shortest digits for almost every float, and for the few
+where those cannot tell (see there) calls the C library's own printf (`strfromd`, glibc 2.25 and later)
+from a numba loop, which gives the digits of the server's (glibc) snprintf. `factor_numeric` does the same
+for noise factors without the C library: they are multiples of 2^-53 below 2, whose decimal expansion
+64-bit integers can carry.
 """
 
 from __future__ import annotations
