@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
+from deid.errors import TerminalError
 from deid.schema import Kind
-from deid.transformers.base import DATE_KINDS, Param, Target, Transformer, cast, quote_literal
+from deid.transformers.base import DATE_KINDS, Batch, Param, Target, Transformer, cast, quote_literal
 from deid.transformers.common import by_key, by_param, check_by
 from deid.transformers.support import shift_days_sql
+from deid.vector import datetimes, keys
 
 UNITS = ("year", "quarter", "month", "week", "day")
 
@@ -36,6 +41,33 @@ def _truncate_date(target: Target, params: Mapping[str, Any]) -> str:
     return cast(f"date_trunc({unit}, {v})", target.sql_type)
 
 
+def _parse(batch: Batch, target: Target) -> datetimes.Instants:
+    timestamp = target.kind is Kind.TIMESTAMP
+    return datetimes.parse(batch.values, timestamp=timestamp, column=target.column.name)
+
+
+def _shift_date_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    instants = _parse(batch, target)
+    days = params["days"]
+    keyed = keys.by_ints(
+        batch, "shift_date", params["by"], lambda needed: datetimes.epoch_text(instants, needed)
+    )
+    k = keyed % (2 * days)  # as _deid.shift_from(mod(prf_int, 2 * days), days): never 0
+    shift = np.where(k < days, k - days, k - days + 1)
+    moved = instants.moved(instants.values + shift * (datetimes.DAY_US if instants.timestamp else 1))
+    if not datetimes.in_range(moved):  # where the SQL form fails too ("date out of range")
+        raise TerminalError(f"shift_date: column {target.column.name} has a value shifted out of range")
+    return datetimes.format(moved)
+
+
+def _truncate_date_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    # timestamptz is read in UTC (the stream's TimeZone), so this is date_trunc(unit, v, 'UTC')
+    truncated = datetimes.truncate(_parse(batch, target), params["unit"])
+    if not datetimes.in_range(truncated):  # the year of 4714 BC starts before the range
+        raise TerminalError(f"truncate_date: column {target.column.name} has a value truncated out of range")
+    return datetimes.format(truncated)
+
+
 TRANSFORMERS = (
     Transformer(
         name="shift_date",
@@ -45,6 +77,7 @@ TRANSFORMERS = (
         "itself. Timestamps move by whole 24-hour days. Cannot serve a unique column.",
         applies_to=DATE_KINDS,
         sql=_shift_date,
+        vector=_shift_date_vector,
         params=(
             Param("days", int, "largest shift, in days, either way", default=30, minimum=1, maximum=3650),
             by_param("shift"),
@@ -58,6 +91,7 @@ TRANSFORMERS = (
         "day. The type is kept; timestamptz values are truncated in UTC. Cannot serve a unique column.",
         applies_to=DATE_KINDS,
         sql=_truncate_date,
+        vector=_truncate_date_vector,
         params=(Param("unit", str, "year, quarter, month, week or day", default="month", choices=UNITS),),
         unique_safe=False,
     ),

@@ -8,10 +8,16 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deid.errors import TerminalError
 from deid.schema import Kind
-from deid.transformers.base import NUMBER_KINDS, Param, Target, Transformer, cast
+from deid.transformers.base import NUMBER_KINDS, Batch, Param, Target, Transformer, cast
 from deid.transformers.common import by_key, by_param, check_by
 from deid.transformers.support import prf_unit_sql
+from deid.vector import decimals, floats, keys, prf
 
 _INTEGER_RANGE = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}  # -n <= value < n
 _NUMERIC = re.compile(r"(?:numeric|decimal)\((\d+)(?:,\s*(\d+))?\)")
@@ -30,12 +36,15 @@ def _literal(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
 
-def _clamped(expression: str, params: Mapping[str, Any]) -> str:
+def _clamped(expression: str, value: str, params: Mapping[str, Any]) -> str:
+    if params["max"] is None and params["min"] is None:
+        return expression
     if params["max"] is not None:
         expression = f"least({expression}, {_literal(params['max'])})"
     if params["min"] is not None:
         expression = f"greatest({expression}, {_literal(params['min'])})"
-    return expression
+    # least and greatest skip NULL arguments: without the CASE, NULL would become the bound
+    return f"CASE WHEN {value} IS NULL THEN NULL ELSE {expression} END"
 
 
 def _noise(target: Target, params: Mapping[str, Any]) -> str:
@@ -43,12 +52,97 @@ def _noise(target: Target, params: Mapping[str, Any]) -> str:
     factor = f"(1 + {params['relative']!r} * (2 * {unit} - 1))"
     v = target.value
     if target.kind is Kind.FLOAT:
-        return cast(_clamped(f"{v} * {factor}", params), target.sql_type)
+        return cast(_clamped(f"{v} * {factor}", v, params), target.sql_type)
     scaled = f"{v} * {factor}::numeric"  # numeric arithmetic: exact digits for numeric and bigint values
     # clamped before the cast, so a value noised past numeric(p, s)'s limit is brought back, not an overflow;
     # the bounds are whole (integers) or have at most s decimals (checked), so rounding keeps them inside
     noised = f"round({scaled})" if target.kind is Kind.INTEGER else scaled
-    return cast(_clamped(noised, params), target.sql_type)
+    return cast(_clamped(noised, v, params), target.sql_type)
+
+
+def _noise_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    values = prf.texts(batch.values)
+    valid = values.is_valid().to_numpy(zero_copy_only=False)
+    if target.kind is Kind.FLOAT:
+        single = floats.single(target.sql_type, target.column.name)
+        x = floats.parse(values, single=single, column=target.column.name)
+        unit = keys.by_units(
+            batch, "noise", params["by"], lambda needed: floats.numeric_text(x, needed, single=single)
+        )
+    else:
+        unit = keys.by_units(batch, "noise", params["by"], keys.own_text(values))
+    # float8 arithmetic in the SQL form's order: (1 + relative * (2 * unit - 1))
+    factor = 1.0 + params["relative"] * (2.0 * unit - 1.0)
+    if target.kind is Kind.FLOAT:
+        out = _float_noise(x, factor, params, single, target.column.name)
+    else:
+        out = _decimal_noise(values, factor, target, params)
+    return pc.if_else(valid, out, None)
+
+
+def _float_noise(
+    x: np.ndarray, factor: np.ndarray, params: Mapping[str, Any], single: bool, column: str
+) -> pa.Array:
+    with np.errstate(all="ignore"):
+        y = x * factor
+        # float8mul's checks (a float4 value is widened first, float48mul): errors there, errors here
+        failed = (np.isinf(y) & ~np.isinf(x)) | ((y == 0) & (x != 0) & (factor != 0))
+        # least / greatest order NaN above every number
+        if params["max"] is not None:
+            y = np.where((y > params["max"]) | np.isnan(y), float(_literal(params["max"])), y)
+        if params["min"] is not None:
+            y = np.where(y < params["min"], float(_literal(params["min"])), y)
+        if single:  # the cast to float4 (dtof) fails on overflow and underflow too
+            narrow = y.astype(np.float32)
+            failed |= (np.isinf(narrow) & ~np.isinf(y)) | ((narrow == 0) & (y != 0))
+            y = narrow
+    if failed.any():
+        raise TerminalError(f"noise: column {column} has a value whose noised value is out of range")
+    # the shortest text that reads back as the same float (float32's own for float4)
+    return pc.cast(pa.array(y), pa.string())
+
+
+def _decimal_noise(
+    values: pa.Array, factor: np.ndarray, target: Target, params: Mapping[str, Any]
+) -> pa.Array:
+    """Numeric arithmetic, exact: the value times factor::numeric (the float factor as PostgreSQL converts
+    it), rounded half away from zero on integers, clamped, printed with numeric's scale (the cast to the
+    column's type, numeric(p, s) rounding included, is the server's, as in the SQL form)."""
+    digits, scales = floats.factor_numeric(factor)
+    product, scales, special = decimals.times(values, digits, scales, column=target.column.name)
+    if target.kind is Kind.INTEGER:
+        product = pc.round(product, ndigits=0, round_mode="half_towards_infinity")
+    # numeric's NaN and infinities: Infinity * 0 is NaN; NaN sorts above Infinity, above every number
+    result = np.where((special > 1) & (digits == 0), 1, special)
+    high = low = np.zeros(len(values), bool)
+    if params["max"] is not None:
+        high = ((result == 0) & decimals.beyond(product, _literal(params["max"]), above=True)) | (result == 1)
+        high |= result == 2
+    if params["min"] is not None:
+        low = ~high & (
+            ((result == 0) & decimals.beyond(product, _literal(params["min"]), above=False)) | (result == 3)
+        )
+    if target.kind is Kind.INTEGER:
+        # a value noised past bigint but clamped is the bound, as in the SQL form; unclamped, it fails there
+        inner = pc.if_else(high | low, pa.scalar(0, product.type), product) if (high | low).any() else product
+        try:
+            text = pc.cast(pc.cast(inner, pa.int64()), pa.string())
+        except pa.ArrowInvalid:
+            raise TerminalError(
+                f"noise: column {target.column.name} has a value noised out of range"
+            ) from None
+    elif _NUMERIC.fullmatch(target.sql_type.strip().lower()):
+        text = pc.cast(product, pa.string())  # numeric(p, s): the cast rounds it, as in the SQL form
+    else:
+        text = decimals.texts(product, scales)  # numeric keeps the product's scale: printed as it is
+    if result.any():
+        words = pa.array(["", *decimals.SPECIALS]).take(pa.array(result))
+        text = pc.if_else(result == 0, text, words)
+    if high.any():
+        text = pc.if_else(high, decimals.numeric_text(_literal(params["max"])), text)
+    if low.any():
+        text = pc.if_else(low, decimals.numeric_text(_literal(params["min"])), text)
+    return text
 
 
 def _ordered(params: Mapping[str, Any]) -> str | None:
@@ -110,6 +204,7 @@ TRANSFORMERS = (
         "with a CHECK range). Cannot serve a unique column.",
         applies_to=NUMBER_KINDS,
         sql=_noise,
+        vector=_noise_vector,
         params=(
             Param(
                 "relative",
