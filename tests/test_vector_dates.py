@@ -16,7 +16,8 @@ from deid.transformers.common import canonical
 from deid.vector import keys
 from deid.vector.prf import Key
 from tests import vector_oracle
-from tests.test_transformers_pg import SALT, Case, db, make_table, target  # noqa: F401  (db is a fixture)
+from tests.test_transformers_pg import SALT, Case, make_table, target
+from tests.vector_oracle import db  # noqa: F401  (a fixture: one database per module)
 
 DATES = (
     "2024-03-10", "1969-12-31", "1970-01-01", "1900-02-28", "2000-02-29", "0044-03-15 BC", "0001-01-01",
@@ -178,11 +179,12 @@ CANONICAL = [
 @pytest.mark.parametrize(("sql_type", "kind", "values"), CANONICAL, ids=[c[0] for c in CANONICAL])
 def test_canonical_is_the_text_of_the_sql_canonical(db: sa.Engine, sql_type, kind, values):  # noqa: F811
     """keys.canonical gives, as text, what common.canonical's SQL gives: the keyed message's value part."""
-    make_table(db, "canon", sql_type, values)
+    name = vector_oracle.table()
+    make_table(db, name, sql_type, values)
     expected = vector_oracle.read_text(
-        db, f"SELECT ({canonical(target(sql_type, kind))})::text FROM canon ORDER BY id"
+        db, f"SELECT ({canonical(target(sql_type, kind))})::text FROM {name} ORDER BY id"
     )
-    inputs = vector_oracle.read_text(db, "SELECT v::text FROM canon ORDER BY id")
+    inputs = vector_oracle.read_text(db, f"SELECT v::text FROM {name} ORDER BY id")
     assert keys.canonical(pa.array(inputs, pa.string()), target(sql_type, kind)).to_pylist() == expected
 
 

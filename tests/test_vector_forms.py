@@ -16,6 +16,8 @@ def test_vector_form_equals_sql_form(db: sa.Engine, case: Case):  # noqa: F811
     vector_oracle.check(db, case)
 
 
-def test_every_rewriting_transformer_has_a_vector_form():
-    missing = [t.name for t in TRANSFORMERS if t.rewrites and t.vector is None]
-    assert not missing, f"no vector form: {', '.join(missing)}"
+def test_every_rewriting_transformer_but_json_has_a_vector_form():
+    """json (transformers at paths inside documents) is the one left to its SQL form: a table with a json
+    rule is rewritten by the SQL forms (docs/transformers.md, "The streamed scrub")."""
+    missing = {t.name for t in TRANSFORMERS if t.rewrites and t.vector is None}
+    assert missing == {"json"}, f"no vector form: {', '.join(sorted(missing))}"
