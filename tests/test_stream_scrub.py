@@ -250,6 +250,10 @@ INSERT INTO accounts (email, manager, region, score, code)
     FROM generate_series(1, 500) i;
 INSERT INTO logins SELECT i, 1 + i % 500 FROM generate_series(1, 900) i;
 INSERT INTO audits SELECT i, 1 + i % 500 FROM generate_series(1, 50) i;
+CREATE TABLE badges (id int GENERATED ALWAYS AS IDENTITY (START WITH 7 INCREMENT BY 3) PRIMARY KEY, holder text);
+COMMENT ON SEQUENCE badges_id_seq IS 'badge numbers';
+GRANT USAGE ON SEQUENCE badges_id_seq TO {role};
+INSERT INTO badges (holder) SELECT 'holder ' || i FROM generate_series(1, 30) i;
 """
 RICH_RULES = """version: 1
 database: rich
@@ -266,6 +270,8 @@ tables:
     columns: {id: keep, account: keep}
   public.audits:
     columns: {id: keep, account: keep}
+  public.badges:
+    columns: {id: keep, holder: hash}
 """
 
 
@@ -310,7 +316,7 @@ def test_a_rebuilt_table_keeps_everything_it_carried(postgres, tmp_path):
         plan = planning.build_plan(load_rules(path), schema)
         original = schema_dump(postgres.url(first), major)
         actions = {r.table: r.action for r in scrub_database(one, plan, SALT)}
-        assert actions["public.accounts"] == "rebuilt"
+        assert actions["public.accounts"] == actions["public.badges"] == "rebuilt"
         scrub_database(other, plan, SALT, stream=False)
         for name in (first, second):  # rebuilt by the stream, updated by the SQL forms: schemas untouched
             after = schema_dump(postgres.url(name), major)
@@ -319,6 +325,8 @@ def test_a_rebuilt_table_keeps_everything_it_carried(postgres, tmp_path):
             )
             assert after == original, difference
         assert contents_of(one, "accounts") == contents_of(other, "accounts")
+        sequence = "SELECT last_value, is_called FROM badges_id_seq"
+        assert rows_of(one, sequence) == rows_of(other, sequence) == [("94", "true")]
         with one.connect() as c:
             valid = dict(
                 rawsql.execute(c, "SELECT conname, convalidated FROM pg_constraint WHERE contype = 'f'").all()
@@ -332,6 +340,11 @@ def test_a_rebuilt_table_keeps_everything_it_carried(postgres, tmp_path):
             postgres.drop_database(second)
         with sa.create_engine(postgres.admin_url, isolation_level="AUTOCOMMIT").connect() as c:
             c.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+
+
+def rows_of(engine: sa.Engine, query: str) -> list[tuple[str, ...]]:
+    with engine.connect() as c:
+        return [tuple(str(v).lower() for v in r) for r in rawsql.execute(c, query)]
 
 
 def contents_of(engine: sa.Engine, table: str) -> list[str]:

@@ -18,8 +18,10 @@ rows arrive, so each row is checked as it is written), and then, in the same tra
    million), and a key value was never rewritten by this swap; `validate_pending` checks them all at the
    end of the scrub, before the copy can be validated or published, several at once.
 
-What a swap cannot carry (partitions, inheritance, typed tables, identity columns, rules, views or other
-objects that depend on the table, publications, security labels, tablespaces, triggers the rules recompute)
+An identity column's sequence is made anew by LIKE (with the old one's options) and takes the old one's name,
+state, privileges and comment. What a swap cannot carry (partitions, inheritance, typed tables, rules, views
+or other objects that depend on the table, publications, security labels, tablespaces, triggers the rules
+recompute)
 is found by `why_not` before anything is written, and such a table is updated in place instead.
 """
 
@@ -48,8 +50,6 @@ _WHY_NOT = sa.text(
         WHEN c.reltablespace <> 0
              OR EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
                         WHERE i.indrelid = c.oid AND x.reltablespace <> 0) THEN 'it uses a tablespace'
-        WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0
-                     AND NOT attisdropped AND attidentity <> '') THEN 'it has an identity column'
         WHEN EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = c.oid) THEN 'it has rules'
         WHEN EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = c.oid) THEN 'it is published'
         WHEN EXISTS (SELECT 1 FROM pg_seclabel WHERE objoid = c.oid AND classoid = 'pg_class'::regclass)
@@ -97,6 +97,10 @@ class Swap:
     after_rename: list[str] = field(default_factory=list)
     referencing: list[str] = field(default_factory=list)  # other tables' keys, once the new one has its own
     pending: list[tuple[str, str]] = field(default_factory=list)  # (table, foreign key) to validate
+    # identity columns: (column, the old sequence (qualified, and its own name), its options as ALTER
+    # SEQUENCE spells them, its last_value and is_called); the new table's
+    # own sequence (LIKE copies its options) takes the name and the state
+    identities: list[tuple[str, str, str, str, int, bool]] = field(default_factory=list)
 
 
 def prepare(connection: sa.Connection, table_sql: str) -> Swap:
@@ -113,10 +117,15 @@ def prepare(connection: sa.Connection, table_sql: str) -> Swap:
     params = {"t": table_sql}
     for sql_name, value in connection.execute(_STATEMENTS, params).all():
         _STEPS[sql_name](swap, value)
+    for column, sequence, name, options in connection.execute(_IDENTITIES, params).all():
+        last_value, is_called = rawsql.execute(
+            connection, f"SELECT last_value, is_called FROM {sequence}"
+        ).one()
+        swap.identities.append((column, sequence, name, options, int(last_value), bool(is_called)))
     rawsql.execute(
         connection,
         f"CREATE TABLE {swap.new_sql} (LIKE {table_sql} INCLUDING DEFAULTS INCLUDING GENERATED "
-        "INCLUDING STORAGE INCLUDING COMPRESSION)",
+        "INCLUDING IDENTITY INCLUDING STORAGE INCLUDING COMPRESSION)",
     )
     for statement in swap.checks:
         rawsql.execute(connection, statement)
@@ -129,6 +138,15 @@ def finish(connection: sa.Connection, swap: Swap) -> None:
         rawsql.execute(connection, statement)
     rawsql.execute(connection, f"DROP TABLE {swap.table_sql} RESTRICT")
     rawsql.execute(connection, f"ALTER TABLE {swap.new_sql} RENAME TO {quote_ident(swap.name)}")
+    for column, sequence, name, options, last_value, is_called in swap.identities:
+        made = connection.execute(
+            sa.text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": swap.table_sql, "c": column}
+        ).scalar()
+        rawsql.execute(connection, f"ALTER SEQUENCE {made} RENAME TO {quote_ident(name)}")
+        # LIKE makes it a bigint sequence with the type's limits spelled out: the old one's type and options
+        rawsql.execute(connection, f"ALTER SEQUENCE {sequence} {options}")
+        state = {"s": sequence, "v": last_value, "c": is_called}
+        connection.execute(sa.text("SELECT setval(CAST(:s AS regclass), :v, :c)"), state)
     for statement in (*swap.after_rename, *swap.referencing):
         rawsql.execute(connection, statement)
     rawsql.execute(connection, PENDING_DDL)
@@ -150,6 +168,15 @@ def pending(connection: sa.Connection) -> list[tuple[str, str]]:
 def validate_statement(table_sql: str, name: str) -> str:
     return f"ALTER TABLE {table_sql} VALIDATE CONSTRAINT {quote_ident(name)}"
 
+
+_IDENTITIES = sa.text(
+    "SELECT a.attname, q.seq, s.relname, format('AS %s START WITH %s INCREMENT BY %s MINVALUE %s MAXVALUE %s "
+    "CACHE %s %s', p.seqtypid::regtype, p.seqstart, p.seqincrement, p.seqmin, p.seqmax, p.seqcache, "
+    "CASE WHEN p.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END) FROM pg_attribute a, "
+    "LATERAL (SELECT pg_get_serial_sequence(CAST(:t AS regclass)::text, a.attname) AS seq) q, pg_class s, "
+    "pg_sequence p WHERE a.attrelid = CAST(:t AS regclass) AND a.attnum > 0 AND NOT a.attisdropped "
+    "AND a.attidentity <> '' AND s.oid = CAST(q.seq AS regclass) AND p.seqrelid = s.oid ORDER BY a.attnum"
+)
 
 # what swap_statements.sql returns, run in order of its branches
 _STATEMENTS = sa.text((Path(__file__).parent / "swap_statements.sql").read_text(encoding="utf-8"))

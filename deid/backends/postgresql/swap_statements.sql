@@ -118,4 +118,28 @@ SELECT 27, 'after', format('GRANT %s (%I) ON %s TO %s%s', g.privilege_type, a.at
            CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
 FROM pg_attribute a, t, aclexplode(a.attacl) g
 WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attacl IS NOT NULL
+UNION ALL
+-- identity sequences are made anew with the table (swap.py renames them back): their privileges and
+-- comments, as the old ones had them
+SELECT 28, 'after', format('REVOKE ALL ON SEQUENCE %s FROM %I', q.seq, pg_get_userbyid(q.relowner))
+FROM (SELECT pg_get_serial_sequence(t.q, a.attname) AS seq, s.relowner, s.relacl
+      FROM pg_attribute a, t, pg_class s
+      WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attidentity <> ''
+        AND s.oid = CAST(pg_get_serial_sequence(t.q, a.attname) AS regclass)) q
+WHERE q.relacl IS NOT NULL
+UNION ALL
+SELECT 29, 'after', format('GRANT %s ON SEQUENCE %s TO %s%s', g.privilege_type, q.seq,
+           CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END,
+           CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+FROM (SELECT pg_get_serial_sequence(t.q, a.attname) AS seq, s.relacl
+      FROM pg_attribute a, t, pg_class s
+      WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attidentity <> ''
+        AND s.oid = CAST(pg_get_serial_sequence(t.q, a.attname) AS regclass)) q, aclexplode(q.relacl) g
+UNION ALL
+SELECT 30, 'after', format('COMMENT ON SEQUENCE %s IS %L', q.seq, obj_description(q.oid, 'pg_class'))
+FROM (SELECT pg_get_serial_sequence(t.q, a.attname) AS seq,
+             CAST(pg_get_serial_sequence(t.q, a.attname) AS regclass) AS oid
+      FROM pg_attribute a, t
+      WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attidentity <> '') q
+WHERE obj_description(q.oid, 'pg_class') IS NOT NULL
 ) AS s(ord, kind, statement) ORDER BY ord
