@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import re
 import subprocess
@@ -232,6 +233,11 @@ def deid_worker(url: str, stream: bool) -> dict:
         for a in users_plan.rewritten
         if streamed_columns(table, [a]) is None  # a column the stream cannot take: SQL rewrite instead
     ]
+    log: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: log.append(record.getMessage())  # what the scrub says (why not rebuilt)
+    logging.getLogger("deid").addHandler(handler)
+    logging.getLogger("deid").setLevel(logging.INFO)
     engine = deid_engine(url)
     try:
         started = time.monotonic()
@@ -247,6 +253,7 @@ def deid_worker(url: str, stream: bool) -> dict:
         "action": users.action,
         "sessions": users.sessions,
         "without_vector_form": no_vector,
+        "log": log[-20:],
     }
 
 
