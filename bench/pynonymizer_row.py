@@ -11,8 +11,11 @@
    strategy file faking the 8 columns deid's rules transform (bench/rules/bench.yaml). Timed: that process,
    from start to exit, and its phases read off its log as the lines arrive (start-up, seed table, the
    UPDATE, clean-up).
-4. deid, on fresh template copies: scrub_database(engine, plan, salt, tables={'public.users'}) with the plan
-   bench/run.py builds, streamed (stream=True, the default) and by the SQL rewrite (stream=False).
+4. deid, on fresh template copies, each in its own process (as a nightly run is, so both pay numba's first
+   use alike): scrub_database(engine, plan, salt, tables={'public.users'}, sessions=2) with the plan
+   bench/run.py builds, streamed (stream=True, the default) and by the SQL rewrite (stream=False). When the
+   table cannot stream (a column without a vector form) stream=True falls back to the SQL rewrite: the
+   result says so, and names the columns.
 Every copy starts from a CHECKPOINT. After each tool, untimed: how many of the 8 columns changed (a sum of
 hashes per column against production), their distinct values and NULLs. Prints a markdown table (tool,
 seconds, rows/s, how many times faster than pynonymizer) and writes
