@@ -45,6 +45,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from deid.vector.sha256 import INITIAL_STATE, ROUND_CONSTANTS
+
 PREFIX = "hash"
 SEPARATOR = b"\x1f"
 SALT = "deid-bench-salt"  # the benchmark's fixed salt (bench/run.py); any salt would do
@@ -116,23 +118,7 @@ def message_bytes(prefix: np.ndarray, window: np.ndarray, starts, lens, width: i
 # ---------------------------------------------------------------------------------------------------------
 # numpy SHA-256, vectorised across messages
 
-_K = np.array(
-    [
-        0x428A2F98, 0x71374491, 0xB5C0FBCF, 0xE9B5DBA5, 0x3956C25B, 0x59F111F1, 0x923F82A4, 0xAB1C5ED5,
-        0xD807AA98, 0x12835B01, 0x243185BE, 0x550C7DC3, 0x72BE5D74, 0x80DEB1FE, 0x9BDC06A7, 0xC19BF174,
-        0xE49B69C1, 0xEFBE4786, 0x0FC19DC6, 0x240CA1CC, 0x2DE92C6F, 0x4A7484AA, 0x5CB0A9DC, 0x76F988DA,
-        0x983E5152, 0xA831C66D, 0xB00327C8, 0xBF597FC7, 0xC6E00BF3, 0xD5A79147, 0x06CA6351, 0x14292967,
-        0x27B70A85, 0x2E1B2138, 0x4D2C6DFC, 0x53380D13, 0x650A7354, 0x766A0ABB, 0x81C2C92E, 0x92722C85,
-        0xA2BFE8A1, 0xA81A664B, 0xC24B8B70, 0xC76C51A3, 0xD192E819, 0xD6990624, 0xF40E3585, 0x106AA070,
-        0x19A4C116, 0x1E376C08, 0x2748774C, 0x34B0BCB5, 0x391C0CB3, 0x4ED8AA4A, 0x5B9CCA4F, 0x682E6FF3,
-        0x748F82EE, 0x78A5636F, 0x84C87814, 0x8CC70208, 0x90BEFFFA, 0xA4506CEB, 0xBEF9A3F7, 0xC67178F2,
-    ],
-    dtype=np.uint32,
-)  # fmt: skip
-_H0 = np.array(
-    [0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19],
-    dtype=np.uint32,
-)
+_K, _H0 = ROUND_CONSTANTS, INITIAL_STATE  # FIPS 180-4's, as deid's kernel has them
 _SHIFTS = {n: (U32(n), U32(32 - n)) for n in range(1, 32)}
 
 
@@ -151,17 +137,7 @@ class _NumpySha256:
 
     def _sigma(self, x, a, b, c, out):
         """rotr(x, a) ^ rotr(x, b) ^ rotr(x, c) into `out` (three rotations: 6 shifts, 5 xors)."""
-        t = self.t[3]
-        for i, n in enumerate((a, b, c)):
-            right, left = _SHIFTS[n]
-            if i == 0:
-                np.right_shift(x, right, out=out)
-            else:
-                np.right_shift(x, right, out=t)
-                np.bitwise_xor(out, t, out=out)
-            np.left_shift(x, left, out=t)
-            np.bitwise_xor(out, t, out=out)
-        return out
+        return self._rotations(x, (a, b, c), out)
 
     def _small_sigma(self, x, a, b, shift, out):
         """rotr(x, a) ^ rotr(x, b) ^ (x >> shift) into `out`."""
@@ -172,8 +148,12 @@ class _NumpySha256:
         return out
 
     def _sigma2(self, x, a, b, out):
+        return self._rotations(x, (a, b), out)
+
+    def _rotations(self, x, amounts, out):
+        """The xor of x rotated right by each of `amounts`, into `out`."""
         t = self.t[3]
-        for i, n in enumerate((a, b)):
+        for i, n in enumerate(amounts):
             right, left = _SHIFTS[n]
             if i == 0:
                 np.right_shift(x, right, out=out)
@@ -182,6 +162,7 @@ class _NumpySha256:
                 np.bitwise_xor(out, t, out=out)
             np.left_shift(x, left, out=t)
             np.bitwise_xor(out, t, out=out)
+        return out
 
     def compress(self, state: list[np.ndarray], w: list[np.ndarray]) -> list[np.ndarray]:
         """One block per message: `state` (8 arrays, updated in place and returned), `w` its 16 words (the
@@ -758,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
     def report(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    from bench.servers import ROOT
+    from bench.servers import save_result
 
     result = run(args.values, args.repeats, report)
     result["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -766,10 +747,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(result)
     print(table)
     if not args.no_save:
-        path = ROOT / "bench" / "results" / f"{result['started'][:10]}-prf-candidates.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({**result, "markdown": table}, indent=2) + "\n")
-        report(f"wrote {path.relative_to(ROOT)}")
+        save_result(f"{result['started'][:10]}-prf-candidates", result, table, report)
     return 0
 
 

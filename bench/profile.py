@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import time
 
@@ -28,7 +27,6 @@ import sqlalchemy as sa
 from bench import build as bench_build
 from bench.run import (
     PROD,
-    RESULTS,
     SALT,
     USERS_TABLE,
     Server,
@@ -37,7 +35,7 @@ from bench.run import (
     prod_users,
     production_plan,
 )
-from bench.servers import ROOT, SERVER_HELP, machine_facts, server_facts, server_url, timed
+from bench.servers import SERVER_HELP, machine_facts, save_result, server_facts, server_url, timed
 from deid.transformers.support import KEY, doc_ipv4_sql, prf_int_sql, shift_days_sql
 
 COPY = "bench_copy_profile"
@@ -290,11 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(result)
     print(table)
     if not args.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
         major = str(result["server"]["server_version"]).split(".")[0]
-        path = RESULTS / f"{result['started'][:10]}-{args.users}-pg{major}-profile.json"
-        path.write_text(json.dumps({**result, "markdown": table}, indent=2) + "\n")
-        report(f"wrote {path.relative_to(ROOT)}")
+        save_result(f"{result['started'][:10]}-{args.users}-pg{major}-profile", result, table, report)
     return 0
 
 

@@ -52,12 +52,11 @@ import sqlalchemy as sa
 from bench import build as bench_build
 from bench import sidevenv
 from bench.run import LOCK_KEY, RULES, SALT, SESSIONS, USERS_TABLE, Report, Server
-from bench.servers import ROOT, SERVER_HELP, machine_facts, server_facts, server_url
+from bench.servers import ROOT, SERVER_HELP, machine_facts, save_result, server_facts, server_url
 
 DEFAULT_USERS = 200_000
 PROD = "bench_pynonymizer_prod"
 COPY = "bench_copy_pynonymizer_"
-RESULTS = ROOT / "bench" / "results"
 PYNONYMIZER = "pynonymizer==2.5.0"
 COLUMNS = (
     "email",
@@ -473,10 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(result)
     print(table)
     if not args.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"{result['started'][:10]}-{args.users}-pynonymizer.json"
-        path.write_text(json.dumps({**result, "markdown": table}, indent=2) + "\n")
-        report(f"wrote {path.relative_to(ROOT)}")
+        save_result(f"{result['started'][:10]}-{args.users}-pynonymizer", result, table, report)
     return 0
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
 EMBEDDED_DIR = ROOT / ".cache" / "bench-pg18"
 
 
@@ -24,6 +25,16 @@ SERVER_HELP = (
     "'embedded' (PostgreSQL 18 under .cache/bench-pg18, the default) or an admin URL (the server's "
     "maintenance database) such as postgresql://postgres@127.0.0.1:5432/postgres"
 )
+
+
+def save_result(name: str, result: dict, table: str, report) -> None:
+    """Write a benchmark's result, with its markdown table, to bench/results/<name>.json."""
+    import json
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({**result, "markdown": table}, indent=2) + "\n")
+    report(f"wrote {path.relative_to(ROOT)}")
 
 
 def timed(connection: sa.Connection, sql: str) -> float:

@@ -250,7 +250,9 @@ INSERT INTO accounts (email, manager, region, score, code)
     FROM generate_series(1, 500) i;
 INSERT INTO logins SELECT i, 1 + i % 500 FROM generate_series(1, 900) i;
 INSERT INTO audits SELECT i, 1 + i % 500 FROM generate_series(1, 50) i;
-CREATE TABLE badges (id int GENERATED ALWAYS AS IDENTITY (START WITH 7 INCREMENT BY 3) PRIMARY KEY, holder text);
+CREATE TABLE badges (
+    id int GENERATED ALWAYS AS IDENTITY (START WITH 7 INCREMENT BY 3) PRIMARY KEY, holder text
+);
 COMMENT ON SEQUENCE badges_id_seq IS 'badge numbers';
 GRANT USAGE ON SEQUENCE badges_id_seq TO {role};
 INSERT INTO badges (holder) SELECT 'holder ' || i FROM generate_series(1, 30) i;

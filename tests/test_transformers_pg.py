@@ -40,13 +40,20 @@ Check = Callable[[list[str | None], list[str | None]], None]  # (inputs, outputs
 def db(pg_url: str):
     """A fresh database with the _deid support objects and every dictionary; sessions are never pooled, so
     each `transform` runs in a session of its own."""
-    engine = sa.create_engine(pg_url, poolclass=sa.pool.NullPool)
+    engine = prepared(pg_url)
+    yield engine
+    engine.dispose()
+
+
+def prepared(url: str) -> sa.Engine:
+    """An engine on `url` (sessions never pooled) whose database has the _deid support objects and every
+    dictionary."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.begin() as c:
         for statement in support_sql():
             c.exec_driver_sql(statement)
         load_dictionaries(c, NAMES)
-    yield engine
-    engine.dispose()
+    return engine
 
 
 def make_table(

@@ -18,10 +18,8 @@ import sqlalchemy as sa
 from deid.backends.postgresql.textforms import set_statements
 from deid.transformers import get
 from deid.transformers.base import Batch
-from deid.transformers.dictionaries import NAMES, load_dictionaries
-from deid.transformers.support import support_sql
 from deid.vector.prf import Key
-from tests.test_transformers_pg import SALT, Case, make_table, target, transform
+from tests.test_transformers_pg import SALT, Case, make_table, prepared, target, transform
 
 _counter = iter(range(10**9))
 
@@ -32,11 +30,7 @@ def db(postgres):
     oracle's tables have names of their own (table()), so the module's cases share it instead of paying for
     a database each."""
     name = postgres.create_database("deid_oracle")
-    engine = sa.create_engine(postgres.url(name), poolclass=sa.pool.NullPool)
-    with engine.begin() as c:
-        for statement in support_sql():
-            c.exec_driver_sql(statement)
-        load_dictionaries(c, NAMES)
+    engine = prepared(postgres.url(name))
     yield engine
     engine.dispose()
     postgres.drop_database(name)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from deid.expect.report import Outcome
 from deid.names import column_key
-from deid.plan import Plan
+from deid.plan import ColumnAction, Plan
 from deid.steps.validate import MAY_COINCIDE
 from deid.transformers import get
 
@@ -30,44 +30,36 @@ def tallied_columns(plan: Plan, tallies: Tallies | None) -> set[str]:
 
 
 def tally_outcomes(plan: Plan, tallies: Tallies | None) -> list[Outcome]:
-    from deid.expect.leaks import allowance
-
     outcomes: list[Outcome] = []
     for tp in plan.tables:
         for action in tp.rewritten:
             counts = (tallies or {}).get(column_key(tp.table, action.column))
-            if counts is None:
-                continue
-            given = counts["rows"] - counts["nulls_in"]
-            where = (tp.table, action.column)
-            if action.transformer != "null":
-                allowed = int(MAY_COINCIDE.get(action.transformer, 0.0) * given)
-                unchanged = counts["unchanged"]
-                outcomes.append(
-                    Outcome(
-                        "value_differs_from_production", *where, unchanged <= allowed, unchanged, given,
-                        allowed, "every row, compared with its own production value as it streamed",
-                    )
-                )  # fmt: skip
-            produced = given - counts["nulls_made"] + counts["nulls_lost"]
-            allowed_found = allowance(
-                action, sampled=produced, production_rows=counts["rows"] + counts["static"]
-            )
-            if allowed_found is not None:
-                found = counts["found_in_production"]
-                outcomes.append(
-                    Outcome(
-                        "value_not_found_in_production", *where, found <= allowed_found, found, produced,
-                        allowed_found, "every scrubbed value, looked up among all of production's values",
-                    )
-                )  # fmt: skip
-            broken = counts["nulls_lost"] + (
-                counts["nulls_made"] if get(action.transformer).keeps_nulls else 0
-            )
-            outcomes.append(
-                Outcome(
-                    "nulls_stay_nulls", *where, broken == 0, broken, counts["rows"], 0,
-                    "every row: a NULL stays NULL and a value stays a value",
-                )
-            )  # fmt: skip
+            if counts is not None:
+                outcomes += _column(tp.table, action, counts)
     return outcomes
+
+
+def _column(table: str, action: ColumnAction, counts: Mapping[str, int]) -> list[Outcome]:
+    from deid.expect.leaks import allowance
+
+    found: list[Outcome] = []
+
+    def outcome(expectation: str, broken: int, checked: int, allowed: int, detail: str) -> None:
+        found.append(
+            Outcome(expectation, table, action.column, broken <= allowed, broken, checked, allowed, detail)
+        )
+
+    given = counts["rows"] - counts["nulls_in"]
+    if action.transformer != "null":
+        allowed = int(MAY_COINCIDE.get(action.transformer, 0.0) * given)
+        outcome("value_differs_from_production", counts["unchanged"], given, allowed,
+                "every row, compared with its own production value as it streamed")  # fmt: skip
+    produced = given - counts["nulls_made"] + counts["nulls_lost"]
+    allowed = allowance(action, sampled=produced, production_rows=counts["rows"] + counts["static"])
+    if allowed is not None:
+        outcome("value_not_found_in_production", counts["found_in_production"], produced, allowed,
+                "every scrubbed value, looked up among all of production's values")  # fmt: skip
+    made = counts["nulls_made"] if get(action.transformer).keeps_nulls else 0
+    outcome("nulls_stay_nulls", counts["nulls_lost"] + made, counts["rows"], 0,
+            "every row: a NULL stays NULL and a value stays a value")  # fmt: skip
+    return found

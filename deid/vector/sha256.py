@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_K = np.array(
+ROUND_CONSTANTS = np.array(
     [
         0x428A2F98, 0x71374491, 0xB5C0FBCF, 0xE9B5DBA5, 0x3956C25B, 0x59F111F1, 0x923F82A4, 0xAB1C5ED5,
         0xD807AA98, 0x12835B01, 0x243185BE, 0x550C7DC3, 0x72BE5D74, 0x80DEB1FE, 0x9BDC06A7, 0xC19BF174,
@@ -28,7 +28,7 @@ _K = np.array(
     ],
     dtype=np.uint32,
 )  # fmt: skip
-_H0 = np.array(
+INITIAL_STATE = np.array(
     [0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19],
     dtype=np.uint32,
 )
@@ -118,7 +118,7 @@ def midstate(key: bytes) -> np.ndarray:
     """The chaining value after the 64-byte key block: what every message of the batch starts from."""
     if len(key) != 64:
         raise ValueError("the PRF key is one 64-byte block")
-    return _midstate(np.frombuffer(key, np.uint8), _H0, _K)
+    return _midstate(np.frombuffer(key, np.uint8), INITIAL_STATE, ROUND_CONSTANTS)
 
 
 def digests(
@@ -127,5 +127,5 @@ def digests(
     """SHA-256(key || prefix || value) of each value laid out as Arrow lays out strings (`data`, `offsets`),
     for rows where `valid`; an (n, 32) uint8 array, zero rows where not valid."""
     out = np.zeros((len(offsets) - 1, 32), np.uint8)
-    _digests(mid, np.frombuffer(prefix, np.uint8), data, offsets, valid, out, _K)
+    _digests(mid, np.frombuffer(prefix, np.uint8), data, offsets, valid, out, ROUND_CONSTANTS)
     return out
