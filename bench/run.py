@@ -232,11 +232,14 @@ def measure_scrub(server: Server, plan, salt: str) -> Measurement:
         engine.dispose()
         server.drop(name)
     users = next(r for r in results if r.table == USERS_TABLE)
-    m.seconds = users.seconds
+    # the whole call: the table's stream and swap, and the end of the scrub, which validates the foreign keys
+    # the swap added back NOT VALID and analyzes the table
+    m.seconds = m.detail["call_seconds"]
     m.detail["rows"] = users.rows
+    m.detail["action"] = users.action
     m.note = (
-        "indexes set aside (PK kept: foreign keys use it), one UPDATE, indexes rebuilt; "
-        f"whole call {m.detail['call_seconds']:.1f} s"
+        f"{users.action} (streamed through the vector forms, then swapped in: indexes built, foreign keys "
+        f"validated, statistics taken); the table alone {users.seconds:.1f} s"
     )
     return m
 

@@ -29,10 +29,27 @@ class StreamedColumn:
     params: Mapping[str, Any] = field(repr=False)
 
     @property
+    def searched(self) -> bool:
+        """Whether validation looks its outputs up among production's values (expect.leaks.allowance):
+        outputs built unlike any real value."""
+        from deid.expect.leaks import allowance
+
+        action = _Action(self.transformer.name, self.params)
+        return allowance(action, sampled=1, production_rows=1) is not None
+
+    @property
     def reads(self) -> tuple[str, ...]:
         """The other columns of the row its vector form reads (`by:`)."""
         by = self.params.get("by") or ""
         return (by,) if by else ()
+
+
+@dataclass(frozen=True)
+class _Action:
+    """What expect.leaks.allowance reads of a column's action."""
+
+    transformer: str
+    params: Mapping[str, Any]
 
 
 def streamed_columns(table: Table, actions) -> list[StreamedColumn] | None:

@@ -30,7 +30,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import sqlalchemy as sa
-from psycopg.copy import QueuedLibpqWriter
 
 from deid import rawsql
 from deid.backends.postgresql.textforms import set_statements
@@ -44,9 +43,10 @@ from deid.vector.tally import Tally
 
 STAGING = "_deid_stream"  # a temporary table of the scrubbing session
 # the vector forms release the GIL (numba nogil, Arrow compute), so batches transform in parallel while this
-# thread reads the next one and a psycopg thread sends the last
+# thread reads the next one and sends the last (sent from here: a psycopg writer thread would queue batches
+# without bound when the server is slower than the transforms)
 TRANSFORM_THREADS = 2
-BATCH_BYTES = 8 << 20  # CSV bytes per batch: big enough to amortise, small enough to bound memory
+BATCH_BYTES = 2 << 20  # CSV bytes per batch (about 10,000 rows of users): 8 MB was no faster, and held more
 _REL, _SRC = "_deid_rel", "_deid_src"
 _KEEP = "_deid_static"  # the row condition's value, when the table has one
 
@@ -72,7 +72,7 @@ def stream_into_staging(
     listed = ", ".join(_as_text(n) for n in names)
     select = f"SELECT tableoid, ctid, {listed} FROM {quote_table(table_plan.table)}{where}"
 
-    tally = Tally(tuple(c.name for c in columns))
+    tally = _tally(columns)
 
     def outputs(batch: pa.RecordBatch) -> list[pa.Array]:
         new = transform(batch, columns, key)
@@ -104,7 +104,7 @@ def stream_into_table(
     read = [*names, _KEEP] if keep else names
     position = {c.name: i for i, c in enumerate(columns)}
 
-    tally = Tally(tuple(c.name for c in columns))
+    tally = _tally(columns)
 
     def outputs(batch: pa.RecordBatch) -> list[pa.Array]:
         new = transform(batch, columns, key)
@@ -123,6 +123,10 @@ def stream_into_table(
 
     into = f"{into_sql} ({', '.join(quote_ident(n) for n in names)})"
     return _tallied(tally, lambda: _stream(scrubbing, reader, select, read, into, outputs))
+
+
+def _tally(columns: list[StreamedColumn]) -> Tally:
+    return Tally(tuple(c.name for c in columns), frozenset(c.name for c in columns if c.searched))
 
 
 def _tallied(tally: Tally, stream: Callable[[], int]) -> tuple[int, dict[str, dict[str, int]]]:
@@ -161,7 +165,7 @@ def _stream(
         copy_in = f"COPY {into} FROM STDIN (FORMAT csv)"
         with (
             dbapi_connection(scrubbing).cursor() as cursor,
-            cursor.copy(copy_in, writer=QueuedLibpqWriter(cursor)) as sink,
+            cursor.copy(copy_in) as sink,
             ThreadPoolExecutor(max_workers=TRANSFORM_THREADS) as pool,
         ):
             # batches in order (the new table keeps the old one's row order); at most a few in flight, so
