@@ -8,6 +8,7 @@ For each size: build the production database (bench/build.py), then measure side
   update   a plain UPDATE of the 8 sensitive columns with deid's expressions (the plan's users statement),
            indexes in place (on a template copy)
   scrub    deid's scrub of users alone: scrub_database(..., tables={'public.users'}) (on a template copy)
+  scrub_sql  the same with stream=False: the SQL forms' rewrite, as before the streamed scrub
   dump     pg_dump -Fd -j2 of the whole database into a folder, then pg_restore -j2 into a new database
   stream   deid's snapshot step with clone: dump (pg_dump -Fc piped into pg_restore, no file), the
            same database copied as dump does, for comparison with it
@@ -64,7 +65,7 @@ RESTORE = "bench_restore"
 SALT = "deid-bench-salt"  # fixed: same staging data on every run
 LOGICAL_DATE = "2026-11-28"
 USERS_TABLE = "public.users"
-MEASUREMENTS = ("rewrite", "update", "scrub", "dump", "stream", "run", "scan")
+MEASUREMENTS = ("rewrite", "update", "scrub", "scrub_sql", "dump", "stream", "run", "scan")
 LOCK_KEY = 0x6465_6964_6265  # advisory lock: one benchmark at a time per server
 TARGET_SCRUB_RATIO = 2.0
 TARGET_PEAK_MB = 300.0
@@ -213,20 +214,22 @@ def measure_update(server: Server, plan, salt: str) -> Measurement:
     return m
 
 
-def measure_scrub(server: Server, plan, salt: str) -> Measurement:
+def measure_scrub(server: Server, plan, salt: str, stream: bool = True) -> Measurement:
     from deid.db import engine as deid_engine
     from deid.steps.scrub import scrub_database
 
+    name = "scrub" if stream else "scrub_sql"
+    how = "" if stream else ", stream=False: the SQL forms"
     m = Measurement(
-        "scrub", f"deid scrub of users (scrub_database, tables={{'public.users'}}, sessions={SESSIONS})"
+        name, f"deid scrub of users (scrub_database, tables={{'public.users'}}, sessions={SESSIONS}{how})"
     )
-    name = COPY_PREFIX + "scrub"
+    name = COPY_PREFIX + name
     m.detail["clone_seconds"] = round(server.clone(name), 3)
     server.checkpoint()
     engine = deid_engine(server.url(name))
     try:
         started = time.monotonic()
-        results = scrub_database(engine, plan, salt, tables={USERS_TABLE}, sessions=SESSIONS)
+        results = scrub_database(engine, plan, salt, tables={USERS_TABLE}, sessions=SESSIONS, stream=stream)
         m.detail["call_seconds"] = round(time.monotonic() - started, 3)
     finally:
         engine.dispose()
@@ -240,6 +243,9 @@ def measure_scrub(server: Server, plan, salt: str) -> Measurement:
     m.note = (
         f"{users.action} (streamed through the vector forms, then swapped in: indexes built, foreign keys "
         f"validated, statistics taken); the table alone {users.seconds:.1f} s"
+        if stream
+        else "indexes set aside (PK kept: foreign keys use it), one UPDATE split over the sessions, indexes "
+        f"rebuilt; the table alone {users.seconds:.1f} s"
     )
     return m
 
@@ -482,6 +488,7 @@ def bench_size(server: Server, users: int, args: argparse.Namespace, report: Rep
         "rewrite": lambda: measure_rewrite(server),
         "update": lambda: measure_update(server, plan, args.salt),
         "scrub": lambda: measure_scrub(server, plan, args.salt),
+        "scrub_sql": lambda: measure_scrub(server, plan, args.salt, stream=False),
         "dump": lambda: measure_dump(server),
         "stream": lambda: measure_stream(server, args.salt),
         "run": lambda: measure_run(server, args.date, args.salt, report, args.run_timeout),
