@@ -245,6 +245,20 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def how_rewritten(table_plan: TablePlan) -> str:
+    """Whether the scrub streams the table through the vector forms or rewrites it by the SQL below."""
+    held = sorted(
+        {
+            "arrays" if a.data_type.endswith("[]") else a.transformer
+            for a in table_plan.rewritten
+            if a.data_type.endswith("[]") or get(a.transformer).vector is None
+        }
+    )
+    if held:
+        return f"streamed; {', '.join(held)} computed by the SQL forms below as the rows stream out"
+    return "streamed through the vector forms (the SQL below gives the same values)"
+
+
 def shown_params(action: ColumnAction) -> str:
     """The parameters that differ from the transformer's defaults; json's paths are shown by their keys."""
     transformer = get(action.transformer) if action.sql is not None else None
@@ -270,6 +284,8 @@ def render(plan: Plan, with_sql: bool = True) -> str:
             else "not touched (all kept)"
         )
         out.append(f"{t.table}: {verdict}")
+        if t.statement and t.copy == "full":
+            out.append(f"  {how_rewritten(t)}")
         if t.keep_rows_where:
             out.append(
                 f"  rows where {t.keep_rows_where} are static test data: kept intact, "

@@ -52,22 +52,35 @@ class _Action:
     params: Mapping[str, Any]
 
 
-def streamed_columns(table: Table, actions) -> list[StreamedColumn] | None:
-    """The table's rewritten columns as StreamedColumns, or None when one of them has no vector form for its
-    column (arrays, and transformers without one): such a table is rewritten by the SQL forms instead."""
+def streamed_columns(table: Table, actions) -> list[StreamedColumn]:
+    """The table's rewritten columns that deid's process transforms: those with a vector form for their
+    column (not arrays). The others are computed by their SQL forms as the rows stream (engine_side)."""
     from deid.rules.targets import target_for
 
     out = []
     for action in actions:
-        if action.sql is None:
-            continue
-        transformer = get(action.transformer)
         column = table.column(action.column)
-        if transformer.vector is None or column is None or column.kind is Kind.ARRAY:
-            return None
+        if action.sql is None or column is None or not _vectorized(action.transformer, column):
+            continue
         target = target_for(table, column, element_wise=False)
-        out.append(StreamedColumn(action.column, transformer, target, dict(action.params)))
+        out.append(StreamedColumn(action.column, get(action.transformer), target, dict(action.params)))
     return out
+
+
+def engine_side(table: Table, actions) -> dict[str, str]:
+    """The rewritten columns without a vector form (json, arrays): column -> its SQL form, which the
+    engine computes in the query that streams the rows out."""
+    return {
+        a.column: a.sql
+        for a in actions
+        if a.sql is not None
+        and (column := table.column(a.column)) is not None
+        and not _vectorized(a.transformer, column)
+    }
+
+
+def _vectorized(transformer: str, column) -> bool:
+    return get(transformer).vector is not None and column.kind is not Kind.ARRAY
 
 
 def read_columns(columns: list[StreamedColumn]) -> list[str]:

@@ -42,7 +42,7 @@ from deid.plan import Plan, TablePlan
 from deid.schema import Schema, Table
 from deid.transformers.dictionaries import load_dictionaries
 from deid.transformers.support import SCHEMA, apply_key, support_sql
-from deid.vector.apply import StreamedColumn, streamed_columns
+from deid.vector.apply import StreamedColumn, engine_side, streamed_columns
 from deid.vector.prf import Key
 
 log = logging.getLogger("deid.scrub")
@@ -139,8 +139,7 @@ def scrub_tables(
             if done is not None:
                 result = TableResult(table_plan.table, done, 0.0, "already scrubbed")
             elif streamed is not None:
-                table = schema.table(table_plan.table)
-                result = _stream_table(engine, connection, plan, table_plan, table, streamed, key)
+                result = _stream_table(engine, connection, plan, table_plan, streamed, key, salt)
             else:
                 if not keyed:
                     setup(connection)
@@ -299,12 +298,22 @@ def _scrub_table(connection: sa.Connection, plan: Plan, table_plan: TablePlan) -
     return TableResult(table_plan.table, rows, time.monotonic() - started, action)
 
 
-def _streamed(schema: Schema, table_plan: TablePlan) -> list[StreamedColumn] | None:
-    """The table's columns as the stream rewrites them, or None when it is not streamed (see stream.py)."""
-    if table_plan.statement is None or table_plan.copy != "full":
-        return None
+@dataclass(frozen=True)
+class _Stream:
+    """How the stream rewrites a table: columns transformed in deid's process, and columns without a vector
+    form (json, arrays) computed by their SQL forms in the query that streams the rows out."""
+
+    table: Table
+    columns: list[StreamedColumn]
+    sql_side: dict[str, str]
+
+
+def _streamed(schema: Schema, table_plan: TablePlan) -> _Stream | None:
+    """The table's stream, or None when it is not streamed (nothing to rewrite, or emptied)."""
     table = schema.table(table_plan.table)
-    return streamed_columns(table, table_plan.actions) if table is not None else None
+    if table_plan.statement is None or table_plan.copy != "full" or table is None:
+        return None
+    return _Stream(table, streamed_columns(table, table_plan.actions), engine_side(table, table_plan.actions))
 
 
 def _stream_table(
@@ -312,9 +321,9 @@ def _stream_table(
     connection: sa.Connection,
     plan: Plan,
     table_plan: TablePlan,
-    table: Table,
-    columns: list[StreamedColumn],
+    streamed: _Stream,
     key: Key,
+    salt: str,
 ) -> TableResult:
     """One table through the stream, in one transaction: static rows checked, the table locked against
     writers (the reader, a second session, must see what this transaction will replace), then rebuilt by a
@@ -326,40 +335,47 @@ def _stream_table(
             check_static_rows(connection, table_plan)
             rawsql.execute(connection, f"LOCK TABLE {table_sql} IN SHARE MODE")
             reason = swap.why_not(connection, table_sql, table_plan.recomputed)
+            rebuild = None
             if reason is None:
-                rows, tallies = _swap(engine, connection, table_plan, table, columns, key)
-                action = "rebuilt"
+                # the new table's index builds sort in memory
+                rawsql.execute(connection, "SET LOCAL maintenance_work_mem = '256MB'")
+                rebuild = swap.prepare(connection, table_sql)
             else:
                 log.info("scrub %s: updated in place, not rebuilt, as %s", table_plan.table, reason)
-                rows, tallies = _update_in_place(engine, connection, table_plan, columns, key)
-                action = "streamed"
+            with engine.connect() as reader, reader.begin():  # closed before the swap drops what it read
+                if streamed.sql_side:  # the SQL forms computed as the rows stream out need the key
+                    apply_key(reader, salt)
+                if rebuild is not None:
+                    rows, tallies = stream_into_table(
+                        connection, reader, table_plan, streamed.table, streamed.columns, key,
+                        rebuild.new_sql, streamed.sql_side,
+                    )  # fmt: skip
+                else:
+                    _, tallies = stream_into_staging(
+                        connection, reader, table_plan, streamed.columns, key, streamed.sql_side
+                    )
+            if rebuild is not None:
+                swap.finish(connection, rebuild)
+                action = "rebuilt"
+            else:
+                rows, action = _update_in_place(connection, table_plan, streamed), "streamed"
             scrub_ledger.note(connection, plan, table_plan.table, "done", rows, tallies)
     except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY runs on the driver's cursor: psycopg's errors
         raise retell(exc, f"scrub of {table_plan.table}") from None
     return TableResult(table_plan.table, rows, time.monotonic() - started, action, tallies=tallies)
 
 
-def _swap(engine, connection, table_plan, table, columns, key) -> tuple[int, dict]:
-    rawsql.execute(connection, "SET LOCAL maintenance_work_mem = '256MB'")  # index builds sort in memory
-    rebuild = swap.prepare(connection, quote_table(table_plan.table))
-    with engine.connect() as reader, reader.begin():
-        streamed = stream_into_table(connection, reader, table_plan, table, columns, key, rebuild.new_sql)
-    swap.finish(connection, rebuild)
-    return streamed
-
-
-def _update_in_place(engine, connection, table_plan, columns, key) -> tuple[int, dict]:
-    with engine.connect() as reader, reader.begin():
-        _, tallies = stream_into_staging(connection, reader, table_plan, columns, key)
+def _update_in_place(connection: sa.Connection, table_plan: TablePlan, streamed: _Stream) -> int:
+    """The staged values written into the table by one UPDATE, indexes set aside, triggers as planned."""
     table_sql = quote_table(table_plan.table)
     aside = set_aside_indexes(connection, table_sql)
     for statement in table_plan.before:  # triggers fired or silenced for the rewrite
         rawsql.execute(connection, statement)
-    rows = apply_staging(connection, table_plan, columns)
+    rows = apply_staging(connection, table_plan, [*(c.name for c in streamed.columns), *streamed.sql_side])
     for statement in table_plan.after:
         rawsql.execute(connection, statement)
     restore_indexes(connection, aside)
-    return rows, tallies
+    return rows
 
 
 def _validate_foreign_keys(engine: sa.Engine, connection: sa.Connection, sessions: int) -> None:

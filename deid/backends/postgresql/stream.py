@@ -57,20 +57,25 @@ def stream_into_staging(
     table_plan: TablePlan,
     columns: list[StreamedColumn],
     key: Key,
+    sql_side: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, dict[str, int]]]:
     """Stream the rows to scrub from `reader` through the vector forms into a staging table of `scrubbing`
-    (where they are, and their new values); returns the rows staged and the columns' tallies. Static rows
-    are not read."""
+    (where they are, and their new values; `sql_side`'s columns computed by their SQL forms in the query);
+    returns the rows staged and the columns' tallies. Static rows are not read."""
+    sql_side = sql_side or {}
     names = read_columns(columns)
     types = {a.column: a.data_type for a in table_plan.actions}
-    staged = ", ".join(f"{quote_ident(c.name)} {types[c.name]}" for c in columns)
+    written = [*(c.name for c in columns), *sql_side]
+    staged = ", ".join(f"{quote_ident(n)} {types[n]}" for n in written)
     rawsql.execute(scrubbing, f"DROP TABLE IF EXISTS pg_temp.{STAGING}")
     rawsql.execute(
         scrubbing, f"CREATE TEMP TABLE {STAGING} ({_REL} oid, {_SRC} tid, {staged}) ON COMMIT DROP"
     )
     where = f" WHERE ({table_plan.keep_rows_where}) IS NOT TRUE" if table_plan.keep_rows_where else ""
-    listed = ", ".join(_as_text(n) for n in names)
+    computed = _computed(sql_side)
+    listed = ", ".join([*(_as_text(n) for n in names), *(f"{sql} AS {a}" for a, sql in computed.values())])
     select = f"SELECT tableoid, ctid, {listed} FROM {quote_table(table_plan.table)}{where}"
+    read = [_REL, _SRC, *names, *(a for a, _ in computed.values())]
 
     tally = _tally(columns)
 
@@ -78,10 +83,11 @@ def stream_into_staging(
         new = transform(batch, columns, key)
         for c, values in zip(columns, new, strict=True):
             tally.add(c.name, batch.column(c.name), values)
-        return [batch.column(_REL), batch.column(_SRC), *new]
+        engine = [batch.column(a) for a, _ in computed.values()]
+        return [batch.column(_REL), batch.column(_SRC), *new, *engine]
 
-    into = f"pg_temp.{STAGING}"
-    return _tallied(tally, lambda: _stream(scrubbing, reader, select, [_REL, _SRC, *names], into, outputs))
+    into = f"pg_temp.{STAGING} ({', '.join([_REL, _SRC, *(quote_ident(n) for n in written)])})"
+    return _tallied(tally, lambda: _stream(scrubbing, reader, select, read, into, outputs))
 
 
 def stream_into_table(
@@ -92,14 +98,26 @@ def stream_into_table(
     columns: list[StreamedColumn],
     key: Key,
     into_sql: str,
+    sql_side: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, dict[str, int]]]:
     """Stream every row of the table from `reader` into the (empty) table `into_sql` of `scrubbing`, with
     the streamed columns' new values; static rows pass through unchanged. Returns the rows written and the
     columns' tallies (deid.vector.tally)."""
     names = [c.name for c in table.columns if not c.generated]  # generated columns are computed again
-    keep = f", ({table_plan.keep_rows_where}) IS TRUE" if table_plan.keep_rows_where else ""
+    condition = table_plan.keep_rows_where
+    keep = f", ({condition}) IS TRUE" if condition else ""
     keyed = set(read_columns(columns))
-    listed = ", ".join(_as_text(n) if n in keyed else quote_ident(n) for n in names)
+    computed = _computed(sql_side or {})
+
+    def selected(name: str) -> str:
+        if name in computed:  # its SQL form, static rows as they are
+            sql = computed[name][1]
+            if condition:
+                sql = f"CASE WHEN ({condition}) IS TRUE THEN {quote_ident(name)} ELSE {sql} END"
+            return f"{sql} AS {quote_ident(name)}"
+        return _as_text(name) if name in keyed else quote_ident(name)
+
+    listed = ", ".join(selected(n) for n in names)
     select = f"SELECT {listed}{keep} FROM {quote_table(table_plan.table)}"
     read = [*names, _KEEP] if keep else names
     position = {c.name: i for i, c in enumerate(columns)}
@@ -123,6 +141,11 @@ def stream_into_table(
 
     into = f"{into_sql} ({', '.join(quote_ident(n) for n in names)})"
     return _tallied(tally, lambda: _stream(scrubbing, reader, select, read, into, outputs))
+
+
+def _computed(sql_side: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """column -> (an alias of its own, its SQL form), for the columns the streaming query computes."""
+    return {name: (f"_deid_sql_{i}", sql) for i, (name, sql) in enumerate(sql_side.items())}
 
 
 def _tally(columns: list[StreamedColumn]) -> Tally:
@@ -190,10 +213,10 @@ def _encoded(outputs: Callable[[pa.RecordBatch], list[pa.Array]], batch: pa.Reco
     return buffer.getbuffer()
 
 
-def apply_staging(scrubbing: sa.Connection, table_plan: TablePlan, columns: list[StreamedColumn]) -> int:
-    """The UPDATE that writes the staged values into the table; returns the rows it wrote."""
+def apply_staging(scrubbing: sa.Connection, table_plan: TablePlan, names: list[str]) -> int:
+    """The UPDATE that writes the staged values of columns `names` into the table; returns the rows."""
     rawsql.execute(scrubbing, f"ANALYZE pg_temp.{STAGING}")  # so the planner joins by hash, not by guess
-    sets = ", ".join(f"{quote_ident(c.name)} = s.{quote_ident(c.name)}" for c in columns)
+    sets = ", ".join(f"{quote_ident(n)} = s.{quote_ident(n)}" for n in names)
     table = quote_table(table_plan.table)
     return rawsql.execute(
         scrubbing,
