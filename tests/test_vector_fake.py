@@ -27,6 +27,10 @@ from tests.conftest import ROOT
 from tests.test_transformers_pg import SALT, Case, make_table, target, transform
 from tests.vector_oracle import db  # noqa: F401  (a fixture: one database per module)
 
+# the first server only: test_vector_forms compares every transformer's two forms on every server; these
+# cases of the fakes go deeper, and what they prove does not depend on the server's version
+pytestmark = pytest.mark.one_server
+
 PEOPLE = (*(f"person {i}" for i in range(80)), None)  # enough values that some cuts land on a separator
 MULTIBYTE = ("Zoë Ñandú", "東京都渋谷区", "😀 grin", "é" * 40 + "x", "", "tab\there", None)
 TEXTS = (*PEOPLE[:20], *MULTIBYTE)
