@@ -417,3 +417,24 @@ def test_validation_reads_the_streams_counts_of_every_row(refresh):
     assert "sampled" in outcomes["value_within_promised_window", "born"]["detail"]
     checked = [c["subject"] for c in record["checks"] if c["name"] == "values_changed"]
     assert "public.people.email" not in checked  # no sample of a column counted in full
+
+
+def test_an_arrow_error_in_the_stream_is_retold_without_the_row(twins, monkeypatch):
+    """pyarrow's CSV and compute errors quote the row or value they choke on: the scrub retells them by kind."""
+    import pyarrow as pa
+
+    from deid.backends.postgresql import stream
+
+    streamed, _, plan = twins
+
+    def choke(batch):
+        raise pa.ArrowInvalid(f"CSV parse error: row {batch.column(0)[0]}")  # as Arrow writes it: a value
+
+    def encoded(outputs, batch):
+        return choke(batch)
+
+    monkeypatch.setattr(stream, "_encoded", encoded)
+    with pytest.raises(TerminalError) as failed:
+        scrub_database(streamed, plan, SALT, tables={"public.visits"})
+    assert "ArrowInvalid" in str(failed.value) and "row" in str(failed.value)
+    assert "CSV parse error" not in str(failed.value)

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from deid import rawsql
 from deid.backends.postgresql.textforms import set_statements
+from deid.errors import TerminalError
 from deid.names import quote_ident, quote_table
 from deid.plan import TablePlan
 from deid.schema import Table
@@ -178,7 +179,25 @@ def _stream(
     outputs: Callable[[pa.RecordBatch], list[pa.Array]],
 ) -> int:
     """COPY (select) out of `reader`, each batch (columns named `read`) through `outputs`, COPY into `into`
-    on `scrubbing`; returns the rows moved."""
+    on `scrubbing`; returns the rows moved. Arrow's errors quote the rows they choke on, so they are retold
+    by their kind alone."""
+    try:
+        return _move(scrubbing, reader, select, read, into, outputs)
+    except pa.ArrowException as exc:
+        raise TerminalError(
+            f"the scrub's stream failed reading or writing rows ({type(exc).__name__}; the message is not "
+            "shown, as it quotes row values)"
+        ) from None
+
+
+def _move(
+    scrubbing: sa.Connection,
+    reader: sa.Connection,
+    select: str,
+    read: list[str],
+    into: str,
+    outputs: Callable[[pa.RecordBatch], list[pa.Array]],
+) -> int:
     for statement in set_statements():
         rawsql.execute(scrubbing, statement)
         rawsql.execute(reader, statement)
