@@ -420,7 +420,7 @@ def test_validation_reads_the_streams_counts_of_every_row(refresh):
 
 
 def test_an_arrow_error_in_the_stream_is_retold_without_the_row(twins, monkeypatch):
-    """pyarrow's CSV and compute errors quote the row or value they choke on: the scrub retells them by kind."""
+    """pyarrow's CSV and compute errors quote the row or value they choke on: retold by their kind."""
     import pyarrow as pa
 
     from deid.backends.postgresql import stream
