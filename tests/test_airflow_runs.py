@@ -22,6 +22,10 @@ import sqlalchemy as sa
 from deid.demo.seed import seed
 from tests.airflowrun import fast_retries, states, task_instances, xcom
 
+# Airflow's orchestration of the steps does not depend on PostgreSQL's version (every step is tested on
+# every server elsewhere): the first server only, as these runs are the suite's slowest
+pytestmark = pytest.mark.one_server
+
 ROOT = Path(__file__).resolve().parent.parent
 SALT = "airflow-test-salt-7f3a"
 DAG_ID = "staging_refresh__learners"

@@ -20,6 +20,9 @@ from tests.test_records_s3 import aws_env, bucket, endpoint, s3  # noqa: F401  (
 from tests.test_report_html import browser, open_page  # noqa: F401  (browser: the fixture)
 from tests.test_run_pipeline import ROOT, SALT, pipeline  # noqa: F401  (the fixture)
 
+# records, reports and metrics do not depend on PostgreSQL's version: the first server only
+pytestmark = pytest.mark.one_server
+
 
 @pytest.fixture
 def records(tmp_path, monkeypatch) -> Path:
