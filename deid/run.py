@@ -49,6 +49,10 @@ def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] 
     from deid.steps.state import Holder, now
 
     steps = (only,) if only else STEPS
+    if "scrub" in steps:
+        from deid.vector import warm
+
+        warm.in_background()  # numba's start-up, while the snapshot waits on the database
     functions = step_functions()
     record = ctx.record
     record.update(start_record(ctx.database.name, ctx.logical_date, ctx.rules_path, via="cli"))

@@ -7,9 +7,15 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from deid.lock import run_lock
 from deid.steps.copies import admin, set_metadata
 from tests.refresh import ROOT, Refresh
+
+# signals, locks and dates of whole runs do not depend on PostgreSQL's version (the steps' own
+# behaviour is tested on every server elsewhere): the first server only, as these runs are among the slowest
+pytestmark = pytest.mark.one_server
 
 D1, D2, D3 = "2026-11-26", "2026-11-27", "2026-11-28"
 STEPS = ("snapshot", "scrub", "rebase", "migrate", "validate")
@@ -27,6 +33,7 @@ import os, signal, sys
 from deid.steps import publish
 publish.terminate_sessions = lambda connection, database: os.kill(os.getpid(), signal.SIGKILL)
 from deid.cli import main
+
 sys.exit(main(sys.argv[1:]))
 """
 
