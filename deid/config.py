@@ -34,6 +34,7 @@ DATABASE_KEYS = (
     "migrations",
     "retention",
     "scrub_sessions",
+    "stream_from_rows",
     "salt_secret",
     "rules",
     "schedule",
@@ -67,6 +68,9 @@ class DatabaseConfig:
     schedule: str = "0 3 * * *"
     staging_roles: tuple[str, ...] = ()  # granted CONNECT on publish; empty: PUBLIC
     scrub_sessions: int = 2  # sessions sharing the rewrite of one big table (1: never split)
+    # tables of at least this many rows (estimated) are streamed through the vector forms; smaller ones are
+    # rewritten by the SQL forms, whose set-up costs less than the stream's there (deid.backends...scrub)
+    stream_from_rows: int = 10_000
     validation: ValidationSettings = field(default_factory=ValidationSettings)  # sample sizes, thresholds
     preview: PreviewAccess | None = None  # who may preview; None: the top level's `preview:` decides
 
@@ -206,6 +210,15 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
                 "sessions that share the rewrite of one big table: about the staging server's free cores",
             )
         )
+    stream_from = spec.get("stream_from_rows", 10_000)
+    if not isinstance(stream_from, int) or isinstance(stream_from, bool) or stream_from < 0:
+        problems.append(
+            source.problem(
+                (*path, "stream_from_rows"),
+                "stream_from_rows must be a whole number ≥ 0",
+                "tables of at least this many rows are streamed through the vector forms (0: every table)",
+            )
+        )
     problems += _texts(source, path, spec)
     migrations = _migrations(source, (*path, "migrations"), spec.get("migrations"), problems)
     validation, found = parse_validation(source, (*path, "validation"), spec.get("validation"))
@@ -225,6 +238,7 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
         clone=clone,
         retention=retention,
         scrub_sessions=sessions,
+        stream_from_rows=stream_from,
         migrations=migrations,
         schedule=str(spec.get("schedule", "0 3 * * *")),
         staging_roles=tuple(str(r) for r in spec.get("staging_roles") or ()),

@@ -254,9 +254,10 @@ def how_rewritten(table_plan: TablePlan) -> str:
             if a.data_type.endswith("[]") or get(a.transformer).vector is None
         }
     )
+    how = "streamed through the vector forms"
     if held:
-        return f"streamed; {', '.join(held)} computed by the SQL forms below as the rows stream out"
-    return "streamed through the vector forms (the SQL below gives the same values)"
+        how += f" ({', '.join(held)} computed by the SQL forms below as the rows stream out)"
+    return f"{how} if it holds stream_from_rows rows or more (deid.yaml), else rewritten by the SQL below"
 
 
 def shown_params(action: ColumnAction) -> str:

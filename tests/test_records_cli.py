@@ -66,7 +66,7 @@ def test_a_published_run_saves_its_record_report_and_metrics(records, pipeline, 
         s["seconds"] for s in record["steps"].values()
     )
     assert record["migrations"] == ["V1__flags.sql"] and record["offsets"]
-    assert record["expectations"]["ok"] and record["tables"]["public.learners"]["action"] == "streamed"
+    assert record["expectations"]["ok"] and record["tables"]["public.learners"]["action"] == "rewritten"
 
     engine = sa.create_engine(postgres.url(pipeline["prod"]))
     with engine.connect() as c:

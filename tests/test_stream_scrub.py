@@ -137,7 +137,7 @@ def twins(postgres, tmp_path):
 def test_streamed_scrub_equals_the_sql_rewrite(twins):
     streamed, rewritten, plan = twins
     before = contents(streamed)
-    results = {r.table: r for r in scrub_database(streamed, plan, SALT)}
+    results = {r.table: r for r in scrub_database(streamed, plan, SALT, stream_from_rows=0)}
     assert {t: r.action for t, r in results.items()} == {
         "public.people": "rebuilt",  # referenced by visits, with a trigger
         "public.visits": "rebuilt",
@@ -167,7 +167,7 @@ def test_a_value_the_column_refuses_fails_naming_the_column_and_no_value(twins, 
     with streamed.connect() as c:
         schema = backend_for("postgresql").introspect(c, "streamed")
     with pytest.raises(TerminalError) as failed:
-        scrub_database(streamed, planning.build_plan(load_rules(path), schema), SALT)
+        scrub_database(streamed, planning.build_plan(load_rules(path), schema), SALT, stream_from_rows=0)
     message = str(failed.value)
     assert "visits" in message and "23514" in message
     assert "t1" not in message.split("SQLSTATE")[-1]
@@ -186,7 +186,7 @@ def test_the_demo_scrubbed_by_stream_equals_the_sql_rewrite(postgres):
         rules_file = load_rules(ROOT / "rules" / "learners.yaml")
         rules, _ = awaiting_migrations(rules_file, schema, has_migrations=True)
         plan = planning.build_plan(rules, schema)
-        actions = {r.table: r.action for r in scrub_database(one, plan, SALT)}
+        actions = {r.table: r.action for r in scrub_database(one, plan, SALT, stream_from_rows=0)}
         scrub_database(other, plan, SALT, stream=False)
         assert "streamed" in actions.values()
         tables = [t.table for t in plan.tables]
@@ -317,7 +317,7 @@ def test_a_rebuilt_table_keeps_everything_it_carried(postgres, tmp_path):
             major = c.dialect.server_version_info[0]
         plan = planning.build_plan(load_rules(path), schema)
         original = schema_dump(postgres.url(first), major)
-        actions = {r.table: r.action for r in scrub_database(one, plan, SALT)}
+        actions = {r.table: r.action for r in scrub_database(one, plan, SALT, stream_from_rows=0)}
         assert actions["public.accounts"] == actions["public.badges"] == "rebuilt"
         scrub_database(other, plan, SALT, stream=False)
         for name in (first, second):  # rebuilt by the stream, updated by the SQL forms: schemas untouched
@@ -367,7 +367,7 @@ def test_the_stream_counts_every_row_of_every_scrubbed_column(twins):
             "count(*) FILTER (WHERE NOT is_test AND nick IS NOT NULL) FROM people",
         ).one()
     rows, null_emails, someones, static, nicks = expected
-    results = {r.table: r for r in scrub_database(streamed, plan, SALT)}
+    results = {r.table: r for r in scrub_database(streamed, plan, SALT, stream_from_rows=0)}
     people = results["public.people"].tallies
     assert people["email"] == {
         "rows": rows, "nulls_in": null_emails, "nulls_made": 0, "nulls_lost": 0, "unchanged": 0,
@@ -403,7 +403,11 @@ def test_validation_reads_the_streams_counts_of_every_row(refresh):
     no sample of those columns (only shift_date's window, which needs both values side by side)."""
     from deid.records.store import read_records
 
-    refresh.setup(PEOPLE_PROD, PEOPLE_STREAM_RULES)
+    refresh.setup(PEOPLE_PROD, PEOPLE_STREAM_RULES, extra="")
+    config = refresh.folder / "deid.yaml"  # a small table: streamed because the configuration says so
+    config.write_text(
+        config.read_text().replace("    retention: 2\n", "    retention: 2\n    stream_from_rows: 0\n")
+    )
     assert refresh.run("2026-11-28").code == 0
     record = next(iter(read_records(refresh.folder / "records", "shop")))
     assert record["tables"]["public.people"]["action"] == "rebuilt"
@@ -435,6 +439,6 @@ def test_an_arrow_error_in_the_stream_is_retold_without_the_row(twins, monkeypat
 
     monkeypatch.setattr(stream, "_encoded", encoded)
     with pytest.raises(TerminalError) as failed:
-        scrub_database(streamed, plan, SALT, tables={"public.visits"})
+        scrub_database(streamed, plan, SALT, tables={"public.visits"}, stream_from_rows=0)
     assert "ArrowInvalid" in str(failed.value) and "row" in str(failed.value)
     assert "CSV parse error" not in str(failed.value)

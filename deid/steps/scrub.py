@@ -54,7 +54,16 @@ def scrub_table_set(ctx, tables: set[str], progress: Progress | None = None) -> 
     if unknown:
         raise TerminalError(f"not in the plan of {ctx.database.name}: {', '.join(sorted(unknown))}")
     with _work_engine(ctx) as work:
-        results = scrub_tables(work, plan, ctx.salt, schema, tables, progress, ctx.database.scrub_sessions)
+        results = scrub_tables(
+            work,
+            plan,
+            ctx.salt,
+            schema,
+            tables,
+            progress,
+            ctx.database.scrub_sessions,
+            stream_from_rows=ctx.database.stream_from_rows,
+        )
     ctx.record.setdefault("tables", {}).update(
         {r.table: {"rows": r.rows, "seconds": round(r.seconds, 3), "action": r.action} for r in results}
     )
