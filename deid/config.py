@@ -8,6 +8,7 @@ CLI too, so one set of variables serves both.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -192,33 +193,14 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
                 f"use one of {', '.join(clone_methods)}",
             )
         )
-    retention = spec.get("retention", 3)
-    if not isinstance(retention, int) or isinstance(retention, bool) or retention < 0:
-        problems.append(
-            source.problem(
-                (*path, "retention"),
-                "retention must be a whole number ≥ 0",
-                "the number of previous staging copies kept for rollback",
-            )
-        )
-    sessions = spec.get("scrub_sessions", 2)
-    if not isinstance(sessions, int) or isinstance(sessions, bool) or not 1 <= sessions <= 64:
-        problems.append(
-            source.problem(
-                (*path, "scrub_sessions"),
-                "scrub_sessions must be a whole number from 1 to 64",
-                "sessions that share the rewrite of one big table: about the staging server's free cores",
-            )
-        )
-    stream_from = spec.get("stream_from_rows", 10_000)
-    if not isinstance(stream_from, int) or isinstance(stream_from, bool) or stream_from < 0:
-        problems.append(
-            source.problem(
-                (*path, "stream_from_rows"),
-                "stream_from_rows must be a whole number ≥ 0",
-                "tables of at least this many rows are streamed through the vector forms (0: every table)",
-            )
-        )
+    whole = functools.partial(_whole, source, path, spec, problems)
+    retention = whole("retention", 3, 0, None, "the number of previous staging copies kept for rollback")
+    sessions = whole(
+        "scrub_sessions", 2, 1, 64, "sessions that share the rewrite of one big table: about the free cores"
+    )
+    stream_from = whole(
+        "stream_from_rows", 10_000, 0, None, "tables this big or bigger stream through the vector forms"
+    )
     problems += _texts(source, path, spec)
     migrations = _migrations(source, (*path, "migrations"), spec.get("migrations"), problems)
     validation, found = parse_validation(source, (*path, "validation"), spec.get("validation"))
@@ -341,3 +323,15 @@ class EnvSettings:
             ("DEID_SECRET_", "AIRFLOW_VAR_"),
             "Set one to the secret's value (it is never logged).",
         )[0]
+
+
+def _whole(
+    source, path, spec, problems: list, key: str, default: int, low: int, high: int | None, hint: str
+) -> int:
+    """spec[key] (or `default`) when it is a whole number in [low, high]; else a problem naming the key."""
+    value = spec.get(key, default)
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if not whole or value < low or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if high is not None else f"≥ {low}"
+        problems.append(source.problem((*path, key), f"{key} must be a whole number {bounds}", hint))
+    return value

@@ -170,6 +170,19 @@ def _as_text(name: str) -> str:
     return f"{quote_ident(name)}::text AS {quote_ident(name)}"
 
 
+@contextmanager
+def _arrow_errors_retold() -> Iterator[None]:
+    """Arrow's errors quote the rows they choke on: retold by their kind alone."""
+    try:
+        yield
+    except pa.ArrowException as exc:
+        raise TerminalError(
+            f"the scrub's stream failed reading or writing rows ({type(exc).__name__}; the message is not "
+            "shown, as it quotes row values)"
+        ) from None
+
+
+@_arrow_errors_retold()
 def _stream(
     scrubbing: sa.Connection,
     reader: sa.Connection,
@@ -179,25 +192,7 @@ def _stream(
     outputs: Callable[[pa.RecordBatch], list[pa.Array]],
 ) -> int:
     """COPY (select) out of `reader`, each batch (columns named `read`) through `outputs`, COPY into `into`
-    on `scrubbing`; returns the rows moved. Arrow's errors quote the rows they choke on, so they are retold
-    by their kind alone."""
-    try:
-        return _move(scrubbing, reader, select, read, into, outputs)
-    except pa.ArrowException as exc:
-        raise TerminalError(
-            f"the scrub's stream failed reading or writing rows ({type(exc).__name__}; the message is not "
-            "shown, as it quotes row values)"
-        ) from None
-
-
-def _move(
-    scrubbing: sa.Connection,
-    reader: sa.Connection,
-    select: str,
-    read: list[str],
-    into: str,
-    outputs: Callable[[pa.RecordBatch], list[pa.Array]],
-) -> int:
+    on `scrubbing`; returns the rows moved."""
     for statement in set_statements():
         rawsql.execute(scrubbing, statement)
         rawsql.execute(reader, statement)
