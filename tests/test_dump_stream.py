@@ -185,6 +185,15 @@ def children(pid: int) -> dict[int, str]:
     return found
 
 
+def runs(pid: int, program: str) -> bool:
+    """Whether `pid` has become `program` itself: Debian's pg_dump is a Perl wrapper that execs the server
+    version's binary, and a command line read while it does so can be half of each."""
+    try:
+        return Path(f"/proc/{pid}/exe").resolve().name == program
+    except OSError:
+        return False
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
@@ -341,10 +350,15 @@ def test_pg_dump_reads_production_read_only_without_a_password_in_its_arguments(
     seen: dict[int, str] = {}
     try:
         while not seen and not done:
-            seen = {pid: cmd for pid, cmd in children(os.getpid()).items() if "--format=custom" in cmd}
+            seen = {
+                pid: cmd
+                for pid, cmd in children(os.getpid()).items()
+                if "--format=custom" in cmd and runs(pid, "pg_dump")
+            }
             time.sleep(0.01)
         assert seen, "pg_dump was not seen running"
-        pid, cmdline = next(iter(seen.items()))
+        pid = next(iter(seen))  # read again: the first read may predate the exec
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     finally:
         thread.join()

@@ -785,66 +785,8 @@ def test_dictionaries_load_idempotently(db: sa.Engine):
     assert counts == {name: len(entries(name)) for name in NAMES}
 
 
-# --- unique columns stay unique at a million rows --------------------------------------------------------
-
-MILLION = 1_000_000
-
-
-def _million(db: sa.Engine, column_type: str, value_sql: str) -> None:
-    """A table of a million distinct values `value_sql` of g = id, made inside the database.
-
-    The constraint is DEFERRABLE, so it is checked once at the end of the UPDATE: a plain one is checked row
-    by row, and a new value may briefly equal the old value of a row not yet rewritten (the scrub drops and
-    rebuilds unique indexes around its UPDATE for that reason).
-    """
-    with db.begin() as c:
-        c.exec_driver_sql(f"CREATE TABLE big (id int PRIMARY KEY, v {column_type} UNIQUE DEFERRABLE)")
-        c.exec_driver_sql(f"INSERT INTO big SELECT g, {value_sql} FROM generate_series(1, {MILLION}) g")
-
-
-def _count(db: sa.Engine, where: str) -> int:
-    with db.connect() as c:
-        return c.exec_driver_sql(f"SELECT count(*) FROM big WHERE {where}").scalar()
-
-
-# g -> 7919 g + 12345 (mod 10^9) is one-to-one: a million distinct 9-digit numbers, written as SSNs
-SSN_OF_ID = (
-    "regexp_replace(lpad(mod({g}::bigint * 7919 + 12345, 1000000000)::text, 9, '0'), "
-    "'^(...)(..)(....)$', '\\1-\\2-\\3')"
-)
-
-
-@pytest.mark.slow
-@pytest.mark.one_server  # a property of the keyed permutation, whatever the server
-def test_hash_digits_keeps_a_million_ssns_unique(db: sa.Engine):
-    _million(db, "varchar(11)", SSN_OF_ID.format(g="g"))
-    transform(
-        db,
-        "big",
-        "varchar(11)",
-        Kind.TEXT,
-        "hash",
-        {"format": "digits"},
-        unique=True,
-        fetch=False,
-        rows=MILLION,
-    )
-    with db.connect() as c:
-        assert c.exec_driver_sql("SELECT count(DISTINCT v) FROM big").scalar() == MILLION
-    assert _count(db, "v !~ '^[0-9]{3}-[0-9]{2}-[0-9]{4}$'") == 0
-    assert _count(db, f"v = {SSN_OF_ID.format(g='id')}") <= 3, (
-        "a keyed permutation has almost no fixed points"
-    )
-
-
-@pytest.mark.slow
-@pytest.mark.one_server  # a property of the 80-bit tag, whatever the server
-def test_fake_email_keeps_a_million_emails_unique(db: sa.Engine):
-    _million(db, "text", "'learner' || g || '@corp.example'")
-    transform(db, "big", "text", Kind.TEXT, "fake.email", {}, unique=True, fetch=False)
-    with db.connect() as c:
-        assert c.exec_driver_sql("SELECT count(DISTINCT v) FROM big").scalar() == MILLION
-    assert _count(db, "v !~ '^[a-z0-9.]+[.][0-9a-f]{20}@example[.]com$'") == 0
+# (unique columns stay unique at a million rows: test_vector_million.py, through the vector forms, which give
+# the SQL forms' values: test_vector_forms)
 
 
 def test_dictionary_entries_made_once_per_statement_equal_making_them_every_row(db: sa.Engine):

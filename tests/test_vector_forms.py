@@ -10,7 +10,6 @@ from tests import vector_oracle
 from tests.test_transformers_pg import CASES, Case
 from tests.vector_oracle import db  # noqa: F401  (a fixture: one database per module)
 
-
 # json has no vector form (the last test says so): its cases are test_transformers_pg's alone
 VECTOR_CASES = [c for c in CASES if get(c.transformer).vector is not None]
 
