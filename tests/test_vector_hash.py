@@ -134,6 +134,28 @@ def test_round_tables_are_kept_per_key_and_only_for_their_key():
     assert np.array_equal(fpe.permute(key, "t", 4, x), fpe.permute(key, "t", 4, x, tables=False))
 
 
+def test_a_batch_of_a_big_table_builds_the_round_table_once():
+    """A stream's batches are small, its table is not: the table's rows decide, so the round table is built
+    by the first batch (ten PRF calls a value would cost more over the whole table) and read by the rest."""
+    key = prf.Key.for_salt("big table")
+    batch = np.arange(100, dtype=np.int64) * 9901
+    first = fpe.permute(key, "t", 9, batch, rows=10_000_000)
+    built = fpe._cached(key, "t", 9)
+    assert built is not None
+    assert np.array_equal(
+        fpe.permute(key, "t", 9, batch + 1, rows=10_000_000),
+        fpe.permute(key, "t", 9, batch + 1, tables=False),
+    )
+    assert fpe._cached(key, "t", 9) is built
+    assert np.array_equal(first, fpe.permute(key, "t", 9, batch, tables=False))
+
+
+def test_a_small_table_keys_each_value_without_a_round_table():
+    key = prf.Key.for_salt("small table")
+    fpe.permute(key, "t", 9, np.arange(100, dtype=np.int64), rows=5_000)
+    assert fpe._cached(key, "t", 9) is None
+
+
 def test_hash_digits_keeps_200000_distinct_values_distinct():
     """The vector form on 200,000 distinct 9-digit values: 200,000 distinct outputs (a permutation)."""
     count = 200_000

@@ -116,9 +116,9 @@ def _digits_vector(key: prf.Key, values: pa.Array, target: Target, pattern: str)
     out = np.zeros(len(x), np.int64)
     permuted = valid & fits
     if permuted.all():
-        out = fpe.permute(key, "hash.digits", n, x)
+        out = fpe.permute(key, "hash.digits", n, x, rows=target.rows)
     elif permuted.any():
-        out[permuted] = fpe.permute(key, "hash.digits", n, x[permuted])
+        out[permuted] = fpe.permute(key, "hash.digits", n, x[permuted], rows=target.rows)
     drawn = valid & ~fits
     if drawn.any():
         # out of range integers are in hash_digits' input unpadded: their text, exactly as read

@@ -82,22 +82,33 @@ def round_tables(key: prf.Key, tweak: str, n: int) -> Tables:
     if not 1 <= n <= ROUND_TABLE_MAX_DIGITS:
         raise ValueError(f"round tables are for 1 to {ROUND_TABLE_MAX_DIGITS} digits, not {n}")
     tables = _cached(key, tweak, n)
-    if tables is None:
-        mu, mv = _halves(n)
-        built = []
-        for i in range(FEISTEL_ROUNDS):
-            modulus, entries = (mu, mv) if i % 2 == 0 else (mv, mu)
-            f, _ = prf.ints(key, _round_prefix(tweak, n, i), _decimal(np.arange(entries, dtype=np.int64)))
-            built.append((f % modulus).astype(np.int32))
-        tables = tuple(built)
-        _store(key, tweak, n, tables)
+    if tables is not None:
+        return tables
+    with _LOCK:  # built once: the stream's other transform thread waits for it instead of building it too
+        tables = _cached(key, tweak, n)
+        if tables is None:
+            tables = _build(key, tweak, n)
+            _store(key, tweak, n, tables)
     return tables
 
 
-def permute(key: prf.Key, tweak: str, n: int, x: np.ndarray, tables: bool | None = None) -> np.ndarray:
+def _build(key: prf.Key, tweak: str, n: int) -> Tables:
+    mu, mv = _halves(n)
+    built = []
+    for i in range(FEISTEL_ROUNDS):
+        modulus, entries = (mu, mv) if i % 2 == 0 else (mv, mu)
+        f, _ = prf.ints(key, _round_prefix(tweak, n, i), _decimal(np.arange(entries, dtype=np.int64)))
+        built.append((f % modulus).astype(np.int32))
+    return tuple(built)
+
+
+def permute(
+    key: prf.Key, tweak: str, n: int, x: np.ndarray, tables: bool | None = None, rows: int = 0
+) -> np.ndarray:
     """fpe_digits(lpad(x, n, '0'), tweak) as int64, for each x in [0, 10^n) (int64 array).
 
-    `tables`: True / False force the round-table / PRF-per-value way (tests compare them); None chooses.
+    `tables`: True / False force the round-table / PRF-per-value way (tests compare them); None chooses,
+    counting the `rows` of the whole table when x is one batch of it (the table is built once per key).
     """
     if not 1 <= n <= MAX_DIGITS:
         raise ValueError(f"the permutation takes 1 to {MAX_DIGITS} digits, not {n}")
@@ -107,7 +118,7 @@ def permute(key: prf.Key, tweak: str, n: int, x: np.ndarray, tables: bool | None
     mu, mv = _halves(n)
     if tables is None:
         tables = n <= ROUND_TABLE_MAX_DIGITS and (
-            _cached(key, tweak, n) is not None or round_table_entries(n) <= FEISTEL_ROUNDS * len(x)
+            _cached(key, tweak, n) is not None or round_table_entries(n) <= FEISTEL_ROUNDS * max(len(x), rows)
         )
     rounds = round_tables(key, tweak, n) if tables else None
     a, b = x // mv, x % mv

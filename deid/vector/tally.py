@@ -25,6 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 PARTITIONS = 16
+# digests held per column and side before they are spilled: one sort and PARTITIONS appends per 2 MB, not
+# per batch (per-batch spills cost more than the digests themselves)
+SPILL_VALUES = 1 << 18
 _M = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -95,6 +98,7 @@ class Tally:
     tallies: dict[str, ColumnTally] = field(init=False)
     _folder: tempfile.TemporaryDirectory = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _held: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.tallies = {c: ColumnTally() for c in self.columns}
@@ -132,6 +136,8 @@ class Tally:
     def close(self) -> dict[str, dict[str, int]]:
         """Compare each column's outputs with its inputs, partition by partition; the counts per column."""
         try:
+            for column, side in list(self._held):
+                self._flush(column, side)
             for column, tally in self.tallies.items():
                 if column not in self.searched:
                     continue
@@ -152,11 +158,18 @@ class Tally:
         return Path(self._folder.name) / f"{self.columns.index(column)}-{side}-{partition}"
 
     def _spill(self, column: str, side: str, values: np.ndarray) -> None:
-        parts = (values >> np.uint64(60)).astype(np.int64)  # the top 4 bits: PARTITIONS = 16
-        order = np.argsort(parts, kind="stable")
-        bounds = np.searchsorted(parts[order], np.arange(PARTITIONS + 1))
+        held = self._held.setdefault((column, side), [])
+        held.append(values)
+        if sum(len(h) for h in held) >= SPILL_VALUES:
+            self._flush(column, side)
+
+    def _flush(self, column: str, side: str) -> None:
+        """The held digests, sorted, appended to their partitions' files (partition = the top 4 bits)."""
+        values = np.sort(np.concatenate(self._held.pop((column, side), [np.zeros(0, np.uint64)])))
+        bounds = np.searchsorted(values, np.arange(PARTITIONS + 1, dtype=np.uint64) << np.uint64(60))
+        bounds[-1] = len(values)  # 16 << 60 wraps to 0 in 64 bits: the last partition ends at the end
         for p in range(PARTITIONS):
-            chunk = values[order[bounds[p] : bounds[p + 1]]]
+            chunk = values[bounds[p] : bounds[p + 1]]
             if len(chunk):
                 with open(self._path(column, side, p), "ab") as f:
                     chunk.tofile(f)

@@ -363,12 +363,17 @@ def _stream_table(
                     _, tallies = stream_into_staging(
                         connection, reader, table_plan, streamed.columns, key, streamed.sql_side
                     )
+            streamed_at = time.monotonic()
             if rebuild is not None:
                 swap.finish(connection, rebuild)
                 action = "rebuilt"
             else:
                 rows, action = _update_in_place(connection, table_plan, streamed), "streamed"
             scrub_ledger.note(connection, plan, table_plan.table, "done", rows, tallies)
+            log.info(
+                "scrub %s: %d rows streamed in %.1f s, %s in %.1f s",
+                table_plan.table, rows, streamed_at - started, action, time.monotonic() - streamed_at,
+            )  # fmt: skip
     except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY runs on the driver's cursor: psycopg's errors
         raise retell(exc, f"scrub of {table_plan.table}") from None
     return TableResult(table_plan.table, rows, time.monotonic() - started, action, tallies=tallies)

@@ -141,7 +141,9 @@ def stream_into_table(
         return out
 
     into = f"{into_sql} ({', '.join(quote_ident(n) for n in names)})"
-    return _tallied(tally, lambda: _stream(scrubbing, reader, select, read, into, outputs))
+    # FREEZE (the table is new in this transaction): rows written frozen and all-visible, so the first
+    # readers of the published copy do not rewrite every page for hint bits, nor a vacuum later to freeze them
+    return _tallied(tally, lambda: _stream(scrubbing, reader, select, read, into, outputs, freeze=True))
 
 
 def _computed(sql_side: dict[str, str]) -> dict[str, tuple[str, str]]:
@@ -190,6 +192,7 @@ def _stream(
     read: list[str],
     into: str,
     outputs: Callable[[pa.RecordBatch], list[pa.Array]],
+    freeze: bool = False,
 ) -> int:
     """COPY (select) out of `reader`, each batch (columns named `read`) through `outputs`, COPY into `into`
     on `scrubbing`; returns the rows moved."""
@@ -199,7 +202,7 @@ def _stream(
     rows = 0
     with _copy_out(reader, f"COPY ({select}) TO STDOUT (FORMAT csv)") as source:
         batches = pcsv.open_csv(source, **_csv_options(read))
-        copy_in = f"COPY {into} FROM STDIN (FORMAT csv)"
+        copy_in = f"COPY {into} FROM STDIN (FORMAT csv{', FREEZE' if freeze else ''})"
         with (
             dbapi_connection(scrubbing).cursor() as cursor,
             cursor.copy(copy_in) as sink,
