@@ -217,6 +217,7 @@ def measure_update(server: Server, plan, salt: str) -> Measurement:
 def measure_scrub(server: Server, plan, salt: str, stream: bool = True) -> Measurement:
     from deid.db import engine as deid_engine
     from deid.steps.scrub import scrub_database
+    from deid.vector import warm
 
     name = "scrub" if stream else "scrub_sql"
     how = "" if stream else ", stream=False: the SQL forms"
@@ -228,6 +229,8 @@ def measure_scrub(server: Server, plan, salt: str, stream: bool = True) -> Measu
     server.checkpoint()
     engine = deid_engine(server.url(name))
     try:
+        if stream:  # as `deid run` has them by its scrub: loaded on a thread while its snapshot works
+            warm.load()
         started = time.monotonic()
         results = scrub_database(engine, plan, salt, tables={USERS_TABLE}, sessions=SESSIONS, stream=stream)
         m.detail["call_seconds"] = round(time.monotonic() - started, 3)
@@ -242,7 +245,8 @@ def measure_scrub(server: Server, plan, salt: str, stream: bool = True) -> Measu
     m.detail["action"] = users.action
     m.note = (
         f"{users.action} (streamed through the vector forms, then swapped in: indexes built, foreign keys "
-        f"validated, statistics taken); the table alone {users.seconds:.1f} s"
+        "validated, statistics taken; kernels loaded beforehand, as `deid run` loads them during its "
+        f"snapshot); the table alone {users.seconds:.1f} s"
         if stream
         else "indexes set aside (PK kept: foreign keys use it), one UPDATE split over the sessions, indexes "
         f"rebuilt; the table alone {users.seconds:.1f} s"

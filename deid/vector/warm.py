@@ -11,7 +11,8 @@ import contextlib
 import threading
 
 
-def _warm() -> None:
+def load() -> None:
+    """Load the kernels (and pyarrow's lazy imports) now, in this thread."""
     import pyarrow as pa
 
     from deid.vector import prf, tally
@@ -26,7 +27,7 @@ def in_background() -> threading.Thread:
 
     def quietly() -> None:
         with contextlib.suppress(Exception):  # the scrub loads them again and reports what fails
-            _warm()
+            load()
 
     thread = threading.Thread(target=quietly, name="deid-warm-kernels", daemon=True)
     thread.start()
