@@ -25,6 +25,24 @@ def test_digests_match_hashlib():
             assert raw[i].tobytes() == hashlib.sha256(key + b"hash\x1f" + value.encode()).digest(), value
 
 
+@pytest.mark.parametrize("offset", [0, 7])
+def test_repeated_values_keyed_once_give_every_row_its_own_digest(monkeypatch, offset: int):
+    """A batch that repeats a few values (a names column) is keyed once per distinct value: every row still
+    gets hashlib's digest of its own value, NULL rows a zero digest, also in a slice of a longer array."""
+    key = prf_key(SALT)
+    rows = [VALUES[(i * 7) % len(VALUES)] for i in range(3 * prf.PROBE)]
+    values = pa.array(["pad"] * offset + rows).slice(offset)
+    keyed = []
+    kernel = prf.sha256.digests
+    monkeypatch.setattr(prf.sha256, "digests", lambda *a: keyed.append(len(a[3]) - 1) or kernel(*a))
+    raw, valid = prf.digests(prf.Key.for_salt(SALT), "hash", values)
+    assert keyed == [len(VALUES) - 1], "each distinct value keyed once (NULL is not a value)"
+    assert len(raw) == len(rows) and valid.sum() == sum(v is not None for v in rows)
+    for i, value in enumerate(rows):
+        expected = bytes(32) if value is None else hashlib.sha256(key + b"hash\x1f" + value.encode()).digest()
+        assert raw[i].tobytes() == expected, i
+
+
 def test_sliced_and_chunked_arrays_read_their_own_values():
     values = pa.array(VALUES)
     key = prf.Key.for_salt(SALT)

@@ -53,11 +53,32 @@ def _layout(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data, offsets, valid
 
 
+# Columns such as names, cities or states repeat a few values over and over: a batch whose first values
+# repeat is keyed once per distinct value and the digests spread back by index (the same digests; hashing a
+# value to find its repeats costs a tenth of keying it). Columns of distinct values (emails, SSNs) are
+# recognised by their first PROBE values and keyed directly.
+PROBE = 1024
+
+
 def digests(key: Key, prefix: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """The 32-byte PRF of `prefix || chr(31) || value` for each value: (n, 32) uint8, and the validity."""
     values = texts(values)
+    if len(values) > PROBE and pc.count_distinct(values.slice(0, PROBE)).as_py() * 2 <= PROBE:
+        return _digests_of_distinct(key, prefix, values)
     data, offsets, valid = _layout(values)
     return sha256.digests(key.mid, prefix.encode() + SEPARATOR, data, offsets, valid), valid
+
+
+def _digests_of_distinct(key: Key, prefix: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """digests(), keying each distinct value once (NULL rows: zero digests, as sha256.digests leaves them)."""
+    encoded = pc.dictionary_encode(values)
+    distinct = texts(encoded.dictionary)
+    data, offsets, valid = _layout(distinct)
+    once = sha256.digests(key.mid, prefix.encode() + SEPARATOR, data, offsets, valid)
+    valid = _layout(values)[2]
+    out = once[encoded.indices.fill_null(0).to_numpy()]
+    out[~valid] = 0
+    return out, valid
 
 
 def ints(key: Key, prefix: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
