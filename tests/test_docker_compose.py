@@ -191,6 +191,34 @@ def test_dependencies_wait_for_what_their_targets_can_report(compose):
                 assert services[target].get("restart", "no") == "no", f"{target} is one-shot, never restarted"
 
 
+def test_the_celery_profile_adds_a_broker_and_two_workers_that_run_what_the_scheduler_would(compose):
+    """Without the profile nothing waits on its services (plain `docker compose up` still starts); with it,
+    two workers with distinct hostnames run tasks with the scheduler's own settings and mounts, and the
+    executor is the variable's switch (LocalExecutor by default)."""
+    services = compose["services"]
+    profiled = {name for name, s in services.items() if s.get("profiles")}
+    assert profiled == {"redis", "airflow-worker-1", "airflow-worker-2"}
+    assert all(services[name]["profiles"] == ["celery"] for name in profiled)
+    for name, service in services.items():
+        if name not in profiled:
+            assert not profiled & set(service.get("depends_on") or {}), f"{name} waits on a profile's service"
+    scheduler = services["airflow-scheduler"]
+    assert scheduler["environment"]["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert compose_raw()["services"]["airflow-scheduler"]["environment"]["AIRFLOW__CORE__EXECUTOR"] == (
+        "${AIRFLOW_EXECUTOR:-LocalExecutor}"
+    )
+    broker = scheduler["environment"]["AIRFLOW__CELERY__BROKER_URL"]
+    assert broker.startswith("redis://redis:6379/")
+    workers = [services["airflow-worker-1"], services["airflow-worker-2"]]
+    assert [w["hostname"] for w in workers] == ["airflow-worker-1", "airflow-worker-2"]
+    for worker in workers:
+        assert worker["command"] == "celery worker"
+        assert worker["image"] == scheduler["image"] and worker["volumes"] == scheduler["volumes"]
+        env = {k: v for k, v in worker["environment"].items() if k != "DUMB_INIT_SETSID"}
+        assert env == scheduler["environment"]
+        assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
 def test_every_port_is_bound_to_localhost(compose):
     for name, service in compose["services"].items():
         for port in service.get("ports", []):
