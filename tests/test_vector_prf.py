@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 
 import pyarrow as pa
 import pytest
@@ -10,6 +12,7 @@ import sqlalchemy as sa
 
 from deid.transformers.support import apply_key, prf_hex_sql, prf_int_sql, prf_key, prf_unit_sql, support_sql
 from deid.vector import prf
+from tests.conftest import ROOT
 
 SALT = "vector-test-salt-not-a-secret"
 # ASCII, multi-byte UTF-8, empty, NULL, and lengths around the 55/56 and 119/120 byte block boundaries
@@ -80,3 +83,20 @@ def test_same_bits_as_the_sql_forms(pg_url):
 def test_the_key_is_not_shown():
     assert SALT not in repr(prf.Key.for_salt(SALT))
     assert prf_key(SALT).hex() not in repr(prf.Key.for_salt(SALT))
+
+
+def test_making_a_key_runs_no_kernel():
+    """A key is made by every scrub, also one of small tables only, whose SQL forms need no kernel: making
+    it must not start numba's compiler (about 60 MB and a second or more per process). A fresh process."""
+    script = (
+        "import gc\n"
+        "from numba.core.registry import CPUDispatcher\n"
+        "from deid.vector import prf\n"
+        "prf.Key.for_salt('s')\n"
+        "print(sorted(o.py_func.__name__ for o in gc.get_objects()\n"
+        "             if isinstance(o, CPUDispatcher) and o.signatures))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout

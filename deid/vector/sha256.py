@@ -12,6 +12,8 @@ bytes, two when under 120, and so on.
 
 from __future__ import annotations
 
+import struct
+
 import numba
 import numpy as np
 
@@ -66,16 +68,6 @@ def _word(b, q):
 
 
 @numba.njit(cache=True, nogil=True)  # nogil: batches are transformed on several threads
-def _midstate(key, h0, k):
-    state = h0.copy()
-    w = np.empty(16, np.uint32)
-    for t in range(16):
-        w[t] = _word(key, 4 * t)
-    _compress(state, w, k)
-    return state
-
-
-@numba.njit(cache=True, nogil=True)  # nogil: batches are transformed on several threads
 def _digests(mid, prefix, data, offsets, valid, out, k):
     """out[i] = SHA-256(key || prefix || data[offsets[i]:offsets[i + 1]]) for each valid i (others stay 0)."""
     w = np.empty(16, np.uint32)
@@ -115,10 +107,36 @@ def _digests(mid, prefix, data, offsets, valid, out, k):
 
 
 def midstate(key: bytes) -> np.ndarray:
-    """The chaining value after the 64-byte key block: what every message of the batch starts from."""
+    """The chaining value after the 64-byte key block: what every message of the batch starts from.
+
+    One compression per key, in plain Python (about 0.1 ms): through the kernel it would start numba's
+    compiler, about 60 MB and a second or more, in every process that makes a key, including those that
+    scrub only small tables by the SQL forms and never run a kernel. tests/test_vector_prf.py checks the
+    digests that start from it against hashlib."""
     if len(key) != 64:
         raise ValueError("the PRF key is one 64-byte block")
-    return _midstate(np.frombuffer(key, np.uint8), INITIAL_STATE, ROUND_CONSTANTS)
+    mask = 0xFFFFFFFF
+
+    def rotr(x: int, n: int) -> int:
+        return ((x >> n) | (x << (32 - n))) & mask
+
+    w = list(struct.unpack(">16I", key))
+    for t in range(16, 64):
+        x, y = w[t - 15], w[t - 2]
+        s0, s1 = rotr(x, 7) ^ rotr(x, 18) ^ (x >> 3), rotr(y, 17) ^ rotr(y, 19) ^ (y >> 10)
+        w.append((w[t - 16] + s0 + w[t - 7] + s1) & mask)
+    a, b, c, d, e, f, g, h = (int(v) for v in INITIAL_STATE)
+    for t in range(64):
+        t1 = (
+            h
+            + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25))
+            + ((e & f) ^ (~e & g))
+            + int(ROUND_CONSTANTS[t])
+            + w[t]
+        )
+        t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))
+        h, g, f, e, d, c, b, a = g, f, e, (d + t1) & mask, c, b, a, (t1 + t2) & mask
+    return (INITIAL_STATE + np.array([a, b, c, d, e, f, g, h], np.uint32)).astype(np.uint32)
 
 
 def digests(
