@@ -46,6 +46,19 @@ def test_repeated_values_keyed_once_give_every_row_its_own_digest(monkeypatch, o
         assert raw[i].tobytes() == expected, i
 
 
+@pytest.mark.parametrize("nulls", [1.0, 0.9])
+def test_a_batch_of_nulls_keys_nothing_and_gives_zero_digests(nulls: float):
+    """A nullable column whose batch is all NULL (or nearly) counts as repeats: no distinct value to key,
+    or one; NULL rows get zero digests and no validity, the others their own digest."""
+    key = prf_key(SALT)
+    n = 3 * prf.PROBE
+    rows = [None if i < nulls * n else "x" for i in range(n)]
+    raw, valid = prf.digests(prf.Key.for_salt(SALT), "hash", pa.array(rows, pa.string()))
+    assert raw.shape == (n, 32) and valid.tolist() == [r is not None for r in rows]
+    expected = hashlib.sha256(key + b"hash\x1fx").digest()
+    assert all(raw[i].tobytes() == (bytes(32) if r is None else expected) for i, r in enumerate(rows))
+
+
 def test_sliced_and_chunked_arrays_read_their_own_values():
     values = pa.array(VALUES)
     key = prf.Key.for_salt(SALT)

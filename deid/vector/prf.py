@@ -76,8 +76,9 @@ def _digests_of_distinct(key: Key, prefix: str, values: pa.Array) -> tuple[np.nd
     data, offsets, valid = _layout(distinct)
     once = sha256.digests(key.mid, prefix.encode() + SEPARATOR, data, offsets, valid)
     valid = _layout(values)[2]
-    out = once[encoded.indices.fill_null(0).to_numpy()]
-    out[~valid] = 0
+    out = np.zeros((len(values), 32), np.uint8)
+    # valid rows only: a batch of NULLs alone has no distinct value to index
+    out[valid] = once[encoded.indices.fill_null(0).to_numpy()[valid]]
     return out, valid
 
 
