@@ -51,7 +51,7 @@ import sqlalchemy as sa
 
 from bench import build as bench_build
 from bench import sidevenv
-from bench.run import LOCK_KEY, RULES, SALT, SESSIONS, USERS_TABLE, Report, Server
+from bench.run import LOCK_KEY, RULES, SALT, SESSIONS, USERS_TABLE, Report, Server, users_result
 from bench.servers import ROOT, SERVER_HELP, machine_facts, save_result, server_facts, server_url
 
 DEFAULT_USERS = 200_000
@@ -247,7 +247,7 @@ def deid_worker(url: str, stream: bool) -> dict:
         call = time.monotonic() - started
     finally:
         engine.dispose()
-    users = next(r for r in results if r.table == USERS_TABLE)
+    users = users_result(results)
     return {
         "seconds": call,
         "table_seconds": users.seconds,

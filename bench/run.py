@@ -237,7 +237,7 @@ def measure_scrub(server: Server, plan, salt: str, stream: bool = True) -> Measu
     finally:
         engine.dispose()
         server.drop(name)
-    users = next(r for r in results if r.table == USERS_TABLE)
+    users = users_result(results)
     # the whole call: the table's stream and swap, and the end of the scrub, which validates the foreign keys
     # the swap added back NOT VALID and analyzes the table
     m.seconds = m.detail["call_seconds"]
@@ -252,6 +252,20 @@ def measure_scrub(server: Server, plan, salt: str, stream: bool = True) -> Measu
         f"rebuilt; the table alone {users.seconds:.1f} s"
     )
     return m
+
+
+def users_result(results):
+    """The scrub's result for users: its parts added up when it was split (their seconds: the longest, as
+    they run side by side)."""
+    from deid.steps.scrub import TableResult
+
+    found = [r for r in results if r.table == USERS_TABLE]
+    if len(found) == 1:
+        return found[0]
+    action = f"{found[0].action} in {len(found)} parts, then rebuilt"
+    return TableResult(
+        USERS_TABLE, sum(r.rows for r in found), max(r.seconds for r in found), action, len(found)
+    )
 
 
 def measure_dump(server: Server, jobs: int = 2) -> Measurement:

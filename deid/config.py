@@ -35,6 +35,8 @@ DATABASE_KEYS = (
     "migrations",
     "retention",
     "scrub_sessions",
+    "scrub_parts",
+    "split_from_rows",
     "stream_from_rows",
     "salt_secret",
     "rules",
@@ -68,7 +70,12 @@ class DatabaseConfig:
     migrations: Migrations | None = None
     schedule: str = "0 3 * * *"
     staging_roles: tuple[str, ...] = ()  # granted CONNECT on publish; empty: PUBLIC
-    scrub_sessions: int = 2  # sessions sharing the rewrite of one big table (1: never split)
+    scrub_sessions: int = 2  # sessions sharing the SQL forms' rewrite of one big table (1: never split)
+    # parts a big streamed table is split into, each a task of its own in Airflow, which any worker can run
+    # (1: never split). Not by default: on one 2-core machine the parts streamed no faster than the whole
+    # table (its stream already keeps both cores busy) and lose COPY FREEZE
+    scrub_parts: int = 1
+    split_from_rows: int = 200_000  # tables this big (estimated rows) or bigger are shared or split
     # tables of at least this many rows (estimated) are streamed through the vector forms; smaller ones are
     # rewritten by the SQL forms, whose set-up costs less than the stream's there (deid.backends...scrub)
     stream_from_rows: int = 10_000
@@ -198,6 +205,8 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
     sessions = whole(
         "scrub_sessions", 2, 1, 64, "sessions that share the rewrite of one big table: about the free cores"
     )
+    parts = whole("scrub_parts", 1, 1, 256, "parts a big streamed table is split into: the workers' cores")
+    split_from = whole("split_from_rows", 200_000, 0, None, "tables this big or bigger are shared or split")
     stream_from = whole(
         "stream_from_rows", 10_000, 0, None, "tables this big or bigger stream through the vector forms"
     )
@@ -220,6 +229,8 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
         clone=clone,
         retention=retention,
         scrub_sessions=sessions,
+        scrub_parts=parts,
+        split_from_rows=split_from,
         stream_from_rows=stream_from,
         migrations=migrations,
         schedule=str(spec.get("schedule", "0 3 * * *")),

@@ -70,6 +70,8 @@ def refresh(postgres, airflow_home, tmp_path_factory, webhook):
     config.write_text(
         "databases:\n  learners:\n    production: prod\n    staging_server: stg\n"
         f"    staging_name: {staging}\n    salt_secret: salt\n    retention: 3\n"
+        # every table streamed, and audit_events (295 rows) split into parts, each a mapped task of its own
+        "    stream_from_rows: 0\n    split_from_rows: 250\n    scrub_parts: 2\n"
         f"    rules: {ROOT / 'rules' / 'learners.yaml'}\n"
         f"    migrations: {{sql: {ROOT / 'migrations' / 'learners'}}}\n"
     )
@@ -158,8 +160,10 @@ def test_a_run_publishes_a_scrubbed_copy_and_its_summary(refresh, published):
     )
     assert all(Path(summary["files"][kind]).is_file() for kind in ("record", "report", "metrics"))
     learners = summary["tables"]["public.learners"]
-    # the demo's tables are small: rewritten by the SQL forms (stream_from_rows); static test rows are kept
-    assert learners["action"] == "rewritten" and 0 < learners["rows"] <= 300
+    # streamed (stream_from_rows), but updated in place, not split: views depend on it; static rows kept
+    assert learners["action"] == "streamed" and 0 < learners["rows"] <= 300
+    audit = summary["tables"]["public.audit_events"]  # split in two (split_from_rows), then rebuilt whole
+    assert (audit["action"], audit["parts"], audit["rows"]) == ("rebuilt", 2, 295)
     assert set(summary["steps"]) == {*STEPS, "scrub"} and summary["steps"]["scrub"]["tasks"] >= 5
     assert all(step["seconds"] > 0 for step in summary["steps"].values())
     starts = [step["start"] for step in summary["steps"].values()]
@@ -169,7 +173,8 @@ def test_a_run_publishes_a_scrubbed_copy_and_its_summary(refresh, published):
 
     tis = task_instances(run)
     labels = {ti.rendered_map_index for key, ti in tis.items() if key.startswith("scrub[")}
-    assert labels == set(summary["scrub_tables"])  # each mapped task shows its table
+    assert labels == set(summary["scrub_tables"])  # each mapped task shows its table, or its part
+    assert {"public.audit_events#1/2", "public.audit_events#2/2"} <= labels
     assert all(str(ti.state) == "success" for ti in tis.values())
 
 

@@ -10,10 +10,10 @@ Fields (format 1): record_format, deid_version, run_id, via (cli | airflow), dat
 started_at, finished_at, seconds, outcome (published | kept: older than the published copy, so kept for
 rollback | failed | step: one step run with --only),
 failed_step, error, rules {file, sha256, git_commit, git_dirty}, schema_hash, clone_method, subset,
-steps {name: {start, seconds}}, tables {table: {rows, seconds, action, sessions}}, row_counts {table: {rows,
-expected}}, offsets, migrations, checks, expectations (with waivers: the checks the rule file
-waives, each with table, column, check, reason, line, matched and checked counts), published, kept, dropped,
-files, upload.
+steps {name: {start, seconds}}, tables {table: {rows, seconds, action, sessions or parts}},
+row_counts {table: {rows, expected}}, offsets, migrations, checks, expectations (with waivers: the checks
+the rule file waives, each with table, column, check, reason, line, matched and checked counts), published,
+kept, dropped, files, upload.
 """
 
 from __future__ import annotations
@@ -80,6 +80,20 @@ def error_text(error: BaseException | None) -> str | None:
     if isinstance(error, KeyboardInterrupt):
         return "interrupted"
     return f"{type(error).__name__} (details in the log of the run, not in the record)"
+
+
+def add_table_result(record: dict[str, Any], table: str, fact: Mapping[str, Any]) -> None:
+    """Note what the scrub did to one table (rows, seconds, action). The parts of a split table (facts with
+    a `part`, from several tasks) add up into one entry: rows and seconds summed, `parts` counted; the
+    table is rebuilt from them (the scrub's finish swaps it in)."""
+    tables = record.setdefault("tables", {})
+    if "part" not in fact:
+        tables[table] = dict(fact)
+        return
+    entry = tables.setdefault(table, {"rows": 0, "seconds": 0.0, "action": "rebuilt", "parts": 0})
+    entry["rows"] += fact["rows"]
+    entry["seconds"] = round(entry["seconds"] + fact["seconds"], 3)
+    entry["parts"] += 1
 
 
 def rules_facts(path: Path) -> dict[str, Any]:

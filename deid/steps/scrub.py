@@ -16,15 +16,16 @@ import sqlalchemy as sa
 
 from deid.backends.postgresql.scrub import (
     Progress,
+    Scrubbing,
     TableResult,
     finish_scrub,
     prepare_scrub,
     scrub_database,
     scrub_tables,
 )
-from deid.errors import TerminalError
 from deid.names import column_key
 from deid.plan import Plan
+from deid.records.record import add_table_result
 from deid.schema import Schema
 
 __all__ = ["TableResult", "scrub", "scrub_database", "scrub_finish", "scrub_prepare", "scrub_table_set"]
@@ -40,34 +41,39 @@ def scrub(ctx, progress: Progress | None = None) -> list[TableResult]:
 
 
 def scrub_prepare(ctx) -> list[str]:
-    """First part of the scrub step: support objects in the copy; returns the tables the plan rewrites."""
-    plan, _ = _plan(ctx)
-    with _work_engine(ctx) as work:
-        prepare_scrub(work, plan)
-    return [t.table for t in plan.tables if t.statement is not None]
-
-
-def scrub_table_set(ctx, tables: set[str], progress: Progress | None = None) -> list[TableResult]:
-    """Middle part: rewrite `tables` of the working copy (one Airflow mapped task does one table)."""
+    """First part of the scrub step: support objects in the copy, big tables split into parts; returns what
+    the scrub does, one unit per Airflow task: a table, or `<table>#<i>/<n>`, a part of one."""
     plan, schema = _plan(ctx)
-    unknown = tables - {t.table for t in plan.tables}
-    if unknown:
-        raise TerminalError(f"not in the plan of {ctx.database.name}: {', '.join(sorted(unknown))}")
     with _work_engine(ctx) as work:
-        results = scrub_tables(
-            work,
-            plan,
-            ctx.salt,
-            schema,
-            tables,
-            progress,
-            ctx.database.scrub_sessions,
-            stream_from_rows=ctx.database.stream_from_rows,
-        )
-    ctx.record.setdefault("tables", {}).update(
-        {r.table: {"rows": r.rows, "seconds": round(r.seconds, 3), "action": r.action} for r in results}
-    )
+        return prepare_scrub(work, plan, schema, _scrubbing(ctx))
+
+
+def scrub_table_set(ctx, units: set[str], progress: Progress | None = None) -> list[TableResult]:
+    """Middle part: scrub `units` of the working copy, as scrub_prepare named them (one Airflow mapped task
+    does one)."""
+    plan, schema = _plan(ctx)
+    with _work_engine(ctx) as work:
+        results = scrub_tables(work, plan, ctx.salt, schema, units, progress, _scrubbing(ctx))
+    for r in results:
+        add_table_result(ctx.record, r.table, table_fact(r))
     return results
+
+
+def table_fact(result: TableResult) -> dict:
+    """What the run record says of one scrubbed table, or of one part of it."""
+    fact = {"rows": result.rows, "seconds": round(result.seconds, 3), "action": result.action}
+    return fact | ({"part": result.part} if result.part else {"sessions": result.sessions})
+
+
+def _scrubbing(ctx) -> Scrubbing:
+    database = ctx.database
+    return Scrubbing(
+        database.scrub_sessions,
+        database.scrub_parts,
+        database.split_from_rows,
+        True,
+        database.stream_from_rows,
+    )
 
 
 def scrub_finish(ctx) -> None:

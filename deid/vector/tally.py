@@ -7,7 +7,9 @@ column's input values (production's values, as cloned). The last needs every inp
 can be judged, so both sides are kept as 64-bit digests (a seeded hash, new random seed per table, never
 stored beyond the run's temporary folder: no value, and no digest that could be checked against a guess
 later) spilled to a temporary folder in hash partitions, and compared partition by partition at the end:
-memory stays a few batches and one partition, whatever the table's size. A digest collision can only
+memory stays a few batches and one partition, whatever the table's size. The parts of a split table, each
+in its own task, share one seed and keep their digests in the copy until the scrub's finish compares them
+(deid.backends.postgresql.parts), which drops them. A digest collision can only
 count a value as found that is not, never the reverse.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import secrets
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,23 +139,38 @@ class Tally:
     def close(self) -> dict[str, dict[str, int]]:
         """Compare each column's outputs with its inputs, partition by partition; the counts per column."""
         try:
-            for column, side in list(self._held):
-                self._flush(column, side)
-            for column, tally in self.tallies.items():
-                if column not in self.searched:
-                    continue
-                found = 0
-                for p in range(PARTITIONS):
-                    outputs = self._read(column, "out", p)
-                    if len(outputs):
-                        found += int(np.isin(outputs, np.unique(self._read(column, "in", p))).sum())
-                tally.found_in_production = found
-            return {column: tally.as_counts() for column, tally in self.tallies.items()}
+            self._flush_all()
+            for column in self.searched:
+                self.tallies[column].found_in_production = found_in_inputs(
+                    lambda side, p, column=column: self._read(column, side, p)
+                )
+            return self.counts()
         finally:
             self._folder.cleanup()
 
+    def counts(self) -> dict[str, dict[str, int]]:
+        """The counts per column so far (found_in_production once close has set it)."""
+        return {column: tally.as_counts() for column, tally in self.tallies.items()}
+
+    def spilled(self) -> Iterator[tuple[str, str, int, np.ndarray]]:
+        """Every digest taken so far, as (column, side, partition, sorted runs of digests): for a table
+        split into parts, whose outputs can be judged only once every part's inputs are in."""
+        self._flush_all()
+        for column in sorted(self.searched):
+            for side in ("in", "out"):
+                for p in range(PARTITIONS):
+                    values = self._read(column, side, p)
+                    if len(values):
+                        yield column, side, p, values
+
     def discard(self) -> None:
         self._folder.cleanup()
+
+    def __enter__(self) -> Tally:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._folder.cleanup()  # close() may have done it already: cleanup is idempotent
 
     def _path(self, column: str, side: str, partition: int) -> Path:
         return Path(self._folder.name) / f"{self.columns.index(column)}-{side}-{partition}"
@@ -161,6 +179,10 @@ class Tally:
         held = self._held.setdefault((column, side), [])
         held.append(values)
         if sum(len(h) for h in held) >= SPILL_VALUES:
+            self._flush(column, side)
+
+    def _flush_all(self) -> None:
+        for column, side in list(self._held):
             self._flush(column, side)
 
     def _flush(self, column: str, side: str) -> None:
@@ -177,6 +199,17 @@ class Tally:
     def _read(self, column: str, side: str, partition: int) -> np.ndarray:
         path = self._path(column, side, partition)
         return np.fromfile(path, np.uint64) if path.exists() else np.zeros(0, np.uint64)
+
+
+def found_in_inputs(read: Callable[[str, int], np.ndarray]) -> int:
+    """How many output digests of one column occur among its input digests; `read(side, partition)` gives a
+    partition's digests ("in" or "out"), so memory holds one partition at a time."""
+    found = 0
+    for p in range(PARTITIONS):
+        outputs = read("out", p)
+        if len(outputs):
+            found += int(np.isin(outputs, np.unique(read("in", p))).sum())
+    return found
 
 
 def _true(mask: pa.Array) -> int:

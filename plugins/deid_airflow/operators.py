@@ -230,7 +230,8 @@ class SnapshotOperator(DeidStepOperator):
 
 
 class ScrubPrepareOperator(DeidStepOperator):
-    """Support objects in the working copy; returns the tables the scrub rewrites (one mapped task each)."""
+    """Support objects in the working copy, big tables split; returns the tables and parts of tables the
+    scrub rewrites (one mapped task each)."""
 
     step = "scrub_prepare"
 
@@ -244,7 +245,8 @@ class ScrubPrepareOperator(DeidStepOperator):
 
 
 class ScrubTableOperator(DeidStepOperator):
-    """Rewrite one table of the working copy (mapped over scrub_prepare's tables, side by side)."""
+    """Scrub one table of the working copy, or one part of a big one (mapped over scrub_prepare's units,
+    side by side; a part needs only the copy, so any worker can run it)."""
 
     step = "scrub"
     lock = "shared"
@@ -255,16 +257,10 @@ class ScrubTableOperator(DeidStepOperator):
         self.table = table
 
     def run(self, ctx, context):
-        from deid.steps.scrub import scrub_table_set
+        from deid.steps.scrub import scrub_table_set, table_fact
 
         (result,) = scrub_table_set(ctx, {self.table})
-        return {
-            "table": result.table,
-            "rows": result.rows,
-            "seconds": round(result.seconds, 3),
-            "action": result.action,
-            "sessions": result.sessions,  # sessions that shared a big table's rewrite
-        }
+        return {"table": result.table, **table_fact(result)}
 
 
 class ScrubFinishOperator(DeidStepOperator):

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from deid.records.record import add_table_result
+
 FACTS_KEY = "deid_facts"
 RECORDS_VARIABLE = "deid_records_dir"
 _BOOKKEEPING = ("step", "task_seconds", "task_started")  # every task's facts carry these
@@ -29,10 +31,10 @@ def run_record(run: Mapping[str, Any], facts: Iterable[Mapping[str, Any] | None]
     for fact in facts:
         began = fact.get("task_started", 0.0)
         spans.setdefault(fact["step"], []).append((began, began + fact.get("task_seconds", 0.0)))
-        if "table" in fact:  # one mapped scrub task: {table, rows, seconds, action}
-            record.setdefault("tables", {})[fact["table"]] = {
-                k: v for k, v in fact.items() if k not in (*_BOOKKEEPING, "table")
-            }
+        if "table" in fact:  # one mapped scrub task: {table, rows, seconds, action, part or sessions}
+            add_table_result(
+                record, fact["table"], {k: v for k, v in fact.items() if k not in (*_BOOKKEEPING, "table")}
+            )
         else:
             record.update({k: v for k, v in fact.items() if k not in _BOOKKEEPING})
     # Tables the plan leaves untouched get no scrub task; the CLI's record lists them, so this one does too.

@@ -30,19 +30,26 @@ import psycopg
 import sqlalchemy as sa
 
 from deid import rawsql
-from deid.backends.postgresql import large_objects, scrub_ledger, statistics, swap
+from deid.backends.postgresql import large_objects, parts, scrub_ledger, statistics, swap
 from deid.backends.postgresql.introspect import introspect
+from deid.backends.postgresql.parts import Unit
 from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
 from deid.backends.postgresql.split import rewrite_split
-from deid.backends.postgresql.stream import apply_staging, stream_into_staging, stream_into_table
+from deid.backends.postgresql.stream import (
+    Streamed,
+    apply_staging,
+    new_tally,
+    stream_into_staging,
+    stream_into_table,
+)
 from deid.dberrors import retell
 from deid.errors import TerminalError
 from deid.names import key, quote_table
 from deid.plan import Plan, TablePlan
-from deid.schema import Schema, Table
+from deid.schema import Schema
 from deid.transformers.dictionaries import load_dictionaries
 from deid.transformers.support import SCHEMA, apply_key, support_sql
-from deid.vector.apply import StreamedColumn, engine_side, streamed_columns
+from deid.vector.apply import engine_side, streamed_columns
 from deid.vector.prf import Key
 
 log = logging.getLogger("deid.scrub")
@@ -57,6 +64,7 @@ class TableResult:
     # earlier attempt)
     action: str
     sessions: int = 1  # sessions that shared the rewrite
+    part: str | None = None  # "i/n": part i of the n a big table was split into (parts.py)
     # what the stream counted of each column (deid.vector.tally), for streamed tables
     tallies: dict | None = field(default=None, compare=False)
 
@@ -84,36 +92,85 @@ def scrub_database(
     schema: Schema | None = None,
     stream: bool = True,
     stream_from_rows: int = STREAM_MIN_ROWS,
+    parts: int = 1,
 ) -> list[TableResult]:
     """Apply `plan` to the database behind `engine` (a working copy). `tables` limits it to some tables
     (a benchmark's or a test's: the scrub step always scrubs them all, and finishes only when all are).
     `schema`: the one the plan was made from (read from the database when not given). `stream=False`
     rewrites every table by the SQL forms (the oracle the tests compare the stream with)."""
-    prepare_scrub(engine, plan)
     if schema is None:
         with engine.connect() as connection:
             schema = introspect(connection, plan.database)
-    results = scrub_tables(
-        engine, plan, salt, schema, tables, progress, sessions, split_from_rows, stream, stream_from_rows
-    )
+    how = Scrubbing(sessions, parts, split_from_rows, stream, stream_from_rows)
+    units = prepare_scrub(engine, plan, schema, how, tables)
+    units += [t.table for t in plan.tables if t.statement is None and (tables is None or t.table in tables)]
+    results = scrub_tables(engine, plan, salt, schema, set(units), progress, how)
     finish_scrub(engine, plan, tables, sessions)
     return results
 
 
-def prepare_scrub(engine: sa.Engine, plan: Plan) -> None:
-    """Create the `_deid` support functions, dictionaries and ledger in the copy, for every scrub session.
+@dataclass(frozen=True)
+class Scrubbing:
+    """How tables are scrubbed: tables of `stream_from_rows` rows or more stream through the vector forms
+    (unless `stream` is False), and one of `split_from_rows` rows or more is split into `parts` (parts.py:
+    Airflow tasks; the CLI runs them side by side) when it streams, or shared by `sessions` sessions when
+    the SQL forms rewrite it (split.py). `sessions` also validate the foreign keys the swaps added back."""
 
-    Runs again safely (a retried task): the ledger is kept when it was made for the same plan, and a copy
-    partly scrubbed with another plan is refused."""
+    sessions: int = 1
+    parts: int = 1
+    split_from_rows: int = SPLIT_MIN_ROWS
+    stream: bool = True
+    stream_from_rows: int = STREAM_MIN_ROWS
+
+    def streamed(self, schema: Schema, table_plan: TablePlan) -> Streamed | None:
+        """The table's stream, or None when it is not streamed (too small, nothing to rewrite, emptied)."""
+        if not self.stream or table_plan.row_estimate < self.stream_from_rows:
+            return None
+        table = schema.table(table_plan.table)
+        if table_plan.statement is None or table_plan.copy != "full" or table is None:
+            return None
+        return Streamed(
+            table, streamed_columns(table, table_plan.actions), engine_side(table, table_plan.actions)
+        )
+
+    def parts_of(self, table_plan: TablePlan) -> int:
+        return self.parts if table_plan.row_estimate >= self.split_from_rows else 1
+
+
+def prepare_scrub(
+    engine: sa.Engine,
+    plan: Plan,
+    schema: Schema,
+    how: Scrubbing = Scrubbing(),
+    tables: set[str] | None = None,
+) -> list[str]:
+    """Create the `_deid` support functions, dictionaries and ledger in the copy, for every scrub session,
+    and split the big streamed tables into parts (parts.py); returns the units to scrub, one task each: a
+    table's key, or `<table>#<i>/<n>` for a part. `tables`: only those (a benchmark's or a test's).
+
+    Runs again safely (a retried task): the ledger and the splits are kept when made for the same plan, and
+    a copy partly scrubbed with another plan is refused."""
+    units: list[str] = []
     with engine.connect() as connection:
         try:
             with connection.begin():
-                for statement in (*support_sql(), *scrub_ledger.DDL):
+                for statement in (*support_sql(), *scrub_ledger.DDL, *parts.DDL):
                     rawsql.execute(connection, statement)
                 load_dictionaries(connection, plan.dictionaries)
                 scrub_ledger.start(connection, plan)
+                for table_plan in plan.tables:
+                    if table_plan.statement is None or (
+                        tables is not None and table_plan.table not in tables
+                    ):
+                        continue
+                    streamed, split = how.streamed(schema, table_plan), None
+                    if streamed is not None and how.parts_of(table_plan) > 1:
+                        check_static_rows(connection, table_plan)
+                        split = parts.split(connection, table_plan, streamed, how.parts_of(table_plan))
+                    units.extend(str(u) for u in split or [Unit(table_plan.table)])
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub preparation") from None
+    return units
 
 
 def scrub_tables(
@@ -121,48 +178,80 @@ def scrub_tables(
     plan: Plan,
     salt: str,
     schema: Schema,
-    tables: set[str] | None = None,
+    units: set[str],
     progress: Progress | None = None,
-    sessions: int = 1,
-    split_from_rows: int = SPLIT_MIN_ROWS,
-    stream: bool = True,
-    stream_from_rows: int = STREAM_MIN_ROWS,
+    how: Scrubbing = Scrubbing(),
 ) -> list[TableResult]:
-    """Rewrite the plan's tables (or those in `tables`); prepare_scrub must have run.
+    """Scrub the `units` prepare_scrub returned (or some of them), in the plan's order of tables.
 
-    Tables are rewritten one after the other: streamed through the vector forms (stream.py) where every
-    rewritten column has one, else by the SQL forms, a big one shared by `sessions` sessions (split.py).
-    Calls are independent, so several may run at once on different tables (Airflow maps them).
+    A table is streamed through the vector forms (stream.py) where every rewritten column has one, else
+    rewritten by the SQL forms, a big one shared by `how.sessions` sessions (split.py); the parts of a split
+    table here run side by side, one session each. Calls are independent, so several may run at once on
+    different units (Airflow maps them, even over several workers).
     """
     results = []
     key = Key.for_salt(salt)
+    wanted: dict[str, list[Unit]] = {}
+    for unit in parts.units(units, plan):
+        wanted.setdefault(unit.table, []).append(unit)
     with engine.connect() as connection:
         setup, keyed = _session_setup(plan, salt), False
         _session_setup(plan, None)(connection)  # the key reaches the session only if an SQL form needs it
         for table_plan in plan.tables:
-            if tables is not None and table_plan.table not in tables:
+            if table_plan.table not in wanted:
                 continue
-            done = scrub_ledger.already(connection, plan, table_plan)
-            big = table_plan.row_estimate >= stream_from_rows
-            streamed = _streamed(schema, table_plan) if stream and big else None
-            if done is not None:
-                result = TableResult(table_plan.table, done, 0.0, "already scrubbed")
+            streamed = how.streamed(schema, table_plan)
+            table_units = wanted[table_plan.table]
+            if table_units[0].part is not None:
+                if streamed is None:
+                    raise TerminalError(f"{table_plan.table} is not streamed, so it has no parts to scrub")
+                done = _scrub_parts(engine, table_plan, streamed, table_units, key, salt)
+            elif (rows := scrub_ledger.already(connection, plan, table_plan)) is not None:
+                done = [TableResult(table_plan.table, rows, 0.0, "already scrubbed")]
             elif streamed is not None:
-                result = _stream_table(engine, connection, plan, table_plan, streamed, key, salt)
+                done = [_stream_table(engine, connection, plan, table_plan, streamed, key, salt)]
             else:
                 if not keyed:
                     setup(connection)
                     keyed = True
-                split = sessions > 1 and table_plan.row_estimate >= split_from_rows
+                split = how.sessions > 1 and table_plan.row_estimate >= how.split_from_rows
                 if split and table_plan.statement is not None and table_plan.copy != "schema_only":
-                    result = _scrub_table_split(engine, connection, plan, table_plan, setup, sessions)
+                    done = [_scrub_table_split(engine, connection, plan, table_plan, setup, how.sessions)]
                 else:
-                    result = _scrub_table(connection, plan, table_plan)
-            results.append(result)
-            log.info("scrub %s: %s %d rows, %.2fs", result.table, result.action, result.rows, result.seconds)
-            if progress:
-                progress(result)
+                    done = [_scrub_table(connection, plan, table_plan)]
+            for result in done:
+                results.append(result)
+                part = f" part {result.part}" if result.part else ""
+                log.info(
+                    "scrub %s%s: %s %d rows, %.2fs",
+                    result.table,
+                    part,
+                    result.action,
+                    result.rows,
+                    result.seconds,
+                )
+                if progress:
+                    progress(result)
     return results
+
+
+def _scrub_parts(
+    engine: sa.Engine, table_plan: TablePlan, streamed: Streamed, units: list[Unit], key: Key, salt: str
+) -> list[TableResult]:
+    """The parts of one split table, side by side, each in its own session (one Airflow task runs one)."""
+
+    def one(unit: Unit) -> TableResult:
+        started = time.monotonic()
+        with engine.connect() as connection:
+            try:
+                rows, action = parts.scrub_part(engine, connection, unit, table_plan, streamed, key, salt)
+            except (sa.exc.DBAPIError, psycopg.Error) as exc:
+                raise retell(exc, f"scrub of {unit}") from None
+        seconds = time.monotonic() - started
+        return TableResult(unit.table, rows, seconds, action, part=f"{unit.part}/{unit.parts}")
+
+    with ThreadPoolExecutor(max_workers=len(units)) as pool:
+        return list(pool.map(one, units))
 
 
 def check_static_rows(connection: sa.Connection, table_plan: TablePlan) -> None:
@@ -255,6 +344,8 @@ def finish_scrub(
         try:
             with connection.begin():
                 scrub_ledger.check_plan(connection, plan)
+            parts.finish_splits(connection, plan)
+            with connection.begin():
                 ledger = scrub_ledger.scrubbed(connection)
                 counted = scrub_ledger.tallies(connection)
             wanted = [t.table for t in plan.tables if t.statement and (tables is None or t.table in tables)]
@@ -307,30 +398,12 @@ def _scrub_table(connection: sa.Connection, plan: Plan, table_plan: TablePlan) -
     return TableResult(table_plan.table, rows, time.monotonic() - started, action)
 
 
-@dataclass(frozen=True)
-class _Stream:
-    """How the stream rewrites a table: columns transformed in deid's process, and columns without a vector
-    form (json, arrays) computed by their SQL forms in the query that streams the rows out."""
-
-    table: Table
-    columns: list[StreamedColumn]
-    sql_side: dict[str, str]
-
-
-def _streamed(schema: Schema, table_plan: TablePlan) -> _Stream | None:
-    """The table's stream, or None when it is not streamed (nothing to rewrite, or emptied)."""
-    table = schema.table(table_plan.table)
-    if table_plan.statement is None or table_plan.copy != "full" or table is None:
-        return None
-    return _Stream(table, streamed_columns(table, table_plan.actions), engine_side(table, table_plan.actions))
-
-
 def _stream_table(
     engine: sa.Engine,
     connection: sa.Connection,
     plan: Plan,
     table_plan: TablePlan,
-    streamed: _Stream,
+    streamed: Streamed,
     key: Key,
     salt: str,
 ) -> TableResult:
@@ -351,18 +424,17 @@ def _stream_table(
                 rebuild = swap.prepare(connection, table_sql)
             else:
                 log.info("scrub %s: updated in place, not rebuilt, as %s", table_plan.table, reason)
-            with engine.connect() as reader, reader.begin():  # closed before the swap drops what it read
+            # the reader is closed before the swap drops what it read
+            with engine.connect() as reader, reader.begin(), new_tally(streamed.columns) as tally:
                 if streamed.sql_side:  # the SQL forms computed as the rows stream out need the key
                     apply_key(reader, salt)
                 if rebuild is not None:
-                    rows, tallies = stream_into_table(
-                        connection, reader, table_plan, streamed.table, streamed.columns, key,
-                        rebuild.new_sql, streamed.sql_side,
-                    )  # fmt: skip
-                else:
-                    _, tallies = stream_into_staging(
-                        connection, reader, table_plan, streamed.columns, key, streamed.sql_side
+                    rows = stream_into_table(
+                        connection, reader, table_plan, streamed, key, rebuild.new_sql, tally
                     )
+                else:
+                    stream_into_staging(connection, reader, table_plan, streamed, key, tally)
+                tallies = tally.close()
             streamed_at = time.monotonic()
             if rebuild is not None:
                 swap.finish(connection, rebuild)
@@ -379,7 +451,7 @@ def _stream_table(
     return TableResult(table_plan.table, rows, time.monotonic() - started, action, tallies=tallies)
 
 
-def _update_in_place(connection: sa.Connection, table_plan: TablePlan, streamed: _Stream) -> int:
+def _update_in_place(connection: sa.Connection, table_plan: TablePlan, streamed: Streamed) -> int:
     """The staged values written into the table by one UPDATE, indexes set aside, triggers as planned."""
     table_sql = quote_table(table_plan.table)
     aside = set_aside_indexes(connection, table_sql)

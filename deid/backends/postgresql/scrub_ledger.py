@@ -75,6 +75,14 @@ def already(connection: sa.Connection, plan: Plan, table_plan: TablePlan) -> int
     return int(row[2])
 
 
+def state(connection: sa.Connection, table: str) -> tuple[str, str] | None:
+    """The table's ledger row as (plan digest, state), or None when it has none."""
+    row = connection.execute(
+        sa.text(f"SELECT plan, state FROM {LEDGER} WHERE table_key = :t"), {"t": table}
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 def note(
     connection: sa.Connection, plan: Plan, table: str, state: str, rows: int = 0, tallies: dict | None = None
 ) -> None:

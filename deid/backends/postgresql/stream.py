@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,18 +56,28 @@ _REL, _SRC = "_deid_rel", "_deid_src"
 _KEEP = "_deid_static"  # the row condition's value, when the table has one
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """How the stream rewrites a table: columns transformed in deid's process, and columns without a vector
+    form (json, arrays) computed by their SQL forms in the query that streams the rows out."""
+
+    table: Table
+    columns: list[StreamedColumn]
+    sql_side: dict[str, str]
+
+
 def stream_into_staging(
     scrubbing: sa.Connection,
     reader: sa.Connection,
     table_plan: TablePlan,
-    columns: list[StreamedColumn],
+    streamed: Streamed,
     key: Key,
-    sql_side: dict[str, str] | None = None,
-) -> tuple[int, dict[str, dict[str, int]]]:
+    tally: Tally,
+) -> int:
     """Stream the rows to scrub from `reader` through the vector forms into a staging table of `scrubbing`
     (where they are, and their new values; `sql_side`'s columns computed by their SQL forms in the query);
-    returns the rows staged and the columns' tallies. Static rows are not read."""
-    sql_side = sql_side or {}
+    returns the rows staged, counted in `tally` (new_tally). Static rows are not read."""
+    columns, sql_side = streamed.columns, streamed.sql_side
     names = read_columns(columns)
     types = {a.column: a.data_type for a in table_plan.actions}
     written = [*(c.name for c in columns), *sql_side]
@@ -81,8 +92,6 @@ def stream_into_staging(
     select = f"SELECT tableoid, ctid, {listed} FROM {quote_table(table_plan.table)}{where}"
     read = [_REL, _SRC, *names, *(a for a, _ in computed.values())]
 
-    tally = _tally(columns)
-
     def outputs(batch: pa.RecordBatch) -> list[pa.Array]:
         new = transform(batch, columns, key)
         for c, values in zip(columns, new, strict=True):
@@ -91,27 +100,29 @@ def stream_into_staging(
         return [batch.column(_REL), batch.column(_SRC), *new, *engine]
 
     into = f"pg_temp.{STAGING} ({', '.join([_REL, _SRC, *(quote_ident(n) for n in written)])})"
-    return _tallied(tally, lambda: _stream(scrubbing, reader, select, read, into, outputs))
+    return _stream(scrubbing, reader, select, read, into, outputs)
 
 
 def stream_into_table(
     scrubbing: sa.Connection,
     reader: sa.Connection,
     table_plan: TablePlan,
-    table: Table,
-    columns: list[StreamedColumn],
+    streamed: Streamed,
     key: Key,
     into_sql: str,
-    sql_side: dict[str, str] | None = None,
-) -> tuple[int, dict[str, dict[str, int]]]:
-    """Stream every row of the table from `reader` into the (empty) table `into_sql` of `scrubbing`, with
-    the streamed columns' new values; static rows pass through unchanged. Returns the rows written and the
-    columns' tallies (deid.vector.tally)."""
-    names = [c.name for c in table.columns if not c.generated]  # generated columns are computed again
+    tally: Tally,
+    blocks: tuple[int, int | None] | None = None,
+) -> int:
+    """Stream every row of the table from `reader` into the table `into_sql` of `scrubbing`, with the
+    streamed columns' new values; static rows pass through unchanged. Returns the rows written, counted in
+    `tally` (new_tally). `blocks`: only the rows stored in blocks [first, end) (one part of a split table,
+    written into a table an earlier transaction made); else every row, into a table new in this one."""
+    columns = streamed.columns
+    names = [c.name for c in streamed.table.columns if not c.generated]  # generated ones are computed again
     condition = table_plan.keep_rows_where
     keep = f", ({condition}) IS TRUE" if condition else ""
     keyed = set(read_columns(columns))
-    computed = _computed(sql_side or {})
+    computed = _computed(streamed.sql_side)
 
     def selected(name: str) -> str:
         if name in computed:  # its SQL form, static rows as they are
@@ -123,10 +134,11 @@ def stream_into_table(
 
     listed = ", ".join(selected(n) for n in names)
     select = f"SELECT {listed}{keep} FROM {quote_table(table_plan.table)}"
+    if blocks is not None:
+        first, end = blocks
+        select += f" WHERE ctid >= '({first},0)'::tid" + (f" AND ctid < '({end},0)'::tid" if end else "")
     read = [*names, _KEEP] if keep else names
     position = {c.name: i for i, c in enumerate(columns)}
-
-    tally = _tally(columns)
 
     def outputs(batch: pa.RecordBatch) -> list[pa.Array]:
         new = transform(batch, columns, key)
@@ -144,9 +156,9 @@ def stream_into_table(
         return out
 
     into = f"{into_sql} ({', '.join(quote_ident(n) for n in names)})"
-    # FREEZE (the table is new in this transaction): rows written frozen and all-visible, so the first
+    # FREEZE (when the table is new in this transaction): rows written frozen and all-visible, so the first
     # readers of the published copy do not rewrite every page for hint bits, nor a vacuum later to freeze them
-    return _tallied(tally, lambda: _stream(scrubbing, reader, select, read, into, outputs, freeze=True))
+    return _stream(scrubbing, reader, select, read, into, outputs, freeze=blocks is None)
 
 
 def _computed(sql_side: dict[str, str]) -> dict[str, tuple[str, str]]:
@@ -154,18 +166,11 @@ def _computed(sql_side: dict[str, str]) -> dict[str, tuple[str, str]]:
     return {name: (f"_deid_sql_{i}", sql) for i, (name, sql) in enumerate(sql_side.items())}
 
 
-def _tally(columns: list[StreamedColumn]) -> Tally:
-    return Tally(tuple(c.name for c in columns), frozenset(c.name for c in columns if c.searched))
-
-
-def _tallied(tally: Tally, stream: Callable[[], int]) -> tuple[int, dict[str, dict[str, int]]]:
-    """Run the stream, then close its tally (vector.tally): the rows moved and the counts per column."""
-    try:
-        rows = stream()
-    except BaseException:
-        tally.discard()
-        raise
-    return rows, tally.close()
+def new_tally(columns: list[StreamedColumn], seed: int | None = None) -> Tally:
+    """The tally of a stream of `columns`: its own random seed, or the one the parts of a table share."""
+    names = tuple(c.name for c in columns)
+    searched = frozenset(c.name for c in columns if c.searched)
+    return Tally(names, searched) if seed is None else Tally(names, searched, seed)
 
 
 def _as_text(name: str) -> str:
@@ -204,6 +209,8 @@ def _stream(
         rawsql.execute(reader, statement)
     rows = 0
     with _copy_out(reader, f"COPY ({select}) TO STDOUT (FORMAT csv)") as source:
+        if not source.peek(1):  # no row (an empty table, or a part's empty block range): Arrow refuses it
+            return 0
         batches = pcsv.open_csv(source, **_csv_options(read))
         copy_in = f"COPY {into} FROM STDIN (FORMAT csv{', FREEZE' if freeze else ''})"
         with (
