@@ -113,3 +113,25 @@ def test_making_a_key_runs_no_kernel():
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_the_vector_forms_run_without_pandas_which_loads_later_as_usual():
+    """pyarrow imports pandas (54 MB) at its first `pa.array` unless told there is none: the scrub's process
+    runs the vector forms without it, and what needs pandas afterwards (Great Expectations) still gets it.
+    A fresh process."""
+    script = (
+        "import sys\n"
+        "import pyarrow as pa\n"
+        "from deid.vector import prf, tally\n"
+        "key = prf.Key.for_salt('s')\n"
+        "values = pa.array(['a@x.org', None, 'b@y.org'])\n"
+        "hexed = prf.hexes(key, 'email', values)\n"
+        "tally.digests(values, 7)\n"
+        "print('pandas' in sys.modules, hexed.null_count)\n"
+        "import pandas\n"
+        "print(len(pa.table({'a': [1, 2]}).to_pandas()), len(pa.array(pandas.Series([1, None]))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert done.stdout.split("\n")[:2] == ["False 1", "2 2"], done.stdout
