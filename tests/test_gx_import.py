@@ -55,3 +55,21 @@ def test_importing_twice_gives_the_same_module():
         """
     )
     assert out.split() == ["True"]
+
+
+def test_a_run_imports_gx_in_the_background_only_when_it_validates():
+    """`deid run` starts GX's import as the scrub's finish begins (the process waits on the server then);
+    validate's own call gets the same module, imported with scipy.stats still deferred."""
+    out = _python(
+        """
+        import sys
+        from deid.run import _validation_ahead
+        print(_validation_ahead(("snapshot", "scrub", "rebase")))
+        start = _validation_ahead(("snapshot", "scrub", "validate"))
+        start().join()
+        print("great_expectations" in sys.modules, "scipy.stats._stats_py" in sys.modules)
+        from deid.expect.gx_import import great_expectations
+        print(great_expectations() is sys.modules["great_expectations"])
+        """
+    )
+    assert out.split() == ["None", "True", "False", "True"]

@@ -109,10 +109,8 @@ def test_making_a_key_runs_no_kernel():
         "print(sorted(o.py_func.__name__ for o in gc.get_objects()\n"
         "             if isinstance(o, CPUDispatcher) and o.signatures))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
-    )
-    assert done.stdout.strip() == "[]", done.stdout
+    out = in_a_fresh_process(script)
+    assert out.strip() == "[]", out
 
 
 def test_the_vector_forms_run_without_pandas_which_loads_later_as_usual():
@@ -131,7 +129,13 @@ def test_the_vector_forms_run_without_pandas_which_loads_later_as_usual():
         "import pandas\n"
         "print(len(pa.table({'a': [1, 2]}).to_pandas()), len(pa.array(pandas.Series([1, None]))))\n"
     )
+    out = in_a_fresh_process(script)
+    assert out.split("\n")[:2] == ["False 1", "2 2"], out
+
+
+def in_a_fresh_process(script: str) -> str:
+    """What `script` prints, run by a new Python process (nothing imported or compiled yet)."""
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True
     )
-    assert done.stdout.split("\n")[:2] == ["False 1", "2 2"], done.stdout
+    return done.stdout

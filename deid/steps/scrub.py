@@ -9,7 +9,7 @@ rewriting itself is the backend's (deid.backends.postgresql.scrub).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -31,11 +31,16 @@ from deid.schema import Schema
 __all__ = ["TableResult", "scrub", "scrub_database", "scrub_finish", "scrub_prepare", "scrub_table_set"]
 
 
-def scrub(ctx, progress: Progress | None = None) -> list[TableResult]:
+def scrub(
+    ctx, progress: Progress | None = None, finishing: Callable[[], object] | None = None
+) -> list[TableResult]:
     """The scrub step of a run: the copy's plan (from its own schema), applied to it. The three parts below;
-    Airflow runs them as separate tasks, each of which reads the plan from the copy again."""
+    Airflow runs them as separate tasks, each of which reads the plan from the copy again. `finishing` is
+    called as the last part begins (it mostly waits on the server)."""
     tables = scrub_prepare(ctx)
     results = scrub_table_set(ctx, set(tables), progress)
+    if finishing is not None:
+        finishing()
     scrub_finish(ctx)
     return results
 

@@ -228,6 +228,9 @@ def _stream(
                     sink.write(in_flight.popleft().result())
             while in_flight:
                 sink.write(in_flight.popleft().result())
+    # the batches' memory back to the system: Arrow's allocator keeps freed pages for reuse, and what the
+    # process does next (the next table, validation's imports) would come on top of them
+    pa.default_memory_pool().release_unused()
     return rows
 
 
