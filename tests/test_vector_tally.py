@@ -44,3 +44,21 @@ def test_a_column_not_searched_spills_nothing_and_has_no_found_count():
     counts = t.close()
     assert "found_in_production" not in counts["d"] and counts["d"]["unchanged"] == 1
     assert counts["c"]["found_in_production"] == 0
+
+
+def test_outputs_out_of_shape_are_counted_on_scrubbed_rows_only():
+    """A column with a shape predicate counts its non-NULL outputs that break it (static rows apart); a
+    column without one has no count, so validation checks its shape in the copy instead."""
+    import pyarrow.compute as pc
+
+    def digits(values: pa.Array) -> pa.Array:
+        return pc.match_substring_regex(values, "^[0-9]+$")
+
+    t = Tally(("c", "d"), shapes={"c": digits})
+    t.add("c", pa.array(["a", "b", "c", "d", "e"]), pa.array(["1", "x2", None, "33", "y"]))
+    static = pa.array([False, False, False, True, True])  # the last two rows are kept as they are
+    t.add("c", pa.array(["f", "g", "h", "i", "j"]), pa.array(["4", "z", "5", "i", "j"]), static)
+    t.add("d", pa.array(["a"]), pa.array(["x"]))
+    counts = t.close()
+    assert counts["c"]["out_of_shape"] == 3  # x2 and y, then z; never the NULL nor the static rows
+    assert "out_of_shape" not in counts["d"]

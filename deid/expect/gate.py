@@ -19,7 +19,7 @@ from deid.expect.pii import pii_specs, waived_counts
 from deid.expect.report import Outcome, Report, Waived
 from deid.expect.settings import Settings
 from deid.expect.suites import build_specs
-from deid.expect.tallied import Tallies, tallied_columns, tally_outcomes
+from deid.expect.tallied import Tallies, shaped_columns, tallied_columns, tally_outcomes
 from deid.plan import Plan
 from deid.schema import Schema
 
@@ -64,7 +64,8 @@ def validate_with_expectations(
             )
             with _same_text(production) as p:
                 started = time.perf_counter()
-                specs = build_specs(p, plan, schema, offsets or {}, rows, compared)
+                shaped = frozenset(shaped_columns(compared, tallies))
+                specs = build_specs(p, plan, schema, offsets or {}, rows, compared, shaped)
                 specs += pii_specs(plan, schema, settings)
                 report.outcomes += run_specs(work, plan.database, specs)
                 report.seconds["suite"] = round(time.perf_counter() - started, 3)

@@ -26,7 +26,7 @@ _TAG = f"[0-9a-f]{{{TAG_HEX}}}"
 _SEPARATORS = {fake.name: fake.separator for fake in FAKES}  # between a fake and its unique tag
 
 
-def _limited(column: Column) -> bool:
+def limited(column: Column) -> bool:
     """A length-limited text column: fake values may have been shortened to fit, so not whole entries."""
     return bool(_LENGTH_TYPE.fullmatch(column.data_type.strip().lower()) or column.max_length)
 
@@ -41,21 +41,22 @@ def _in_dictionary(value: str, name: str) -> str:
     return f"({value}) = ANY(ARRAY[{words}]::text[])"
 
 
-def _tag_suffix(name: str, params: Mapping[str, Any]) -> str:
+def tag_suffix(name: str, params: Mapping[str, Any]) -> str:
+    """The unique tag a `unique: true` fake ends with, as a regex ('' without it)."""
     return re.escape(_SEPARATORS[name]) + _TAG if params.get("unique") else ""
 
 
 def _without_tag(value: str, name: str, params: Mapping[str, Any]) -> str:
     if not params.get("unique"):
         return f"({value})::text"
-    return f"regexp_replace(({value})::text, {regex_literal(_tag_suffix(name, params) + '$')}, '')"
+    return f"regexp_replace(({value})::text, {regex_literal(tag_suffix(name, params) + '$')}, '')"
 
 
 def _dictionary_fake(dictionary: str) -> Predicate:
     def predicate(value: str, params: Mapping[str, Any], column: Column) -> str:
         name = "fake." + dictionary
-        tagged = _matches(value, _tag_suffix(name, params) + "$") if params.get("unique") else "true"
-        if _limited(column):
+        tagged = _matches(value, tag_suffix(name, params) + "$") if params.get("unique") else "true"
+        if limited(column):
             return tagged  # a shortened entry is no longer in the dictionary
         return f"({tagged} AND {_in_dictionary(_without_tag(value, name, params), dictionary)})"
 
@@ -63,8 +64,8 @@ def _dictionary_fake(dictionary: str) -> Predicate:
 
 
 def _fake_name(value: str, params: Mapping[str, Any], column: Column) -> str:
-    tagged = _matches(value, _tag_suffix("fake.name", params) + "$") if params.get("unique") else "true"
-    if _limited(column):
+    tagged = _matches(value, tag_suffix("fake.name", params) + "$") if params.get("unique") else "true"
+    if limited(column):
         return tagged
     bare = _without_tag(value, "fake.name", params)
     first = f"split_part({bare}, ' ', 1)"
@@ -72,44 +73,53 @@ def _fake_name(value: str, params: Mapping[str, Any], column: Column) -> str:
     return f"({tagged} AND {_in_dictionary(first, 'first_name')} AND {_in_dictionary(last, 'last_name')})"
 
 
-def _fake_email(value: str, params: Mapping[str, Any], column: Column) -> str:
-    tag = _tag_suffix("fake.email", params)
-    return _matches(value, f"^[a-z0-9.]*{tag}@{re.escape(params['domain'])}$")
+def regex(transformer: str, params: Mapping[str, Any], column: Column) -> str | None:
+    """The regex a conforming value's text matches in full, for the transformers whose promise is just that
+    (the SQL predicates below and the stream's vector ones, deid.vector.shapes, share it); None for others."""
+    if transformer == "fake.email":
+        return f"^[a-z0-9.]*{tag_suffix(transformer, params)}@{re.escape(params['domain'])}$"
+    if transformer == "fake.phone":
+        return r"^\+1-[2-9][0-9]{2}-555-01[0-9]{2}" + tag_suffix(transformer, params) + "$"
+    if transformer == "fake.ipv4":
+        return r"^(192\.0\.2|198\.51\.100|203\.0\.113)\.[0-9]{1,3}$"
+    if transformer == "fake.ipv6":
+        return "^2001:db8:"
+    if transformer == "fake.url":
+        return f"^https://{re.escape(params['domain'])}/[0-9a-f]{{32}}$"
+    if transformer == "hash" and params["format"] == "digits":
+        return None if column.kind is Kind.INTEGER else digits_pattern(params["pattern"])
+    if transformer == "hash":
+        hexed = f"[0-9a-f]{{{params['length']}}}"
+        return f"^{hexed}@{re.escape(params['domain'])}$" if params["format"] == "email" else f"^{hexed}$"
+    return None
 
 
-def _fake_phone(value: str, params: Mapping[str, Any], column: Column) -> str:
-    return _matches(value, r"^\+1-[2-9][0-9]{2}-555-01[0-9]{2}" + _tag_suffix("fake.phone", params) + "$")
+def _regex_only(transformer: str) -> Predicate:
+    def predicate(value: str, params: Mapping[str, Any], column: Column) -> str:
+        return _matches(value, regex(transformer, params, column))
+
+    return predicate
 
 
 def _address(value: str, column: Column) -> str:
     return f"host(({value})::inet)" if column.kind is Kind.INET else f"({value})::text"
 
 
-def _fake_ipv4(value: str, params: Mapping[str, Any], column: Column) -> str:
-    return _matches(_address(value, column), r"^(192\.0\.2|198\.51\.100|203\.0\.113)\.[0-9]{1,3}$")
+def _fake_ip(transformer: str) -> Predicate:
+    def predicate(value: str, params: Mapping[str, Any], column: Column) -> str:
+        return _matches(_address(value, column), regex(transformer, params, column))
+
+    return predicate
 
 
-def _fake_ipv6(value: str, params: Mapping[str, Any], column: Column) -> str:
-    return _matches(_address(value, column), "^2001:db8:")
-
-
-def _fake_url(value: str, params: Mapping[str, Any], column: Column) -> str:
-    return _matches(value, f"^https://{re.escape(params['domain'])}/[0-9a-f]{{32}}$")
-
-
-def _digits_pattern(pattern: str) -> str:
+def digits_pattern(pattern: str) -> str:
     return "^" + "".join("[0-9]" if c == "#" else re.escape(c) for c in pattern) + "$"
 
 
 def _hash(value: str, params: Mapping[str, Any], column: Column) -> str:
-    if params["format"] == "digits":
-        if column.kind is Kind.INTEGER:
-            return f"({value}) BETWEEN 0 AND {10 ** len(params['pattern']) - 1}"
-        return _matches(value, _digits_pattern(params["pattern"]))
-    hexed = f"[0-9a-f]{{{params['length']}}}"
-    if params["format"] == "email":
-        return _matches(value, f"^{hexed}@{re.escape(params['domain'])}$")
-    return _matches(value, f"^{hexed}$")
+    if params["format"] == "digits" and column.kind is Kind.INTEGER:
+        return f"({value}) BETWEEN 0 AND {10 ** len(params['pattern']) - 1}"
+    return _matches(value, regex("hash", params, column))
 
 
 def _redact(value: str, params: Mapping[str, Any], column: Column) -> str:
@@ -149,11 +159,11 @@ PREDICATES: dict[str, Predicate] = {
     "fake.company": _dictionary_fake("company"),
     "fake.user_name": _dictionary_fake("user_name"),
     "fake.name": _fake_name,
-    "fake.email": _fake_email,
-    "fake.phone": _fake_phone,
-    "fake.ipv4": _fake_ipv4,
-    "fake.ipv6": _fake_ipv6,
-    "fake.url": _fake_url,
+    "fake.email": _regex_only("fake.email"),
+    "fake.phone": _regex_only("fake.phone"),
+    "fake.ipv4": _fake_ip("fake.ipv4"),
+    "fake.ipv6": _fake_ip("fake.ipv6"),
+    "fake.url": _regex_only("fake.url"),
     "hash": _hash,
     "redact": _redact,
     "generalize_zip": _generalize_zip,

@@ -4,7 +4,8 @@ looked up among all of production's values of the column, and NULLs kept as NULL
 
 A column with tallies needs neither the sampled comparison nor the scan of production's column that
 leaks.py makes for the others; only the window checks of shift_date and noise (which need the two values
-side by side, not their equality) stay sampled.
+side by side, not their equality) stay sampled. A column whose outputs the stream held to its transformer's
+shape (deid.vector.shapes) needs no shape scan of the copy either.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def tallied_columns(plan: Plan, tallies: Tallies | None) -> set[str]:
     return {
         key for tp in plan.tables for a in tp.rewritten if (key := column_key(tp.table, a.column)) in tallies
     }
+
+
+def shaped_columns(plan: Plan, tallies: Tallies | None) -> set[str]:
+    """The plan's rewritten columns whose every output the stream held to its transformer's shape."""
+    return {key for key in tallied_columns(plan, tallies) if "out_of_shape" in (tallies or {})[key]}
 
 
 def tally_outcomes(plan: Plan, tallies: Tallies | None) -> list[Outcome]:
@@ -59,6 +65,9 @@ def _column(table: str, action: ColumnAction, counts: Mapping[str, int]) -> list
     if allowed is not None:
         outcome("value_not_found_in_production", counts["found_in_production"], produced, allowed,
                 "every scrubbed value, looked up among all of production's values")  # fmt: skip
+    if "out_of_shape" in counts:
+        outcome("values_match_transformer_shape", counts["out_of_shape"], produced, 0,
+                "every scrubbed value, as it streamed")  # fmt: skip
     made = counts["nulls_made"] if get(action.transformer).keeps_nulls else 0
     outcome("nulls_stay_nulls", counts["nulls_lost"] + made, counts["rows"], 0,
             "every row: a NULL stays NULL and a value stays a value")  # fmt: skip

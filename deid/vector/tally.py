@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +81,9 @@ class ColumnTally:
     nulls_lost: int = 0  # a value out where the input was NULL (never)
     unchanged: int = 0  # non-NULL and equal to the same row's input
     static: int = 0
+    # non-NULL outputs that break the transformer's promised shape, for the columns with a vector predicate
+    # (deid.vector.shapes); None for the others, whose shape validation checks in SQL
+    out_of_shape: int | None = None
     # output values occurring among the inputs, set by close() for the columns searched
     found_in_production: int | None = None
 
@@ -99,13 +102,15 @@ class Tally:
     # data by design), so the others cost no digests
     searched: frozenset[str] = frozenset()
     seed: int = field(default_factory=lambda: secrets.randbits(64))
+    # column -> the predicate of its transformer's shape over a batch of outputs (deid.vector.shapes)
+    shapes: Mapping[str, Callable[[pa.Array], pa.Array]] = field(default_factory=dict)
     tallies: dict[str, ColumnTally] = field(init=False)
     _folder: tempfile.TemporaryDirectory = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _held: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.tallies = {c: ColumnTally() for c in self.columns}
+        self.tallies = {c: ColumnTally(out_of_shape=0 if c in self.shapes else None) for c in self.columns}
         self._folder = tempfile.TemporaryDirectory(prefix="deid-tally-")  # 0700; removed by close()
 
     def add(self, column: str, inputs: pa.Array, outputs: pa.Array, static: pa.Array | None = None) -> None:
@@ -126,6 +131,11 @@ class Tally:
             "unchanged": _true(pc.fill_null(pc.equal(inputs, outputs), False)),
             "static": kept,
         }
+        if column in self.shapes:
+            produced = outputs.filter(made) if outputs.null_count else outputs
+            if not (pa.types.is_string(produced.type) or pa.types.is_large_string(produced.type)):
+                produced = pc.cast(produced, pa.string())
+            counts["out_of_shape"] = len(produced) - _true(pc.fill_null(self.shapes[column](produced), False))
         searched = column in self.searched
         if searched:
             seen, produced = digests(everything, self.seed), digests(outputs, self.seed)

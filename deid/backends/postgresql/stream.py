@@ -41,6 +41,7 @@ from deid.schema import Table
 from deid.transformers.support import dbapi_connection
 from deid.vector.apply import StreamedColumn, read_columns, transform
 from deid.vector.prf import Key
+from deid.vector.shapes import vector_predicate
 from deid.vector.tally import Tally
 
 STAGING = "_deid_stream"  # a temporary table of the scrubbing session
@@ -170,7 +171,14 @@ def new_tally(columns: list[StreamedColumn], seed: int | None = None) -> Tally:
     """The tally of a stream of `columns`: its own random seed, or the one the parts of a table share."""
     names = tuple(c.name for c in columns)
     searched = frozenset(c.name for c in columns if c.searched)
-    return Tally(names, searched) if seed is None else Tally(names, searched, seed)
+    shapes = {
+        c.name: predicate
+        for c in columns
+        if (predicate := vector_predicate(c.transformer.name, c.params, c.target.column)) is not None
+    }
+    if seed is None:
+        return Tally(names, searched, shapes=shapes)
+    return Tally(names, searched, seed, shapes)
 
 
 def _as_text(name: str) -> str:
