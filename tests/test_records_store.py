@@ -20,7 +20,7 @@ STEP_ORDER = ("snapshot", "scrub", "rebase", "validate", "publish")
 TABLES = {
     "public.learners": {"rows": 2000, "seconds": 0.4, "action": "rewritten", "sessions": 1},
     "public.enrollments": {"rows": 24000, "seconds": 1.9, "action": "rewritten", "sessions": 2},
-    "public.payments": {"rows": 6000, "seconds": 0.8, "action": "rewritten", "sessions": 1},
+    "public.payments": {"rows": 6000, "seconds": 0.8, "action": "rebuilt", "parts": 4},  # split in parts
 }
 
 
@@ -130,6 +130,8 @@ def test_read_metrics_gives_one_row_per_table_and_one_for_a_run_without_tables(t
     assert set(done["outcome"].to_pylist()) == {"published"}
     assert pc.sum(done["rows"]).as_py() == 32000
     assert pc.sum(done["expected_rows"]).as_py() == 32000
+    sessions = dict(zip(done["table"].to_pylist(), done["sessions"].to_pylist(), strict=True))
+    assert sessions == {"public.learners": 1, "public.enrollments": 2, "public.payments": 4}
     assert done["started_at"][0].as_py() == dt.datetime(2026, 11, 28, 5, 30, tzinfo=dt.UTC)
 
 

@@ -26,10 +26,10 @@ SCHEMA = pa.schema(
         ("rules_sha256", pa.string()),
         ("schema_hash", pa.string()),
         ("table", pa.string()),
-        ("action", pa.string()),  # rewritten, untouched or emptied
+        ("action", pa.string()),  # rebuilt, streamed, rewritten, untouched or emptied
         ("rows_scrubbed", pa.int64()),  # rows the scrub rewrote (0 for untouched tables)
         ("scrub_seconds", pa.float64()),
-        ("sessions", pa.int32()),
+        ("sessions", pa.int32()),  # sessions that shared the rewrite: a split table's parts
         ("rows", pa.int64()),  # rows in the copy as validated (null when validation did not count them)
         ("expected_rows", pa.int64()),  # production's (0 for a table emptied by the rules or a subset)
     ]
@@ -61,7 +61,7 @@ def metrics_table(record: Mapping[str, Any]) -> pa.Table:
                 "action": scrub.get("action"),
                 "rows_scrubbed": scrub.get("rows"),
                 "scrub_seconds": scrub.get("seconds"),
-                "sessions": scrub.get("sessions"),
+                "sessions": scrub.get("sessions") or scrub.get("parts"),
                 "rows": count.get("rows"),
                 "expected_rows": count.get("expected"),
             }
