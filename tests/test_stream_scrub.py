@@ -14,6 +14,7 @@ from deid import rawsql
 from deid.backends import backend_for
 from deid.demo.seed import seed
 from deid.errors import TerminalError
+from deid.records.store import read_records
 from deid.rules.load import load_rules
 from deid.steps.migrate import awaiting_migrations
 from deid.steps.scrub import scrub_database
@@ -448,3 +449,55 @@ def test_an_arrow_error_in_the_stream_is_retold_without_the_row(twins, monkeypat
         scrub_database(streamed, plan, SALT, tables={"public.visits"}, stream_from_rows=0)
     assert "ArrowInvalid" in str(failed.value) and "row" in str(failed.value)
     assert "CSV parse error" not in str(failed.value)
+
+
+ORDERS_PROD = """
+CREATE TABLE people (id serial PRIMARY KEY, email text NOT NULL);
+CREATE TABLE orders (id serial PRIMARY KEY, person int NOT NULL REFERENCES people(id));
+INSERT INTO people (email) SELECT 'person' || i || '@real-mail.example.org' FROM generate_series(1, 300) i;
+INSERT INTO orders (person) SELECT 1 + mod(i, 300) FROM generate_series(1, 600) i;
+"""
+ORDERS_RULES = """  public.people:
+    columns:
+      id: keep
+      email: {class: email}
+  public.orders:
+    columns:
+      id: keep
+      person: keep
+"""
+
+
+def test_validate_checks_the_keys_the_swap_left_unchecked(refresh):
+    """The swap of people adds the key of orders back NOT VALID, and the scrub leaves checking it to
+    validate, which has the database validate it beside the suite (one read of orders, not a scan for
+    orphans as well): the published key is valid. An orphan written after the scrub (triggers silent, as
+    the scrub writes) fails validation, naming the key, and nothing is published."""
+    refresh.setup(ORDERS_PROD, ORDERS_RULES)
+    config = refresh.folder / "deid.yaml"
+    config.write_text(
+        config.read_text().replace("    retention: 2\n", "    retention: 2\n    stream_from_rows: 0\n")
+    )
+    for step in ("snapshot", "scrub", "rebase", "migrate"):
+        assert refresh.run("2026-11-27", "--only", step).code == 0, step
+    work = refresh.work("2026-11-27")
+    assert refresh.state(work).unchecked_keys == [("public.orders", "orders_person_fkey")]
+    key = "SELECT convalidated FROM pg_constraint WHERE conname = 'orders_person_fkey'"
+    assert refresh.rows(work, key) == [(False,)]
+    refresh.sql(
+        work, "SET session_replication_role = replica; UPDATE orders SET person = 100000 WHERE id = 1"
+    )
+    failed = refresh.run("2026-11-27", "--only", "validate")
+    assert failed.code == 1 and "foreign_key_without_orphans" in failed.err and "public.orders" in failed.err
+    assert refresh.staging not in refresh.copies()
+
+    assert refresh.run("2026-11-28").code == 0
+    assert refresh.rows(refresh.staging, key) == [(True,)]
+    record = next(iter(read_records(refresh.folder / "records", "shop")))
+    (outcome,) = [
+        o for o in record["expectations"]["expectations"] if o["expectation"] == "foreign_key_without_orphans"
+    ]
+    assert (
+        outcome["ok"]
+        and outcome["detail"] == "orders_person_fkey: validated by the database (VALIDATE CONSTRAINT)"
+    )

@@ -72,5 +72,12 @@ class Backend:
         deid.backends.postgresql.sample for the functions `deid scan` calls)."""
         raise NotImplementedError(f"{type(self).__name__} cannot sample content")
 
+    def validate_foreign_keys(
+        self, engine: sa.Engine, keys: list[tuple[str, str]], sessions: int = 1
+    ) -> list[tuple[str, str]]:
+        """Check the foreign keys (table, constraint) a scrub left unchecked, and mark them valid; returns
+        those that do not hold. Only an engine whose scrub leaves keys unchecked has any."""
+        raise NotImplementedError(f"{type(self).__name__} leaves no foreign key unchecked")
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

@@ -43,12 +43,14 @@ def validate_with_expectations(
     rows: Mapping[str, int] | None = None,
     compared: Plan | None = None,
     tallies: Tallies | None = None,
+    validated_keys: frozenset[tuple[str, str]] = frozenset(),
 ) -> Report:
     """Check the working copy against production and the rules; never raises for a failed expectation
     (see raise_on_failure). `plan` and `schema` describe the copy (scope.for_copy); `offsets`: the rebase
     record (sequence -> facts, or sequence -> offset); `rows`: the rows of each table when cloned;
     `compared`: the part of `plan` that production can answer for (scope.for_production); `tallies`: what
-    the streamed scrub counted of every row (expect.tallied), which replaces the sampled comparisons."""
+    the streamed scrub counted of every row (expect.tallied), which replaces the sampled comparisons;
+    `validated_keys`: foreign keys the caller has the database validate instead of an orphan scan."""
     settings = settings or Settings()
     compared = compared or plan
     report = Report(plan.database)
@@ -65,7 +67,7 @@ def validate_with_expectations(
             with _same_text(production) as p:
                 started = time.perf_counter()
                 shaped = frozenset(shaped_columns(compared, tallies))
-                specs = build_specs(p, plan, schema, offsets or {}, rows, compared, shaped)
+                specs = build_specs(p, plan, schema, offsets or {}, rows, compared, shaped, validated_keys)
                 specs += pii_specs(plan, schema, settings)
                 report.outcomes += run_specs(work, plan.database, specs)
                 report.seconds["suite"] = round(time.perf_counter() - started, 3)

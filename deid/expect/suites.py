@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from deid import names
+from deid.expect.report import Outcome
 from deid.expect.shapes import conforms
 from deid.expect.spec import Spec
 from deid.expect.sql import (
@@ -39,11 +40,14 @@ def build_specs(
     rows: Mapping[str, int] | None = None,
     compared: Plan | None = None,
     shaped: frozenset[str] = frozenset(),
+    validated_keys: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[Spec]:
     """The suite for the copy described by `plan` and `schema` (scope.for_copy). `rows`: each table's rows
     when the copy was cloned (None: counted in production now). `compared`: the part of the plan production
     can answer for (scope.for_production; None: all of it). `shaped`: the columns (keys) whose shape the
-    stream checked on every row (expect.tallied), left out of the shape scans."""
+    stream checked on every row (expect.tallied), left out of the shape scans. `validated_keys`: the foreign
+    keys (table, constraint) the database validates itself (validated_key_outcomes), not scanned for
+    orphans."""
     compared = compared or plan
     specs: list[Spec] = []
     for table_plan in plan.tables:
@@ -63,7 +67,7 @@ def build_specs(
             theirs = compared.table(table_plan.table)
             if theirs is not None and theirs.keep_rows_where:
                 specs.append(_static_rows(production, theirs))
-    specs += _foreign_keys(schema)
+    specs += _foreign_keys(schema, validated_keys)
     specs += _sequences(production, offsets)
     return specs
 
@@ -188,7 +192,7 @@ def _static_rows(production: sa.Connection, table_plan: TablePlan) -> Spec:
     )
 
 
-def _foreign_keys(schema: Schema) -> list[Spec]:
+def _foreign_keys(schema: Schema, validated: frozenset[tuple[str, str]] = frozenset()) -> list[Spec]:
     return [
         Spec(
             "foreign_key_without_orphans",
@@ -198,6 +202,27 @@ def _foreign_keys(schema: Schema) -> list[Spec]:
             f"{fk.name}: ({', '.join(fk.columns)}) -> {fk.ref_table}",
         )
         for table, fk, orphans in foreign_keys(schema)
+        if (table.qualified, fk.name) not in validated
+    ]
+
+
+def validated_key_outcomes(keys: list[tuple[str, str]], broken: list[tuple[str, str]]) -> list[Outcome]:
+    """The foreign keys the scrub's swaps added back NOT VALID, which validation has the database validate
+    (VALIDATE CONSTRAINT reads every referencing row, as the orphan scan would, and leaves the key valid in
+    the published copy): one outcome each, failed where orphans made the validation fail."""
+    return [
+        Outcome(
+            "foreign_key_without_orphans",
+            table,
+            None,
+            (table, name) not in broken,
+            None if (table, name) in broken else 0,
+            None,
+            0,
+            f"{name}: validated by the database (VALIDATE CONSTRAINT)"
+            + (": it has orphaned rows" if (table, name) in broken else ""),
+        )
+        for table, name in keys
     ]
 
 

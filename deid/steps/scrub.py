@@ -92,7 +92,7 @@ def scrub_finish(ctx) -> None:
     if done is not None:
         return  # an earlier attempt finished (a retried task): the stamp says for this very plan
     with _work_engine(ctx) as work:
-        rows, tallies = finish_scrub(work, plan, sessions=ctx.database.scrub_sessions)
+        rows, tallies, unchecked = finish_scrub(work, plan)
     finish(
         ctx,
         state,
@@ -106,6 +106,7 @@ def scrub_finish(ctx) -> None:
             for table, columns in tallies.items()
             for column, counts in columns.items()
         },
+        unchecked_keys=unchecked,
     )
 
 

@@ -101,6 +101,8 @@ class CopyState(_Strict):
     rows: dict[Name, int] | None = None  # rows per table when the copy was cloned
     # what the streamed scrub counted of each column it scrubbed, every row (deid.vector.tally): counts only
     tallies: dict[Name, dict[Name, int]] | None = None
+    # foreign keys the scrub's swaps added back NOT VALID, as (table, constraint): validate checks them
+    unchecked_keys: list[tuple[Name, Name]] | None = None
     ledger: list[Stamp] = Field(default_factory=list)
     poisoned: Poison | None = None
     holder: Holder | None = None

@@ -30,6 +30,13 @@ class PostgresqlBackend(Backend):
 
         return introspect(connection, database_name)
 
+    def validate_foreign_keys(
+        self, engine: sa.Engine, keys: list[tuple[str, str]], sessions: int = 1
+    ) -> list[tuple[str, str]]:
+        from deid.backends.postgresql.scrub import validate_foreign_keys
+
+        return validate_foreign_keys(engine, keys, sessions)
+
     def check_terms(self, definition: str, columns: tuple[str, ...]) -> tuple[CheckTerm, ...]:
         from deid.backends.postgresql.checks import terms
 

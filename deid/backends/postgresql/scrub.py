@@ -105,7 +105,13 @@ def scrub_database(
     units = prepare_scrub(engine, plan, schema, how, tables)
     units += [t.table for t in plan.tables if t.statement is None and (tables is None or t.table in tables)]
     results = scrub_tables(engine, plan, salt, schema, set(units), progress, how)
-    finish_scrub(engine, plan, tables, sessions)
+    _, _, unchecked = finish_scrub(engine, plan, tables)
+    broken = validate_foreign_keys(engine, unchecked, sessions)
+    if broken:  # the run's validate step reports these as failed expectations; this call stands alone
+        raise TerminalError(
+            "foreign keys do not hold after the scrub: "
+            + ", ".join(f"{name} of {table}" for table, name in broken)
+        )
     return results
 
 
@@ -335,11 +341,14 @@ def _splittable(connection: sa.Connection, table_sql: str) -> bool:
 
 
 def finish_scrub(
-    engine: sa.Engine, plan: Plan, tables: set[str] | None = None, sessions: int = 1
-) -> tuple[dict[str, int], dict[str, dict[str, dict[str, int]]]]:
-    """Check that the ledger holds every table of `plan` (or of `tables`) as done; check the foreign keys
-    swaps left NOT VALID; refresh materialized views from the scrubbed data; drop `_deid` (its functions,
-    dictionaries and ledger). Returns rows per table, and the stream's tallies per table and column."""
+    engine: sa.Engine, plan: Plan, tables: set[str] | None = None
+) -> tuple[dict[str, int], dict[str, dict[str, dict[str, int]]], list[tuple[str, str]]]:
+    """Check that the ledger holds every table of `plan` (or of `tables`) as done (split tables swapped in
+    first); refresh materialized views from the scrubbed data; drop `_deid` (its functions, dictionaries and
+    ledger). Returns rows per table, the stream's tallies per table and column, and the foreign keys the
+    swaps added back NOT VALID, as (table, constraint): checking them reads every referencing row, which the
+    run's validate step does, beside its other checks (validate_foreign_keys), and nothing is published
+    before it has."""
     with engine.connect() as connection:
         try:
             with connection.begin():
@@ -356,7 +365,6 @@ def finish_scrub(
                     f"({', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}). Run the scrub of "
                     "those tables first"
                 )
-            _validate_foreign_keys(engine, connection, sessions)
             views = _refresh_materialized_views(connection)
             with connection.begin():
                 done = [t for t in plan.tables if t.table in wanted]
@@ -365,10 +373,11 @@ def finish_scrub(
                 statistics.renew(connection, [*rewritten, *views], emptied)
                 if plan.large_objects == "drop":
                     large_objects.drop_all(connection)
+                unchecked = swap.pending(connection)
                 rawsql.execute(connection, f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub") from None
-    return {table: ledger[table][2] for table in wanted}, counted
+    return {table: ledger[table][2] for table in wanted}, counted, unchecked
 
 
 def _scrub_table(connection: sa.Connection, plan: Plan, table_plan: TablePlan) -> TableResult:
@@ -464,22 +473,25 @@ def _update_in_place(connection: sa.Connection, table_plan: TablePlan, streamed:
     return rows
 
 
-def _validate_foreign_keys(engine: sa.Engine, connection: sa.Connection, sessions: int) -> None:
-    """Check the foreign keys the swaps added NOT VALID, `sessions` at a time (each reads the referencing
-    table once); a key that does not hold fails the scrub, naming the constraint."""
-    with connection.begin():
-        waiting = swap.pending(connection)
-    if not waiting:
-        return
+def validate_foreign_keys(
+    engine: sa.Engine, keys: list[tuple[str, str]], sessions: int = 1
+) -> list[tuple[str, str]]:
+    """VALIDATE CONSTRAINT each foreign key (table, constraint), `sessions` at a time (each reads the
+    referencing table once); returns those that do not hold: their referencing rows have orphans. Validating
+    a key that is valid already costs nothing, so a retried step may run it again."""
 
-    def check(item: tuple[str, str]) -> None:
-        with engine.connect() as c, c.begin():
-            rawsql.execute(c, swap.validate_statement(*item))
+    def check(item: tuple[str, str]) -> tuple[str, str] | None:
+        try:
+            with engine.connect() as c, c.begin():
+                rawsql.execute(c, swap.validate_statement(*item))
+        except sa.exc.DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "23503":  # foreign_key_violation
+                return item
+            raise retell(exc, f"validation of the foreign key {item[1]} of {item[0]}") from None
+        return None
 
     with ThreadPoolExecutor(max_workers=max(1, sessions)) as pool:
-        list(pool.map(check, waiting))
-    with connection.begin():
-        rawsql.execute(connection, f"DELETE FROM {swap.PENDING}")
+        return [item for item in pool.map(check, keys) if item is not None]
 
 
 def _refresh_materialized_views(connection: sa.Connection) -> list[str]:

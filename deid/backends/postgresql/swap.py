@@ -14,9 +14,10 @@ rows arrive, so each row is checked as it is written), and then, in the same tra
    constraints, indexes, CLUSTER ON, replica identity, triggers in their enabled states, row level security
    and its policies, storage parameters, column statistics targets and options, extended statistics,
    comments, and privileges (table and column);
-3. foreign keys are added back NOT VALID: checking them would read every referencing row (seconds per
-   million), and a key value was never rewritten by this swap; `validate_pending` checks them all at the
-   end of the scrub, before the copy can be validated or published, several at once.
+3. foreign keys are added back NOT VALID: checking them reads every referencing row (seconds per million),
+   which validation would read again for orphans; so the scrub notes them on the copy (`pending`), and the
+   run's validate step has the database validate them (VALIDATE CONSTRAINT, several at once, beside its
+   other checks) instead of scanning for orphans. Nothing is published before that.
 
 An identity column's sequence is made anew by LIKE (with the old one's options) and takes the old one's name,
 state, privileges and comment. What a swap cannot carry (partitions, inheritance, typed tables, rules, views
@@ -33,7 +34,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from deid import rawsql
-from deid.names import quote_ident
+from deid.names import key, quote_ident, quote_table
 
 PENDING = "_deid.pending_foreign_keys"  # in the scrub's schema, dropped with it
 PENDING_DDL = f"CREATE TABLE IF NOT EXISTS {PENDING} (table_sql text NOT NULL, name text NOT NULL)"
@@ -133,7 +134,7 @@ def prepare(connection: sa.Connection, table_sql: str) -> Swap:
 
 
 def finish(connection: sa.Connection, swap: Swap) -> None:
-    """The new table (filled) takes the old one's place; foreign keys wait in PENDING for validate_pending."""
+    """The new table (filled) takes the old one's place; foreign keys wait in PENDING for validation."""
     for statement in swap.before_drop:
         rawsql.execute(connection, statement)
     rawsql.execute(connection, f"DROP TABLE {swap.table_sql} RESTRICT")
@@ -157,16 +158,24 @@ def finish(connection: sa.Connection, swap: Swap) -> None:
 
 
 def pending(connection: sa.Connection) -> list[tuple[str, str]]:
-    """Foreign keys the swaps added NOT VALID and that are still to check (none when no swap ran)."""
+    """Foreign keys the swaps added NOT VALID, as (the table's key "schema.table", the constraint's name);
+    none when no swap ran."""
     exists = connection.execute(sa.text("SELECT to_regclass(:p) IS NOT NULL"), {"p": PENDING}).scalar()
     if not exists:
         return []
-    found = connection.execute(sa.text(f"SELECT table_sql, name FROM {PENDING} ORDER BY 1, 2"))
-    return [(table, name) for table, name in found]
+    found = connection.execute(
+        sa.text(
+            f"SELECT n.nspname, c.relname, p.name FROM {PENDING} p "
+            "JOIN pg_class c ON c.oid = CAST(p.table_sql AS regclass) "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY 1, 2, 3"
+        )
+    )
+    return [(key(schema, table), name) for schema, table, name in found]
 
 
-def validate_statement(table_sql: str, name: str) -> str:
-    return f"ALTER TABLE {table_sql} VALIDATE CONSTRAINT {quote_ident(name)}"
+def validate_statement(table: str, name: str) -> str:
+    """VALIDATE CONSTRAINT of the foreign key `name` of `table` (its key, "schema.table")."""
+    return f"ALTER TABLE {quote_table(table)} VALIDATE CONSTRAINT {quote_ident(name)}"
 
 
 _IDENTITIES = sa.text(
