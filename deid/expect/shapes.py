@@ -21,14 +21,23 @@ from deid.transformers.masking import RESTRICTED_ZIP3
 
 Predicate = Callable[[str, Mapping[str, Any], Column], str | None]  # (value SQL, params, column) -> SQL
 
-_LENGTH_TYPE = re.compile(r"(?:character varying|varchar|character|char|bpchar)\((\d+)\)")
+# a length-limited text type: (its name, its length)
+LENGTH_TYPE = re.compile(r"(character varying|varchar|character|char|bpchar)\((\d+)\)")
+# the fakes that pick one dictionary entry (their promise: the entry, and the unique tag if asked)
+DICTIONARY_FAKES = {
+    "fake.first_name": "first_name",
+    "fake.last_name": "last_name",
+    "fake.street_address": "street_address",
+    "fake.company": "company",
+    "fake.user_name": "user_name",
+}
 _TAG = f"[0-9a-f]{{{TAG_HEX}}}"
 _SEPARATORS = {fake.name: fake.separator for fake in FAKES}  # between a fake and its unique tag
 
 
 def limited(column: Column) -> bool:
     """A length-limited text column: fake values may have been shortened to fit, so not whole entries."""
-    return bool(_LENGTH_TYPE.fullmatch(column.data_type.strip().lower()) or column.max_length)
+    return bool(LENGTH_TYPE.fullmatch(column.data_type.strip().lower()) or column.max_length)
 
 
 def _matches(value: str, pattern: str) -> str:
@@ -153,11 +162,7 @@ def _truncate_date(value: str, params: Mapping[str, Any], column: Column) -> str
 
 
 PREDICATES: dict[str, Predicate] = {
-    "fake.first_name": _dictionary_fake("first_name"),
-    "fake.last_name": _dictionary_fake("last_name"),
-    "fake.street_address": _dictionary_fake("street_address"),
-    "fake.company": _dictionary_fake("company"),
-    "fake.user_name": _dictionary_fake("user_name"),
+    **{name: _dictionary_fake(dictionary) for name, dictionary in DICTIONARY_FAKES.items()},
     "fake.name": _fake_name,
     "fake.email": _regex_only("fake.email"),
     "fake.phone": _regex_only("fake.phone"),

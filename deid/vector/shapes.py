@@ -18,21 +18,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deid.expect.shapes import limited, regex, tag_suffix
+from deid.expect.shapes import DICTIONARY_FAKES, LENGTH_TYPE, limited, regex, tag_suffix
 from deid.schema import Column, Kind
 from deid.transformers.dictionaries import entries
 from deid.transformers.masking import RESTRICTED_ZIP3
 
 VectorPredicate = Callable[[pa.Array], pa.Array]  # outputs (text) -> true where a value conforms
-_LENGTH = re.compile(r"(character varying|varchar|character|char|bpchar)\((\d+)\)")
-
-_DICTIONARY_FAKES = {
-    "fake.first_name": "first_name",
-    "fake.last_name": "last_name",
-    "fake.street_address": "street_address",
-    "fake.company": "company",
-    "fake.user_name": "user_name",
-}
 
 
 def vector_predicate(transformer: str, params: Mapping[str, Any], column: Column) -> VectorPredicate | None:
@@ -50,7 +41,7 @@ def _as_stored(column: Column) -> Callable[[pa.Array], pa.Array] | None:
     """The text a length-limited column gives back for a text written into it: char(n) drops trailing spaces
     (its `::text`), varchar(n) cuts the spaces past n (any other excess is refused by the COPY)."""
     spelled = column.data_type.strip().lower()
-    found = _LENGTH.fullmatch(spelled)
+    found = LENGTH_TYPE.fullmatch(spelled)
     if found is None:
         return None
     if found.group(1) in ("character", "char", "bpchar"):
@@ -62,8 +53,8 @@ def _as_stored(column: Column) -> Callable[[pa.Array], pa.Array] | None:
 
 
 def _judged(transformer: str, params: Mapping[str, Any], column: Column) -> VectorPredicate | None:
-    if transformer in _DICTIONARY_FAKES:
-        return _dictionary_fake(transformer, params, column, (_DICTIONARY_FAKES[transformer],))
+    if transformer in DICTIONARY_FAKES:
+        return _dictionary_fake(transformer, params, column, (DICTIONARY_FAKES[transformer],))
     if transformer == "fake.name":
         return _dictionary_fake(transformer, params, column, ("first_name", "last_name"))
     if transformer in ("fake.ipv4", "fake.ipv6") and column.kind is Kind.INET:

@@ -108,8 +108,9 @@ def split(
     if swap.why_not(connection, table_sql, table_plan.recomputed) is not None:
         return None
     rebuild = swap.prepare(connection, table_sql)
-    blocks = rawsql.execute(
-        connection, f"SELECT pg_relation_size('{table_sql}'::regclass) / current_setting('block_size')::int"
+    blocks = connection.execute(
+        sa.text("SELECT pg_relation_size(CAST(:t AS regclass)) / current_setting('block_size')::int"),
+        {"t": table_sql},
     ).scalar()
     connection.execute(
         sa.text(
@@ -203,9 +204,7 @@ def finish_splits(connection: sa.Connection, plan: Plan) -> None:
             if scrub_ledger.state(connection, table) == (plan.digest, "done"):
                 continue  # an earlier attempt of the finish did this one
             rows, counts = _summed(connection, table)
-            rawsql.execute(
-                connection, "SET LOCAL maintenance_work_mem = '256MB'"
-            )  # index builds sort in memory
+            rawsql.execute(connection, swap.SORT_IN_MEMORY)
             found = connection.execute(
                 sa.text(f"SELECT swap FROM {SPLITS} WHERE table_key = :t"), {"t": table}
             )

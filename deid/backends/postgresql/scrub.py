@@ -428,8 +428,7 @@ def _stream_table(
             reason = swap.why_not(connection, table_sql, table_plan.recomputed)
             rebuild = None
             if reason is None:
-                # the new table's index builds sort in memory
-                rawsql.execute(connection, "SET LOCAL maintenance_work_mem = '256MB'")
+                rawsql.execute(connection, swap.SORT_IN_MEMORY)
                 rebuild = swap.prepare(connection, table_sql)
             else:
                 log.info("scrub %s: updated in place, not rebuilt, as %s", table_plan.table, reason)

@@ -176,9 +176,7 @@ def new_tally(columns: list[StreamedColumn], seed: int | None = None) -> Tally:
         for c in columns
         if (predicate := vector_predicate(c.transformer.name, c.params, c.target.column)) is not None
     }
-    if seed is None:
-        return Tally(names, searched, shapes=shapes)
-    return Tally(names, searched, seed, shapes)
+    return Tally(names, searched, shapes=shapes, **({} if seed is None else {"seed": seed}))
 
 
 def _as_text(name: str) -> str:

@@ -36,6 +36,8 @@ import sqlalchemy as sa
 from deid import rawsql
 from deid.names import key, quote_ident, quote_table
 
+# the new table's index builds sort in memory (in the transaction that finishes the swap)
+SORT_IN_MEMORY = "SET LOCAL maintenance_work_mem = '256MB'"
 PENDING = "_deid.pending_foreign_keys"  # in the scrub's schema, dropped with it
 PENDING_DDL = f"CREATE TABLE IF NOT EXISTS {PENDING} (table_sql text NOT NULL, name text NOT NULL)"
 
