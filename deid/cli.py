@@ -13,6 +13,7 @@ Errors are printed once, without a traceback, unless --debug is given.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -642,5 +643,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_BUG
 
 
+def command() -> None:
+    """The `deid` command (and `python -m deid.cli`): main, then an exit without the interpreter's last
+    garbage collections over everything GX, pandas and numba allocated (1.0 s at the end of every run,
+    measured). gc.freeze() only takes what exists out of the collector's sight: atexit handlers (logging's
+    flush, temporary folders' clean-up) still run."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -73,7 +73,7 @@ def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] 
                         functions[name](
                             ctx,
                             progress=lambda r: report(_progress_line(r)),
-                            finishing=_validation_ahead(steps),
+                            streams_done=_validation_ahead(steps),
                         )
                     elif name == "publish":
                         outcome = functions[name](ctx)
@@ -102,7 +102,9 @@ def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] 
 
 
 def _validation_ahead(steps: tuple[str, ...]) -> Callable[[], object] | None:
-    """What the scrub starts as its finish begins, when validate follows in this process: GX's import."""
+    """What the scrub starts once its rows are all transformed, when validate follows in this process: GX's
+    import, while the server builds the last table's indexes (started earlier, it would hold the GIL the
+    stream's threads need: the scrub took 4.5 s longer for 2.8 s less of validate, side by side)."""
     if "validate" not in steps:
         return None
     from deid.expect import gx_import

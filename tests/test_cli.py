@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,25 @@ def test_usage_error_exits_2():
     result = subprocess.run([sys.executable, "-m", "deid.cli", "plan"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "usage: deid" in result.stderr
+
+
+def test_the_installed_command_exits_with_the_commands_code_after_the_atexit_handlers(tmp_path):
+    """`deid` (the console script) ends with gc.freeze() to skip the interpreter's last collections: the
+    exit code is the command's, what it wrote is whole, and atexit handlers still run."""
+    deid = Path(sys.executable).parent / "deid"
+    out = tmp_path / "rules.schema.json"
+    script = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('atexit ran'))\n"
+        f"sys.argv = ['deid', 'rules-schema', '--out', {str(out)!r}]\n"
+        f"runpy.run_path({str(deid)!r}, run_name='__main__')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "atexit ran" in done.stdout
+    assert json.loads(out.read_text())["title"]
+    failed = subprocess.run([str(deid), "plan"], capture_output=True, text=True)
+    assert failed.returncode == 2 and "usage: deid" in failed.stderr
 
 
 def test_transformers_lists_and_shows(capsys):

@@ -58,8 +58,8 @@ def test_importing_twice_gives_the_same_module():
 
 
 def test_a_run_imports_gx_in_the_background_only_when_it_validates():
-    """`deid run` starts GX's import as the scrub's finish begins (the process waits on the server then);
-    validate's own call gets the same module, imported with scipy.stats still deferred."""
+    """`deid run` starts GX's import once the scrub has transformed its last rows (the process waits on the
+    server then); validate's own call gets the same module, imported with scipy.stats still deferred."""
     out = _python(
         """
         import sys

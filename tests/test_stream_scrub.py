@@ -501,3 +501,28 @@ def test_validate_checks_the_keys_the_swap_left_unchecked(refresh):
         outcome["ok"]
         and outcome["detail"] == "orders_person_fkey: validated by the database (VALIDATE CONSTRAINT)"
     )
+
+
+def test_streams_done_is_called_once_as_the_last_streamed_tables_rows_are_in(twins):
+    """`deid run` starts validation's imports when the scrub has no more rows to transform: once, after the
+    first tables' results and before the last streamed table (visits, in the plan's order) is swapped in,
+    its indexes still to build; at the very start when nothing streams."""
+    from deid.backends.postgresql.scrub import Scrubbing, prepare_scrub, scrub_tables
+
+    streamed, rewritten, plan = twins
+    for engine, how in ((streamed, Scrubbing(stream_from_rows=0)), (rewritten, Scrubbing(stream=False))):
+        with engine.connect() as c:
+            schema = backend_for("postgresql").introspect(c, "streamed")
+        events: list[str] = []
+
+        def done(engine=engine, events=events) -> None:
+            with engine.connect() as c:  # the last streamed table is not noted done yet
+                noted = rawsql.execute(c, "SELECT count(*) FROM _deid.scrubbed WHERE state = 'done'")
+                events.append(f"streams done, {noted.scalar()} noted")
+
+        units = set(prepare_scrub(engine, plan, schema, how))
+        scrub_tables(engine, plan, SALT, schema, units, events.append, how, done)
+        expected = ["public.measures", "public.people", "streams done, 2 noted", "public.visits"]
+        if not how.stream:
+            expected = ["streams done, 0 noted", "public.measures", "public.people", "public.visits"]
+        assert [e if isinstance(e, str) else e.table for e in events] == expected

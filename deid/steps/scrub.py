@@ -32,15 +32,13 @@ __all__ = ["TableResult", "scrub", "scrub_database", "scrub_finish", "scrub_prep
 
 
 def scrub(
-    ctx, progress: Progress | None = None, finishing: Callable[[], object] | None = None
+    ctx, progress: Progress | None = None, streams_done: Callable[[], object] | None = None
 ) -> list[TableResult]:
     """The scrub step of a run: the copy's plan (from its own schema), applied to it. The three parts below;
-    Airflow runs them as separate tasks, each of which reads the plan from the copy again. `finishing` is
-    called as the last part begins (it mostly waits on the server)."""
+    Airflow runs them as separate tasks, each of which reads the plan from the copy again. `streams_done` is
+    called once no row remains to transform in this process (from then on it mostly waits on the server)."""
     tables = scrub_prepare(ctx)
-    results = scrub_table_set(ctx, set(tables), progress)
-    if finishing is not None:
-        finishing()
+    results = scrub_table_set(ctx, set(tables), progress, streams_done)
     scrub_finish(ctx)
     return results
 
@@ -53,12 +51,17 @@ def scrub_prepare(ctx) -> list[str]:
         return prepare_scrub(work, plan, schema, _scrubbing(ctx))
 
 
-def scrub_table_set(ctx, units: set[str], progress: Progress | None = None) -> list[TableResult]:
+def scrub_table_set(
+    ctx,
+    units: set[str],
+    progress: Progress | None = None,
+    streams_done: Callable[[], object] | None = None,
+) -> list[TableResult]:
     """Middle part: scrub `units` of the working copy, as scrub_prepare named them (one Airflow mapped task
-    does one)."""
+    does one); `streams_done` as scrub's."""
     plan, schema = _plan(ctx)
     with _work_engine(ctx) as work:
-        results = scrub_tables(work, plan, ctx.salt, schema, units, progress, _scrubbing(ctx))
+        results = scrub_tables(work, plan, ctx.salt, schema, units, progress, _scrubbing(ctx), streams_done)
     for r in results:
         add_table_result(ctx.record, r.table, table_fact(r))
     return results

@@ -21,7 +21,7 @@ from deid.transformers.support import (
     round_table_entries,
     uuid_sql,
 )
-from deid.vector import digits, fpe, prf
+from deid.vector import fpe, prf
 from deid.vector.textcast import sql_text
 
 UNIQUE_HEX = 32  # 128 bits: collisions among 10^9 distinct values have probability below 2^-68
@@ -111,6 +111,8 @@ def _digits_vector(key: prf.Key, values: pa.Array, target: Target, pattern: str)
     """hash_digits (or hash{n}_digits_rounds, the same values) laid into the pattern: the permutation of the
     value's digits when they fill the pattern (an integer column's in-range values always do, padded with
     zeros), else the keyed hash of the whole value's text (as hash_digits reads it) mod 10^n."""
+    from deid.vector import digits  # compiled by numba: imported where used (deid.vector.sha256_kernel)
+
     n = pattern.count("#")
     x, fits, valid = digits.read(values, n, target.kind is Kind.INTEGER)
     out = np.zeros(len(x), np.int64)

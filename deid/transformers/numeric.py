@@ -17,7 +17,7 @@ from deid.schema import Kind
 from deid.transformers.base import NUMBER_KINDS, Batch, Param, Target, Transformer, cast
 from deid.transformers.common import by_key, by_param, check_by
 from deid.transformers.support import prf_unit_sql
-from deid.vector import decimals, floats, keys, prf
+from deid.vector import decimals, keys, prf
 
 _INTEGER_RANGE = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}  # -n <= value < n
 _NUMERIC = re.compile(r"(?:numeric|decimal)\((\d+)(?:,\s*(\d+))?\)")
@@ -61,6 +61,8 @@ def _noise(target: Target, params: Mapping[str, Any]) -> str:
 
 
 def _noise_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
+    from deid.vector import floats  # compiled by numba: imported where used (deid.vector.sha256_kernel)
+
     values = prf.texts(batch.values)
     valid = values.is_valid().to_numpy(zero_copy_only=False)
     if target.kind is Kind.FLOAT:
@@ -108,6 +110,8 @@ def _decimal_noise(
     """Numeric arithmetic, exact: the value times factor::numeric (the float factor as PostgreSQL converts
     it), rounded half away from zero on integers, clamped, printed with numeric's scale (the cast to the
     column's type, numeric(p, s) rounding included, is the server's, as in the SQL form)."""
+    from deid.vector import floats  # compiled by numba: imported where used (deid.vector.sha256_kernel)
+
     digits, scales = floats.factor_numeric(factor)
     product, scales, special = decimals.times(values, digits, scales, column=target.column.name)
     if target.kind is Kind.INTEGER:

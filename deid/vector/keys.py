@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deid.schema import Kind
-from deid.vector import datetimes, floats, prf
+from deid.vector import datetimes, prf
 
 if TYPE_CHECKING:
     from deid.transformers.base import Batch, Target
@@ -29,6 +29,8 @@ def canonical(values: pa.Array, target: Target) -> pa.Array:
         instants = datetimes.parse(values, timestamp=target.kind is Kind.TIMESTAMP, column=column)
         return datetimes.epoch_text(instants)
     if target.kind is Kind.FLOAT:
+        from deid.vector import floats  # compiled by numba: imported where used (deid.vector.sha256_kernel)
+
         single = floats.single(target.sql_type, column)
         values = prf.texts(values)
         x = floats.parse(values, single=single, column=column)

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,43 +34,6 @@ PARTITIONS = 1 << PARTITION_BITS
 # per batch (per-batch spills cost more than the digests themselves); held for every searched column and
 # both sides at once, so 2 MB each held 20 MB for the benchmark's users
 SPILL_VALUES = 1 << 16
-_M = np.uint64(0x9E3779B97F4A7C15)
-
-
-@numba.njit(cache=True, nogil=True)
-def _mix(h):
-    """splitmix64's finaliser: every input bit reaches every output bit."""
-    h ^= h >> np.uint64(30)
-    h *= np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(27)
-    h *= np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
-
-
-@numba.njit(cache=True, nogil=True)
-def _hashes(seed, data, offsets, out):
-    for i in range(len(offsets) - 1):
-        start, end = offsets[i], offsets[i + 1]
-        h = _mix(seed ^ np.uint64(end - start))
-        for j in range(start, end):
-            h = _mix(h ^ (np.uint64(data[j]) * _M))
-        out[i] = h
-
-
-def digests(values: pa.Array, seed: int) -> np.ndarray:
-    """A 64-bit seeded digest of each non-NULL value (as text), in order (NULLs left out)."""
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        values = pc.cast(values, pa.string())
-    values = values.filter(values.is_valid()) if values.null_count else values
-    n = len(values)
-    _, offsets_buf, data_buf = values.buffers()
-    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
-    offsets = np.frombuffer(offsets_buf, width)[values.offset : values.offset + n + 1]
-    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    out = np.empty(n, np.uint64)
-    _hashes(np.uint64(seed), data, offsets, out)
-    return out
 
 
 @dataclass
@@ -141,6 +103,8 @@ class Tally:
             counts["out_of_shape"] = len(produced) - _true(pc.fill_null(self.shapes[column](produced), False))
         searched = column in self.searched
         if searched:
+            from deid.vector.digest64 import digests  # numba on first use: see digest64
+
             seen, produced = digests(everything, self.seed), digests(outputs, self.seed)
         with self._lock:
             tally = self.tallies[column]

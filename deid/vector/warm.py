@@ -15,11 +15,11 @@ def load() -> None:
     """Load the kernels (and pyarrow's lazy imports) now, in this thread."""
     import pyarrow as pa
 
-    from deid.vector import prf, tally
+    from deid.vector import digest64, prf
 
     key = prf.Key.for_salt("warm-up: not a salt")
     prf.hexes(key, "warm", pa.array(["a", None]))
-    tally.digests(pa.array(["a"]), 1)
+    digest64.digests(pa.array(["a"]), 1)
 
 
 def in_background() -> threading.Thread:

@@ -187,6 +187,7 @@ def scrub_tables(
     units: set[str],
     progress: Progress | None = None,
     how: Scrubbing = Scrubbing(),
+    streams_done: Callable[[], object] | None = None,
 ) -> list[TableResult]:
     """Scrub the `units` prepare_scrub returned (or some of them), in the plan's order of tables.
 
@@ -194,12 +195,19 @@ def scrub_tables(
     rewritten by the SQL forms, a big one shared by `how.sessions` sessions (split.py); the parts of a split
     table here run side by side, one session each. Calls are independent, so several may run at once on
     different units (Airflow maps them, even over several workers).
+
+    `streams_done` is called once this process has no more rows to transform: as the last streamed table's
+    rows are in, before its indexes are built (from then on the process mostly waits on the server).
     """
     results = []
     key = Key.for_salt(salt)
     wanted: dict[str, list[Unit]] = {}
     for unit in parts.units(units, plan):
         wanted.setdefault(unit.table, []).append(unit)
+    streams_done = _once(streams_done)
+    streaming = [t.table for t in plan.tables if t.table in wanted and how.streamed(schema, t) is not None]
+    if not streaming:
+        streams_done()
     with engine.connect() as connection:
         setup, keyed = _session_setup(plan, salt), False
         _session_setup(plan, None)(connection)  # the key reaches the session only if an SQL form needs it
@@ -215,7 +223,8 @@ def scrub_tables(
             elif (rows := scrub_ledger.already(connection, plan, table_plan)) is not None:
                 done = [TableResult(table_plan.table, rows, 0.0, "already scrubbed")]
             elif streamed is not None:
-                done = [_stream_table(engine, connection, plan, table_plan, streamed, key, salt)]
+                rows_in = streams_done if table_plan.table == streaming[-1] else None
+                done = [_stream_table(engine, connection, plan, table_plan, streamed, key, salt, rows_in)]
             else:
                 if not keyed:
                     setup(connection)
@@ -225,6 +234,8 @@ def scrub_tables(
                     done = [_scrub_table_split(engine, connection, plan, table_plan, setup, how.sessions)]
                 else:
                     done = [_scrub_table(connection, plan, table_plan)]
+            if streaming and table_plan.table == streaming[-1]:
+                streams_done()  # parts, or a table scrubbed before: no stream of its own to call it
             for result in done:
                 results.append(result)
                 part = f" part {result.part}" if result.part else ""
@@ -415,6 +426,7 @@ def _stream_table(
     streamed: Streamed,
     key: Key,
     salt: str,
+    rows_in: Callable[[], object] | None = None,
 ) -> TableResult:
     """One table through the stream, in one transaction: static rows checked, the table locked against
     writers (the reader, a second session, must see what this transaction will replace), then rebuilt by a
@@ -444,6 +456,8 @@ def _stream_table(
                     stream_into_staging(connection, reader, table_plan, streamed, key, tally)
                 tallies = tally.close()
             streamed_at = time.monotonic()
+            if rows_in is not None:
+                rows_in()
             if rebuild is not None:
                 swap.finish(connection, rebuild)
                 action = "rebuilt"
@@ -491,6 +505,17 @@ def validate_foreign_keys(
 
     with ThreadPoolExecutor(max_workers=max(1, sessions)) as pool:
         return [item for item in pool.map(check, keys) if item is not None]
+
+
+def _once(call: Callable[[], object] | None) -> Callable[[], None]:
+    """`call` on the first call of the result only (and nothing if `call` is None)."""
+    pending = [call] if call is not None else []
+
+    def once() -> None:
+        while pending:
+            pending.pop()()
+
+    return once
 
 
 def _refresh_materialized_views(connection: sa.Connection) -> list[str]:
