@@ -47,3 +47,31 @@ def test_card_numbers_count_only_when_they_pass_luhn(pg_engine: sa.Engine, text:
             sa.text(f"SELECT {card_number('v')} FROM (SELECT CAST(:t AS text) AS v) AS s"), {"t": text}
         )
     assert found.scalar() is hit
+
+
+def test_the_scan_counts_rows_not_distinct_values(pg_engine: sa.Engine):
+    """Patterns are tested once per distinct value, and each value counts for all its rows: a phone number
+    repeated 7 times is 7 unexpected rows, and every sampled row is counted as checked."""
+    from types import SimpleNamespace
+
+    from deid.expect.pii import _scan_sql
+    from deid.expect.settings import Settings
+
+    with pg_engine.begin() as c:
+        c.execute(sa.text("CREATE TEMP TABLE notes (body text, memo text)"))
+        c.execute(
+            sa.text(
+                "INSERT INTO notes SELECT CASE WHEN i <= 7 THEN 'call (415) 555-2671' WHEN i <= 12 THEN "
+                "'nothing' END, CASE WHEN i % 2 = 0 THEN 'mail a@b.example.org' ELSE 'x' END "
+                "FROM generate_series(1, 15) AS i"
+            )
+        )
+        table = SimpleNamespace(table="pg_temp.notes", keep_rows_where=None)
+        columns = [("body", "body", ("phone", "email")), ("memo", "memo", ("email", "card_number"))]
+        rows = c.execute(sa.text(_scan_sql(table, columns, Settings()))).all()
+    assert sorted(tuple(r) for r in rows) == [
+        ("body", "email", 0, 15),
+        ("body", "phone", 7, 15),
+        ("memo", "card_number", 0, 15),
+        ("memo", "email", 7, 15),
+    ]

@@ -69,9 +69,10 @@ def identifier_sources(table_plan: TablePlan) -> list[str]:
 
 def _tokens_sql(table_plan: TablePlan, content: str, rows: int | None) -> str:
     limit = f" LIMIT {rows}" if rows is not None else ""
+    # each distinct text tokenized once: kept text repeats (statuses, cities), and the regexes cost the most
     return (
-        f"SELECT DISTINCT {keyed('x.token')} FROM (SELECT {content} AS v FROM "
-        f"{quote_table(table_plan.table)} {not_static(table_plan)}{limit}) AS r, LATERAL ("
+        f"SELECT DISTINCT {keyed('x.token')} FROM (SELECT DISTINCT s.v FROM (SELECT {content} AS v FROM "
+        f"{quote_table(table_plan.table)} {not_static(table_plan)}{limit}) AS s) AS r, LATERAL ("
         f"SELECT lower(m.found[1]) FROM regexp_matches(r.v, {regex_literal(EMAIL)}, 'g') AS m(found) "
         f"UNION ALL SELECT w.words[i] || ' ' || w.words[i + 1] "
         f"FROM regexp_split_to_array(lower(r.v), {regex_literal(_WORD_BREAK)}) AS w(words), "
