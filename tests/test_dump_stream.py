@@ -413,6 +413,25 @@ def test_a_clone_whose_pg_dump_loses_production_fails_and_is_dropped(postgres, b
         ).all()
 
 
+def test_a_pg_dump_that_failed_on_its_own_is_the_cause_whatever_pg_restore_says():
+    """Whichever ended first, and whatever pg_restore said of its input cut short (its words vary with
+    where the cut fell), a pg_dump that exited with an error of its own is named as the cause; a pg_dump
+    ended by the broken pipe is not (CI once saw pg_restore blamed for pg_dump's lost connection)."""
+    from deid.cloners.pipe import Outcome
+    from deid.errors import TerminalError
+
+    lost = "pg_dump: error: Dumping the contents of table failed: server closed the connection unexpectedly"
+    restore = Outcome("pg_restore", 1, "pg_restore: error: words no pattern lists")
+    error = dump.pipeline_error([restore, Outcome("pg_dump", 1, lost)], "prod", "work", [])
+    assert isinstance(error, TransientError)
+    assert str(error).startswith("clone: dump of prod into work failed in pg_dump (exit code 1)")
+    refused = Outcome("pg_restore", 1, "pg_restore: error: could not execute query: ERROR: permission denied")
+    piped = Outcome("pg_dump", -13, "")  # SIGPIPE: pg_restore had stopped reading
+    error = dump.pipeline_error([refused, piped], "prod", "work", [])
+    assert type(error) is TerminalError
+    assert str(error).startswith("clone: dump of prod into work failed in pg_restore (exit code 1)")
+
+
 def test_pg_restore_fails_on_an_archive_cut_anywhere(postgres, rich_production, pg_url, tmp_path):
     """The stream pg_restore reads, cut short at any point, is an error, never a smaller restore."""
     tools = dump.choose_tools(postgres.version)

@@ -161,6 +161,9 @@ def pipeline_error(
     then the other, each with the lines of its error output that cannot hold row values. TransientError
     when a connection was lost (Airflow retries), TerminalError otherwise."""
     causes = [o for o in failed if not (o.stopped or _ended_by_partner(o))]
+    # pg_dump failing on its own comes first: pg_restore can end pg_dump only by a broken pipe (or deid
+    # stopping it), while pg_restore's own words for an input cut short vary with where the cut fell
+    causes.sort(key=lambda o: o.name != "pg_dump")
     cause = (causes or failed)[0]
     lost = any(_LOST.search(o.stderr) for o in failed)  # on the raw text: it decides retrying, shows nothing
     fix = (
