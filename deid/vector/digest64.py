@@ -6,7 +6,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from deid.vector import prf
 
 _M = np.uint64(0x9E3779B97F4A7C15)
 
@@ -33,9 +34,7 @@ def _hashes(seed, data, offsets, out):
 
 def digests(values: pa.Array, seed: int) -> np.ndarray:
     """A 64-bit seeded digest of each non-NULL value (as text), in order (NULLs left out)."""
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        values = pc.cast(values, pa.string())
+    values = prf.texts(values)
     values = values.filter(values.is_valid()) if values.null_count else values
     n = len(values)
     _, offsets_buf, data_buf = values.buffers()

@@ -204,8 +204,9 @@ def scrub_tables(
     wanted: dict[str, list[Unit]] = {}
     for unit in parts.units(units, plan):
         wanted.setdefault(unit.table, []).append(unit)
+    streams = {t.table: how.streamed(schema, t) for t in plan.tables if t.table in wanted}
+    streaming = [table for table, streamed in streams.items() if streamed is not None]
     streams_done = _once(streams_done)
-    streaming = [t.table for t in plan.tables if t.table in wanted and how.streamed(schema, t) is not None]
     if not streaming:
         streams_done()
     with engine.connect() as connection:
@@ -214,7 +215,7 @@ def scrub_tables(
         for table_plan in plan.tables:
             if table_plan.table not in wanted:
                 continue
-            streamed = how.streamed(schema, table_plan)
+            streamed = streams[table_plan.table]
             table_units = wanted[table_plan.table]
             if table_units[0].part is not None:
                 if streamed is None:
