@@ -7,12 +7,7 @@ error responses and connection failures.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -22,6 +17,7 @@ import pytest
 
 from deid.records.config import RecordsConfig, S3Target
 from deid.records.store import relative_paths, save_run
+from tests.moto_server import aws_env, endpoint, free_port  # noqa: F401  (aws_env, endpoint: fixtures)
 from tests.test_records_store import TABLES, make_record
 
 PREFIX = "deid/nightly/"
@@ -30,63 +26,6 @@ CONTENT_TYPES = {
     "report": "text/html; charset=utf-8",
     "metrics": "application/vnd.apache.parquet",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
-    try:
-        opener.open(url, timeout=1).close()
-    except urllib.error.HTTPError:
-        return True  # an HTTP error status is still an answer
-    except OSError:
-        return False
-    return True
-
-
-@pytest.fixture(scope="module")
-def endpoint(tmp_path_factory: pytest.TempPathFactory):
-    """moto's server on a free port of 127.0.0.1; its URL. Stopped after the module's tests."""
-    port = _free_port()
-    output = tmp_path_factory.mktemp("moto") / "server.log"
-    with output.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not _answers(url):
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            server.wait()
-            pytest.fail(f"moto server did not answer at {url}:\n{output.read_text(errors='replace')}")
-        time.sleep(0.2)
-    yield url
-    server.terminate()
-    try:
-        server.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> str:
-    """Fake credentials for boto3 (moto accepts any); returns the secret access key."""
-    secret = f"fake-secret-{uuid.uuid4().hex}"
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    return secret
 
 
 @pytest.fixture
@@ -198,7 +137,7 @@ def test_a_missing_bucket_is_a_warning_and_the_local_files_are_kept(s3, endpoint
 def test_an_unreachable_endpoint_is_a_warning_within_bounded_time(aws_env: str, tmp_path: Path):
     """Nothing listens on the endpoint's port: save_run gives up quickly with a warning naming the
     connection failure, and the local record says the upload failed."""
-    closed = f"http://127.0.0.1:{_free_port()}"
+    closed = f"http://127.0.0.1:{free_port()}"
     record = make_record()
 
     began = time.monotonic()
