@@ -21,7 +21,10 @@ __all__ = ["Backend", "Capabilities", "backend_for", "engine_names", "url_from_d
 
 _REGISTRY: dict[str, str] = {
     "postgresql": "deid.backends.postgresql:PostgresqlBackend",
+    "mysql": "deid.backends.mysql:MysqlBackend",
 }
+# Other names of a registered engine: SQLAlchemy's dialect for MariaDB is "mariadb" (mariadb+pymysql://).
+_ALIASES: dict[str, str] = {"mariadb": "mysql"}
 
 
 def engine_names() -> tuple[str, ...]:
@@ -35,6 +38,7 @@ def backend_for(engine_name: str) -> Backend:
     Raises ConfigError, with a suggestion, for an engine deid does not know.
     """
     name = engine_name.split("+", 1)[0]
+    name = _ALIASES.get(name, name)
     if name not in _REGISTRY:
         raise ConfigError(f"Unknown engine '{engine_name}'.{did_you_mean(name, _REGISTRY)}")
     return _load(name)
