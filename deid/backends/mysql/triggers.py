@@ -19,8 +19,10 @@ from collections.abc import Iterable
 from deid.schema import Derivation
 
 _IDENT = r"(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)"
-_COMMENTS = re.compile(r"(?:--\s|#)[^\n]*|/\*.*?\*/", re.S)
-_STRINGS = re.compile(r"'(?:[^'\\]|''|\\.)*'|\"(?:[^\"\\]|\"\"|\\.)*\"", re.S)
+# strings and comments in one pass, whichever starts first: `'--'` is a string, `-- it's` a comment
+_STRINGS_AND_COMMENTS = re.compile(
+    r"(?P<string>'(?:[^'\\]|''|\\.)*'|\"(?:[^\"\\]|\"\"|\\.)*\")|(?:--\s|#)[^\n]*|/\*.*?\*/", re.S
+)
 _ROW_COLUMN = re.compile(rf"\b(NEW|OLD)\s*\.\s*({_IDENT})", re.I)
 _STATEMENT_KEYWORDS = re.compile(r"\b(?:BEGIN|THEN|ELSE|DO|LOOP|REPEAT)\b", re.I)
 _SET = re.compile(r"^\s*SET\s+(?!(?:SESSION|GLOBAL|LOCAL|TRANSACTION|NAMES)\b)(.*)$", re.I | re.S)
@@ -39,7 +41,7 @@ def analyse(body: str, columns: Iterable[str]) -> tuple[tuple[Derivation, ...] |
     `columns` are the table's columns, so that names come out as the catalog spells them (MySQL compares
     column names without regard to case)."""
     spelled = {c.lower(): c for c in columns}
-    text = _STRINGS.sub("''", _COMMENTS.sub(" ", body))
+    text = _STRINGS_AND_COMMENTS.sub(lambda m: "''" if m["string"] else " ", body)
     writes = bool(_WRITES.search(text))
     if _UNKNOWN.search(text):
         return None, writes
