@@ -281,7 +281,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
                     check_holder(state.holder if state else None, _cli_holder(), copy.name)
                 drop_database(c, copy.name)
                 dropped.append(copy.name)
-    dropped += _drop_preview_leftovers(server)
+    dropped += _drop_preview_leftovers(db.engine, server)
     print(f"dropped {', '.join(dropped)}" if dropped else f"{db.staging_name} has no working copy")
     return 0
 
@@ -297,14 +297,14 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return preview(_config(args), args)
 
 
-def _drop_preview_leftovers(server: str) -> list[str]:
+def _drop_preview_leftovers(engine: str, server: str) -> list[str]:
     """Throw-away databases of killed previews (server-wide: they belong to no staging name)."""
-    from deid.backends.postgresql.preview import drop_leftovers
+    from deid.backends import backend_for
     from deid.lock import lock_url
     from deid.steps.copies import admin
 
     with admin(lock_url(server)) as c:
-        return drop_leftovers(c)
+        return backend_for(engine).preview_support().drop_leftovers(c)
 
 
 def _cli_holder():

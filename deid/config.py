@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from deid import yamlsrc
-from deid.backends import engine_names
+from deid.backends import DEFAULT_ENGINE, backend_for, engine_names
 from deid.db import connection_url
 from deid.errors import ConfigError, MissingSetting, Problem
 from deid.expect.settings import Settings as ValidationSettings
@@ -176,7 +176,7 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
                     f"add {required}: <name>",
                 )
             )
-    engine = spec.get("engine", "postgresql")
+    engine = spec.get("engine", DEFAULT_ENGINE)
     engines = engine_names()
     if engine not in engines:
         problems.append(
@@ -186,7 +186,9 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
                 f"supported: {', '.join(engines)}",
             )
         )
-    clone = spec.get("clone", "template")
+    # where the server can copy a database itself, that is the default: no row moves through a client
+    instant = engine in engines and backend_for(engine).capabilities.instant_clone
+    clone = spec.get("clone", "template" if instant else "dump")
     from deid.cloners import (
         cloner_names,
     )  # here: the cloners import the run context, which imports this module

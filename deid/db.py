@@ -19,7 +19,7 @@ from urllib.parse import quote, quote_plus, urlencode
 
 import sqlalchemy as sa
 
-from deid.backends import backend_for, url_from_dsn
+from deid.backends import Backend, backend_for, url_from_dsn
 from deid.errors import ConfigError, TransientError
 
 # Refusals by a server that answered: a wrong password, an unknown role or database, no pg_hba entry. They
@@ -50,6 +50,11 @@ def normalise_url(url: str | sa.URL) -> sa.URL:
     backend = backend_for(_SCHEME_ALIASES.get(backend_name, backend_name))
     driver = parsed.drivername.partition("+")[2] or backend.driver
     return parsed.set(drivername=f"{backend.name}+{driver}")
+
+
+def backend_of(url: str | sa.URL) -> Backend:
+    """The backend of the engine a URL names (ConfigError as normalise_url's)."""
+    return backend_for(normalise_url(url).get_backend_name())
 
 
 def connection_url(text: str, what: str) -> str:

@@ -13,15 +13,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from deid.backends import backend_for
 from deid.rules import coverage
 from deid.rules.model import ColumnRule, RowLimit, RuleFile, TableRule, Waiver
 from deid.rules.targets import over_array, quote_table, target_for
 from deid.schema import Column, Kind, Schema, Table
 from deid.transformers import get
-
-# Triggers must not fire during the scrub (a trigger stamping updated_at would rewrite data), and foreign
-# keys hold by construction (both ends get the same deterministic transform) and are validated afterwards.
-PREAMBLE = ("SET session_replication_role = replica",)
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,9 @@ class Plan:
     rules_digest: str
     tables: tuple[TablePlan, ...]
     dictionaries: tuple[str, ...]
-    preamble: tuple[str, ...] = PREAMBLE
+    # what every scrub session runs first (Backend.scrub_preamble: triggers silenced, where the engine does
+    # that per session); part of the digest, so a copy scrubbed another way is a different plan
+    preamble: tuple[str, ...] = ()
     large_objects: str | None = None  # "drop" (the scrub unlinks them) or "keep", as the rules say
 
     @property
@@ -137,6 +136,7 @@ def build_plan(rules: RuleFile, schema: Schema) -> Plan:
         tables=tuple(tables),
         dictionaries=tuple(sorted(dictionaries)),
         large_objects=rules.large_objects.action if rules.large_objects else None,
+        preamble=backend_for(schema.engine).scrub_preamble(),
     )
 
 

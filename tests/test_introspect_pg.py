@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from deid import db
-from deid.backends import Backend, Capabilities, backend_for, engine_names
+from deid.backends import Backend, Capabilities, SequenceKind, TriggerSilencing, backend_for, engine_names
 from deid.backends.postgresql import types
 from deid.errors import ConfigError, TransientError
 from deid.schema import Column, ForeignKey, Kind, Schema, Sequence, View
@@ -501,11 +501,15 @@ def test_backend_lookup():
     backend = backend_for("postgresql")
     assert backend is backend_for("postgresql+psycopg")
     assert backend.name == "postgresql" and isinstance(backend, Backend)
-    assert backend.capabilities.clone_by_template and backend.capabilities.transactional_ddl
-    assert engine_names() == ("postgresql",)
+    assert backend.capabilities.instant_clone and backend.capabilities.transactional_ddl
+    assert backend.capabilities.sequence_kind is SequenceKind.SEQUENCE
+    assert "postgresql" in engine_names()
     with pytest.raises(AttributeError):
-        backend.capabilities.sequences = False  # type: ignore[misc]
-    assert Capabilities() == Capabilities(**dict.fromkeys(Capabilities.__dataclass_fields__, False))
+        backend.capabilities.instant_clone = False  # type: ignore[misc]
+    # an engine claims only what it has: the defaults claim nothing
+    nothing = Capabilities()
+    assert not any(v for v in vars(nothing).values() if isinstance(v, bool))
+    assert (nothing.sequence_kind, nothing.trigger_silencing) == (SequenceKind.NONE, TriggerSilencing.NONE)
 
 
 def test_unknown_engine_suggests():

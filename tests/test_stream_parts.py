@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from deid import rawsql
 from deid.backends.postgresql import parts
 from deid.backends.postgresql.introspect import introspect
-from deid.backends.postgresql.scrub import Scrubbing, finish_scrub, prepare_scrub, scrub_tables
+from deid.backends.postgresql.scrub import finish_scrub, prepare_scrub, scrub_tables
+from deid.backends.scrubbing import Scrubbing
 from deid.errors import TerminalError
 from deid.records.record import add_table_result
 from tests.test_stream_scrub import SALT, contents, twins  # noqa: F401  (twins: the fixture)

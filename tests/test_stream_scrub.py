@@ -507,7 +507,8 @@ def test_streams_done_is_called_once_as_the_last_streamed_tables_rows_are_in(twi
     """`deid run` starts validation's imports when the scrub has no more rows to transform: once, after the
     first tables' results and before the last streamed table (visits, in the plan's order) is swapped in,
     its indexes still to build; at the very start when nothing streams."""
-    from deid.backends.postgresql.scrub import Scrubbing, prepare_scrub, scrub_tables
+    from deid.backends.postgresql.scrub import prepare_scrub, scrub_tables
+    from deid.backends.scrubbing import Scrubbing
 
     streamed, rewritten, plan = twins
     for engine, how in ((streamed, Scrubbing(stream_from_rows=0)), (rewritten, Scrubbing(stream=False))):

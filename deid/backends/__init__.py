@@ -10,14 +10,26 @@ import functools
 import importlib
 from typing import TYPE_CHECKING
 
-from deid.backends.base import Backend, Capabilities
+from deid.backends.base import Backend, Capabilities, PreviewSupport, SequenceKind, TriggerSilencing
 from deid.errors import ConfigError
 from deid.suggest import did_you_mean
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-__all__ = ["Backend", "Capabilities", "backend_for", "engine_names", "url_from_dsn"]
+__all__ = [
+    "DEFAULT_ENGINE",
+    "Backend",
+    "Capabilities",
+    "PreviewSupport",
+    "SequenceKind",
+    "TriggerSilencing",
+    "backend_for",
+    "engine_names",
+    "url_from_dsn",
+]
+
+DEFAULT_ENGINE = "postgresql"  # deid.yaml's `engine:` when a database names none
 
 _REGISTRY: dict[str, str] = {
     "postgresql": "deid.backends.postgresql:PostgresqlBackend",

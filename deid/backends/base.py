@@ -1,34 +1,78 @@
 """What every engine backend offers, and what it can do, as data.
 
-Callers ask a backend's `capabilities` ("can you clone by template?") instead of testing its name, so adding
-an engine means adding a subclass, not editing every step. The base class holds the behaviour engines share
-and fails clearly for what an engine has not implemented.
+Callers ask a backend's `capabilities` ("can the server clone a database itself?") instead of testing its
+name, so adding an engine means adding a subclass, not editing every step. The base class holds the
+behaviour engines share and fails clearly for what an engine has not implemented.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import sqlalchemy as sa
 
+from deid.backends.scrubbing import Progress, Scrubbing, TableResult
 from deid.errors import ConfigError
 from deid.schema import CheckTerm, Schema
+
+if TYPE_CHECKING:
+    from deid.plan import Plan
+
+
+class SequenceKind(StrEnum):
+    """Where new ids come from, which decides what the rebase moves."""
+
+    SEQUENCE = "sequence"  # sequence objects that columns draw from (serial, identity)
+    AUTO_INCREMENT = "auto_increment"  # a counter kept per table
+    NONE = "none"  # the engine hands out no ids itself: nothing to rebase
+
+
+class TriggerSilencing(StrEnum):
+    """How the scrub keeps triggers from firing (a trigger stamping updated_at would rewrite data)."""
+
+    SESSION = "session"  # one setting of the scrub's sessions turns every trigger off (nothing to undo)
+    DROP_AND_RESTORE = "drop_and_restore"  # triggers are dropped for the scrub and created again after it
+    NONE = "none"
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What an engine supports. Every flag defaults to False: an engine claims only what it has."""
+    """What an engine can do, as data: callers ask "can you?", never "which engine are you?". Every flag
+    defaults to what an engine without the feature has, so an engine claims only what it has."""
 
     transactional_ddl: bool = False  # DDL can be rolled back with the transaction around it
-    clone_by_template: bool = False  # CREATE DATABASE ... TEMPLATE copies a database server-side
-    disable_triggers_by_replication_role: bool = False  # session_replication_role = replica skips triggers
-    generated_columns: bool = False
-    identity_columns: bool = False
-    partitioning: bool = False
-    materialized_views: bool = False
-    sequences: bool = False  # standalone sequence objects (not only AUTO_INCREMENT)
+    database_rename: bool = False  # a database can be renamed inside a transaction (publish is one commit)
+    instant_clone: bool = False  # the server copies a database itself (no rows through a client)
+    sequence_kind: SequenceKind = SequenceKind.NONE
+    trigger_silencing: TriggerSilencing = TriggerSilencing.NONE
     schemas: bool = False  # namespaces inside one database, so table names are "schema.table"
+    # the longest database name the engine keeps whole: a staging name plus deid's suffixes must fit
+    max_identifier_bytes: int = 30
+
+
+class PreviewSupport(Protocol):
+    """The engine's part of `deid preview`: a throw-away database on the staging server (held so that a
+    killed preview's leftover is found and dropped), one table's definition and first rows read from
+    production, and the sample loaded, rewritten and read back there. A module can be one."""
+
+    def new_name(self) -> str: ...
+    def hold(self, admin: sa.Connection, name: str) -> None: ...
+    def release(self, admin: sa.Connection, name: str) -> None: ...
+    def drop_leftovers(self, admin: sa.Connection) -> list[str]: ...
+    def table_ddl(
+        self, production: sa.Connection, table: str
+    ) -> tuple[list[str], list[tuple[str, str, bool]]]: ...
+    def sample(
+        self, production: sa.Connection, table: str, columns: list[str], key: tuple[str, ...], rows: int
+    ): ...
+    def load(
+        self, work: sa.Connection, table: str, columns: list[tuple[str, str]], rows: list[tuple]
+    ) -> None: ...
+    def read_back(self, work: sa.Connection, table: str, columns: list[str]) -> dict[int, tuple]: ...
+    def matching(self, work: sa.Connection, table: str, condition: str) -> list[int]: ...
 
 
 class Backend:
@@ -78,6 +122,56 @@ class Backend:
         """Check the foreign keys (table, constraint) a scrub left unchecked, and mark them valid; returns
         those that do not hold. Only an engine whose scrub leaves keys unchecked has any."""
         raise NotImplementedError(f"{type(self).__name__} leaves no foreign key unchecked")
+
+    # --- the scrub (deid.backends.scrubbing holds the types; deid.steps.scrub says when each part runs) ---
+
+    def prepare_scrub(
+        self, engine: sa.Engine, plan: Plan, schema: Schema, how: Scrubbing, tables: set[str] | None = None
+    ) -> list[str]:
+        """Make the scrub's support objects and ledger in the working copy; returns the units of work (a
+        table, or `<table>#<i>/<n>`, a part of one), each of which scrub_tables can be given on its own."""
+        raise NotImplementedError(f"{type(self).__name__} cannot scrub")
+
+    def scrub_tables(
+        self,
+        engine: sa.Engine,
+        plan: Plan,
+        salt: str,
+        schema: Schema,
+        units: set[str],
+        progress: Progress | None = None,
+        how: Scrubbing = Scrubbing(),
+        streams_done: Callable[[], object] | None = None,
+    ) -> list[TableResult]:
+        """Scrub some of the units prepare_scrub returned; `streams_done` is called once no row remains to
+        transform in this process."""
+        raise NotImplementedError(f"{type(self).__name__} cannot scrub")
+
+    def finish_scrub(
+        self, engine: sa.Engine, plan: Plan, tables: set[str] | None = None
+    ) -> tuple[dict[str, int], dict, list[tuple[str, str]]]:
+        """Check every table of the plan is scrubbed, renew statistics, drop the support objects; returns
+        rows per table, the stream's tallies per table and column, and the foreign keys left unchecked."""
+        raise NotImplementedError(f"{type(self).__name__} cannot scrub")
+
+    def scrub_database(self, engine: sa.Engine, plan: Plan, salt: str, **options: Any) -> list[TableResult]:
+        """The three parts in one call, for a benchmark or a test (options: the backend's)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot scrub")
+
+    def large_objects(self, connection: sa.Connection) -> int:
+        """How many objects the database holds outside any table's columns, which no column rule covers (the
+        rule file's `large_objects:` says what to do with them). The default engine has none."""
+        return 0
+
+    def preview_support(self) -> PreviewSupport:
+        """What `deid preview` needs of the engine (deid.preview.build)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot preview")
+
+    def scrub_preamble(self) -> tuple[str, ...]:
+        """Statements every scrub session runs first: triggers silenced where the engine does that per
+        session (Capabilities.trigger_silencing SESSION), and foreign keys not checked row by row (both ends
+        get the same deterministic transform; validation checks them afterwards). Part of the plan."""
+        return ()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

@@ -5,7 +5,7 @@ first N rows (as text, held in memory). The plan is the night's (the rules again
 a snapshot would clone it), and the sample is rewritten with that plan's own statement, the same `_deid`
 support objects and dictionaries, and the key derived from the real salt: a keyed transform shows the value
 the night would give. Everything happens in a throw-away database on the staging server (see
-deid.backends.postgresql.preview), dropped in a `finally`, so a failure or a signal (deid.signals turns
+Backend.preview_support), dropped in a `finally`, so a failure or a signal (deid.signals turns
 SIGINT and SIGTERM into an exception) leaves nothing; a SIGKILL leaves a database the next preview or
 `deid cleanup` drops. Nothing here takes the run lock or touches a staging name's copies: a preview runs
 beside a nightly run and never sees or changes the published copy.
@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from deid import rawsql
-from deid.backends import backend_for
-from deid.backends.postgresql import preview as pg
+from deid.backends import PreviewSupport, backend_for
 from deid.cloners import create_working_copy
 from deid.config import Config, Settings
 from deid.db import connect_readonly, engine, normalise_url
@@ -72,17 +71,19 @@ def compute(
     production = connect_readonly(settings.connection(db.production), poolclass=sa.pool.NullPool)
     try:
         with production.connect() as connection:
-            schema = backend_for(db.engine).introspect(connection, database)
+            backend = backend_for(db.engine)
+            support = backend.preview_support()
+            schema = backend.introspect(connection, database)
             plan, _waiting = plan_for(rules, schema, has_migrations=db.migrations is not None)
             table_plan = plan.table(table)
             if table_plan is None:
                 known = [t.table for t in plan.tables]
                 raise UsageError(f"{table} is not a table of {database}.{did_you_mean(table, known)}")
-            ddl, defined = pg.table_ddl(connection, table)
+            ddl, defined = support.table_ddl(connection, table)
             names = [name for name, _type, _generated in defined]
             shown = _shown(names, columns, table)
             key = schema.table(table).primary_key
-            sampled = pg.sample(connection, table, names, key, rows)
+            sampled = support.sample(connection, table, names, key, rows)
     finally:
         production.dispose()
     actions = {a.column: a for a in table_plan.actions}
@@ -100,6 +101,7 @@ def compute(
             "trigger, so a column a trigger recomputes shows the value before that trigger"
         )
     after, static = _scrubbed(
+        support,
         settings.connection(db.staging_server),
         settings.secret(db.salt_secret),
         plan.preamble,
@@ -139,22 +141,24 @@ def _rule(action: ColumnAction | None) -> str:
     return what if action.source == "rule" else f"{what} [{action.source}]"
 
 
-def _scrubbed(server: str, salt: str, preamble, table_plan: TablePlan, ddl, defined, sampled):
+def _scrubbed(
+    support: PreviewSupport, server: str, salt: str, preamble, table_plan: TablePlan, ddl, defined, sampled
+):
     """The sample after the plan's statement, by row number, and the numbers of the static test rows."""
     with admin(lock_url(server)) as connection:
-        pg.drop_leftovers(connection)
-        name = pg.new_name()
-        pg.hold(connection, name)
+        support.drop_leftovers(connection)
+        name = support.new_name()
+        support.hold(connection, name)
         try:
             create_working_copy(connection, name, "TEMPLATE template0")
             url = normalise_url(server).set(database=name)
-            return _rewrite(url, salt, preamble, table_plan, ddl, defined, sampled)
+            return _rewrite(support, url, salt, preamble, table_plan, ddl, defined, sampled)
         finally:
             drop_database(connection, name)
-            pg.release(connection, name)
+            support.release(connection, name)
 
 
-def _rewrite(url, salt: str, preamble, table_plan: TablePlan, ddl, defined, sampled):
+def _rewrite(support: PreviewSupport, url, salt: str, preamble, table_plan: TablePlan, ddl, defined, sampled):
     table = table_plan.table
     written = [i for i, (_n, _t, generated) in enumerate(defined) if not generated]
     names = [n for n, _t, _g in defined]
@@ -165,7 +169,7 @@ def _rewrite(url, salt: str, preamble, table_plan: TablePlan, ddl, defined, samp
                 with c.begin():
                     for statement in (*ddl, *support_sql()):
                         rawsql.execute(c, statement)
-                    pg.load(
+                    support.load(
                         c,
                         table,
                         [defined[i][:2] for i in written],
@@ -179,10 +183,10 @@ def _rewrite(url, salt: str, preamble, table_plan: TablePlan, ddl, defined, samp
                 with c.begin():
                     static = set()
                     if table_plan.keep_rows_where and table_plan.copy == "full":
-                        static = set(pg.matching(c, table, table_plan.keep_rows_where))
+                        static = set(support.matching(c, table, table_plan.keep_rows_where))
                     if table_plan.statement:
                         rawsql.execute(c, table_plan.statement)
-                    return pg.read_back(c, table, names), static
+                    return support.read_back(c, table, names), static
             except sa.exc.DBAPIError as exc:
                 raise retell(exc, f"preview of {table}") from None
     finally:

@@ -20,7 +20,6 @@ from deid.steps.state import Holder, now
 
 WORK_MARK = "__work_"
 KEPT_MARK = "__"
-MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1
 
 
 def work_name(staging_name: str, logical_date: dt.date) -> str:

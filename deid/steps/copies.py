@@ -23,9 +23,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from deid import rawsql
-from deid.db import engine
+from deid.db import backend_of, engine
 from deid.errors import ConfigError, TerminalError
-from deid.steps.context import KEPT_MARK, MAX_IDENTIFIER, WORK_MARK, work_name
+from deid.steps.context import KEPT_MARK, WORK_MARK, work_name
 from deid.steps.state import FORMAT, CopyState, checked, parse_state
 
 # The longest name deid derives from a staging name; PostgreSQL would silently truncate a longer one.
@@ -59,15 +59,17 @@ class Copy:
         }
 
 
-def check_staging_name(staging_name: str) -> None:
-    """ConfigError when the derived names would exceed PostgreSQL's identifier length (63 bytes)."""
+def check_staging_name(staging_name: str, server_url: str) -> None:
+    """ConfigError when the derived names would exceed the longest name the staging server's engine keeps
+    whole (Capabilities.max_identifier_bytes): a cut name would be another copy's, or none."""
+    backend = backend_of(server_url)
+    most = backend.capabilities.max_identifier_bytes
     longest = len(staging_name.encode()) + _LONGEST_SUFFIX
-    if not staging_name or longest > MAX_IDENTIFIER:
-        limit = MAX_IDENTIFIER - _LONGEST_SUFFIX
+    if not staging_name or longest > most:
         raise ConfigError(
-            f"staging name '{staging_name}' must be 1 to {limit} bytes long: deid adds up to "
-            f"{_LONGEST_SUFFIX} characters (e.g. {work_name('', dt.date(2026, 1, 1))}) and PostgreSQL "
-            f"truncates names beyond {MAX_IDENTIFIER} bytes"
+            f"staging name '{staging_name}' must be 1 to {most - _LONGEST_SUFFIX} bytes long: deid adds up "
+            f"to {_LONGEST_SUFFIX} characters (e.g. {work_name('', dt.date(2026, 1, 1))}) and {backend.name} "
+            f"keeps names of at most {most} bytes"
         )
 
 

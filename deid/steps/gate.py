@@ -21,7 +21,6 @@ import sqlalchemy as sa
 
 from deid import db
 from deid.backends import backend_for
-from deid.backends.postgresql import large_objects
 from deid.errors import TerminalError
 from deid.migrations import is_bookkeeping
 from deid.names import column_key
@@ -50,7 +49,7 @@ def check_publishable(ctx: RunContext, state: CopyState) -> CopyState:
     try:
         with work.connect() as c:
             copy = backend_for(ctx.database.engine).introspect(c, ctx.database.name)
-            objects = large_objects.count(c)
+            objects = backend_for(ctx.database.engine).large_objects(c)
     finally:
         work.dispose()
     if objects and applied.large_objects != "keep":

@@ -52,7 +52,7 @@ def publish(ctx: RunContext) -> str:
     from deid.steps.gate import check_publishable
     from deid.steps.ledger import begin
 
-    check_staging_name(ctx.staging_name)
+    check_staging_name(ctx.staging_name, ctx.staging_server_url)
     staging = ctx.staging_name
     state = check_publishable(ctx, begin(ctx, "publish"))
     roles = tuple(getattr(ctx.database, "staging_roles", ()) or ())
@@ -137,7 +137,7 @@ def rollback(staging_server_url: str, staging_name: str, to: dt.date | None = No
 
     Returns the logical date of the copy now published. The caller holds the run lock (steps/guard.py).
     """
-    check_staging_name(staging_name)
+    check_staging_name(staging_name, staging_server_url)
     with admin(staging_server_url) as c:
         copies = copies_on(c, staging_name)
         kept = [x for x in copies if x.role == "kept"]

@@ -55,7 +55,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from deid import db, names
-from deid.backends import backend_for
+from deid.backends import SequenceKind, backend_for
 from deid.dberrors import retell
 from deid.errors import TerminalError
 from deid.offsets import (
@@ -101,8 +101,9 @@ def rebase(ctx: RunContext) -> dict[str, int]:
     work = db.engine(ctx.work_url)
     try:
         backend = backend_for(work.dialect.name)
-        if not backend.capabilities.sequences:
-            raise TerminalError(f"rebase is not implemented for engine '{backend.name}' (no sequences)")
+        kind = backend.capabilities.sequence_kind
+        if kind is not SequenceKind.SEQUENCE:
+            raise TerminalError(f"rebase of {kind} ids is not implemented for engine '{backend.name}'")
         with work.begin() as connection:
             schema = backend.introspect(connection, ctx.work_name)
             results = rebase_database(connection, schema, ctx.logical_date)

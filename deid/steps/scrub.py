@@ -4,7 +4,7 @@ Three parts, so that Airflow can spread the tables over workers: `scrub_prepare`
 and the ledger in the copy, `scrub_table_set` rewrites some tables (one Airflow task each), `scrub_finish`
 checks every table is done, renews statistics, drops the support objects and stamps the copy. Each part reads
 the plan from the copy again and refuses a copy the snapshot did not finish, or one already scrubbed. The
-rewriting itself is the backend's (deid.backends.postgresql.scrub).
+rewriting itself is the engine's (Backend.prepare_scrub, scrub_tables, finish_scrub).
 """
 
 from __future__ import annotations
@@ -14,15 +14,8 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from deid.backends.postgresql.scrub import (
-    Progress,
-    Scrubbing,
-    TableResult,
-    finish_scrub,
-    prepare_scrub,
-    scrub_database,
-    scrub_tables,
-)
+from deid.backends import Backend, backend_for
+from deid.backends.scrubbing import Progress, Scrubbing, TableResult
 from deid.names import column_key
 from deid.plan import Plan
 from deid.records.record import add_table_result
@@ -48,7 +41,7 @@ def scrub_prepare(ctx) -> list[str]:
     the scrub does, one unit per Airflow task: a table, or `<table>#<i>/<n>`, a part of one."""
     plan, schema = _plan(ctx)
     with _work_engine(ctx) as work:
-        return prepare_scrub(work, plan, schema, _scrubbing(ctx))
+        return _backend(ctx).prepare_scrub(work, plan, schema, _scrubbing(ctx))
 
 
 def scrub_table_set(
@@ -61,10 +54,22 @@ def scrub_table_set(
     does one); `streams_done` as scrub's."""
     plan, schema = _plan(ctx)
     with _work_engine(ctx) as work:
-        results = scrub_tables(work, plan, ctx.salt, schema, units, progress, _scrubbing(ctx), streams_done)
+        results = _backend(ctx).scrub_tables(
+            work, plan, ctx.salt, schema, units, progress, _scrubbing(ctx), streams_done
+        )
     for r in results:
         add_table_result(ctx.record, r.table, table_fact(r))
     return results
+
+
+def scrub_database(engine: sa.Engine, plan: Plan, salt: str, **options) -> list[TableResult]:
+    """The whole scrub of the database behind `engine` in one call, without a run around it (a benchmark's or
+    a test's); `options` are the engine's (deid.backends.<engine>.scrub.scrub_database)."""
+    return backend_for(engine.dialect.name).scrub_database(engine, plan, salt, **options)
+
+
+def _backend(ctx) -> Backend:
+    return backend_for(ctx.database.engine)
 
 
 def table_fact(result: TableResult) -> dict:
@@ -95,7 +100,7 @@ def scrub_finish(ctx) -> None:
     if done is not None:
         return  # an earlier attempt finished (a retried task): the stamp says for this very plan
     with _work_engine(ctx) as work:
-        rows, tallies, unchecked = finish_scrub(work, plan)
+        rows, tallies, unchecked = _backend(ctx).finish_scrub(work, plan)
     finish(
         ctx,
         state,

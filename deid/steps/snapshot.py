@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from deid import db, rawsql
 from deid.backends import backend_for
-from deid.backends.postgresql import large_objects
 from deid.cloners import cloner_for
 from deid.dberrors import retell
 from deid.errors import RuleProblems, TerminalError
@@ -43,7 +42,7 @@ RESERVED_SCHEMAS = ("_deid",)
 def snapshot(ctx: RunContext) -> None:
     """Clone production into ctx.work_name (closed to everyone but deid's role), read the copy's schema and
     row counts, check the rules against it, and stamp it; records how and how long."""
-    check_staging_name(ctx.staging_name)
+    check_staging_name(ctx.staging_name, ctx.staging_server_url)
     rules = load_rules(ctx.rules_path)  # a broken rule file fails before anything is copied
     cloner = cloner_for(ctx.database.clone)
     with admin(ctx.staging_server_url) as c:
@@ -108,7 +107,7 @@ def _read_copy(ctx: RunContext) -> tuple[Schema, dict[str, int], int]:
                     "objects in the working copy: rename that schema in production"
                 )
             rows = {t.qualified: _count(c, t.qualified) for t in schema.rule_tables}
-            found = large_objects.count(c)
+            found = backend_for(ctx.database.engine).large_objects(c)
     except sa.exc.DBAPIError as exc:
         raise retell(exc, "reading the working copy") from None
     finally:

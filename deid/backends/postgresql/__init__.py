@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
-from deid.backends.base import Backend, Capabilities
+from deid.backends.base import Backend, Capabilities, PreviewSupport, SequenceKind, TriggerSilencing
+from deid.backends.scrubbing import Scrubbing
 from deid.schema import CheckTerm, Schema
 
 
@@ -15,15 +16,49 @@ class PostgresqlBackend(Backend):
     driver = "psycopg"
     capabilities = Capabilities(
         transactional_ddl=True,
-        clone_by_template=True,
-        disable_triggers_by_replication_role=True,
-        generated_columns=True,
-        identity_columns=True,
-        partitioning=True,
-        materialized_views=True,
-        sequences=True,
+        database_rename=True,
+        instant_clone=True,  # CREATE DATABASE ... TEMPLATE
+        sequence_kind=SequenceKind.SEQUENCE,
+        trigger_silencing=TriggerSilencing.SESSION,  # session_replication_role = replica
         schemas=True,
+        max_identifier_bytes=63,  # NAMEDATALEN - 1: longer names are cut, not refused
     )
+
+    def prepare_scrub(self, engine, plan, schema, how, tables=None):
+        from deid.backends.postgresql.scrub import prepare_scrub
+
+        return prepare_scrub(engine, plan, schema, how, tables)
+
+    def scrub_tables(
+        self, engine, plan, salt, schema, units, progress=None, how=Scrubbing(), streams_done=None
+    ):
+        from deid.backends.postgresql.scrub import scrub_tables
+
+        return scrub_tables(engine, plan, salt, schema, units, progress, how, streams_done)
+
+    def finish_scrub(self, engine, plan, tables=None):
+        from deid.backends.postgresql.scrub import finish_scrub
+
+        return finish_scrub(engine, plan, tables)
+
+    def scrub_database(self, engine, plan, salt, **options):
+        from deid.backends.postgresql.scrub import scrub_database
+
+        return scrub_database(engine, plan, salt, **options)
+
+    def large_objects(self, connection: sa.Connection) -> int:
+        from deid.backends.postgresql import large_objects
+
+        return large_objects.count(connection)
+
+    def preview_support(self) -> PreviewSupport:
+        from deid.backends.postgresql import preview
+
+        return cast(PreviewSupport, preview)
+
+    def scrub_preamble(self) -> tuple[str, ...]:
+        # replica: neither triggers nor foreign-key checks fire (both are system triggers)
+        return ("SET session_replication_role = replica",)
 
     def introspect(self, connection: sa.Connection, database_name: str) -> Schema:
         from deid.backends.postgresql.introspect import introspect

@@ -24,7 +24,6 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import psycopg
 import sqlalchemy as sa
@@ -42,6 +41,13 @@ from deid.backends.postgresql.stream import (
     stream_into_staging,
     stream_into_table,
 )
+from deid.backends.scrubbing import (
+    SPLIT_MIN_ROWS,
+    STREAM_MIN_ROWS,
+    Progress,
+    Scrubbing,
+    TableResult,
+)
 from deid.dberrors import retell
 from deid.errors import TerminalError
 from deid.names import key, quote_table
@@ -53,32 +59,6 @@ from deid.vector.apply import engine_side, streamed_columns
 from deid.vector.prf import Key
 
 log = logging.getLogger("deid.scrub")
-
-
-@dataclass(frozen=True)
-class TableResult:
-    table: str
-    rows: int
-    seconds: float
-    # "streamed" (vector forms), "rewritten" (SQL forms), "emptied", "untouched" or "already scrubbed" (by an
-    # earlier attempt)
-    action: str
-    sessions: int = 1  # sessions that shared the rewrite
-    part: str | None = None  # "i/n": part i of the n a big table was split into (parts.py)
-    # what the stream counted of each column (deid.vector.tally), for streamed tables
-    tallies: dict | None = field(default=None, compare=False)
-
-
-# A table is split over sessions from this many (estimated) rows: below it, setting sessions up costs more
-# than it saves.
-SPLIT_MIN_ROWS = 200_000
-# A table is streamed through the vector forms from this many (estimated) rows: below it the stream's set-up
-# (a second session, the swap's catalog reads, the kernels' first load) costs more than keying the values in
-# SQL (the demo's ten small tables: 1.5 s streamed, 0.8 s by the SQL forms). config: stream_from_rows.
-STREAM_MIN_ROWS = 10_000
-
-
-Progress = Callable[[TableResult], None]
 
 
 def scrub_database(
@@ -115,32 +95,16 @@ def scrub_database(
     return results
 
 
-@dataclass(frozen=True)
-class Scrubbing:
-    """How tables are scrubbed: tables of `stream_from_rows` rows or more stream through the vector forms
-    (unless `stream` is False), and one of `split_from_rows` rows or more is split into `parts` (parts.py:
-    Airflow tasks; the CLI runs them side by side) when it streams, or shared by `sessions` sessions when
-    the SQL forms rewrite it (split.py). `sessions` also validate the foreign keys the swaps added back."""
-
-    sessions: int = 1
-    parts: int = 1
-    split_from_rows: int = SPLIT_MIN_ROWS
-    stream: bool = True
-    stream_from_rows: int = STREAM_MIN_ROWS
-
-    def streamed(self, schema: Schema, table_plan: TablePlan) -> Streamed | None:
-        """The table's stream, or None when it is not streamed (too small, nothing to rewrite, emptied)."""
-        if not self.stream or table_plan.row_estimate < self.stream_from_rows:
-            return None
-        table = schema.table(table_plan.table)
-        if table_plan.statement is None or table_plan.copy != "full" or table is None:
-            return None
-        return Streamed(
-            table, streamed_columns(table, table_plan.actions), engine_side(table, table_plan.actions)
-        )
-
-    def parts_of(self, table_plan: TablePlan) -> int:
-        return self.parts if table_plan.row_estimate >= self.split_from_rows else 1
+def _streamed(how: Scrubbing, schema: Schema, table_plan: TablePlan) -> Streamed | None:
+    """The table's stream, or None when it is not streamed (too small, nothing to rewrite, emptied)."""
+    if not how.stream or table_plan.row_estimate < how.stream_from_rows:
+        return None
+    table = schema.table(table_plan.table)
+    if table_plan.statement is None or table_plan.copy != "full" or table is None:
+        return None
+    return Streamed(
+        table, streamed_columns(table, table_plan.actions), engine_side(table, table_plan.actions)
+    )
 
 
 def prepare_scrub(
@@ -169,10 +133,12 @@ def prepare_scrub(
                         tables is not None and table_plan.table not in tables
                     ):
                         continue
-                    streamed, split = how.streamed(schema, table_plan), None
-                    if streamed is not None and how.parts_of(table_plan) > 1:
+                    streamed, split = _streamed(how, schema, table_plan), None
+                    if streamed is not None and how.parts_of(table_plan.row_estimate) > 1:
                         check_static_rows(connection, table_plan)
-                        split = parts.split(connection, table_plan, streamed, how.parts_of(table_plan))
+                        split = parts.split(
+                            connection, table_plan, streamed, how.parts_of(table_plan.row_estimate)
+                        )
                     units.extend(str(u) for u in split or [Unit(table_plan.table)])
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub preparation") from None
@@ -204,7 +170,7 @@ def scrub_tables(
     wanted: dict[str, list[Unit]] = {}
     for unit in parts.units(units, plan):
         wanted.setdefault(unit.table, []).append(unit)
-    streams = {t.table: how.streamed(schema, t) for t in plan.tables if t.table in wanted}
+    streams = {t.table: _streamed(how, schema, t) for t in plan.tables if t.table in wanted}
     streaming = [table for table, streamed in streams.items() if streamed is not None]
     streams_done = _once(streams_done)
     if not streaming:

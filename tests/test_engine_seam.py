@@ -1,0 +1,107 @@
+"""The engine seam: nothing outside deid/backends/ names an engine or speaks one engine's SQL, and callers
+ask a backend's capabilities instead.
+
+The guard is a ratchet while issue 14 moves the rest behind the backends: tests/fixtures/engine_seam.json
+lists, per file, how many lines still name an engine; a file may only go down (and must then be lowered in
+the list, so the list stays the true to-do), and no new file may appear. When the list is empty, the guard
+is absolute.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pytest
+
+from deid.backends import Capabilities, SequenceKind, TriggerSilencing, backend_for
+from deid.errors import ConfigError
+from deid.plan import build_plan
+from deid.rules.model import Policy, RuleFile
+from deid.schema import Schema
+from deid.steps.context import work_name
+from deid.steps.copies import check_staging_name
+from tests.conftest import ROOT
+
+BASELINE = ROOT / "tests" / "fixtures" / "engine_seam.json"
+SCOPE = ("deid", "dags", "plugins")
+# engine names and drivers, and SQL only one engine speaks (casts, catalogs, its own functions and settings)
+ENGINE_WORDS = re.compile(
+    r"postgres|psycopg|libpq|plpgsql|mysql|mariadb|sqlite|\bpg_\w|::[a-z]|session_replication_role|set_config"
+    r"|regclass|jsonb|\bilike\b|\blateral\b|\bunnest\b|\$\$|auto_increment|get_lock|advisory_",
+    re.IGNORECASE,
+)
+
+
+def engine_lines() -> dict[str, int]:
+    """Per file outside deid/backends/, the lines that name an engine or use one engine's SQL."""
+    found = {}
+    for top in SCOPE:
+        for path in sorted((ROOT / top).rglob("*")):
+            relative = path.relative_to(ROOT).as_posix()
+            if not path.is_file() or relative.startswith("deid/backends/") or path.suffix in (".pyc",):
+                continue
+            text = path.read_text(errors="replace")
+            count = sum(1 for line in text.splitlines() if ENGINE_WORDS.search(line))
+            if count:
+                found[relative] = count
+    return found
+
+
+def test_no_file_outside_the_backends_names_an_engine_more_than_the_baseline_allows():
+    allowed = json.loads(BASELINE.read_text())
+    found = engine_lines()
+    grown = {f: (allowed.get(f, 0), n) for f, n in found.items() if n > allowed.get(f, 0)}
+    assert not grown, (
+        "engine-specific lines outside deid/backends/ (file: (allowed, found)); move them behind the "
+        f"backend: {grown}"
+    )
+    shrunk = {f: (n, found.get(f, 0)) for f, n in allowed.items() if found.get(f, 0) < n}
+    assert not shrunk, (
+        f"fewer engine lines than {BASELINE.name} allows (file: (allowed, found)): lower the list to what is "
+        f"left, so it stays the to-do of the seam: {shrunk}"
+    )
+
+
+def test_the_guard_sees_an_engine_name_and_engine_sql():
+    for line in (
+        "import psycopg",
+        "x::text",
+        "SELECT pg_backend_pid()",
+        "SET session_replication_role",
+        "ENGINE=InnoDB AUTO_INCREMENT=5",
+    ):
+        assert ENGINE_WORDS.search(line), line
+    for line in ("values[::2]", "a public schema", "the pages of a pager"):
+        assert not ENGINE_WORDS.search(line), line
+
+
+def test_capabilities_claim_nothing_by_default_and_the_default_engine_claims_what_steps_need():
+    nothing = Capabilities()
+    assert not (
+        nothing.transactional_ddl or nothing.database_rename or nothing.instant_clone or nothing.schemas
+    )
+    assert (nothing.sequence_kind, nothing.trigger_silencing) == (SequenceKind.NONE, TriggerSilencing.NONE)
+    postgresql = backend_for("postgresql").capabilities
+    assert postgresql.database_rename and postgresql.instant_clone
+    assert postgresql.trigger_silencing is TriggerSilencing.SESSION
+
+
+def test_a_staging_name_is_checked_against_the_staging_engines_name_limit():
+    backend = backend_for("postgresql")
+    most = backend.capabilities.max_identifier_bytes
+    suffix = len(work_name("", dt.date(2026, 1, 1)).encode())  # the longest suffix deid adds
+    url = "postgresql://deid@staging/postgres"
+    check_staging_name("s" * (most - suffix), url)
+    with pytest.raises(ConfigError, match=rf"must be 1 to {most - suffix} bytes long.*at most {most} bytes"):
+        check_staging_name("s" * (most - suffix + 1), url)
+    with pytest.raises(ConfigError, match="must be 1 to"):
+        check_staging_name("", url)
+
+
+def test_the_plans_session_preamble_is_the_engines():
+    schema = Schema("learners", "postgresql", ())
+    plan = build_plan(RuleFile("learners.yaml", "learners", Policy("p", "", "p.yaml", ()), ()), schema)
+    assert plan.preamble == backend_for("postgresql").scrub_preamble()
+    assert plan.preamble, "the engine silences triggers per session, so its plan says how"
