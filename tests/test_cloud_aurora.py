@@ -21,66 +21,20 @@ from deid.cloud.endpoints import clone_url
 from deid.cloud.results import Endpoint
 from deid.cloud.waiting import wait_for, waiter_config
 from deid.errors import ConfigError, TerminalError, TransientError
-from tests.moto_server import REGION, aws_env, endpoint, free_port  # noqa: F401  (aws_env, endpoint: fixtures)
+from tests.moto_server import (  # noqa: F401  (aws_env, calls, endpoint, network, rds, route53: fixtures)
+    REGION,
+    Calls,
+    aws_env,
+    calls,
+    endpoint,
+    free_port,
+    network,
+    rds,
+    route53,
+)
 
 DATE = dt.date(2026, 12, 3)
 FAST = {"timeout_seconds": 10, "poll_seconds": 0.1}  # moto's clusters are available at the second poll
-
-
-class Calls:
-    """The requests a boto3 client sent, as (operation, parameters), recorded by botocore's event hook."""
-
-    def __init__(self) -> None:
-        self.made: list[tuple[str, dict]] = []
-
-    def __call__(self, params, model, **_) -> None:
-        self.made.append((model.name, dict(params)))
-
-    def of(self, operation: str) -> list[dict]:
-        return [params for name, params in self.made if name == operation]
-
-
-@pytest.fixture
-def calls() -> Calls:
-    return Calls()
-
-
-@pytest.fixture
-def rds(endpoint: str, aws_env: str, calls: Calls):
-    import boto3
-
-    client = boto3.client("rds", endpoint_url=endpoint, region_name=REGION)
-    client.meta.events.register("provide-client-params.rds", calls)
-    return client
-
-
-@pytest.fixture
-def route53(endpoint: str, aws_env: str):
-    import boto3
-
-    return boto3.client("route53", endpoint_url=endpoint, region_name=REGION)
-
-
-@pytest.fixture
-def network(rds, endpoint: str) -> dict:
-    """A VPC with two subnets, a security group and an RDS subnet group of the test's own."""
-    import boto3
-
-    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=REGION)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{zone}")[
-            "Subnet"
-        ]["SubnetId"]
-        for i, zone in ((1, "a"), (2, "b"))
-    ]
-    suffix = uuid.uuid4().hex[:8]
-    group = ec2.create_security_group(GroupName=f"db-{suffix}", Description="db", VpcId=vpc)["GroupId"]
-    subnet_group = f"db-subnets-{suffix}"
-    rds.create_db_subnet_group(
-        DBSubnetGroupName=subnet_group, DBSubnetGroupDescription="db", SubnetIds=subnets
-    )
-    return {"subnet_group": subnet_group, "security_group": group}
 
 
 def make_source(rds, network: dict, name: str | None = None) -> str:
