@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from deid import db
-from deid.backends import backend_for, engine_names
+from deid.backends import SequenceKind, TriggerSilencing, backend_for, engine_names
 from deid.backends.mysql import texts, triggers, types
 from deid.errors import ConfigError
 from deid.schema import (
@@ -313,6 +313,9 @@ def test_capabilities_claim_nothing_mysql_lacks():
     assert capabilities.transactional_ddl is False and capabilities.schemas is False
     claimed = [name for name, value in dataclasses.asdict(capabilities).items() if value is True]
     assert claimed == []
+    assert capabilities.sequence_kind is SequenceKind.AUTO_INCREMENT
+    assert capabilities.trigger_silencing is TriggerSilencing.NONE  # until the scrub drops and restores them
+    assert capabilities.max_identifier_bytes == 64
 
 
 def test_a_mariadb_url_introspects(mysql_url: str, mariadb):

@@ -12,22 +12,31 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from deid.backends.base import Backend, Capabilities
+from deid.backends.base import Backend, Capabilities, SequenceKind, TriggerSilencing
 from deid.schema import Schema
 
 
 class MysqlBackend(Backend):
     name = "mysql"
     driver = "pymysql"
-    # Every flag is False, each for a reason (docs/backends/mysql.md):
+    # No flag is claimed, each for a reason (docs/backends/mysql.md):
     # - transactional_ddl: DDL commits the transaction it is in; a failed migration leaves what it did.
-    # - no server-side clone: neither server copies a database (no CREATE DATABASE ... TEMPLATE), and a
-    #   database cannot be renamed (RENAME DATABASE was removed), so publishing renames tables.
-    # - sequences: ids come from a per-table AUTO_INCREMENT counter. MariaDB also has CREATE SEQUENCE
-    #   objects, which introspection lists, but nothing moves them yet.
+    # - database_rename, instant_clone: a database cannot be renamed (RENAME DATABASE was removed) nor
+    #   copied by the server (no CREATE DATABASE ... TEMPLATE): publish renames tables, a clone moves rows.
+    # - trigger_silencing NONE: no session setting skips triggers (no session_replication_role); the scrub
+    #   will drop and re-create them (DROP_AND_RESTORE once it does).
     # - schemas: a MySQL "database" is the namespace; inside it there is no other.
-    # - triggers cannot be silenced per session (no session_replication_role).
-    capabilities = Capabilities(transactional_ddl=False, schemas=False)
+    # Ids come from each table's AUTO_INCREMENT counter. MariaDB also has CREATE SEQUENCE objects, which
+    # introspection lists, but nothing moves them yet.
+    capabilities = Capabilities(
+        transactional_ddl=False,
+        database_rename=False,
+        instant_clone=False,
+        sequence_kind=SequenceKind.AUTO_INCREMENT,
+        trigger_silencing=TriggerSilencing.NONE,
+        schemas=False,
+        max_identifier_bytes=64,  # a database or table name: 64 characters, so 64 bytes always fit
+    )
 
     def introspect(self, connection: sa.Connection, database_name: str) -> Schema:
         from deid.backends.mysql.introspect import introspect
