@@ -5,7 +5,9 @@ that nobody else be connected to the template while it is copied. It is therefor
 restored snapshot that lives on the staging server, not for a busy primary (use clone: dump there).
 
 STRATEGY FILE_COPY (PostgreSQL 15+; before 15 it was the only strategy) copies files instead of writing
-every block through the WAL, and on PostgreSQL 18 with file_copy_method = clone it becomes a reflink copy.
+every block through the WAL; on PostgreSQL 18 the cloner asks for file_copy_method = clone, a reflink copy
+on a filesystem that has them (deid.backends.postgresql.cow). The run record says which it was, and, when
+the server's files are on this host, the space the copy took and whether its blocks are shared.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 
 import sqlalchemy as sa
 
+from deid.backends.postgresql import cow
 from deid.cloners import Cloner, create_working_copy
 from deid.db import connect_readonly, safe_url
 from deid.errors import ConfigError, TerminalError
@@ -50,7 +53,8 @@ class TemplateCloner(Cloner):
             others = _settled_sessions(c, source)
             if others:
                 raise busy(others, source)
-            strategy = " STRATEGY FILE_COPY" if c.dialect.server_version_info >= (15,) else ""
+            strategy, method = cow.file_copy(c)
+            disk = cow.watch_disk(c, source)
             try:
                 create_working_copy(c, ctx.work_name, f"TEMPLATE {quote(c, source)}{strategy}")
             except sa.exc.OperationalError as e:
@@ -58,6 +62,8 @@ class TemplateCloner(Cloner):
                 if getattr(e.orig, "sqlstate", None) != OBJECT_IN_USE:
                     raise
                 raise busy(_sessions(e.orig), source) from None
+            ctx.record["clone_method_detail"] = method
+            ctx.record.update(disk.finish(c, ctx.work_name))
 
 
 def _settled_sessions(c: sa.Connection, source: str, wait: float = 1.0) -> int:

@@ -9,7 +9,8 @@ record that holds a secret it was given, as the last guard.
 Fields (format 1): record_format, deid_version, run_id, via (cli | airflow), database, logical_date,
 started_at, finished_at, seconds, outcome (published | kept: older than the published copy, so kept for
 rollback | failed | step: one step run with --only),
-failed_step, error, rules {file, sha256, git_commit, git_dirty}, schema_hash, clone_method, subset,
+failed_step, error, rules {file, sha256, git_commit, git_dirty}, schema_hash, clone_method, clone_seconds,
+clone_method_detail, clone_extra_bytes, clone_shared (template clones: docs/records.md), subset,
 steps {name: {start, seconds}}, tables {table: {rows, seconds, action, sessions or parts}},
 row_counts {table: {rows, expected}}, offsets, migrations, checks, expectations (with waivers: the checks
 the rule file waives, each with table, column, check, reason, line, matched and checked counts), published,
