@@ -146,4 +146,4 @@ def network(rds, endpoint: str) -> dict:
     rds.create_db_subnet_group(
         DBSubnetGroupName=subnet_group, DBSubnetGroupDescription="db", SubnetIds=subnets
     )
-    return {"subnet_group": subnet_group, "security_group": group}
+    return {"vpc": vpc, "subnet_group": subnet_group, "security_group": group}

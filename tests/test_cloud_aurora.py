@@ -163,6 +163,22 @@ def test_a_clone_is_copy_on_write_of_the_source_tagged_as_deids_with_one_instanc
     assert recorded["logical_date"] == "2026-12-03" and recorded["endpoint"]["port"] == clone["Port"]
 
 
+def test_a_security_group_of_deids_own_replaces_the_sources(rds, source, network, endpoint, calls):
+    """Until publish, the unscrubbed clone can sit behind a group only deid's workers reach."""
+    import boto3
+
+    ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=REGION)
+    own = ec2.create_security_group(
+        GroupName=f"deid-{uuid.uuid4().hex[:8]}", Description="deid's workers only", VpcId=network["vpc"]
+    )["GroupId"]
+
+    result = aurora.clone_cluster(rds, source, DATE, "run-sg", security_group_ids=[own], **FAST)
+
+    assert calls.of("RestoreDBClusterToPointInTime")[0]["VpcSecurityGroupIds"] == [own]
+    groups = [g["VpcSecurityGroupId"] for g in cluster(rds, result.clone_id)["VpcSecurityGroups"]]
+    assert groups == [own] != [network["security_group"]]
+
+
 def test_a_retried_run_waits_for_its_clone_instead_of_making_another(rds, source, calls):
     """The same run asking again (an Airflow retry after a timeout) finds its clone: no second restore."""
     first = aurora.clone_cluster(rds, source, DATE, "run-retry", **FAST)

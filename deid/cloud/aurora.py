@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from deid.cloud import naming
@@ -132,6 +132,7 @@ def clone_cluster(
     *,
     instance_class: str | None = None,
     restore_to: dt.datetime | None = None,
+    security_group_ids: Sequence[str] | None = None,
     timeout_seconds: float = TIMEOUT_SECONDS,
     poll_seconds: float = POLL_SECONDS,
     clone_limit: int = CLONE_LIMIT,
@@ -141,8 +142,10 @@ def clone_cluster(
 
     `restore_to` None: a copy-on-write clone at the latest restorable time (the nightly run). A time (a
     backfill; see naming.end_of_logical_date): a full-copy restore to it, refused outside the source's
-    restorable window. `instance_class` None: the class of the source's writer. A retried task finds the
-    clone its first try made (same identifier and tags) and only waits for it.
+    restorable window. `instance_class` None: the class of the source's writer. `security_group_ids` None:
+    the source's; a group only deid's workers reach keeps the unscrubbed clone from everyone else until
+    publish. A retried task finds the clone its first try made (same identifier and tags) and only waits
+    for it.
     """
     seconds: dict[str, float] = {}
     with timed(seconds, "describe_source"):
@@ -169,7 +172,7 @@ def clone_cluster(
         restore_time = restore_to or cluster.get("LatestRestorableTime")
         with timed(seconds, "restore"), aws("cloning cluster", f"'{source}' into '{clone_id}'"):
             rds.restore_db_cluster_to_point_in_time(
-                **_restore_arguments(cluster, clone_id, restore_to),
+                **_restore_arguments(cluster, clone_id, restore_to, security_group_ids),
                 Tags=naming.clone_tags(source, logical_date, run_id, restore_type),
             )
     else:
@@ -315,7 +318,9 @@ def delete_old_clones(
     )
 
 
-def _restore_arguments(cluster: Mapping, clone_id: str, restore_to: dt.datetime | None) -> dict[str, Any]:
+def _restore_arguments(
+    cluster: Mapping, clone_id: str, restore_to: dt.datetime | None, security_group_ids: Sequence[str] | None
+) -> dict[str, Any]:
     """restore_db_cluster_to_point_in_time's arguments: the source's network and parameters, which the
     API would otherwise replace by the defaults (the default security group above all)."""
     arguments: dict[str, Any] = {
@@ -329,7 +334,9 @@ def _restore_arguments(cluster: Mapping, clone_id: str, restore_to: dt.datetime 
         arguments |= {"RestoreType": "full-copy", "RestoreToTime": restore_to}
     if cluster.get("DBSubnetGroup"):
         arguments["DBSubnetGroupName"] = cluster["DBSubnetGroup"]
-    groups = [g["VpcSecurityGroupId"] for g in cluster.get("VpcSecurityGroups") or ()]
+    groups = list(
+        security_group_ids or [g["VpcSecurityGroupId"] for g in cluster.get("VpcSecurityGroups") or ()]
+    )
     if groups:
         arguments["VpcSecurityGroupIds"] = groups
     if cluster.get("DBClusterParameterGroup"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from deid.cloud import naming
@@ -67,11 +67,13 @@ def restore_instance(
     *,
     instance_class: str | None = None,
     taken_by: dt.datetime | None = None,
+    security_group_ids: Sequence[str] | None = None,
     timeout_seconds: float = TIMEOUT_SECONDS,
     poll_seconds: float = POLL_SECONDS,
 ) -> CloneResult:
     """Restore instance `source`'s snapshot (see pick_snapshot) into a new instance for the run and wait
-    for it. `instance_class` None: the source's. A retried task finds the instance its first try made and
+    for it. `instance_class` None: the source's; `security_group_ids` None: the source's (see
+    aurora.clone_cluster). A retried task finds the instance its first try made and
     only waits for it."""
     seconds: dict[str, float] = {}
     clone_id = naming.clone_identifier(source, logical_date, run_id)
@@ -92,7 +94,7 @@ def restore_instance(
         snapshot_id, restore_time = snapshot["DBSnapshotIdentifier"], snapshot["SnapshotCreateTime"]
         with timed(seconds, "restore"), aws("restoring snapshot", f"'{snapshot_id}' into '{clone_id}'"):
             rds.restore_db_instance_from_db_snapshot(
-                **_restore_arguments(instance, clone_id, snapshot_id, instance_class),
+                **_restore_arguments(instance, clone_id, snapshot_id, instance_class, security_group_ids),
                 Tags=naming.clone_tags(source, logical_date, run_id, "snapshot"),
             )
     with timed(seconds, "wait_instance"):
@@ -191,7 +193,11 @@ def delete_old_restores(rds: Any, source: str, keep: int, *, protect: Iterable[s
 
 
 def _restore_arguments(
-    instance: Mapping, clone_id: str, snapshot_id: str, instance_class: str | None
+    instance: Mapping,
+    clone_id: str,
+    snapshot_id: str,
+    instance_class: str | None,
+    security_group_ids: Sequence[str] | None,
 ) -> dict[str, Any]:
     """restore_db_instance_from_db_snapshot's arguments: the source's class, network and parameters,
     which the API would otherwise replace by defaults (the default security group above all)."""
@@ -205,7 +211,9 @@ def _restore_arguments(
     subnet_group = (instance.get("DBSubnetGroup") or {}).get("DBSubnetGroupName")
     if subnet_group:
         arguments["DBSubnetGroupName"] = subnet_group
-    groups = [g["VpcSecurityGroupId"] for g in instance.get("VpcSecurityGroups") or ()]
+    groups = list(
+        security_group_ids or [g["VpcSecurityGroupId"] for g in instance.get("VpcSecurityGroups") or ()]
+    )
     if groups:
         arguments["VpcSecurityGroupIds"] = groups
     parameters = [g["DBParameterGroupName"] for g in instance.get("DBParameterGroups") or ()]
