@@ -5,8 +5,8 @@ that nobody else be connected to the template while it is copied. It is therefor
 restored snapshot that lives on the staging server, not for a busy primary (use clone: dump there).
 
 STRATEGY FILE_COPY (PostgreSQL 15+; before 15 it was the only strategy) copies files instead of writing
-every block through the WAL; on PostgreSQL 18 the cloner asks for file_copy_method = clone, a reflink copy
-on a filesystem that has them (deid.backends.postgresql.cow). The run record says which it was, and, when
+every block through the WAL; from version 18 the cloner asks for file_copy_method = clone, a reflink copy
+on a filesystem that has them (see the backend's cow module). The run record says which it was, and, when
 the server's files are on this host, the space the copy took and whether its blocks are shared.
 """
 
