@@ -243,6 +243,16 @@ def test_a_future_restore_time_is_refused_too(rds, source, calls):
     assert calls.of("RestoreDBClusterToPointInTime") == []
 
 
+def test_a_source_without_an_instance_is_refused_as_aws_would(rds, network, calls):
+    empty = f"prod-empty-{uuid.uuid4().hex[:8]}"
+    rds.create_db_cluster(
+        DBClusterIdentifier=empty, Engine="aurora-postgresql", MasterUsername="x", MasterUserPassword="p" * 12
+    )
+    with pytest.raises(CloudError, match=f"cluster '{empty}' has no instance, and Aurora clones only"):
+        aurora.clone_cluster(rds, empty, DATE, "run-empty", **FAST)
+    assert calls.of("RestoreDBClusterToPointInTime") == []
+
+
 def test_an_unknown_source_is_a_terminal_error_naming_it_and_the_fix(rds, aws_env):
     with pytest.raises(CloudError) as missing:
         aurora.clone_cluster(rds, "no-such-cluster", DATE, "run-x", **FAST)

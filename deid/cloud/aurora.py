@@ -161,6 +161,13 @@ def clone_cluster(
             "run with another run id.",
             "DBClusterAlreadyExistsFault",
         )
+    if existing is not None:  # a retry goes on with what its first try asked for
+        restore_type = naming.tags_of(existing).get(naming.TAG_RESTORE_TYPE, restore_type)
+    elif restore_type == "copy-on-write" and not cluster.get("DBClusterMembers"):
+        raise CloudError(
+            f"cluster '{source}' has no instance, and Aurora clones only clusters with at least one. Fix: "
+            "add an instance to it, or clone another cluster of the same data."
+        )
     if restore_to is not None and existing is None:  # a retry waits for its clone, wherever the window is now
         check_restore_time(cluster, restore_to)
     count = clone_count_of(clusters, cluster, clone_limit)
@@ -176,8 +183,7 @@ def clone_cluster(
                 Tags=naming.clone_tags(source, logical_date, run_id, restore_type),
             )
     else:
-        tagged = naming.tags_of(existing).get(naming.TAG_RESTORE_TYPE)
-        restore_time = restore_to if tagged == "full-copy" else None
+        restore_time = restore_to if restore_type == "full-copy" else None
     what = f"Aurora clone '{clone_id}' of '{source}'"
     fix = (
         f"run the task again (it waits for the same clone) or raise the timeout above {timeout_seconds:g} s; "
