@@ -12,7 +12,6 @@ the URL every other part of deid works with; `safe_url` is the one way a URL is 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus, urlencode
@@ -21,17 +20,6 @@ import sqlalchemy as sa
 
 from deid.backends import Backend, backend_for, url_from_dsn
 from deid.errors import ConfigError, TransientError
-
-# Refusals by a server that answered: a wrong password, an unknown role or database, no pg_hba entry. They
-# are configuration errors, not transient ones: Airflow must not retry them. libpq reports them at connect
-# time as text only (no SQLSTATE), so they are recognised by their standard wording; MySQL by error code.
-_REFUSED = re.compile(
-    r"FATAL:.*(password authentication failed|does not exist|no pg_hba\.conf entry|not permitted to log in)"
-)
-_MYSQL_REFUSED = frozenset({1044, 1045, 1049})  # access denied to database, access denied, unknown database
-
-# Spellings that SQLAlchemy itself does not accept but that users paste from other tools (Heroku, libpq).
-_SCHEME_ALIASES = {"postgres": "postgresql"}
 
 MASK = "***"  # what people see instead of a secret, as SQLAlchemy shows a hidden password
 NOT_SHOWN = "(a connection string, not shown: it may hold a password)"
@@ -47,7 +35,7 @@ def normalise_url(url: str | sa.URL) -> sa.URL:
         # The text may hold a password, so it is not echoed.
         raise ConfigError("Not a database URL (the value is not shown: it may hold a password).")
     backend_name = parsed.get_backend_name()
-    backend = backend_for(_SCHEME_ALIASES.get(backend_name, backend_name))
+    backend = backend_for(backend_name)
     driver = parsed.drivername.partition("+")[2] or backend.driver
     return parsed.set(drivername=f"{backend.name}+{driver}")
 
@@ -123,7 +111,7 @@ def _parse(url: str | sa.URL) -> sa.URL | None:
 def _public_parameters(url: sa.URL) -> frozenset[str]:
     name = url.get_backend_name()
     try:
-        return backend_for(_SCHEME_ALIASES.get(name, name)).public_parameters()
+        return backend_for(name).public_parameters()
     except ConfigError:  # an engine deid does not know: none of its parameters is known to be harmless
         return frozenset()
 
@@ -162,13 +150,9 @@ def connect_readonly(url: str | sa.URL, **kwargs: Any) -> sa.Engine:
     return engine(normalised, connect_args=connect_args, **kwargs)
 
 
-def _refused(original: BaseException | None, reason: str) -> bool:
-    code = original.args[0] if original is not None and original.args else None
-    return bool(_REFUSED.search(reason)) or code in _MYSQL_REFUSED
-
-
 def _transient_errors(url: sa.URL):
     where = safe_url(url)
+    backend = backend_for(url.get_backend_name())
     # Shorter values would mask innocent characters of the message (a parameter "1" would hide port digits).
     secrets = [secret for secret in url_secrets(url) if len(secret) >= 4]
 
@@ -187,7 +171,9 @@ def _transient_errors(url: sa.URL):
         for secret in secrets:
             reason = reason.replace(secret, MASK)
         verb = "Cannot connect to" if connecting else "Lost the connection to"
-        if connecting and _refused(context.original_exception, reason):
+        # Refusals by a server that answered (a wrong password, an unknown role or database) are
+        # configuration errors, not transient ones: Airflow must not retry them.
+        if connecting and backend.refused(context.original_exception, reason):
             # The server answered and said no: retrying cannot help, the connection setting must change.
             return ConfigError(
                 f"{verb} {where}: {reason}. Fix the connection's user, password or database name, or the "

@@ -40,6 +40,12 @@ class Kind(StrEnum):
     OTHER = "other"
 
 
+# Column fields added after digests were first recorded, with their defaults: left out of the digest at their
+# default, so a schema without them keeps the digest it had (a copy validated before an upgrade still
+# publishes after it).
+_LATER_COLUMN_FIELDS = {"on_update": None}
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -55,7 +61,7 @@ class Column:
     domain: str | None = None  # the domain's qualified name when the column is declared with one
     max_length: int | None = None  # character length limit, when the type has one
     # what the engine itself writes into the column on every UPDATE of its row, e.g. "current_timestamp()"
-    # (MySQL's ON UPDATE CURRENT_TIMESTAMP); a scrub's UPDATE would overwrite production's value with it
+    # (a column declared ON UPDATE CURRENT_TIMESTAMP); a scrub's UPDATE would overwrite production's value with it
     on_update: str | None = None
 
 
@@ -113,7 +119,7 @@ class Trigger:
     """A user trigger (those implementing foreign keys are not listed).
 
     `derives`: what a row trigger sets in the row it fires on; None when deid cannot read its function (a
-    language other than PL/pgSQL, dynamic SQL, the whole row replaced), so anything may be derived.
+    language deid cannot read, dynamic SQL, the whole row replaced), so anything may be derived.
     `writes_elsewhere`: its function may write other tables (a denormalised copy, an audit log).
     """
 
@@ -225,6 +231,10 @@ class Schema:
         structure["server_version"] = ""
         for table in structure["tables"]:
             table["row_estimate"] = 0
+            for column in table["columns"]:
+                for name, default in _LATER_COLUMN_FIELDS.items():
+                    if column[name] == default:
+                        del column[name]
         return hashlib.sha256(json.dumps(structure, sort_keys=True).encode()).hexdigest()
 
     @classmethod

@@ -9,7 +9,9 @@ is absolute.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 import re
 
@@ -105,3 +107,23 @@ def test_the_plans_session_preamble_is_the_engines():
     plan = build_plan(RuleFile("learners.yaml", "learners", Policy("p", "", "p.yaml", ()), ()), schema)
     assert plan.preamble == backend_for("postgresql").scrub_preamble()
     assert plan.preamble, "the engine silences triggers per session, so its plan says how"
+
+
+def test_a_column_field_added_later_leaves_the_digests_of_schemas_without_it_as_they_were():
+    """Column.on_update came with the second engine; a copy validated before the upgrade must still publish
+    after it, so the digest of a schema whose columns leave it unset is the one it had without the field."""
+    schema = Schema.from_json((ROOT / "tests/fixtures/rules/shop.schema.json").read_text())
+    structure = dataclasses.asdict(schema)
+    structure["server_version"] = ""
+    for table in structure["tables"]:
+        table["row_estimate"] = 0
+        for column in table["columns"]:
+            del column["on_update"]
+    before = hashlib.sha256(json.dumps(structure, sort_keys=True).encode()).hexdigest()
+    assert schema.digest == before
+    table = schema.tables[0]
+    stamped = dataclasses.replace(table.columns[0], on_update="current_timestamp()")
+    changed = dataclasses.replace(
+        schema, tables=(dataclasses.replace(table, columns=(stamped, *table.columns[1:])), *schema.tables[1:])
+    )
+    assert changed.digest != schema.digest

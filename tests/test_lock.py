@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from deid.lock import Busy, lock_key, run_lock
+from deid.backends.postgresql.lock import lock_key
+from deid.lock import Busy, run_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLDER = """

@@ -149,7 +149,7 @@ def test_a_url_is_kept_as_it_was_given():
         f"db.internal:5432/learners {SECRET}",
         f"{SECRET}",
         "  ",
-        f"mysql://deid:{SECRET}@db/learners",  # an engine deid does not know
+        f"oracle://deid:{SECRET}@db/learners",  # an engine deid does not know
     ],
 )
 def test_what_is_neither_a_url_nor_a_dsn_is_a_config_error_naming_the_connection(text):

@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from deid.backends.base import Backend, Capabilities, PreviewSupport, SequenceKind, TriggerSilencing
+from deid.backends.diagnosis import Diagnosis
 from deid.errors import ConfigError
 from deid.suggest import did_you_mean
 
@@ -24,7 +25,9 @@ __all__ = [
     "PreviewSupport",
     "SequenceKind",
     "TriggerSilencing",
+    "Diagnosis",
     "backend_for",
+    "diagnose",
     "engine_names",
     "url_from_dsn",
 ]
@@ -35,8 +38,9 @@ _REGISTRY: dict[str, str] = {
     "postgresql": "deid.backends.postgresql:PostgresqlBackend",
     "mysql": "deid.backends.mysql:MysqlBackend",
 }
-# Other names of a registered engine: SQLAlchemy's dialect for MariaDB is "mariadb" (mariadb+pymysql://).
-_ALIASES: dict[str, str] = {"mariadb": "mysql"}
+# Other names of a registered engine: SQLAlchemy's dialect for MariaDB is "mariadb" (mariadb+pymysql://);
+# postgres:// is not SQLAlchemy's, but users paste it from other tools (Heroku, libpq).
+_ALIASES: dict[str, str] = {"mariadb": "mysql", "postgres": "postgresql"}
 
 
 def engine_names() -> tuple[str, ...]:
@@ -54,6 +58,18 @@ def backend_for(engine_name: str) -> Backend:
     if name not in _REGISTRY:
         raise ConfigError(f"Unknown engine '{engine_name}'.{did_you_mean(name, _REGISTRY)}")
     return _load(name)
+
+
+def diagnose(error: BaseException) -> Diagnosis:
+    """What a database error says, read by the backend whose driver raised it (an SQLAlchemy error is read
+    through the driver's error it wraps); an empty Diagnosis for an error of no known driver."""
+    original = getattr(error, "orig", None) or error
+    package = type(original).__module__.partition(".")[0]
+    for name in engine_names():
+        backend = _load(name)
+        if backend.driver == package:
+            return backend.diagnose(original)
+    return Diagnosis()
 
 
 def url_from_dsn(text: str) -> sa.URL | None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import sqlalchemy as sa
 
+from deid.backends.diagnosis import Diagnosis
 from deid.backends.scrubbing import Progress, Scrubbing, TableResult
 from deid.errors import ConfigError
 from deid.schema import CheckTerm, Schema
@@ -81,6 +82,38 @@ class Backend:
     name: ClassVar[str] = "default"
     driver: ClassVar[str] = ""  # SQLAlchemy driver used when a URL names none, e.g. "psycopg"
     capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def diagnose(self, original: BaseException) -> Diagnosis:
+        """What an error of the engine's driver says (code, objects, whether a retry may help), read from
+        its structured fields, never from a row's value (deid.backends.diagnose picks the backend)."""
+        return Diagnosis()
+
+    def refused(self, original: BaseException | None, reason: str) -> bool:
+        """Whether a failure to connect is the server saying no (wrong password, unknown role or database):
+        a configuration error that no retry mends. `reason` is the driver's first line."""
+        return False
+
+    # the database every server of the engine has, where deid does server-wide work (its run lock, creating
+    # and dropping copies); None: the engine's server-wide work needs no database
+    maintenance_database: ClassVar[str | None] = None
+
+    # --- the run lock (deid.lock): held by one session, released when the session ends, however it ends ---
+
+    def try_lock(self, connection: sa.Connection, name: str, shared: bool) -> int | None:
+        """Take the lock called `name` for the session; the session's id, or None when another holds it.
+        `shared` locks coexist with each other, never with an exclusive one."""
+        raise NotImplementedError(f"{type(self).__name__} has no session lock")
+
+    def unlock(self, connection: sa.Connection, name: str, shared: bool) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no session lock")
+
+    def lock_holder(self, connection: sa.Connection, name: str) -> str:
+        """Who holds the lock called `name`, for a message: "backend pid N since ..."; never a value."""
+        return "another session"
+
+    def session_name_args(self, text: str) -> dict[str, Any]:
+        """Connect arguments that show `text` beside the session on the server (the lock's holder)."""
+        return {}
 
     def introspect(self, connection: sa.Connection, database_name: str) -> Schema:
         """The structure of the database `connection` is connected to, named `database_name` in the result."""

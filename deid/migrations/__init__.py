@@ -18,6 +18,7 @@ import importlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from deid.backends import diagnose
 from deid.config import Migrations
 from deid.dberrors import retell
 from deid.errors import ConfigError, Problem, TerminalError, TransientError
@@ -94,22 +95,13 @@ def is_bookkeeping(table: Table) -> bool:
     return table.name == ALEMBIC_VERSION_TABLE and [c.name for c in table.columns] == ["version_num"]
 
 
-# Server message classes that describe the statement itself (its syntax, the objects it names, its state),
-# never a row: feature not supported, transaction state, dependent objects, invalid schema, syntax error or
-# access rule violation, object not in prerequisite state. A migration's own text may be quoted; other
-# messages (a failed cast quotes the value, a violated key's DETAIL the row) are retold without their text.
-STATEMENT_CLASSES = ("0A", "25", "2B", "3F", "42", "55")
-
-
 def describe_database_error(exc: BaseException, doing: str) -> tuple[str, bool]:
     """What a failed migration statement did wrong, without values from rows; and whether a retry may help."""
     told = retell(exc, doing)
-    original = getattr(exc, "orig", exc)
-    diag = getattr(original, "diag", None)
-    sqlstate = getattr(original, "sqlstate", None) or ""
-    primary = getattr(diag, "message_primary", None)
-    if sqlstate.startswith(STATEMENT_CLASSES) and primary:
-        return f"{primary} (SQLSTATE {sqlstate})", False
-    # no SQLSTATE on an operational error: the connection failed before or under the statement
-    lost = not sqlstate and type(original).__name__ == "OperationalError"
+    diagnosis = diagnose(exc)
+    if diagnosis.about_statement and diagnosis.message:  # the migration's own text may be quoted
+        return f"{diagnosis.message} ({diagnosis.code})", False
+    # no code on an operational error (PEP 249's name): the connection failed before or under the statement
+    original = getattr(exc, "orig", None) or exc
+    lost = not diagnosis.code and type(original).__name__ == "OperationalError"
     return str(told), lost or isinstance(told, TransientError)

@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from deid import db
-from deid.backends import backend_for
+from deid.backends import backend_for, diagnose
 from deid.dberrors import retell
 from deid.errors import ConfigError, DeidError, Problem, TransientError
 from deid.migrations import VERSION_SCHEMA, VERSION_TABLE, MigrationProblems, describe_database_error
@@ -48,7 +48,6 @@ NAMING_HINT = (
     "e.g. V3__add_course_tags.sql (only *.sql files are read; keep other files out of the folder or "
     "give them another extension)"
 )
-_IN_TRANSACTION_BLOCK = "25001"  # active_sql_transaction: "... cannot run inside a transaction block"
 
 CREATE_VERSION_TABLE = (
     f"CREATE SCHEMA IF NOT EXISTS {VERSION_SCHEMA}",
@@ -462,12 +461,10 @@ def _failure(
     reason, transient = describe_database_error(
         exc, "the statement" if statement else "recording and committing the file"
     )
-    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-    diag = getattr(exc.orig, "diag", None)
+    diagnosis = diagnose(exc)
     line = 0
     if statement is not None:
-        position = getattr(diag, "statement_position", None) if diag is not None else None
-        line = statement.line_at(int(position) if position else None)
+        line = statement.line_at(diagnosis.position)
         reason += f", in: {statement.text_at(line)}"
     if migration.transactional:
         outcome = f"nothing of {migration.name} was applied (it runs in one transaction)"
@@ -478,7 +475,7 @@ def _failure(
         )
     before = f"; applied before it: {', '.join(done)}" if done else ""
     fix = f"correct the file; {outcome}{before}"
-    if sqlstate == _IN_TRANSACTION_BLOCK:
+    if diagnosis.needs_no_transaction:
         fix = (
             f"this statement cannot run inside a transaction: put it in a file whose first line is "
             f"'{NO_TRANSACTION_MARKER}'; {outcome}{before}"

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from deid.backends.base import Backend, Capabilities, SequenceKind, TriggerSilencing
+from deid.backends.diagnosis import Diagnosis
 from deid.schema import Schema
 
 
@@ -37,6 +38,16 @@ class MysqlBackend(Backend):
         schemas=False,
         max_identifier_bytes=64,  # a database or table name: 64 characters, so 64 bytes always fit
     )
+
+    def diagnose(self, original: BaseException) -> Diagnosis:
+        from deid.backends.mysql.errors import diagnose
+
+        return diagnose(original)
+
+    def refused(self, original: BaseException | None, reason: str) -> bool:
+        from deid.backends.mysql.errors import refused
+
+        return refused(original)
 
     def introspect(self, connection: sa.Connection, database_name: str) -> Schema:
         from deid.backends.mysql.introspect import introspect

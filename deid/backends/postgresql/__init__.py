@@ -7,6 +7,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from deid.backends.base import Backend, Capabilities, PreviewSupport, SequenceKind, TriggerSilencing
+from deid.backends.diagnosis import Diagnosis
 from deid.backends.scrubbing import Scrubbing
 from deid.schema import CheckTerm, Schema
 
@@ -55,6 +56,38 @@ class PostgresqlBackend(Backend):
         from deid.backends.postgresql import preview
 
         return cast(PreviewSupport, preview)
+
+    maintenance_database = "postgres"  # created with every cluster
+
+    def diagnose(self, original: BaseException) -> Diagnosis:
+        from deid.backends.postgresql.errors import diagnose
+
+        return diagnose(original)
+
+    def refused(self, original: BaseException | None, reason: str) -> bool:
+        from deid.backends.postgresql.errors import refused
+
+        return refused(reason)
+
+    def try_lock(self, connection: sa.Connection, name: str, shared: bool) -> int | None:
+        from deid.backends.postgresql.lock import try_lock
+
+        return try_lock(connection, name, shared)
+
+    def unlock(self, connection: sa.Connection, name: str, shared: bool) -> None:
+        from deid.backends.postgresql.lock import unlock
+
+        unlock(connection, name, shared)
+
+    def lock_holder(self, connection: sa.Connection, name: str) -> str:
+        from deid.backends.postgresql.lock import holder
+
+        return holder(connection, name)
+
+    def session_name_args(self, text: str) -> dict[str, Any]:
+        from deid.backends.postgresql.lock import session_name_args
+
+        return session_name_args(text)
 
     def scrub_preamble(self) -> tuple[str, ...]:
         # replica: neither triggers nor foreign-key checks fire (both are system triggers)

@@ -23,9 +23,9 @@ from contextlib import suppress
 import sqlalchemy as sa
 
 from deid import rawsql
+from deid.backends.postgresql.lock import lock_key
 from deid.dberrors import retell
 from deid.errors import TerminalError, TransientError
-from deid.lock import lock_key
 from deid.names import quote_ident, quote_table, table_names
 from deid.steps.copies import drop_database
 
