@@ -61,7 +61,7 @@ class Column:
     domain: str | None = None  # the domain's qualified name when the column is declared with one
     max_length: int | None = None  # character length limit, when the type has one
     # what the engine itself writes into the column on every UPDATE of its row, e.g. "current_timestamp()"
-    # (a column declared ON UPDATE CURRENT_TIMESTAMP); a scrub's UPDATE would overwrite production's value with it
+    # (declared ON UPDATE CURRENT_TIMESTAMP): a scrub's UPDATE would overwrite production's value with it
     on_update: str | None = None
 
 

@@ -7,6 +7,7 @@ behaviour engines share and fails clearly for what an engine has not implemented
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -190,6 +191,15 @@ class Backend:
     def scrub_database(self, engine: sa.Engine, plan: Plan, salt: str, **options: Any) -> list[TableResult]:
         """The three parts in one call, for a benchmark or a test (options: the backend's)."""
         raise NotImplementedError(f"{type(self).__name__} cannot scrub")
+
+    def rebase_database(
+        self, connection: sa.Connection, schema: Schema, logical_date: dt.date
+    ) -> dict[str, dict]:
+        """Move every id source of `schema` (sequences, AUTO_INCREMENT counters) far above production's values
+        for `logical_date` (deid.offsets.offset_for), in the caller's transaction; NoRoom naming every source
+        without room before anything is written. Returns, per source, the facts the run record keeps:
+        sequence, columns, high_water, offset, next_value, limit, limited_by, clamped, rerun."""
+        raise NotImplementedError(f"{type(self).__name__} cannot rebase")
 
     def large_objects(self, connection: sa.Connection) -> int:
         """How many objects the database holds outside any table's columns, which no column rule covers (the

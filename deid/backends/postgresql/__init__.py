@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -46,6 +47,13 @@ class PostgresqlBackend(Backend):
         from deid.backends.postgresql.scrub import scrub_database
 
         return scrub_database(engine, plan, salt, **options)
+
+    def rebase_database(
+        self, connection: sa.Connection, schema: Schema, logical_date: dt.date
+    ) -> dict[str, dict]:
+        from deid.backends.postgresql.rebase import rebase_database
+
+        return rebase_database(connection, schema, logical_date)
 
     def large_objects(self, connection: sa.Connection) -> int:
         from deid.backends.postgresql import large_objects
