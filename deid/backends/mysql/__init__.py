@@ -8,12 +8,14 @@ introspection. docs/backends/mysql.md says what is done and what is not.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
 
 from deid.backends.base import Backend, Capabilities, SequenceKind, TriggerSilencing
 from deid.backends.diagnosis import Diagnosis
+from deid.backends.scrubbing import Scrubbing
 from deid.schema import Schema
 
 
@@ -63,3 +65,59 @@ class MysqlBackend(Backend):
         from deid.backends.mysql.connection import read_only_connect_args
 
         return read_only_connect_args(url)
+
+    # --- the run lock: GET_LOCK is server-wide, so no database is needed to take it ---
+    maintenance_database = None
+
+    def try_lock(self, connection: sa.Connection, name: str, shared: bool) -> int | None:
+        from deid.backends.mysql.lock import try_lock
+
+        return try_lock(connection, name, shared)
+
+    def unlock(self, connection: sa.Connection, name: str, shared: bool) -> None:
+        from deid.backends.mysql.lock import unlock
+
+        unlock(connection, name, shared)
+
+    def lock_holder(self, connection: sa.Connection, name: str) -> str:
+        from deid.backends.mysql.lock import holder
+
+        return holder(connection, name)
+
+    def session_name_args(self, text: str) -> dict[str, Any]:
+        from deid.backends.mysql.lock import session_name_args
+
+        return session_name_args(text)
+
+    # --- rebase: each table's AUTO_INCREMENT counter ---
+
+    def rebase_database(
+        self, connection: sa.Connection, schema: Schema, logical_date: dt.date
+    ) -> dict[str, dict]:
+        from deid.backends.mysql.rebase import rebase_database
+
+        return rebase_database(connection, schema, logical_date)
+
+    # --- the scrub: rows move out and back in Arrow batches through the vector forms ---
+
+    def prepare_scrub(self, engine, plan, schema, how, tables=None):
+        from deid.backends.mysql.scrub import prepare_scrub
+
+        return prepare_scrub(engine, plan, schema, how, tables)
+
+    def scrub_tables(
+        self, engine, plan, salt, schema, units, progress=None, how=Scrubbing(), streams_done=None
+    ):
+        from deid.backends.mysql.scrub import scrub_tables
+
+        return scrub_tables(engine, plan, salt, schema, units, progress, how, streams_done)
+
+    def finish_scrub(self, engine, plan, tables=None):
+        from deid.backends.mysql.scrub import finish_scrub
+
+        return finish_scrub(engine, plan, tables)
+
+    def scrub_database(self, engine, plan, salt, **options):
+        from deid.backends.mysql.scrub import scrub_database
+
+        return scrub_database(engine, plan, salt, **options)
