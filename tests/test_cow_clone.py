@@ -56,12 +56,13 @@ def why_no_loop_mounts() -> str | None:
 
 
 @contextmanager
-def loop_mounted(kind: str, folder: Path) -> Iterator[Path]:
-    """A fresh `kind` filesystem in a sparse image under `folder`, mounted on `folder/kind`; unmounted and
-    its loop device detached afterwards, whatever happened. Skips when the kernel refuses the mount."""
+def loop_mounted(kind: str, folder: Path, size: int = IMAGE_SIZE) -> Iterator[Path]:
+    """A fresh `kind` filesystem in a sparse image of `size` bytes under `folder`, mounted on
+    `folder/kind`; unmounted and its loop device detached afterwards, whatever happened. Skips when the
+    kernel refuses the mount. (bench/clone_cow.py uses it too.)"""
     image, mountpoint = folder / f"{kind}.img", folder / kind
     with open(image, "wb") as f:
-        f.truncate(IMAGE_SIZE)
+        f.truncate(size)
     mountpoint.mkdir()
     subprocess.run([*MKFS[kind], str(image)], check=True, capture_output=True)
     mounted = subprocess.run(
@@ -108,8 +109,9 @@ def durable_server(datadir: Path) -> Iterator[embedded.EmbeddedPostgres]:
         server.stop()
 
 
-def load_production(server: Server) -> int:
-    """PRODUCTION with ROWS rows of about 1 kB (no TOAST, no compression), checkpointed; its size in bytes."""
+def load_production(server: Server, rows: int = ROWS) -> int:
+    """PRODUCTION with `rows` rows of about 1 kB (no TOAST, no compression), checkpointed; its size in
+    bytes."""
     admin = sa.create_engine(server.admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with admin.connect() as c:
         c.exec_driver_sql(f"CREATE DATABASE {PRODUCTION}")
@@ -117,7 +119,7 @@ def load_production(server: Server) -> int:
     with production.begin() as c:
         c.exec_driver_sql(
             "CREATE TABLE wide AS SELECT g AS id, repeat(md5(g::text), 28) AS pad "
-            f"FROM generate_series(1, {ROWS}) g"
+            f"FROM generate_series(1, {rows}) g"
         )
     production.dispose()
     with admin.connect() as c:
