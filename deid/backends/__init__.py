@@ -10,7 +10,14 @@ import functools
 import importlib
 from typing import TYPE_CHECKING
 
-from deid.backends.base import Backend, Capabilities, PreviewSupport, SequenceKind, TriggerSilencing
+from deid.backends.base import (
+    Backend,
+    Capabilities,
+    CopyStore,
+    PreviewSupport,
+    SequenceKind,
+    TriggerSilencing,
+)
 from deid.backends.diagnosis import Diagnosis
 from deid.errors import ConfigError
 from deid.suggest import did_you_mean
@@ -22,6 +29,7 @@ __all__ = [
     "DEFAULT_ENGINE",
     "Backend",
     "Capabilities",
+    "CopyStore",
     "PreviewSupport",
     "SequenceKind",
     "TriggerSilencing",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 import sqlalchemy as sa
 
 from deid.errors import ConfigError
-from deid.steps.copies import execute, quote, set_allow_connections
+from deid.steps.copies import store
 from deid.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -66,15 +66,6 @@ def _load(name: str) -> Cloner:
 
 
 def create_working_copy(connection: sa.Connection, name: str, options: str) -> None:
-    """CREATE DATABASE `name` `options` (e.g. TEMPLATE ...), reachable only by deid's role.
-
-    A new database grants CONNECT to PUBLIC, and the ACL is not copied from the template, so the copy is
-    created with connections disabled and opened only once PUBLIC's CONNECT is revoked: there is no moment
-    at which another role could read the unscrubbed rows.
-    """
-    db = quote(connection, name)
-    execute(connection, f"CREATE DATABASE {db} {options} ALLOW_CONNECTIONS false")
-    # Explicit, so the owner is deid's role even when the session runs under SET ROLE or a template owner.
-    execute(connection, f"ALTER DATABASE {db} OWNER TO CURRENT_USER")
-    execute(connection, f"REVOKE CONNECT ON DATABASE {db} FROM PUBLIC")
-    set_allow_connections(connection, name, True)
+    """Create the database `name` (`options`: the engine's, e.g. a template), reachable only by deid's role
+    from its first moment: no other role could read the unscrubbed rows (Backend.copy_store)."""
+    store(connection).create_closed(connection, name, options)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from deid.backends.postgresql import cow
 from deid.cloners import Cloner, create_working_copy
-from deid.db import connect_readonly, safe_url
+from deid.db import backend_of, connect_readonly, safe_url
 from deid.errors import ConfigError, TerminalError
 from deid.steps.context import RunContext
 from deid.steps.copies import admin, quote
@@ -34,6 +34,12 @@ class TemplateCloner(Cloner):
     name = "template"
 
     def clone(self, ctx: RunContext) -> None:
+        backend = backend_of(ctx.staging_server_url)
+        if not backend.capabilities.instant_clone:
+            raise ConfigError(
+                f"clone: template needs a server that copies a database itself, which {backend.name} "
+                "does not; use clone: dump"
+            )
         source = ctx.production_database
         production = connect_readonly(ctx.production_url, poolclass=sa.pool.NullPool)
         try:

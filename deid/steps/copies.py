@@ -4,8 +4,9 @@ For a staging name S, deid owns exactly three kinds of database: S itself (the p
 (kept copies, named by the logical date they were built for) and S__work_YYYYMMDD (working copies). Names are
 matched in Python with exact patterns, never with LIKE, whose `_` is a wildcard.
 
-The facts live in the database's own comment, as JSON (COMMENT ON DATABASE), so they travel with the
-database through every rename and need no bookkeeping table that could disagree with the catalog. They are
+The facts live in the copy's own note, as JSON (where the engine keeps it: a database comment, a table), so
+they travel with the copy through every rename and need no bookkeeping table that could disagree with the
+catalog. What is engine specific (listing, closing, renaming, dropping) is the backend's CopyStore. They are
 deid's facts only (dates, digests, the steps that finished, sequence offsets; see steps/state.py):
 `set_metadata` refuses anything else, so no production value can end up there.
 """
@@ -16,19 +17,20 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 from deid import rawsql
+from deid.backends import CopyStore, backend_for
 from deid.db import backend_of, engine
-from deid.errors import ConfigError, TerminalError
+from deid.errors import ConfigError
 from deid.steps.context import KEPT_MARK, WORK_MARK, work_name
 from deid.steps.state import FORMAT, CopyState, checked, parse_state
 
-# The longest name deid derives from a staging name; PostgreSQL would silently truncate a longer one.
+# The longest suffix deid adds to a staging name; an engine may silently truncate a longer name.
 _LONGEST_SUFFIX = len(work_name("", dt.date(2000, 1, 1)))
 
 
@@ -80,9 +82,9 @@ def check_staging_name(staging_name: str, server_url: str) -> None:
 def admin(staging_server_url: str) -> Iterator[sa.Connection]:
     """An autocommit connection to the staging server's maintenance database, closed afterwards.
 
-    Autocommit because CREATE/DROP DATABASE refuse to run in a transaction block; the one place that needs a
-    transaction (the rename swap) spells it with `transaction`. No pool: a leftover pooled session on a copy
-    would block its rename or drop.
+    Autocommit because creating and dropping databases may not run in a transaction block; the one place
+    that needs a transaction (the rename swap) spells it with `transaction`. No pool: a leftover pooled
+    session on a copy would block its rename or drop.
     """
     eng = engine(staging_server_url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
     try:
@@ -94,16 +96,10 @@ def admin(staging_server_url: str) -> Iterator[sa.Connection]:
 
 @contextmanager
 def transaction(connection: sa.Connection) -> Iterator[None]:
-    """One explicit transaction on an autocommit connection: COMMIT on success, ROLLBACK on any error."""
-    execute(connection, "BEGIN")
-    try:
+    """One transaction on an autocommit connection, the engine's way: everything in it happens, or nothing
+    (where the engine's DDL is transactional; Capabilities.transactional_ddl)."""
+    with store(connection).transaction(connection):
         yield
-    except BaseException:
-        # If the connection is gone, the server rolled back with it.
-        with suppress(sa.exc.SQLAlchemyError):
-            execute(connection, "ROLLBACK")
-        raise
-    execute(connection, "COMMIT")
 
 
 def execute(connection: sa.Connection, statement: str) -> None:
@@ -115,36 +111,25 @@ def quote(connection: sa.Connection, name: str) -> str:
     return connection.dialect.identifier_preparer.quote_identifier(name)
 
 
+def store(connection: sa.Connection) -> CopyStore:
+    """The copies of the engine `connection` speaks to."""
+    return backend_for(connection.dialect.name).copy_store()
+
+
 def exists(connection: sa.Connection, database: str) -> bool:
-    found = connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database})
-    return found.scalar() is not None
+    return store(connection).exists(connection, database)
 
 
 def set_allow_connections(connection: sa.Connection, database: str, allow: bool) -> None:
-    execute(connection, f"ALTER DATABASE {quote(connection, database)} WITH ALLOW_CONNECTIONS {str(allow)}")
+    store(connection).set_allow_connections(connection, database, allow)
 
 
 def terminate_sessions(connection: sa.Connection, database: str) -> int:
-    """End every other session on `database`, waiting up to 5 s for each to exit; returns how many.
+    """End every other session on `database`; returns how many.
 
     Block new connections first (set_allow_connections), or clients may reconnect in between.
     """
-    try:
-        ended = connection.execute(
-            sa.text(
-                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
-                "WHERE datname = :d AND pid <> pg_backend_pid()"
-            ),
-            {"d": database},
-        ).scalar()
-    except sa.exc.ProgrammingError as e:
-        if getattr(e.orig, "sqlstate", None) != "42501":  # insufficient_privilege
-            raise
-        raise TerminalError(
-            f"deid's role may not end the sessions connected to {database}: grant it pg_signal_backend "
-            "(or run deid as the databases' owner)"
-        ) from None
-    return int(ended or 0)
+    return store(connection).terminate_sessions(connection, database)
 
 
 def drop_database(connection: sa.Connection, database: str) -> bool:
@@ -153,8 +138,7 @@ def drop_database(connection: sa.Connection, database: str) -> bool:
         return False
     set_allow_connections(connection, database, False)
     terminate_sessions(connection, database)
-    # FORCE ends any session that slipped in between (PostgreSQL 13+).
-    execute(connection, f"DROP DATABASE IF EXISTS {quote(connection, database)} WITH (FORCE)")
+    store(connection).drop(connection, database)
     return True
 
 
@@ -179,21 +163,11 @@ def set_metadata(connection: sa.Connection, database: str, metadata: Mapping[str
 
     The facts are checked against deid's state model first (steps/state.py): anything but deid's own facts
     is refused, so no production value can end up there."""
-    text = checked(database, metadata).as_json()
-    # COMMENT takes no bind parameters; format() quotes both the name and the literal on the server.
-    statement = connection.execute(
-        sa.text("SELECT format('COMMENT ON DATABASE %I IS %L', CAST(:d AS text), CAST(:t AS text))"),
-        {"d": database, "t": text},
-    ).scalar_one()
-    execute(connection, statement)
+    store(connection).write_note(connection, database, checked(database, metadata).as_json())
 
 
 def read_metadata(connection: sa.Connection, database: str) -> dict[str, Any]:
-    comment = connection.execute(
-        sa.text("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :d"),
-        {"d": database},
-    ).scalar()
-    return parse_metadata(comment)
+    return parse_metadata(store(connection).read_note(connection, database))
 
 
 def update_metadata(staging_server_url: str, database: str, **facts: Any) -> dict[str, Any]:
@@ -219,13 +193,7 @@ def list_copies(staging_server_url: str, staging_name: str) -> list[Copy]:
 
 
 def copies_on(connection: sa.Connection, staging_name: str) -> list[Copy]:
-    rows = connection.execute(
-        sa.text(
-            "SELECT datname, datallowconn, shobj_description(oid, 'pg_database') FROM pg_database "
-            "WHERE datname = :s OR starts_with(datname, :prefix)"
-        ),
-        {"s": staging_name, "prefix": staging_name + KEPT_MARK},
-    ).all()
+    rows = store(connection).databases(connection, staging_name, staging_name + KEPT_MARK)
     # S__work_YYYYMMDD (group 1 set) or S__YYYYMMDD
     marks = f"(?:({re.escape(WORK_MARK)})|{re.escape(KEPT_MARK)})"
     pattern = re.compile(rf"{re.escape(staging_name)}{marks}(\d{{8}})")

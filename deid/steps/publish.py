@@ -3,11 +3,11 @@
 Both are the same dance. Connections to the two databases involved are blocked and their sessions ended
 (a database with sessions cannot be renamed); then ONE transaction renames the published copy to
 <staging>__<its logical date> and the incoming copy to <staging>, grants CONNECT and updates the metadata.
-ALTER DATABASE ... RENAME is transactional in PostgreSQL, so staging users see either the old copy or the
-new one, never a missing or half-renamed one; and if anything fails before COMMIT, connections are
-re-allowed on the untouched published copy. If deid is killed (or loses its connection) in between, a
-`reopen` note left on each closed copy lets the next deid command for the database open it again
-(`repair`), so staging users are never shut out of their copy for longer than that.
+Where the engine renames databases inside a transaction (Capabilities.database_rename), staging users
+see either the old copy or the new one, never a missing or half-renamed one; and if anything fails before
+COMMIT, connections are re-allowed on the untouched published copy. If deid is killed (or loses its
+connection) in between, a `reopen` note left on each closed copy lets the next deid command for the
+database open it again (`repair`), so staging users are never shut out of their copy for longer than that.
 """
 
 from __future__ import annotations
@@ -25,12 +25,11 @@ from deid.steps.copies import (
     check_staging_name,
     copies_on,
     drop_database,
-    execute,
     new_metadata,
-    quote,
     set_allow_connections,
     set_metadata,
     status,
+    store,
     terminate_sessions,
     transaction,
 )
@@ -74,8 +73,7 @@ def publish(ctx: RunContext) -> str:
             **_facts(ctx.record, state),
             "published_at": _now(),
         }
-        grantees = ", ".join(quote(c, r) for r in roles) if roles else "PUBLIC"
-        _, dropped = swap(c, staging, work, published, metadata, grantees)
+        _, dropped = swap(c, staging, work, published, metadata, roles)
         dropped += _retain(c, staging, ctx.database.retention)
         kept = [x.name for x in copies_on(c, staging) if x.role == "kept"]
     ctx.record["published"] = staging
@@ -154,7 +152,7 @@ def rollback(staging_server_url: str, staging_name: str, to: dt.date | None = No
             "published_at": _now(),
         }
         # No GRANT: a kept copy keeps the grants it had when it was published.
-        swap(c, staging_name, target, _published(copies), metadata, grantees=None)
+        swap(c, staging_name, target, _published(copies), metadata, grant_to=None)
     return target.logical_date
 
 
@@ -164,10 +162,11 @@ def swap(
     incoming: Copy,
     outgoing: Copy | None,
     metadata: dict[str, Any],
-    grantees: str | None,
+    grant_to: tuple[str, ...] | None,
 ) -> tuple[str | None, list[str]]:
     """Put `incoming` under the staging name and keep `outgoing` (the published copy, if any) under its
-    date. Returns the kept name and the copies dropped to make room (an older build of the same date)."""
+    date; `grant_to`: the roles that may connect to it (empty: every role; None: the grants it has). Returns
+    the kept name and the copies dropped to make room (an older build of the same date)."""
     kept, dropped = None, []
     if outgoing is not None:
         if outgoing.logical_date is None:
@@ -191,8 +190,8 @@ def swap(
         with transaction(c):
             for old, new in _renames(staging, incoming.name, kept):
                 _rename(c, old, new)
-            if grantees:
-                execute(c, f"GRANT CONNECT ON DATABASE {quote(c, staging)} TO {grantees}")
+            if grant_to is not None:
+                store(c).grant_connect(c, staging, grant_to)
             set_metadata(c, staging, metadata)
             set_allow_connections(c, staging, True)
             if outgoing is not None and kept is not None:
@@ -223,7 +222,7 @@ def _renames(staging: str, incoming: str, kept: str | None) -> list[tuple[str, s
 
 
 def _rename(c: sa.Connection, old: str, new: str) -> None:
-    execute(c, f"ALTER DATABASE {quote(c, old)} RENAME TO {quote(c, new)}")
+    store(c).rename(c, old, new)
 
 
 def _retain(c: sa.Connection, staging: str, retention: int) -> list[str]:

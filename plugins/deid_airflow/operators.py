@@ -225,7 +225,17 @@ class SnapshotOperator(DeidStepOperator):
         from deid.steps.snapshot import snapshot
 
         snapshot(ctx)
-        keys = ("clone_method", "clone_seconds", "dropped_leftovers", "rules_digest", "schema_hash", "plan")
+        keys = (
+            "clone_method",
+            "clone_seconds",
+            "clone_method_detail",
+            "clone_extra_bytes",
+            "clone_shared",
+            "dropped_leftovers",
+            "rules_digest",
+            "schema_hash",
+            "plan",
+        )
         return {k: ctx.record[k] for k in (*keys, "rules_awaiting_migrations") if k in ctx.record}
 
 

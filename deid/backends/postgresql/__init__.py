@@ -7,7 +7,14 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from deid.backends.base import Backend, Capabilities, PreviewSupport, SequenceKind, TriggerSilencing
+from deid.backends.base import (
+    Backend,
+    Capabilities,
+    CopyStore,
+    PreviewSupport,
+    SequenceKind,
+    TriggerSilencing,
+)
 from deid.backends.diagnosis import Diagnosis
 from deid.backends.scrubbing import Scrubbing
 from deid.schema import CheckTerm, Schema
@@ -59,6 +66,11 @@ class PostgresqlBackend(Backend):
         from deid.backends.postgresql import large_objects
 
         return large_objects.count(connection)
+
+    def copy_store(self) -> CopyStore:
+        from deid.backends.postgresql import copies
+
+        return cast(CopyStore, copies)
 
     def preview_support(self) -> PreviewSupport:
         from deid.backends.postgresql import preview
