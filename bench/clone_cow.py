@@ -36,8 +36,8 @@ import sqlalchemy as sa
 
 from bench.servers import machine_facts, save_result, server_facts
 from deid.backends.postgresql import cow
-from deid.cloners.dump import DumpCloner
-from deid.cloners.template import TemplateCloner
+from deid.backends.postgresql.cloners.dump import DumpCloner
+from deid.backends.postgresql.cloners.template import TemplateCloner
 from deid.steps.context import RunContext
 from tests import runctx
 from tests.conftest import Server

@@ -58,7 +58,7 @@ def server_url(spec: str) -> str:
 def client_bin(name: str, server_url: str) -> Path:
     """pg_dump / pg_restore as deid's dump cloner picks them: the oldest pair at least as new as the server
     (pg_restore 17+ sends settings a PostgreSQL 15 server rejects)."""
-    from deid.cloners.dump import choose_tools
+    from deid.backends.postgresql.cloners.dump import choose_tools
 
     engine = sa.create_engine(server_url)
     try:

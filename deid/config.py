@@ -193,8 +193,8 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
         cloner_names,
     )  # here: the cloners import the run context, which imports this module
 
-    clone_methods = cloner_names()
-    if clone not in clone_methods:
+    clone_methods = cloner_names(engine) if engine in engines else ()
+    if clone_methods and clone not in clone_methods:
         problems.append(
             source.problem(
                 (*path, "clone"),

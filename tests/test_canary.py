@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from deid.cloners.dump import choose_tools
+from deid.backends.postgresql.cloners.dump import choose_tools
 from deid.steps.copies import admin, copies_on, drop_database
 from tests.refresh import ROOT, supports_xml
 

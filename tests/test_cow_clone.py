@@ -29,7 +29,7 @@ import pytest
 import sqlalchemy as sa
 
 from deid.backends.postgresql import cow
-from deid.cloners.template import TemplateCloner
+from deid.backends.postgresql.cloners.template import TemplateCloner
 from deid.demo import embedded
 from deid.records.report import render_report
 from tests import runctx

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from deid.cloners import dump
+from deid.backends.postgresql.cloners import dump
 from deid.errors import TransientError
 from deid.steps.context import work_name
 from deid.steps.copies import admin, read_metadata

@@ -17,7 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from deid.backends import backend_for
-from deid.cloners import cloner_for, dump, pipe, template
+from deid.backends.postgresql.cloners import dump, template
+from deid.cloners import cloner_for, pipe
 from deid.demo import seed as demo
 from deid.errors import ConfigError, TerminalError
 from deid.steps.context import work_name
@@ -259,8 +260,8 @@ def test_snapshot_drops_leftover_working_copies(postgres, production, staging):
 
 def test_unknown_clone_method_suggests_the_closest():
     with pytest.raises(ConfigError, match="unknown clone method 'templte'. Did you mean 'template'?"):
-        cloner_for("templte")
-    assert cloner_for("dump").name == "dump"
+        cloner_for("templte", "postgresql")
+    assert cloner_for("dump", "postgresql").name == "dump"
 
 
 def test_dump_errors_never_show_row_values():

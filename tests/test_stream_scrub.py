@@ -281,7 +281,7 @@ tables:
 def schema_dump(url: str, major: int) -> str:
     import subprocess
 
-    from deid.cloners.dump import choose_tools
+    from deid.backends.postgresql.cloners.dump import choose_tools
 
     tools = choose_tools(major)
     dsn = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

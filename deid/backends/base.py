@@ -113,6 +113,9 @@ class Backend:
         a configuration error that no retry mends. `reason` is the driver's first line."""
         return False
 
+    # snapshot strategies of the engine: `clone:` name -> "module:Class" (a deid.cloners.Cloner)
+    cloners: ClassVar[dict[str, str]] = {}
+
     # the database every server of the engine has, where deid does server-wide work (its run lock, creating
     # and dropping copies); None: the engine's server-wide work needs no database
     maintenance_database: ClassVar[str | None] = None

@@ -1,8 +1,9 @@
 """Snapshot strategies: each makes tonight's working copy of the production database on the staging server.
 
-`clone: template | dump` in deid.yaml names one. The registry maps names to "module:Class" and imports a
-cloner only when asked for (dump needs binaries that template does not), with no registration by import
-side effect.
+`clone:` in deid.yaml names one. Most are the engine's (Backend.cloners: a server-side template copy, a
+dump piped into a restore); strategies that work whatever the engine (a storage's copy-on-write clone) are
+registered here. Both registries map names to "module:Class" and import a cloner only when asked for (dump
+needs binaries that template does not), with no registration by import side effect.
 
 Every cloner creates the working copy through `create_working_copy`, so whatever the strategy, the copy is
 born closed: nobody can connect until it belongs to deid's role and PUBLIC has lost CONNECT on it.
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import sqlalchemy as sa
 
+from deid.backends import backend_for
 from deid.errors import ConfigError
 from deid.steps.copies import store
 from deid.suggest import did_you_mean
@@ -23,10 +25,8 @@ from deid.suggest import did_you_mean
 if TYPE_CHECKING:
     from deid.steps.context import RunContext
 
-_REGISTRY: dict[str, str] = {
-    "template": "deid.cloners.template:TemplateCloner",
-    "dump": "deid.cloners.dump:DumpCloner",
-}
+# strategies that work whatever the engine; the engine's own come from Backend.cloners
+_REGISTRY: dict[str, str] = {}
 
 
 class Cloner:
@@ -45,23 +45,30 @@ class Cloner:
         return f"<{type(self).__name__} {self.name}>"
 
 
-def cloner_names() -> tuple[str, ...]:
-    return tuple(sorted(_REGISTRY))
+def _registry(engine: str) -> dict[str, str]:
+    return {**_REGISTRY, **backend_for(engine).cloners}
 
 
-def cloner_for(name: str) -> Cloner:
-    """The cloner called `name`; ConfigError, with a suggestion, for a name deid does not know."""
-    if name not in _REGISTRY:
+def cloner_names(engine: str) -> tuple[str, ...]:
+    """The strategies that can clone a database of `engine`."""
+    return tuple(sorted(_registry(engine)))
+
+
+def cloner_for(name: str, engine: str) -> Cloner:
+    """The cloner called `name` for a database of `engine`; ConfigError, with a suggestion, for a name deid
+    does not know there."""
+    registry = _registry(engine)
+    if name not in registry:
         raise ConfigError(
-            f"unknown clone method '{name}'.{did_you_mean(name, _REGISTRY)} "
-            f"Use one of: {', '.join(cloner_names())}"
+            f"unknown clone method '{name}'.{did_you_mean(name, registry)} "
+            f"Use one of: {', '.join(sorted(registry))}"
         )
-    return _load(name)
+    return _load(registry[name])
 
 
 @functools.cache
-def _load(name: str) -> Cloner:
-    module_name, class_name = _REGISTRY[name].split(":")
+def _load(path: str) -> Cloner:
+    module_name, class_name = path.split(":")
     return getattr(importlib.import_module(module_name), class_name)()
 
 

@@ -44,7 +44,7 @@ def snapshot(ctx: RunContext) -> None:
     row counts, check the rules against it, and stamp it; records how and how long."""
     check_staging_name(ctx.staging_name, ctx.staging_server_url)
     rules = load_rules(ctx.rules_path)  # a broken rule file fails before anything is copied
-    cloner = cloner_for(ctx.database.clone)
+    cloner = cloner_for(ctx.database.clone, ctx.database.engine)
     with admin(ctx.staging_server_url) as c:
         leftovers = [copy for copy in copies_on(c, ctx.staging_name) if copy.role == "work"]
         for copy in leftovers:

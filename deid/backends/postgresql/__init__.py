@@ -78,6 +78,10 @@ class PostgresqlBackend(Backend):
         return cast(PreviewSupport, preview)
 
     maintenance_database = "postgres"  # created with every cluster
+    cloners = {
+        "template": "deid.backends.postgresql.cloners.template:TemplateCloner",
+        "dump": "deid.backends.postgresql.cloners.dump:DumpCloner",
+    }
 
     def diagnose(self, original: BaseException) -> Diagnosis:
         from deid.backends.postgresql.errors import diagnose
