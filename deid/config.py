@@ -324,8 +324,8 @@ class EnvSettings:
             "connection",
             name,
             ("DEID_CONN_", "AIRFLOW_CONN_"),
-            "Set one to a URL such as postgresql://user@host:5432/dbname, or a key=value string such as "
-            "'host=db port=5432 dbname=x user=u'.",
+            f"Set one to a URL such as {backend_for(DEFAULT_ENGINE).url_example}, or a key=value string "
+            "such as 'host=db port=5432 dbname=x user=u'.",
         )
         return connection_url(value, f"connection '{name}' (environment variable {variable})")
 

@@ -18,7 +18,7 @@ from urllib.parse import quote, quote_plus, urlencode
 
 import sqlalchemy as sa
 
-from deid.backends import Backend, backend_for, url_from_dsn
+from deid.backends import DEFAULT_ENGINE, Backend, backend_for, url_from_dsn
 from deid.errors import ConfigError, TransientError
 
 MASK = "***"  # what people see instead of a secret, as SQLAlchemy shows a hidden password
@@ -26,7 +26,7 @@ NOT_SHOWN = "(a connection string, not shown: it may hold a password)"
 
 
 def normalise_url(url: str | sa.URL) -> sa.URL:
-    """The URL with the backend's driver filled in: postgresql:// becomes postgresql+psycopg://.
+    """The URL with the backend's driver filled in (a URL naming the engine alone gets its usual driver).
 
     Raises ConfigError for text that is not a URL or names an engine deid does not know.
     """
@@ -47,7 +47,7 @@ def backend_of(url: str | sa.URL) -> Backend:
 
 def connection_url(text: str, what: str) -> str:
     """The connection setting `text` as a database URL: a URL as it was given, an engine's own connection
-    string (libpq's `host=... dbname=...`) as the URL meaning the same, so nothing after this sees another
+    string (`host=... dbname=...`) as the URL meaning the same, so nothing after this sees another
     form. `what` names the setting in errors, such as "connection 'learners_prod' (environment variable
     DEID_CONN_LEARNERS_PROD)"; the value is never shown.
 
@@ -58,9 +58,9 @@ def connection_url(text: str, what: str) -> str:
         url = url_from_dsn(text)
         if url is None:
             raise ConfigError(
-                f"{what} is not a database URL such as postgresql://user@host:5432/dbname, nor a key=value "
-                "connection string such as 'host=db port=5432 dbname=x user=u' (the value is not shown: it "
-                "may hold a password)."
+                f"{what} is not a database URL such as {backend_for(DEFAULT_ENGINE).url_example}, nor a "
+                "key=value connection string such as 'host=db port=5432 dbname=x user=u' (the value is not "
+                "shown: it may hold a password)."
             )
         text = url.render_as_string(hide_password=False)
     try:

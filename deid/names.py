@@ -80,7 +80,8 @@ def split(text: str) -> list[str]:
 def table_key(text: str) -> str:
     """The canonical key of a table written `table`, `schema.table` or with quoted parts.
 
-    `learners` means `public.learners`, PostgreSQL's default schema. Raises BadName when the text has more
+    `learners` means `public.learners`: deid's default namespace (the engine's default schema, or the
+    one namespace of an engine without schemas). Raises BadName when the text has more
     than two parts (a dot inside a name must be quoted, or the key is ambiguous)."""
     names = split(text)
     if len(names) == 1:

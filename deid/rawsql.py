@@ -1,7 +1,8 @@
 """Statements deid writes itself (quoted names, no parameters), run as they are.
 
-`exec_driver_sql` hands the driver a parameter list even when there is none, and psycopg then reads every
-`%` as a placeholder: a table or column named `discount%` would break the statement, or worse, change it.
+`exec_driver_sql` hands the driver a parameter list even when there is none, and a driver with the
+`format` paramstyle then reads every `%` as a placeholder: a table or column named `discount%` would break
+the statement, or worse, change it.
 With `no_parameters` the statement goes to the server untouched. Values never go this way: they are bound.
 """
 

@@ -1,8 +1,8 @@
 """SIGINT and SIGTERM end a command the same way: the step under way stops, the run cleans up, exit 130/143.
 
 Ctrl-C raises KeyboardInterrupt; SIGTERM (what `kill`, systemd, Kubernetes and Airflow send first) raises
-`Terminated`, a KeyboardInterrupt too, so that both take one path: psycopg cancels the statement under way on
-the server, the run drops its working copy (it may hold production values) and saves its record, and the
+`Terminated`, a KeyboardInterrupt too, so that both take one path: the driver cancels the statement under way
+on the server, the run drops its working copy (it may hold production values) and saves its record, and the
 command exits 128 + the signal's number, as shells expect. A second signal while that clean-up runs is
 ignored, so the clean-up finishes; SIGKILL still stops everything, and the next run drops what is left.
 """

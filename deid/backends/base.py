@@ -101,6 +101,7 @@ class Backend:
 
     name: ClassVar[str] = "default"
     driver: ClassVar[str] = ""  # SQLAlchemy driver used when a URL names none, e.g. "psycopg"
+    url_example: ClassVar[str] = ""  # what messages show as an example connection URL
     capabilities: ClassVar[Capabilities] = Capabilities()
 
     def diagnose(self, original: BaseException) -> Diagnosis:

@@ -1,4 +1,4 @@
-"""Two programs joined by a pipe, that end with deid: how the dump cloner runs `pg_dump | pg_restore`.
+"""Two programs joined by a pipe, that end with deid: how a dump cloner runs `dump | restore`.
 
 The pipe is the point: production rows pass from one program to the other through the kernel's pipe buffer
 and never land in a file, so no kill of deid, however abrupt, can leave them on disk. The pipe also ties the
@@ -6,7 +6,7 @@ two together: if the reader dies the writer gets EPIPE, and if the writer dies t
 input early. deid holds neither end, so neither program can wait on deid.
 
 What ties them to deid is PR_SET_PDEATHSIG (Linux): the kernel sends each program SIGKILL when deid dies,
-even by SIGKILL, so a killed run leaves no pg_dump reading production. The signal follows the *thread* that
+even by SIGKILL, so a killed run leaves no dump reading production. The signal follows the *thread* that
 started the program, so `run_pipeline` must be called from a thread that lives until it returns (it does: it
 waits for both programs). Without prctl (macOS) the programs finish on their own into the working copy,
 which carries no deid metadata and is dropped by the next snapshot; no file is written either way.
@@ -54,7 +54,7 @@ class Outcome:
 def run_pipeline(writer: Program, reader: Program) -> list[Outcome]:
     """Run `writer | reader` until both have ended; their outcomes in the order they ended.
 
-    As soon as one fails, the other is stopped: it cannot succeed without its partner, and a pg_dump waiting
+    As soon as one fails, the other is stopped: it cannot succeed without its partner, and a dump waiting
     for a lock would otherwise only notice the broken pipe when it next writes. If deid itself is
     interrupted (Ctrl-C, Airflow ending the task), both are killed before the exception goes on.
     """

@@ -345,8 +345,8 @@ def check_large_objects(rules: RuleFile, found: int) -> None:
                 Problem(
                     rules.file,
                     0,
-                    f"the database holds {found} large object(s) (pg_largeobject), which belong to no "
-                    "column, so no rule covers them: their contents would be published as they are",
+                    f"the database holds {found} large object(s) (objects outside any table), which belong "
+                    "to no column, so no rule covers them: their contents would be published as they are",
                     'add large_objects: drop (deid unlinks them in the copy) or large_objects: {keep: "why '
                     'their contents hold no identifier"}',
                 )

@@ -169,9 +169,9 @@ def build(policies_dir: Path) -> dict[str, Any]:
             "database": {"type": "string", "description": "The database's name in deid.yaml."},
             "policy": {"enum": policies, "default": "hipaa_limited_data_set"},
             "large_objects": {
-                "description": "The database's large objects (pg_largeobject), which belong to no column: "
-                "drop (deid unlinks them in the copy), or keep with the reason their contents hold no "
-                "identifier. Required when the database holds any.",
+                "description": "The database's large objects (objects outside any table), which belong to "
+                "no column: drop (deid unlinks them in the copy), or keep with the reason their contents "
+                "hold no identifier. Required when the database holds any.",
                 "oneOf": [
                     {"const": "drop"},
                     {

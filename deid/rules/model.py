@@ -161,9 +161,9 @@ class Policy:
 
 @dataclass(frozen=True)
 class LargeObjects:
-    """What the scrub does with the database's large objects (pg_largeobject), which belong to no column:
-    `drop` unlinks every one of them in the copy; `keep` keeps them, with the reason their contents hold no
-    identifier. None in a RuleFile: not said, which fails a run on a copy that holds any."""
+    """What the scrub does with the database's large objects (objects outside any table), which belong to
+    no column: `drop` unlinks every one of them in the copy; `keep` keeps them, with the reason their contents
+    hold no identifier. None in a RuleFile: not said, which fails a run on a copy that holds any."""
 
     action: Literal["drop", "keep"]
     line: int

@@ -4,7 +4,7 @@ A column a BEFORE ROW trigger derives from a column the scrub rewrites (a tsvect
 keep what production's trigger computed from the real value: it needs a transformer of its own, or the
 trigger must `recompute` during the scrub. A trigger whose effects deid cannot read (another language,
 dynamic SQL) or that writes other tables must be decided in the rule file, recompute or silent with a
-reason. What a trigger sets is read by the backend (deid.backends.postgresql.triggers).
+reason. What a trigger sets is read by the engine's backend (its introspection).
 """
 
 from __future__ import annotations

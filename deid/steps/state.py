@@ -8,9 +8,9 @@ own (`deid run --only publish`), a step that failed half-way, or a task of anoth
 an unscrubbed copy into the staging copy: the state travels with the copy, and no step trusts one it did not
 see finish.
 
-The state is a small JSON document (this model) stored with the copy (see copies.py: the database's comment
-on PostgreSQL), so it moves with every rename and cannot disagree with the catalog. It holds deid's facts
-only: names, dates, digests, counts, offsets; the model refuses anything else.
+The state is a small JSON document (this model) stored with the copy (see copies.py: the copy's note, where
+the engine keeps it), so it moves with every rename and cannot disagree with the catalog. It holds deid's
+facts only: names, dates, digests, counts, offsets; the model refuses anything else.
 
 Besides the stamps:
 - `poisoned`: a step failed on this copy in a way that leaves it unusable; every step refuses it, the next

@@ -9,7 +9,7 @@ stored beyond the run's temporary folder: no value, and no digest that could be 
 later) spilled to a temporary folder in hash partitions, and compared partition by partition at the end:
 memory stays a few batches and one partition, whatever the table's size. The parts of a split table, each
 in its own task, share one seed and keep their digests in the copy until the scrub's finish compares them
-(deid.backends.postgresql.parts), which drops them. A digest collision can only
+(the backend's scrub), which drops them. A digest collision can only
 count a value as found that is not, never the reverse.
 """
 

@@ -3,7 +3,8 @@
 deid.yaml names a database's connections and its salt's secret; this hook resolves those names the way the
 CLI's EnvSettings resolves them from environment variables:
 
-- connection `learners_prod` -> the Airflow connection with that id (type postgres, or any URI deid accepts);
+- connection `learners_prod` -> the Airflow connection with that id (of the engine's type, or any URI deid
+  accepts);
 - secret `deid_salt` -> the Airflow variable `deid_salt`, or else the password of an Airflow connection
   `deid_salt`, for teams that keep secrets only in connections.
 
@@ -18,6 +19,7 @@ from airflow.sdk import BaseHook, Connection, Variable
 from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.log import mask_secret
 
+from deid.backends import DEFAULT_ENGINE, backend_for
 from deid.config import env_name
 from deid.db import connection_url, url_secrets
 from deid.errors import ConfigError, MissingSetting
@@ -39,7 +41,8 @@ class DeidHook(BaseHook):
                     f"Airflow connection '{name}' (UI: Admin > Connections, or `airflow connections add`)",
                     f"environment variable AIRFLOW_CONN_{env_name(name)}",
                 ],
-                "Create it with type postgres, or as a URI such as postgresql://user@host:5432/dbname.",
+                "Create it with the engine's type, or as a URI such as "
+                f"{backend_for(DEFAULT_ENGINE).url_example}.",
             ) from None
         what = f"Airflow connection '{name}' (type {conn.conn_type or 'unset'})"
         uri = conn.get_uri()

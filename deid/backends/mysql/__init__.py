@@ -22,6 +22,7 @@ from deid.schema import Schema
 class MysqlBackend(Backend):
     name = "mysql"
     driver = "pymysql"
+    url_example = "mysql://user@host:3306/dbname"
     # No flag is claimed, each for a reason (docs/backends/mysql.md):
     # - transactional_ddl: DDL commits the transaction it is in; a failed migration leaves what it did.
     # - database_rename, instant_clone: a database cannot be renamed (RENAME DATABASE was removed) nor

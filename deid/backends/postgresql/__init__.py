@@ -23,6 +23,7 @@ from deid.schema import CheckTerm, Schema
 class PostgresqlBackend(Backend):
     name = "postgresql"
     driver = "psycopg"
+    url_example = "postgresql://user@host:5432/dbname"
     capabilities = Capabilities(
         transactional_ddl=True,
         database_rename=True,
