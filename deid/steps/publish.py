@@ -91,7 +91,7 @@ def _keep_older(ctx: RunContext, c: sa.Connection, work: Copy, published: Copy, 
     set_allow_connections(c, work.name, False)
     terminate_sessions(c, work.name)
     with transaction(c):
-        _rename(c, work.name, kept)
+        store(c).rename(c, [(work.name, kept)])
         facts = {**_published_state(work.metadata), **_facts(ctx.record, state), "state": "kept"}
         set_metadata(c, kept, facts)
     dropped += _retain(c, ctx.staging_name, ctx.database.retention)
@@ -188,8 +188,7 @@ def swap(
         for copy in involved:
             terminate_sessions(c, copy.name)
         with transaction(c):
-            for old, new in _renames(staging, incoming.name, kept):
-                _rename(c, old, new)
+            store(c).rename(c, _renames(staging, incoming.name, kept))
             if grant_to is not None:
                 store(c).grant_connect(c, staging, grant_to)
             set_metadata(c, staging, metadata)
@@ -219,10 +218,6 @@ def _renames(staging: str, incoming: str, kept: str | None) -> list[tuple[str, s
         parked = staging + SWAP_MARK
         return [(incoming, parked), (staging, kept), (parked, staging)]
     return [(staging, kept), (incoming, staging)]
-
-
-def _rename(c: sa.Connection, old: str, new: str) -> None:
-    store(c).rename(c, old, new)
 
 
 def _retain(c: sa.Connection, staging: str, retention: int) -> list[str]:

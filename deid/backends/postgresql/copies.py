@@ -112,8 +112,11 @@ def transaction(c: sa.Connection) -> Iterator[None]:
     rawsql.execute(c, "COMMIT")
 
 
-def rename(c: sa.Connection, old: str, new: str) -> None:
-    rawsql.execute(c, f"ALTER DATABASE {_quote(c, old)} RENAME TO {_quote(c, new)}")
+def rename(c: sa.Connection, renames: list[tuple[str, str]]) -> None:
+    """Rename databases, in order, in the caller's transaction (ALTER DATABASE ... RENAME is
+    transactional)."""
+    for old, new in renames:
+        rawsql.execute(c, f"ALTER DATABASE {_quote(c, old)} RENAME TO {_quote(c, new)}")
 
 
 def grant_connect(c: sa.Connection, database: str, roles: tuple[str, ...]) -> None:
