@@ -190,16 +190,16 @@ def test_a_failure_before_commit_leaves_the_published_copy_untouched(
 
         monkeypatch.setattr(publishing, "terminate_sessions", fail)
     else:
-        calls = []
-        real_rename = publishing._rename
+        from deid.backends.postgresql import copies as pg_copies
 
-        def fail(c, old, new):
-            calls.append(old)
-            if len(calls) == 2:
-                raise RuntimeError("injected")
-            real_rename(c, old, new)
+        real_rename = pg_copies.rename
 
-        monkeypatch.setattr(publishing, "_rename", fail)
+        def fail(c, renames):
+            assert len(renames) == 2  # the published copy out, the new one in
+            real_rename(c, renames[:1])
+            raise RuntimeError("injected")
+
+        monkeypatch.setattr(pg_copies, "rename", fail)
     with pytest.raises(RuntimeError, match="injected"):
         publish(ctx)
     assert label_of(postgres, staging) == str(D1)  # connectable, and the same data
