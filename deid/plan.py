@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from deid.backends import backend_for
+from deid.backends import Backend, backend_for
 from deid.rules import coverage
 from deid.rules.model import ColumnRule, RowLimit, RuleFile, TableRule, Waiver
 from deid.rules.targets import over_array, quote_table, target_for
@@ -51,6 +51,8 @@ class TablePlan:
     # triggers the rules say to recompute: they must fire on every rewritten row (so the table is rewritten
     # by an UPDATE, never rebuilt by a swap, where no trigger fires)
     recomputed: tuple[str, ...] = ()
+    # the columns keep_rows_where reads (derived from it, so left out of the plan's digest)
+    keep_rows_columns: tuple[str, ...] = ()
 
     @property
     def rewritten(self) -> tuple[ColumnAction, ...]:
@@ -92,7 +94,7 @@ class Plan:
         # text) already changes with them; so plans of rule files without waivers keep their digests
         decisions = [
             {
-                **asdict(t),
+                **{k: v for k, v in asdict(t).items() if k != "keep_rows_columns"},
                 "row_estimate": None,
                 "keep_rows_limit": asdict(t.keep_rows_limit),
                 "actions": [{k: v for k, v in asdict(a).items() if k != "waivers"} for a in t.actions],
@@ -127,7 +129,7 @@ def build_plan(rules: RuleFile, schema: Schema) -> Plan:
     for table in schema.rule_tables:
         rule = rules.table(table.qualified)
         assert rule is not None  # coverage guarantees it
-        plan, needs = _table_plan(table, rule)
+        plan, needs = _table_plan(table, rule, backend_for(schema.engine))
         tables.append(plan)
         dictionaries |= needs
     return Plan(
@@ -140,7 +142,7 @@ def build_plan(rules: RuleFile, schema: Schema) -> Plan:
     )
 
 
-def _table_plan(table: Table, rule: TableRule) -> tuple[TablePlan, set[str]]:
+def _table_plan(table: Table, rule: TableRule, backend: Backend) -> tuple[TablePlan, set[str]]:
     if rule.copy == "schema_only":
         actions = tuple(
             ColumnAction(c.name, c.data_type, "(no rows)", {}, "copy: schema_only", None)
@@ -161,7 +163,7 @@ def _table_plan(table: Table, rule: TableRule) -> tuple[TablePlan, set[str]]:
         action, used = _column_action(table, column, crule)
         actions.append(action)
         needs |= used
-    condition = rule.keep_rows_where.sql if rule.keep_rows_where else None
+    condition = rule.keep_rows_where.render(backend) if rule.keep_rows_where else None
     statement = _update(table, actions, condition)
     before, after = _trigger_states(table, rule) if statement else ((), ())
     declared = {t.name: t.action for t in rule.triggers}
@@ -177,6 +179,7 @@ def _table_plan(table: Table, rule: TableRule) -> tuple[TablePlan, set[str]]:
         before,
         after,
         recomputed if statement else (),
+        rule.keep_rows_where.columns if rule.keep_rows_where else (),
     )
     return plan, needs
 

@@ -8,7 +8,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from deid.backends import backend_for
 from deid.rules.condition import ConditionError, parse_condition
+from tests.mysql_server import mysql_engine, mysql_server, mysql_url  # noqa: F401
 
 ACCEPTED = [
     ("is_test_account", '"is_test_account"', ("is_test_account",)),
@@ -57,7 +59,7 @@ REFUSED = [
 @pytest.mark.parametrize(("text", "sql", "columns"), ACCEPTED, ids=[a[0] for a in ACCEPTED])
 def test_accepted_condition_is_rendered_with_quoted_identifiers(text, sql, columns):
     condition = parse_condition(text)
-    assert condition.sql == sql
+    assert condition.render(backend_for("postgresql")) == sql
     assert condition.columns == columns
 
 
@@ -67,24 +69,43 @@ def test_refused_condition_names_the_reason(text, message):
         parse_condition(text)
 
 
+SELECTIONS = [
+    ("kind IN ('qa', 'fake') AND NOT deleted", [1]),
+    ('"Mixed Case" <> 3 OR kind IS NULL', [2, 4]),
+    ("deleted IS NOT TRUE AND id >= 2", [2, 4]),
+    ("kind LIKE 'fa%'", [3]),  # % through text() and the driver untouched
+    ("kind NOT ILIKE 'Q_'", [2, 3, 5, 6]),
+    ("kind LIKE 're_l' OR kind ILIKE '%AK%'", [2, 3]),
+    ("kind LIKE 'q\\_%' OR kind = 'it''s'", [5, 6]),  # an escaped _ and a quote inside a literal
+]
+ROWS = (
+    "(1,'qa',3,false),(2,'real',4,false),(3,'fake',3,true),(4,NULL,NULL,NULL),(5,'q_a',3,true),"
+    "(6,'it''s',3,true)"
+)
+
+
+def _selected(c: sa.Connection, engine_name: str) -> None:
+    for text, expected in SELECTIONS:
+        sql = parse_condition(text).render(backend_for(engine_name))
+        rows = c.execute(sa.text(f"SELECT id FROM t WHERE {sql} ORDER BY id")).scalars().all()
+        assert rows == expected, text
+
+
 def test_rendered_condition_selects_the_same_rows_in_postgresql(pg_engine):
     """The rendered SQL is valid PostgreSQL and means what the data owner wrote."""
     with pg_engine.begin() as c:
         c.exec_driver_sql('CREATE TABLE t (id int, kind text, "Mixed Case" int, deleted boolean)')
-        c.exec_driver_sql(
-            "INSERT INTO t VALUES (1,'qa',3,false),(2,'real',4,false),(3,'fake',3,true),(4,NULL,NULL,NULL)"
-        )
-        for text, expected in [
-            ("kind IN ('qa', 'fake') AND NOT deleted", [1]),
-            ('"Mixed Case" <> 3 OR kind IS NULL', [2, 4]),
-            ("deleted IS NOT TRUE AND id >= 2", [2, 4]),
-            ("kind LIKE 'fa%'", [3]),  # % through text() and the driver untouched
-            ("kind NOT ILIKE 'Q_'", [2, 3]),
-            ("kind LIKE 're_l' OR kind ILIKE '%AK%'", [2, 3]),
-        ]:
-            sql = parse_condition(text).sql
-            rows = c.execute(sa.text(f"SELECT id FROM t WHERE {sql} ORDER BY id")).scalars().all()
-            assert rows == expected, text
+        c.exec_driver_sql(f"INSERT INTO t VALUES {ROWS}")
+        _selected(c, "postgresql")
+
+
+def test_rendered_condition_selects_the_same_rows_in_mariadb(mysql_engine):
+    """The same conditions, spelt for MySQL/MariaDB (backquoted names, backslashes in literals doubled, ILIKE
+    as LOWER() LIKE LOWER()), select the same rows."""
+    with mysql_engine.begin() as c:
+        c.exec_driver_sql("CREATE TABLE t (id int, kind varchar(10), `Mixed Case` int, deleted boolean)")
+        c.exec_driver_sql(f"INSERT INTO t VALUES {ROWS}")
+        _selected(c, "mysql")
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,7 @@ class CopyStore(Protocol):
     def rename(self, c: sa.Connection, renames: list[tuple[str, str]]) -> None:
         """Give copies new names, in order, as one change: staging users never see a name missing (the
         swap: published -> kept, incoming -> published; a name may be reused within the list)."""
+
     def grant_connect(self, c: sa.Connection, database: str, roles: tuple[str, ...]) -> None: ...
 
 
@@ -238,6 +239,20 @@ class Backend:
     def preview_support(self) -> PreviewSupport:
         """What `deid preview` needs of the engine (deid.preview.build)."""
         raise NotImplementedError(f"{type(self).__name__} cannot preview")
+
+    # --- how the engine spells what deid writes itself (row conditions, names) ---
+
+    def quote_identifier(self, name: str) -> str:
+        """A name as an SQL identifier of the engine (the standard's double quotes by default)."""
+        return '"' + name.replace('"', '""') + '"'
+
+    def quote_literal(self, text: str) -> str:
+        """A string literal, for text written in rule files only, never for production values."""
+        return "'" + text.replace("'", "''") + "'"
+
+    def like_ignoring_case(self, column_sql: str, pattern_sql: str, negate: bool) -> str:
+        """`column [NOT] LIKE pattern`, ignoring case (the standard's way by default)."""
+        return f"LOWER({column_sql}) {'NOT ' if negate else ''}LIKE LOWER({pattern_sql})"
 
     def scrub_preamble(self) -> tuple[str, ...]:
         """Statements every scrub session runs first: triggers silenced where the engine does that per

@@ -19,7 +19,6 @@ import dataclasses
 
 from deid.names import column_key
 from deid.plan import ColumnAction, Plan, TablePlan
-from deid.rules.condition import parse_condition
 from deid.rules.model import RuleFile, TableRule
 from deid.schema import Column, Schema, Table
 
@@ -47,15 +46,14 @@ def _restricted(planned: TablePlan, table: Table, rule: TableRule | None) -> Tab
         return ColumnAction(column.name, column.data_type, "keep", {}, ADDED_BY_MIGRATIONS, None, waivers)
 
     actions = tuple(by_name.get(c.name) or added(c) for c in table.columns)
-    condition = planned.keep_rows_where
-    if condition and not _reads_only(condition, table):
-        condition = None
-    return dataclasses.replace(planned, actions=actions, keep_rows_where=condition)
+    if planned.keep_rows_where and not _reads_only(planned, table):
+        return dataclasses.replace(planned, actions=actions, keep_rows_where=None, keep_rows_columns=())
+    return dataclasses.replace(planned, actions=actions)
 
 
-def _reads_only(condition_sql: str, table: Table) -> bool:
-    """The (rendered, so parseable) condition reads only columns `table` has."""
-    return all(table.column(c) is not None for c in parse_condition(condition_sql).columns)
+def _reads_only(table_plan: TablePlan, table: Table) -> bool:
+    """The table's static-rows condition reads only columns `table` has."""
+    return all(table.column(c) is not None for c in table_plan.keep_rows_columns)
 
 
 def for_production(plan: Plan, copy: Schema, production: Schema) -> tuple[Plan, list[str]]:
@@ -69,8 +67,7 @@ def for_production(plan: Plan, copy: Schema, production: Schema) -> tuple[Plan, 
             continue
         actions = tuple(a for a in table_plan.actions if theirs.column(a.column) is not None)
         left_out += [column_key(table_plan.table, a.column) for a in table_plan.actions if a not in actions]
-        condition = table_plan.keep_rows_where
-        if condition and not _reads_only(condition, theirs):
+        if table_plan.keep_rows_where and not _reads_only(table_plan, theirs):
             left_out.append(table_plan.table)
             continue
         tables.append(dataclasses.replace(table_plan, actions=actions))

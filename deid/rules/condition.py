@@ -2,9 +2,10 @@
 
 A condition is data written by a data owner, so it is never pasted into SQL. It is parsed, every node is
 checked against the allowed set (column names, literals, comparisons, AND/OR/NOT, IS [NOT] NULL, IS [NOT]
-TRUE/FALSE, IN with a list of literals, a column [NOT] LIKE / ILIKE a quoted pattern), and the SQL is
-rendered again from the tree with every identifier quoted. Anything else (subqueries, function calls, casts,
-several statements, comments) is refused.
+TRUE/FALSE, IN with a list of literals, a column [NOT] LIKE / ILIKE a quoted pattern), and the SQL is rendered
+again from the tree, in the engine's spelling (Backend.quote_identifier, quote_literal, like_ignoring_case),
+with every identifier quoted. Anything else (subqueries, function calls, casts, several statements, comments)
+is refused.
 
 A condition selects static test rows (`is_test_account = true`), so it is short. Its size is bounded before
 sqlglot reads it, because sqlglot's parser and the rendering below recurse once per nesting level (about 21
@@ -15,7 +16,8 @@ caught all the same and told as too deep.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import sqlglot
 from sqlglot import exp
@@ -23,8 +25,25 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.simplify import simplify
 from sqlglot.tokens import TokenType
 
-from deid.transformers.base import quote_literal
 
+class _Checking:
+    """The spelling used while checking a condition against the grammar: its text is thrown away."""
+
+    def quote_identifier(self, name: str) -> str:
+        return name
+
+    def quote_literal(self, text: str) -> str:
+        return text
+
+    def like_ignoring_case(self, column_sql: str, pattern_sql: str, negate: bool) -> str:
+        return column_sql
+
+
+_CHECKING = _Checking()
+
+# The grammar's notation is one sqlglot reader's (IS NOT NULL, ILIKE, "quoted names"): a notation for rule
+# files, whatever engine the database runs; each engine renders the checked tree its own way.
+_READER = "postgres"
 MAX_CHARACTERS = 2000
 MAX_PARENTHESES = 10  # nesting depth
 MAX_OPERATORS = 32  # AND, OR, NOT, unary minus and plus: each nests the tree one level deeper
@@ -43,11 +62,23 @@ class ConditionError(ValueError):
     """The condition is outside the grammar; the message says which part."""
 
 
+class SqlSpelling(Protocol):
+    """How an engine writes the parts of a condition (a Backend is one)."""
+
+    def quote_identifier(self, name: str) -> str: ...
+    def quote_literal(self, text: str) -> str: ...
+    def like_ignoring_case(self, column_sql: str, pattern_sql: str, negate: bool) -> str: ...
+
+
 @dataclass(frozen=True)
 class Condition:
     text: str  # as written in the rule file
-    sql: str  # rendered from the checked tree, identifiers quoted
     columns: tuple[str, ...]  # every column it reads, for checking against the schema
+    tree: exp.Expression = field(compare=False, repr=False)  # checked against the grammar
+
+    def render(self, spelling: SqlSpelling) -> str:
+        """The condition as SQL of the engine `spelling` speaks, every identifier quoted."""
+        return _render(self.tree, [], spelling)
 
 
 def parse_condition(text: str) -> Condition:
@@ -59,9 +90,9 @@ def parse_condition(text: str) -> Condition:
         raise ConditionError(f"the condition has {len(text)} characters (at most {MAX_CHARACTERS}): {_SHORT}")
     _check_tokens(text)
     try:
-        tree = sqlglot.parse_one(text, read="postgres")
+        tree = sqlglot.parse_one(text, read=_READER)
         columns: list[str] = []
-        sql = _render(tree, columns)
+        _render(tree, columns, _CHECKING)
     except (ParseError, TokenError) as exc:
         raise ConditionError(f"cannot parse the condition: {str(exc).splitlines()[0]}") from None
     except RecursionError:
@@ -70,13 +101,13 @@ def parse_condition(text: str) -> Condition:
         raise ConditionError(
             "the condition is true for every row, so every row would be kept unscrubbed as static test data"
         )
-    return Condition(text=text, sql=sql, columns=tuple(dict.fromkeys(columns)))
+    return Condition(text=text, columns=tuple(dict.fromkeys(columns)), tree=tree)
 
 
 def _check_tokens(text: str) -> None:
     """One statement, no comments, and nesting within the bounds, from the tokens alone (no recursion)."""
     try:
-        tokens = sqlglot.tokenize(text, read="postgres")
+        tokens = sqlglot.tokenize(text, read=_READER)
     except TokenError as exc:
         raise ConditionError(f"cannot read the condition: {str(exc).splitlines()[0]}") from None
     depth = deepest = operators = 0
@@ -107,16 +138,22 @@ def _kind(value: object) -> str:
     return "a number" if isinstance(value, int | float) else "a value of another kind"
 
 
-def _render(node: exp.Expression, columns: list[str]) -> str:
+def _render(node: exp.Expression, columns: list[str], spelling: SqlSpelling) -> str:
+    def left() -> str:
+        return _render(node.this, columns, spelling)
+
+    def right() -> str:
+        return _render(node.expression, columns, spelling)
+
     if isinstance(node, exp.Paren):
-        return f"({_render(node.this, columns)})"
+        return f"({left()})"
     if isinstance(node, exp.Column):
         if node.table or node.args.get("db"):
             raise ConditionError(f"use a bare column name, not '{node.sql()}'")
         columns.append(node.name)
-        return '"' + node.name.replace('"', '""') + '"'
+        return spelling.quote_identifier(node.name)
     if isinstance(node, exp.Literal):
-        return quote_literal(node.this) if node.is_string else _number(node.this)
+        return spelling.quote_literal(node.this) if node.is_string else _number(node.this)
     if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
         return "-" + _number(node.this.this)
     if isinstance(node, exp.Boolean):
@@ -124,33 +161,33 @@ def _render(node: exp.Expression, columns: list[str]) -> str:
     if isinstance(node, exp.Null):
         return "NULL"
     if type(node) in _COMPARISONS:
-        return f"{_render(node.this, columns)} {_COMPARISONS[type(node)]} {_render(node.expression, columns)}"
+        return f"{left()} {_COMPARISONS[type(node)]} {right()}"
     if isinstance(node, exp.And | exp.Or):
         word = "AND" if isinstance(node, exp.And) else "OR"
-        return f"({_render(node.this, columns)} {word} {_render(node.expression, columns)})"
+        return f"({left()} {word} {right()})"
     if isinstance(node, exp.Not):
-        return f"NOT ({_render(node.this, columns)})"
+        return f"NOT ({left()})"
     if isinstance(node, exp.Is):
         if not isinstance(node.expression, exp.Null | exp.Boolean):
             raise ConditionError("IS may only be followed by NULL, TRUE or FALSE")
         negate = " NOT" if node.args.get("negate") else ""
-        return f"{_render(node.this, columns)} IS{negate} {_render(node.expression, columns)}"
+        return f"{left()} IS{negate} {right()}"
     if isinstance(node, exp.In):
         if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
             raise ConditionError("IN takes a list of literals, not a subquery")
         items = node.expressions
         if not items or not all(_is_literal(i) for i in items):
             raise ConditionError("IN takes a list of literals, for example status IN ('fake', 'qa')")
-        rendered = ", ".join(_render(i, columns) for i in items)
-        return f"{_render(node.this, columns)} IN ({rendered})"
+        rendered = ", ".join(_render(i, columns, spelling) for i in items)
+        return f"{left()} IN ({rendered})"
     if type(node) in _LIKES:
-        return _like(node, columns)
+        return _like(node, columns, spelling)
     if isinstance(node, exp.Escape):
         raise ConditionError("LIKE takes no ESCAPE clause: escape % and _ with a backslash, as in 'qa\\_%'")
     raise ConditionError(f"'{_describe(node)}' is not allowed in a condition (allowed: {ALLOWED})")
 
 
-def _like(node: exp.Expression, columns: list[str]) -> str:
+def _like(node: exp.Expression, columns: list[str], spelling: SqlSpelling) -> str:
     """`column [NOT] LIKE 'pattern'` (and ILIKE): a column on the left, a string literal on the right, so the
     pattern is data of the rule file, rendered as a quoted literal (its % reaches the server untouched: the
     statements that read conditions go through rawsql or text(), never a driver's placeholders)."""
@@ -161,14 +198,18 @@ def _like(node: exp.Expression, columns: list[str]) -> str:
             f"{word} compares a column with a quoted pattern, for example email {word} 'qa+%'"
         )
     _check_pattern(pattern.this, word)
+    column_sql, pattern_sql = _render(node.this, columns, spelling), spelling.quote_literal(pattern.this)
+    if word == "ILIKE":
+        return spelling.like_ignoring_case(column_sql, pattern_sql, bool(node.args.get("negate")))
     negate = "NOT " if node.args.get("negate") else ""
-    return f"{_render(node.this, columns)} {negate}{word} {quote_literal(pattern.this)}"
+    return f"{column_sql} {negate}LIKE {pattern_sql}"
 
 
 def _check_pattern(pattern: str, word: str) -> None:
     """A pattern must hold a literal character: one made of % and _ only matches (nearly) every value, so
     as a static-rows condition it would keep every row that has one (`email LIKE '%'` is `email IS NOT
-    NULL`). A backslash escapes the next character (PostgreSQL's default), and may not end the pattern."""
+    NULL`). A backslash escapes the next character (as the engines do by default), and may not end the
+    pattern."""
     literal, at = False, 0
     while at < len(pattern):
         if pattern[at] == "\\":
@@ -201,7 +242,7 @@ def _describe(node: exp.Expression) -> str:
         return "subquery"
     if isinstance(node, exp.Func):
         return f"function call {node.sql_name() if hasattr(node, 'sql_name') else type(node).__name__}"
-    return node.sql(dialect="postgres")[:60] or type(node).__name__
+    return node.sql()[:60] or type(node).__name__
 
 
 MAX_ATOMS = 12  # 4,096 assignments at most: a row condition is a handful of comparisons

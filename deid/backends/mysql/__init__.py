@@ -52,6 +52,13 @@ class MysqlBackend(Backend):
 
         return refused(original)
 
+    def quote_identifier(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def quote_literal(self, text: str) -> str:
+        # a backslash escapes in MySQL's string literals (unless sql_mode has NO_BACKSLASH_ESCAPES)
+        return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
     def introspect(self, connection: sa.Connection, database_name: str) -> Schema:
         from deid.backends.mysql.introspect import introspect
 

@@ -114,6 +114,9 @@ class PostgresqlBackend(Backend):
 
         return session_name_args(text)
 
+    def like_ignoring_case(self, column_sql: str, pattern_sql: str, negate: bool) -> str:
+        return f"{column_sql} {'NOT ' if negate else ''}ILIKE {pattern_sql}"
+
     def scrub_preamble(self) -> tuple[str, ...]:
         # replica: neither triggers nor foreign-key checks fire (both are system triggers)
         return ("SET session_replication_role = replica",)
