@@ -13,6 +13,10 @@ import sqlalchemy as sa
 
 from deid import plan as planning
 from deid.backends import backend_for
+from deid.backends.mysql import scrub as mysql_scrub
+from deid.backends.mysql import triggers_off
+from deid.backends.scrubbing import Scrubbing
+from deid.errors import TerminalError
 from deid.rules.load import load_rules
 from deid.rules.targets import target_for
 from deid.steps.scrub import scrub_database
@@ -249,3 +253,191 @@ def test_every_transformer_gives_the_same_values_as_on_postgresql(twins):
     assert compared == with_vector, "every transformer with a vector form is compared"
     assert set(NOT_COMPARED) == LEFT_OUT, "only the transformers named are left out"
     assert len(LAYOUT) > 60
+
+
+# --- on MySQL/MariaDB alone ---
+
+PEOPLE = [
+    """CREATE TABLE people (
+        id int PRIMARY KEY,
+        email varchar(120) NOT NULL UNIQUE,
+        is_test tinyint(1) NOT NULL DEFAULT 0,
+        touched datetime NULL,
+        changed timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+        secret varchar(40)
+    )""",
+    "CREATE TABLE audit (id int AUTO_INCREMENT PRIMARY KEY, person int, what varchar(20))",
+    "CREATE TABLE visits (id int PRIMARY KEY, person int, FOREIGN KEY (person) REFERENCES people (id))",
+    "CREATE TABLE events (id int PRIMARY KEY, payload text)",
+    # a BEFORE trigger stamping the row, an AFTER one writing elsewhere, and one with an order clause and a %
+    "CREATE TRIGGER people_stamp BEFORE UPDATE ON people FOR EACH ROW SET NEW.touched = NOW()",
+    """CREATE TRIGGER people_audit AFTER UPDATE ON people FOR EACH ROW
+        BEGIN INSERT INTO audit (person, what) VALUES (NEW.id, 'updated'); END""",
+    """CREATE TRIGGER people_percent BEFORE UPDATE ON people FOR EACH ROW FOLLOWS people_stamp
+        SET NEW.secret = IF(NEW.secret LIKE '%%!%%', NEW.secret, NEW.secret)""",  # run() doubles %
+    "CREATE TRIGGER people_insert BEFORE INSERT ON people FOR EACH ROW SET NEW.touched = NEW.touched",
+]
+PEOPLE_ROWS = 300
+PEOPLE_RULES = """version: 1
+database: people
+tables:
+  public.people:
+    keep_rows_where: is_test = 1
+    columns:
+      id: keep
+      email: {transformer: hash, params: {format: email}}
+      is_test: keep
+      touched: keep
+      changed: keep
+      secret: {transformer: redact, params: {keep_start: 1, keep_end: 0}}
+    triggers:
+      people_stamp: {silent: "stamps the row; the scrub must not"}
+      people_audit: {silent: "audit rows only"}
+      people_percent: {silent: "keeps the value"}
+  public.audit:
+    columns: {id: keep, person: keep, what: keep}
+  public.visits:
+    columns: {id: keep, person: keep}
+  public.events:
+    copy: schema_only
+"""
+
+
+def _people(engine: sa.Engine, rules: str, tmp_path) -> planning.Plan:
+    run(engine, PEOPLE)
+    with engine.begin() as c:
+        c.execute(
+            sa.text(
+                "INSERT INTO people (id, email, is_test, touched, changed, secret) "
+                "VALUES (:i, :e, :t, '2020-01-01 00:00:00', '2019-05-06 07:08:09', :s)"
+            ),
+            [
+                {"i": i, "e": f"p{i}@corp.io", "t": int(i % 100 == 0), "s": f"secret {i}"}
+                for i in range(1, PEOPLE_ROWS + 1)
+            ],
+        )
+        c.exec_driver_sql("INSERT INTO visits SELECT id, id FROM people")
+        c.exec_driver_sql("INSERT INTO events VALUES (1, 'x'), (2, 'y')")
+    path = tmp_path / "people.yaml"
+    path.write_text(rules)
+    with engine.connect() as c:
+        schema = backend_for("mysql").introspect(c, "people")
+    return planning.build_plan(load_rules(path), schema)
+
+
+def _all(engine: sa.Engine, sql: str) -> list[tuple]:
+    with engine.connect() as c:
+        return [tuple(r) for r in c.exec_driver_sql(sql)]
+
+
+def _triggers(engine: sa.Engine) -> list[tuple]:
+    return _all(
+        engine,
+        "SELECT TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER, ACTION_STATEMENT "
+        "FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() ORDER BY 1",
+    )
+
+
+def test_triggers_stay_silent_and_come_back_on_update_columns_and_static_rows_keep(
+    mysql_engine,  # noqa: F811
+    tmp_path,
+):
+    plan = _people(mysql_engine, PEOPLE_RULES, tmp_path)
+    triggers = _triggers(mysql_engine)
+    before = _all(mysql_engine, "SELECT id, email, touched, changed, secret FROM people ORDER BY id")
+    results = {r.table: r for r in scrub_database(mysql_engine, plan, SALT)}
+    assert {t: (r.action, r.rows) for t, r in results.items()} == {
+        "public.people": ("streamed", PEOPLE_ROWS - 3),  # the 3 static rows are not read
+        "public.events": ("emptied", 2),
+    }
+    after = _all(mysql_engine, "SELECT id, email, touched, changed, secret FROM people ORDER BY id")
+    for old, new in zip(before, after, strict=True):
+        assert new[2:4] == old[2:4], "no trigger stamped the row, and ON UPDATE kept production's value"
+        if old[0] % 100 == 0:
+            assert new == old, "static rows are never changed"
+        else:
+            assert (
+                new[1] != old[1]
+                and new[1].endswith("@example.com")
+                and new[4] == "s" + "*" * (len(old[4]) - 1)
+            )
+    assert _all(mysql_engine, "SELECT COUNT(*) FROM audit") == [(0,)], "the AFTER trigger did not fire"
+    assert _triggers(mysql_engine) == triggers, "every trigger is back, in its order"
+    assert _all(mysql_engine, "SELECT COUNT(*) FROM events") == [(0,)]
+    tables = {r[0] for r in _all(mysql_engine, "SHOW TABLES")}
+    assert not {t for t in tables if t.startswith("_deid")}, "the ledger is dropped"
+    assert results["public.people"].tallies["email"]["rows"] == PEOPLE_ROWS - 3
+
+
+def test_a_retried_scrub_does_not_scrub_twice_and_a_killed_ones_triggers_come_back(
+    mysql_engine,  # noqa: F811
+    tmp_path,
+):
+    plan = _people(mysql_engine, PEOPLE_RULES, tmp_path)
+    triggers = _triggers(mysql_engine)
+    with mysql_engine.connect() as c:
+        schema = backend_for("mysql").introspect(c, "people")
+    units = mysql_scrub.prepare_scrub(mysql_engine, plan, schema, Scrubbing())
+    assert sorted(units) == ["public.events", "public.people"]
+    first = mysql_scrub.scrub_tables(mysql_engine, plan, SALT, schema, {"public.people"})
+    once = _all(mysql_engine, "SELECT email, secret FROM people ORDER BY id")
+    # a scrub killed after setting the triggers aside: the ledger holds them, the server does not
+    with mysql_scrub._session(mysql_engine) as c:
+        triggers_off.set_aside(c, "public.people", "people", ())
+    assert [t[0] for t in _triggers(mysql_engine)] == ["people_insert"]
+    again = mysql_scrub.scrub_tables(mysql_engine, plan, SALT, schema, set(units))
+    assert [(r.table, r.action) for r in first] == [("public.people", "streamed")]
+    assert [(r.table, r.action, r.rows) for r in again] == [
+        ("public.events", "emptied", 2),
+        ("public.people", "already scrubbed", PEOPLE_ROWS - 3),
+    ]
+    assert _all(mysql_engine, "SELECT email, secret FROM people ORDER BY id") == once, "not scrubbed twice"
+    assert _triggers(mysql_engine) == triggers, "the retry created the triggers again"
+    rows, tallies, unchecked = mysql_scrub.finish_scrub(mysql_engine, plan)
+    assert rows == {"public.people": PEOPLE_ROWS - 3, "public.events": 2}
+    assert set(tallies["public.people"]) == {"email", "secret"} and unchecked == []
+
+
+def test_refused_before_anything_is_written(mysql_engine, tmp_path):  # noqa: F811
+    # a transformer without a vector form: named by table.column
+    rules = PEOPLE_RULES.replace(
+        "secret: {transformer: redact, params: {keep_start: 1, keep_end: 0}}",
+        "secret: {transformer: json, params: {paths: {$.a: hash}}}",
+    )
+    plan = _people(mysql_engine, rules, tmp_path)
+    before = _all(mysql_engine, "SELECT * FROM people ORDER BY id")
+    with pytest.raises(TerminalError, match=r"public\.people\.secret: the transformer has no vector form"):
+        scrub_database(mysql_engine, plan, SALT)
+    # static rows beyond their limit: the table and the counts, and nothing written
+    plan = _plan(mysql_engine, PEOPLE_RULES.replace("is_test = 1", "id > 10"), tmp_path)
+    with pytest.raises(TerminalError, match=r"keeps 290 of its 300 rows"):
+        scrub_database(mysql_engine, plan, SALT)
+    assert _all(mysql_engine, "SELECT * FROM people ORDER BY id") == before
+    assert len(_triggers(mysql_engine)) == 4
+
+
+def test_keys_rewritten_alike_still_match_and_an_orphan_is_named(mysql_engine, tmp_path):  # noqa: F811
+    """The primary key and the column referencing it hashed alike (the UPDATE rewrites the key it joins on):
+    every visit still finds its person, but those of the static people (who keep their ids while their
+    visits do not: rows of the rule file's own making) and one that had none before, which finish_scrub
+    names."""
+    digits = "{transformer: hash, params: {format: digits, pattern: '#########'}}"
+    rules = PEOPLE_RULES.replace("      id: keep\n      email", f"      id: {digits}\n      email", 1)
+    rules = rules.replace("columns: {id: keep, person: keep}", f"columns: {{id: keep, person: {digits}}}")
+    plan = _people(mysql_engine, rules, tmp_path)
+    with mysql_engine.begin() as c:
+        c.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+        c.exec_driver_sql("INSERT INTO visits VALUES (99999, 99999)")
+    with pytest.raises(TerminalError, match=r"visits_ibfk_1 of public\.visits \(4 rows without their row"):
+        scrub_database(mysql_engine, plan, SALT)
+    joined = "SELECT COUNT(*) FROM visits v JOIN people p ON p.id = v.person"
+    assert _all(mysql_engine, joined) == [(PEOPLE_ROWS - 3,)]
+    assert _all(mysql_engine, "SELECT COUNT(*) FROM people WHERE id > 1000") == [(PEOPLE_ROWS - 3,)]
+
+
+def _plan(engine: sa.Engine, rules: str, tmp_path) -> planning.Plan:
+    path = tmp_path / "again.yaml"
+    path.write_text(rules)
+    with engine.connect() as c:
+        schema = backend_for("mysql").introspect(c, "people")
+    return planning.build_plan(load_rules(path), schema)
