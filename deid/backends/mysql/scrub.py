@@ -25,8 +25,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
-import sqlglot
-import sqlglot.errors
 
 from deid.backends.mysql import scrub_ledger, stream, textforms, triggers_off
 from deid.backends.mysql.types import quote_identifier
@@ -199,18 +197,8 @@ def _table(schema: Schema, key: str) -> Table:
 
 
 def condition_sql(table_plan: TablePlan) -> str | None:
-    """The static rows' condition in MySQL's SQL. A plan renders it from a checked tree (column names,
-    literals, comparisons, AND/OR/NOT, IS, IN, LIKE/ILIKE) in its engine's spelling, every identifier
-    quoted: a MySQL rendering (backquoted names) is used as it is; one in PostgreSQL's (double-quoted names,
-    which MySQL would read as strings) is written again in MySQL's words by sqlglot: backquoted names, ILIKE
-    as LOWER(...) LIKE LOWER(...), backslashes escaped."""
-    condition = table_plan.keep_rows_where
-    if not condition:
-        return None
-    try:
-        return sqlglot.transpile(condition, read="postgres", write="mysql")[0]
-    except sqlglot.errors.ParseError:  # backquoted names: rendered for MySQL already
-        return condition
+    """The static rows' condition: the plan renders it in the engine's SQL (deid.rules.condition)."""
+    return table_plan.keep_rows_where or None
 
 
 def check_static_rows(connection: sa.Connection, table_plan: TablePlan, streamed: stream.Streamed) -> None:
