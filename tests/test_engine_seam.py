@@ -32,7 +32,10 @@ TEXT = (".py", ".sql", ".md", ".yaml", ".yml", ".json", ".toml", ".cfg", ".txt",
 # engine names and drivers, and SQL only one engine speaks (casts, catalogs, its own functions and settings)
 ENGINE_WORDS = re.compile(
     r"postgres|psycopg|libpq|plpgsql|mysql|mariadb|sqlite|\bpg_\w|::[a-z]|session_replication_role|set_config"
-    r"|regclass|jsonb|\bilike\b|\blateral\b|\bunnest\b|\$\$|auto_increment|get_lock|advisory_",
+    r"|regclass|jsonb|\bilike\b|\blateral\b|\bunnest\b|\$\$|auto_increment|get_lock|advisory_"
+    r"|regexp_\w+\(|filter \(where|tablesample|date_trunc|make_interval|to_char\(|convert_to|string_agg"
+    r"|generate_series|[gs]et_byte|int4send|timestamptz|\bbytea\b|group_concat|engine=innodb|load data"
+    r"|on duplicate key|show create",
     re.IGNORECASE,
 )
 
