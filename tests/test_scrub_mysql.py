@@ -441,3 +441,24 @@ def _plan(engine: sa.Engine, rules: str, tmp_path) -> planning.Plan:
     with engine.connect() as c:
         schema = backend_for("mysql").introspect(c, "people")
     return planning.build_plan(load_rules(path), schema)
+
+
+def test_a_system_versioned_table_keeps_no_production_value_in_its_history(
+    mysql_server,  # noqa: F811
+    mysql_engine,  # noqa: F811
+    tmp_path,
+):
+    if not mysql_server.is_mariadb:
+        pytest.skip("system-versioned tables are MariaDB's")
+    run(mysql_engine, ["CREATE TABLE h (id int PRIMARY KEY, email varchar(80)) WITH SYSTEM VERSIONING"])
+    run(mysql_engine, ["INSERT INTO h VALUES (1, 'a@corp.io'), (2, 'b@corp.io')"])
+    path = tmp_path / "h.yaml"
+    path.write_text(
+        "version: 1\ndatabase: h\ntables:\n  public.h:\n    columns:\n"
+        "      id: keep\n      email: {transformer: hash, params: {format: email}}\n"
+    )
+    with mysql_engine.connect() as c:
+        schema = backend_for("mysql").introspect(c, "h")
+    scrub_database(mysql_engine, planning.build_plan(load_rules(path), schema), SALT)
+    history = "SELECT COUNT(*), SUM(email LIKE '%%corp.io') FROM h FOR SYSTEM_TIME ALL"
+    assert _all(mysql_engine, history) == [(2, 0)]
