@@ -66,6 +66,7 @@ import sqlalchemy as sa
 from deid import names
 from deid.backends.mysql import texts
 from deid.backends.mysql.types import quote_identifier
+from deid.backends.rebasing import Facts, Marker, read_marker, with_marker
 from deid.errors import TerminalError
 from deid.offsets import Bound, NoRoom, offset_for
 from deid.schema import Column, Schema, Sequence, Table
@@ -94,11 +95,6 @@ _TYPE = re.compile(
     re.I,
 )
 
-MARKER = re.compile(
-    r"^deid rebase: production high water (-?\d+) \(logical date (\d{4}-\d{2}-\d{2}), "
-    r"offset (\d+), next value (-?\d+)\)$",
-    re.MULTILINE,
-)
 
 COUNTERS = sa.text("""
 SELECT TABLE_NAME AS name, AUTO_INCREMENT AS counter, TABLE_COMMENT AS comment
@@ -178,14 +174,6 @@ class _State:
     comment: str
 
 
-@dataclass(frozen=True)
-class _Marker:
-    high_water: int
-    logical_date: str
-    offset: int
-    next_value: int
-
-
 @contextmanager
 def _fresh_statistics(connection: sa.Connection, mysql8: bool) -> Iterator[None]:
     """On MySQL 8, information_schema.TABLES.AUTO_INCREMENT read live for the block (see the docstring)."""
@@ -244,31 +232,9 @@ def _maxima(
 
 
 @dataclass(frozen=True)
-class _Plan:
-    sequence: str
+class _Plan(Facts):
     table: str  # its name in the database
-    columns: tuple[str, ...]
-    high_water: int
-    offset: int
-    next_value: int
-    limit: int
-    limited_by: tuple[str, ...]
-    clamped: bool
-    rerun: bool
     comment: str
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "sequence": self.sequence,
-            "columns": list(self.columns),
-            "high_water": self.high_water,
-            "offset": self.offset,
-            "next_value": self.next_value,
-            "limit": self.limit,
-            "limited_by": list(self.limited_by),
-            "clamped": self.clamped,
-            "rerun": self.rerun,
-        }
 
 
 def _plan(
@@ -287,7 +253,7 @@ def _plan(
     if not bounds:
         raise TerminalError(f"{dotted} ({column.data_type}) is AUTO_INCREMENT but not of an integer type")
 
-    marker = _marker(state.comment)
+    marker = read_marker(state.comment)
     if marker is not None and state.counter < marker.next_value:
         marker = None  # not this copy's: the counter never reached the recorded next value
     # Values this database has used: the column's maximum and the counter's value less one (a counter
@@ -303,8 +269,8 @@ def _plan(
         raise NoRoom(
             f"counter {name}: the values already used reach {current:,}, past its limit {hard_limit:,}"
         )
-    comment = _with_marker(
-        state.comment, _Marker(high_water, logical_date.isoformat(), planned.offset, next_value)
+    comment = with_marker(
+        state.comment, Marker(high_water, logical_date.isoformat(), planned.offset, next_value)
     )
     if len(comment) > COMMENT_LIMIT:
         raise NoRoom(
@@ -373,24 +339,6 @@ def _owner(counter: Sequence) -> tuple[str, str]:
 
 
 # --- the marker and the writes ------------------------------------------------------------------------------
-
-
-def _marker(comment: str) -> _Marker | None:
-    matches = list(MARKER.finditer(comment))
-    if not matches:
-        return None
-    last = matches[-1]
-    return _Marker(int(last[1]), last[2], int(last[3]), int(last[4]))
-
-
-def _with_marker(comment: str, marker: _Marker) -> str:
-    """The comment with its marker line replaced by `marker`; the rest of production's comment is kept."""
-    kept = MARKER.sub("", comment).rstrip()
-    line = (
-        f"deid rebase: production high water {marker.high_water} (logical date {marker.logical_date}, "
-        f"offset {marker.offset}, next value {marker.next_value})"
-    )
-    return f"{kept}\n\n{line}" if kept else line
 
 
 COUNTER = sa.text("""

@@ -54,6 +54,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from deid import names
+from deid.backends.rebasing import Facts, Marker, read_marker, with_marker
 from deid.errors import TerminalError
 from deid.offsets import (
     INTEGER_RANGES,
@@ -73,11 +74,6 @@ log = logging.getLogger("deid.rebase")
 CHUNK = 500  # statements per UNION ALL: one round trip per CHUNK sequences or columns
 _RAW = {"no_parameters": True}  # statements built here hold quoted names; '%' in them is not a placeholder
 
-MARKER = re.compile(
-    r"^deid rebase: production high water (-?\d+) \(logical date (\d{4}-\d{2}-\d{2}), "
-    r"offset (\d+), next value (-?\d+)\)$",
-    re.MULTILINE,
-)
 # String literals of a DEFAULT expression, except the sequence name in nextval('s'::regclass).
 _LITERAL = re.compile(r"'((?:[^']|'')*)'(?!::regclass)")
 
@@ -148,14 +144,6 @@ class _State:
     last_value: int
     is_called: bool
     comment: str | None
-
-
-@dataclass(frozen=True)
-class _Marker:
-    high_water: int
-    logical_date: str
-    offset: int
-    next_value: int
 
 
 class _Columns:
@@ -331,31 +319,9 @@ def _waters(
 
 
 @dataclass(frozen=True)
-class _Plan:
-    sequence: str
+class _Plan(Facts):
     target: Sequence
-    columns: tuple[str, ...]
-    high_water: int
-    offset: int
-    next_value: int
-    limit: int
-    limited_by: tuple[str, ...]
-    clamped: bool
-    rerun: bool
     comment: str
-
-    def record(self) -> dict[str, Any]:
-        return {
-            "sequence": self.sequence,
-            "columns": list(self.columns),
-            "high_water": self.high_water,
-            "offset": self.offset,
-            "next_value": self.next_value,
-            "limit": self.limit,
-            "limited_by": list(self.limited_by),
-            "clamped": self.clamped,
-            "rerun": self.rerun,
-        }
 
 
 def _plan(
@@ -378,7 +344,7 @@ def _plan(
             bounds.extend(_column_bounds(other, types, sign, references=ref))
 
     extreme = max if sign > 0 else min
-    marker = _marker(state.comment)
+    marker = read_marker(state.comment)
     if marker is not None and sign * state.last_value < sign * marker.next_value:
         marker = None  # not this copy's: the sequence never reached the recorded next value
     # Values this database has used: the number columns' extremes, and the sequence's own value unless it
@@ -412,8 +378,8 @@ def _plan(
         limited_by=planned.limited_by,
         clamped=planned.clamped,
         rerun=marker is not None,
-        comment=_with_marker(
-            state.comment, _Marker(high_water, logical_date.isoformat(), planned.offset, next_value)
+        comment=with_marker(
+            state.comment, Marker(high_water, logical_date.isoformat(), planned.offset, next_value)
         ),
     )
 
@@ -475,24 +441,6 @@ def _fixed_characters(default: str | None) -> int:
 
 
 # --- the marker and the writes -----------------------------------------------------------------------------
-
-
-def _marker(comment: str | None) -> _Marker | None:
-    matches = list(MARKER.finditer(comment or ""))
-    if not matches:
-        return None
-    last = matches[-1]
-    return _Marker(int(last[1]), last[2], int(last[3]), int(last[4]))
-
-
-def _with_marker(comment: str | None, marker: _Marker) -> str:
-    """The comment with its marker line replaced by `marker`; the rest of production's comment is kept."""
-    kept = MARKER.sub("", comment or "").rstrip()
-    line = (
-        f"deid rebase: production high water {marker.high_water} (logical date {marker.logical_date}, "
-        f"offset {marker.offset}, next value {marker.next_value})"
-    )
-    return f"{kept}\n\n{line}" if kept else line
 
 
 def _apply(connection: sa.Connection, plan: _Plan) -> None:
