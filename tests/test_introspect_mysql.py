@@ -314,7 +314,7 @@ def test_capabilities_claim_nothing_mysql_lacks():
     claimed = [name for name, value in dataclasses.asdict(capabilities).items() if value is True]
     assert claimed == []
     assert capabilities.sequence_kind is SequenceKind.AUTO_INCREMENT
-    assert capabilities.trigger_silencing is TriggerSilencing.NONE  # until the scrub drops and restores them
+    assert capabilities.trigger_silencing is TriggerSilencing.DROP_AND_RESTORE  # the scrub sets them aside
     assert capabilities.max_identifier_bytes == 64
 
 

@@ -17,6 +17,7 @@ from deid.schema import Kind, Table
 from deid.transformers import get
 from deid.transformers.base import Batch, Target, Transformer
 from deid.vector.prf import Key
+from deid.vector.tally import Tally
 
 
 @dataclass(frozen=True)
@@ -105,3 +106,18 @@ def transform(batch: pa.RecordBatch, columns: list[StreamedColumn], key: Key) ->
             raise AssertionError(f"{c.transformer.name} gave {len(values)} values for {batch.num_rows} rows")
         out.append(values)
     return out
+
+
+def new_tally(columns: list[StreamedColumn], seed: int | None = None) -> Tally:
+    """The tally of a stream of `columns` (what validation counts as the rows stream past): its own random
+    seed, or the one the parts of a table share."""
+    from deid.vector.shapes import vector_predicate
+
+    names = tuple(c.name for c in columns)
+    searched = frozenset(c.name for c in columns if c.searched)
+    shapes = {
+        c.name: predicate
+        for c in columns
+        if (predicate := vector_predicate(c.transformer.name, c.params, c.target.column)) is not None
+    }
+    return Tally(names, searched, shapes=shapes, **({} if seed is None else {"seed": seed}))

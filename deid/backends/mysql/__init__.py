@@ -27,8 +27,8 @@ class MysqlBackend(Backend):
     # - transactional_ddl: DDL commits the transaction it is in; a failed migration leaves what it did.
     # - database_rename, instant_clone: a database cannot be renamed (RENAME DATABASE was removed) nor
     #   copied by the server (no CREATE DATABASE ... TEMPLATE): publish renames tables, a clone moves rows.
-    # - trigger_silencing NONE: no session setting skips triggers (no session_replication_role); the scrub
-    #   will drop and re-create them (DROP_AND_RESTORE once it does).
+    # - trigger_silencing DROP_AND_RESTORE: no session setting skips triggers (no session_replication_role),
+    #   so the scrub drops a table's UPDATE triggers for its rewrite and re-creates them (triggers_off.py).
     # - schemas: a MySQL "database" is the namespace; inside it there is no other.
     # Ids come from each table's AUTO_INCREMENT counter. MariaDB also has CREATE SEQUENCE objects, which
     # introspection lists, but nothing moves them yet.
@@ -37,7 +37,7 @@ class MysqlBackend(Backend):
         database_rename=False,
         instant_clone=False,
         sequence_kind=SequenceKind.AUTO_INCREMENT,
-        trigger_silencing=TriggerSilencing.NONE,
+        trigger_silencing=TriggerSilencing.DROP_AND_RESTORE,
         schemas=False,
         max_identifier_bytes=64,  # a database or table name: 64 characters, so 64 bytes always fit
     )

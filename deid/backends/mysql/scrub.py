@@ -33,6 +33,7 @@ from deid.dberrors import retell
 from deid.errors import TerminalError
 from deid.plan import Plan, TablePlan
 from deid.schema import Schema, Table
+from deid.vector.apply import new_tally
 from deid.vector.prf import Key
 
 log = logging.getLogger("deid.scrub")
@@ -165,7 +166,7 @@ def _stream_table(
     streamed = _stream_of(schema, table_plan)
     check_static_rows(connection, table_plan, streamed)
     triggers_off.set_aside(connection, table_plan.table, streamed.table.name, table_plan.recomputed)
-    tally = stream.new_tally(streamed.columns)
+    tally = new_tally(streamed.columns)
     try:
         with _session(engine) as reader:
             # a server waiting on a slow reader drops the connection after net_write_timeout (60 s)

@@ -38,7 +38,6 @@ from deid.plan import TablePlan
 from deid.schema import Column, Kind, Table
 from deid.vector.apply import StreamedColumn, engine_side, read_columns, streamed_columns, transform
 from deid.vector.prf import Key
-from deid.vector.shapes import vector_predicate
 from deid.vector.tally import Tally
 
 STAGING = "_deid_stream"  # a temporary table of the scrubbing session
@@ -99,18 +98,6 @@ def row_key(table: Table) -> tuple[Column, ...] | None:
         if names and all(c is not None and (not c.nullable or names == table.primary_key) for c in columns):
             return tuple(c for c in columns if c is not None)
     return None
-
-
-def new_tally(columns: list[StreamedColumn]) -> Tally:
-    """The tally of a stream of `columns`, as the PostgreSQL stream keeps it (deid.vector.tally)."""
-    shapes = {
-        c.name: predicate
-        for c in columns
-        if (predicate := vector_predicate(c.transformer.name, c.params, c.target.column)) is not None
-    }
-    return Tally(
-        tuple(c.name for c in columns), frozenset(c.name for c in columns if c.searched), shapes=shapes
-    )
 
 
 def stream_into_staging(

@@ -37,7 +37,6 @@ from deid.backends.postgresql.split import rewrite_split
 from deid.backends.postgresql.stream import (
     Streamed,
     apply_staging,
-    new_tally,
     stream_into_staging,
     stream_into_table,
 )
@@ -55,7 +54,7 @@ from deid.plan import Plan, TablePlan
 from deid.schema import Schema
 from deid.transformers.dictionaries import load_dictionaries
 from deid.transformers.support import SCHEMA, apply_key, support_sql
-from deid.vector.apply import engine_side, streamed_columns
+from deid.vector.apply import engine_side, new_tally, streamed_columns
 from deid.vector.prf import Key
 
 log = logging.getLogger("deid.scrub")

@@ -41,7 +41,6 @@ from deid.schema import Table
 from deid.transformers.support import dbapi_connection
 from deid.vector.apply import StreamedColumn, read_columns, transform
 from deid.vector.prf import Key
-from deid.vector.shapes import vector_predicate
 from deid.vector.tally import Tally
 
 STAGING = "_deid_stream"  # a temporary table of the scrubbing session
@@ -165,18 +164,6 @@ def stream_into_table(
 def _computed(sql_side: dict[str, str]) -> dict[str, tuple[str, str]]:
     """column -> (an alias of its own, its SQL form), for the columns the streaming query computes."""
     return {name: (f"_deid_sql_{i}", sql) for i, (name, sql) in enumerate(sql_side.items())}
-
-
-def new_tally(columns: list[StreamedColumn], seed: int | None = None) -> Tally:
-    """The tally of a stream of `columns`: its own random seed, or the one the parts of a table share."""
-    names = tuple(c.name for c in columns)
-    searched = frozenset(c.name for c in columns if c.searched)
-    shapes = {
-        c.name: predicate
-        for c in columns
-        if (predicate := vector_predicate(c.transformer.name, c.params, c.target.column)) is not None
-    }
-    return Tally(names, searched, shapes=shapes, **({} if seed is None else {"seed": seed}))
 
 
 def _as_text(name: str) -> str:
