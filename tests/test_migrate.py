@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from deid.backends.postgresql.migrations import VERSION_TABLE
+from deid.backends.postgresql.migrations import split as split_statements
 from deid.config import Config, DatabaseConfig, Migrations
 from deid.demo.seed import seed
 from deid.errors import RuleProblems, TerminalError
-from deid.migrations import VERSION_TABLE, MigrationProblems, apply_migrations, is_bookkeeping
-from deid.migrations.sqlfiles import Applied, pending, read_folder, split_statements
+from deid.migrations import MigrationProblems, apply_migrations, is_bookkeeping
+from deid.migrations.sqlfiles import Applied, pending, read_folder
 from deid.rules.load import load_rules
 from deid.schema import Column, Kind, Schema, Table
 from deid.steps.context import RunContext

@@ -99,6 +99,76 @@ class CopyStore(Protocol):
     def grant_connect(self, c: sa.Connection, database: str, roles: tuple[str, ...]) -> None: ...
 
 
+@dataclass(frozen=True)
+class MigrationStatement:
+    """One statement of a migration file, as the engine's splitter found it."""
+
+    sql: str  # from its first token to the character before its delimiter
+    line: int  # line of its first token in the file, from 1
+    words: tuple[str, ...]  # its first unquoted words, lower case: what kind of statement it is
+
+    def line_at(self, position: int | None) -> int:
+        """The file line of the 1-based character `position` within the statement (the server's cursor)."""
+        if not position or position < 1:
+            return self.line
+        return self.line + self.sql.count("\n", 0, position - 1)
+
+    def text_at(self, line: int) -> str:
+        """The statement's text on file line `line`, stripped and shortened, for messages."""
+        lines = self.sql.splitlines() or [""]
+        text = lines[min(max(line - self.line, 0), len(lines) - 1)].strip()
+        return text if len(text) <= 160 else text[:157] + "..."
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    """A row of deid's version table: a migration file applied to the copy, whole or (on an engine whose
+    files cannot be one transaction) as far as its statements went."""
+
+    version: int
+    name: str
+    checksum: str  # sha256 of the file (line endings normalised)
+    statements_done: int | None = None  # None: the whole file; n: its first n statements only, so far
+    done_checksum: str = ""  # of those n statements as they ran (sqlfiles.statements_checksum)
+
+
+class MigrationDialect(Protocol):
+    """The engine's part of SQL-folder migrations (deid.migrations.sqlfiles keeps the rest: file names,
+    order, checksums, what is pending, the apply loop): how a file splits into statements, which statements
+    the engine refuses or treats apart, and deid's version table in the copy. A module can be one."""
+
+    # deid's version table as the engine's introspection names it ("schema.table"): coverage leaves it out
+    version_table: str
+    # a file and its row in the version table can commit as one transaction (the engine's DDL is
+    # transactional); otherwise each statement commits on its own and its progress is recorded after it
+    one_transaction: bool
+
+    def split(self, text: str) -> list[MigrationStatement]:
+        """The statements of a file, in order, as the engine's command-line client would send them."""
+
+    def needs_no_transaction(self, words: tuple[str, ...]) -> str | None:
+        """The statement's name if the engine refuses to run it inside a transaction block."""
+
+    def is_transaction_control(self, words: tuple[str, ...]) -> bool: ...
+
+    def problem(self, statement: MigrationStatement) -> tuple[str, str] | None:
+        """What the engine cannot run as split (what, fix), found before anything runs; None if nothing."""
+
+    def session_setting(self, statement: MigrationStatement) -> bool:
+        """Whether the statement only sets the session (run again before resuming a file part-way)."""
+
+    def error_position(self, statement: MigrationStatement, diagnosis: Diagnosis) -> int | None:
+        """The 1-based character of `statement` where the server found the error, if it says."""
+
+    def applied(self, connection: sa.Connection) -> dict[int, AppliedMigration]:
+        """The version table's rows by version; empty when the copy has no version table."""
+
+    def create_version_table(self, connection: sa.Connection) -> None: ...
+
+    def record(self, connection: sa.Connection, row: AppliedMigration) -> None:
+        """Write (or, for a file applied part-way, replace) the file's row, in the caller's transaction."""
+
+
 class Backend:
     """One database engine. Subclasses set `name`, `driver` and `capabilities` and implement the methods."""
 
@@ -239,6 +309,10 @@ class Backend:
     def preview_support(self) -> PreviewSupport:
         """What `deid preview` needs of the engine (deid.preview.build)."""
         raise NotImplementedError(f"{type(self).__name__} cannot preview")
+
+    def migrations(self) -> MigrationDialect:
+        """The engine's part of SQL-folder migrations (deid.migrations.sqlfiles)."""
+        raise NotImplementedError(f"{type(self).__name__} has no SQL-folder migrations")
 
     # --- how the engine spells what deid writes itself (row conditions, names) ---
 

@@ -2,8 +2,9 @@
 
 Two kinds, named in deid.yaml under `migrations:`:
 
-- `{sql: FOLDER}`: files `V<n>__<name>.sql`, applied in numeric order, each in its own transaction; deid
-  records what it applied in the copy's `_deid_migrations.applied` (see `sqlfiles.py`).
+- `{sql: FOLDER}`: files `V<n>__<name>.sql`, applied in numeric order, each in its own transaction where
+  the engine's DDL is transactional, statement by statement and resumable where it is not; deid records
+  what it applied in a version table of the copy, which the engine's MigrationDialect names (`sqlfiles.py`).
 - `{alembic: SCRIPT_LOCATION}`: `alembic upgrade head` against the copy; Alembic keeps its own
   `alembic_version` table (see `alembic_runner.py`).
 
@@ -14,11 +15,12 @@ are listed here (`is_bookkeeping`), so that coverage checks can leave them out e
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from deid.backends import diagnose
+from deid.backends import backend_for, diagnose, engine_names
 from deid.config import Migrations
 from deid.dberrors import retell
 from deid.errors import ConfigError, Problem, TerminalError, TransientError
@@ -26,20 +28,14 @@ from deid.schema import Table
 from deid.suggest import did_you_mean
 
 __all__ = [
-    "VERSION_SCHEMA",
-    "VERSION_TABLE",
     "MigrationProblems",
     "apply_migrations",
     "describe_database_error",
     "is_bookkeeping",
     "kinds",
+    "version_tables",
 ]
 
-# Where the sql runner records what it applied to a copy. A schema of its own, not `_deid` (which the scrub
-# drops with the key): the record stays in the published copy, so staging users can see which staging-only
-# migrations their copy carries.
-VERSION_SCHEMA = "_deid_migrations"
-VERSION_TABLE = f"{VERSION_SCHEMA}.applied"
 ALEMBIC_VERSION_TABLE = "alembic_version"  # Alembic's default name; its schema is the env.py's choice
 
 _RUNNERS: dict[str, str] = {
@@ -87,12 +83,26 @@ def apply_migrations(connection_url: str, migrations: Migrations | None, root: P
 def is_bookkeeping(table: Table) -> bool:
     """True for the tables migration tools keep for themselves: deid's version table and Alembic's.
 
-    Alembic's is recognised by name and shape (one column, version_num) in any schema, since env.py may
-    put it anywhere; a user table that merely shares the name keeps needing a rule.
+    deid's is recognised by the name an engine's MigrationDialect gives it (any engine's: a Table does not
+    say which engine it came from, and the names are deid's own). Alembic's is recognised by name and shape
+    (one column, version_num) in any schema, since env.py may put it anywhere; a user table that merely
+    shares the name keeps needing a rule.
     """
-    if table.qualified == VERSION_TABLE:
+    if table.qualified in version_tables():
         return True
     return table.name == ALEMBIC_VERSION_TABLE and [c.name for c in table.columns] == ["version_num"]
+
+
+@functools.cache
+def version_tables() -> frozenset[str]:
+    """deid's version table on every engine with SQL-folder migrations, as its introspection names it."""
+    found = set()
+    for name in engine_names():
+        try:
+            found.add(backend_for(name).migrations().version_table)
+        except NotImplementedError:
+            continue
+    return frozenset(found)
 
 
 def describe_database_error(exc: BaseException, doing: str) -> tuple[str, bool]:

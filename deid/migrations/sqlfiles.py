@@ -1,24 +1,33 @@
 """A folder of `V<n>__<name>.sql` files, applied to a working copy in numeric order (V2 before V10).
 
-What a copy has received is recorded in the copy itself, in `_deid_migrations.applied` (version, name,
-checksum, applied_at). Every night starts from a fresh clone of production, which never has that table, so
-every file applies every night; within one copy (a retried step) a file applies once. Consequences:
+What a copy has received is recorded in the copy itself, in deid's version table (version, name, checksum,
+applied_at; the engine's MigrationDialect names it). Every night starts from a fresh clone of production,
+which never has that table, so every file applies every night; within one copy (a retried step) a file
+applies once. Consequences:
 
 - a file must not change once applied to a copy (a checksum mismatch is an error): a change is a new file;
 - when production gains what a file does (the feature ships), delete the file, or write it rerunnable
   (`CREATE TABLE IF NOT EXISTS`, `ADD COLUMN IF NOT EXISTS`), or it fails the first night production has it.
 
-Each file runs in its own transaction (PostgreSQL's DDL is transactional), together with its row in the
-version table: a failed file leaves nothing of itself behind, and the files before it stay applied. A file
-whose first line is `-- deid: no-transaction` runs statement by statement outside a transaction, for what a
-transaction block refuses (CREATE INDEX CONCURRENTLY, VACUUM, ...); its statements must be rerunnable, since a
-failure leaves the ones before it committed. Such statements in a file without the marker, and transaction
-control (BEGIN, COMMIT) in one with it absent, are refused before anything runs.
+Where the engine's DDL is transactional (MigrationDialect.one_transaction), each file runs in its own
+transaction together with its row in the version table: a failed file leaves nothing of itself behind, and
+the files before it stay applied. A file whose first line is `-- deid: no-transaction` runs statement by
+statement outside a transaction, for what a transaction block refuses (the dialect says which statements);
+its statements must be rerunnable, since a failure leaves the ones before it committed. Such statements in a
+file without the marker, and transaction control (BEGIN, COMMIT) in one with it absent, are refused before
+anything runs.
 
-Files are split into statements here (as psql does: quotes, dollar quotes, comments, parentheses and
-`BEGIN ATOMIC ... END` bodies respected), so that a failure names the file and the line. Messages quote the
-migration's own text and the server's message only where that message is about the statement (syntax,
-unknown objects); otherwise they carry the SQLSTATE and object names, never values from rows.
+Where DDL commits on its own, no file can be one transaction: each statement runs and commits alone, and its
+progress (the number of statements done and their checksum) is recorded right after it, in the same
+transaction where the statement is not DDL. A failed file keeps the statements before the failing one; a
+retried step resumes at the failing statement, after running the file's earlier session settings again (SET
+...). Only the statements not yet applied may change in between: a change to one that was applied is refused.
+Transaction control is refused in such files (each statement is its own transaction already).
+
+Files are split into statements by the engine's dialect (as its command-line client splits them), so that a
+failure names the file and the line. Messages quote the migration's own text and the server's message only
+where that message is about the statement (syntax, unknown objects); otherwise they carry the error code and
+object names, never values from rows.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +43,11 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from deid import db
-from deid.backends import backend_for, diagnose
+from deid.backends import DEFAULT_ENGINE, backend_for, diagnose
+from deid.backends.base import AppliedMigration, MigrationDialect, MigrationStatement
 from deid.dberrors import retell
 from deid.errors import ConfigError, DeidError, Problem, TransientError
-from deid.migrations import VERSION_SCHEMA, VERSION_TABLE, MigrationProblems, describe_database_error
+from deid.migrations import MigrationProblems, describe_database_error
 
 FILE_NAME = re.compile(r"V(?P<version>[0-9]+)__(?P<description>[A-Za-z0-9][A-Za-z0-9_-]*)\.sql")
 NO_TRANSACTION_MARKER = "-- deid: no-transaction"
@@ -48,37 +58,24 @@ NAMING_HINT = (
     "e.g. V3__add_course_tags.sql (only *.sql files are read; keep other files out of the folder or "
     "give them another extension)"
 )
+REBUILD = "or rebuild the working copy (`deid run` starts again from production)"
 
-CREATE_VERSION_TABLE = (
-    f"CREATE SCHEMA IF NOT EXISTS {VERSION_SCHEMA}",
-    f"""CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
-    version    bigint PRIMARY KEY,
-    name       text NOT NULL,
-    checksum   text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-)""",
-    f"COMMENT ON TABLE {VERSION_TABLE} IS 'Staging-only schema migrations that deid applied to this copy'",
-)
-RECORD = sa.text(f"INSERT INTO {VERSION_TABLE} (version, name, checksum) VALUES (:version, :name, :checksum)")
+Statement = MigrationStatement
+Applied = AppliedMigration
 
 
-@dataclass(frozen=True)
-class Statement:
-    sql: str  # from its first token to the character before its `;`
-    line: int  # line of its first token in the file, from 1
-    words: tuple[str, ...]  # its first unquoted words, lower case: what kind of statement it is
+def statements_checksum(statements: Sequence[MigrationStatement]) -> str:
+    """sha256 of statements' texts (comments between them and line endings left out): what a file applied
+    part-way is checked against before it resumes."""
+    digest = hashlib.sha256()
+    for statement in statements:
+        digest.update(statement.sql.replace("\r\n", "\n").encode("utf-8") + b"\0")
+    return digest.hexdigest()
 
-    def line_at(self, position: int | None) -> int:
-        """The file line of the 1-based character `position` within the statement (the server's cursor)."""
-        if not position or position < 1:
-            return self.line
-        return self.line + self.sql.count("\n", 0, position - 1)
 
-    def text_at(self, line: int) -> str:
-        """The statement's text on file line `line`, stripped and shortened, for messages."""
-        lines = self.sql.splitlines() or [""]
-        text = lines[min(max(line - self.line, 0), len(lines) - 1)].strip()
-        return text if len(text) <= 160 else text[:157] + "..."
+def default_dialect() -> MigrationDialect:
+    """The default engine's, for reading a folder when no database is named (lint, tests)."""
+    return backend_for(DEFAULT_ENGINE).migrations()
 
 
 @dataclass(frozen=True)
@@ -94,8 +91,10 @@ class SqlMigration:
 # --- reading the folder (no database) --------------------------------------------------------------------
 
 
-def read_folder(folder: Path | str) -> list[SqlMigration]:
-    """Every migration of `folder`, sorted by version. Raises MigrationProblems listing every bad file."""
+def read_folder(folder: Path | str, dialect: MigrationDialect | None = None) -> list[SqlMigration]:
+    """Every migration of `folder`, sorted by version, split by `dialect` (the default engine's if None).
+    Raises MigrationProblems listing every bad file."""
+    dialect = dialect or default_dialect()
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(
@@ -122,7 +121,7 @@ def read_folder(folder: Path | str) -> list[SqlMigration]:
                 )
             )
             continue
-        migration, found = read_file(path, version)
+        migration, found = read_file(path, version, dialect)
         problems += found
         other = by_version.get(version)
         if other is not None:
@@ -141,7 +140,9 @@ def read_folder(folder: Path | str) -> list[SqlMigration]:
     return [by_version[v] for v in sorted(by_version)]
 
 
-def read_file(path: Path, version: int) -> tuple[SqlMigration | None, list[Problem]]:
+def read_file(
+    path: Path, version: int, dialect: MigrationDialect
+) -> tuple[SqlMigration | None, list[Problem]]:
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8").removeprefix("\ufeff")
@@ -150,8 +151,9 @@ def read_file(path: Path, version: int) -> tuple[SqlMigration | None, list[Probl
     checksum = hashlib.sha256(text.replace("\r\n", "\n").encode("utf-8")).hexdigest()
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    transactional = first is None or not _MARKER.fullmatch(lines[first].strip())
-    statements = tuple(split_statements(text))
+    marked = first is not None and bool(_MARKER.fullmatch(lines[first].strip()))
+    transactional = dialect.one_transaction and not marked
+    statements = tuple(dialect.split(text))
     problems = []
     for number, line in enumerate(lines, 1):
         if _MARKER.fullmatch(line.strip()) and number - 1 != first:
@@ -163,200 +165,50 @@ def read_file(path: Path, version: int) -> tuple[SqlMigration | None, list[Probl
                     "move it to the first line (or delete it)",
                 )
             )
-    if transactional:
-        for statement in statements:
-            what = needs_no_transaction(statement.words)
-            if what:
-                problems.append(
-                    Problem(
-                        str(path),
-                        statement.line,
-                        f"{what} cannot run inside a transaction, and this file runs in one",
-                        f"put the statement in a file whose first line is '{NO_TRANSACTION_MARKER}' "
-                        "(its statements run one by one, each committed: make them rerunnable, e.g. "
-                        "CREATE INDEX CONCURRENTLY IF NOT EXISTS)",
-                    )
-                )
-            elif is_transaction_control(statement.words):
-                problems.append(
-                    Problem(
-                        str(path),
-                        statement.line,
-                        f"{' '.join(statement.words[:1]).upper()}: deid runs each file in a transaction "
-                        "of its own",
-                        "delete the transaction control statements from the file",
-                    )
-                )
+    for statement in statements:
+        found = _statement_problem(dialect, statement, transactional)
+        if found:
+            problems.append(Problem(str(path), statement.line, *found))
     migration = SqlMigration(version, path.name, path, checksum, transactional, statements)
     return migration, problems
 
 
-def needs_no_transaction(words: tuple[str, ...]) -> str | None:
-    """The statement's name if PostgreSQL refuses to run it inside a transaction block."""
-
-    def starts(*seq: str) -> bool:
-        return words[: len(seq)] == seq
-
-    for seq in (
-        ("vacuum",),
-        ("create", "database"),
-        ("drop", "database"),
-        ("create", "tablespace"),
-        ("drop", "tablespace"),
-        ("alter", "system"),
-        ("create", "index", "concurrently"),
-        ("create", "unique", "index", "concurrently"),
-        ("drop", "index", "concurrently"),
-    ):
-        if starts(*seq):
-            return " ".join(seq).upper()
-    if starts("reindex") and ("concurrently" in words or {"schema", "database", "system"} & set(words[1:4])):
-        return "REINDEX " + ("CONCURRENTLY" if "concurrently" in words else "of a schema or database")
-    if starts("alter", "table") and "detach" in words and "concurrently" in words:
-        return "DETACH PARTITION CONCURRENTLY"
-    return None
-
-
-def is_transaction_control(words: tuple[str, ...]) -> bool:
-    if not words:
-        return False
-    if words[0] in ("begin", "commit", "end", "abort") or words[:2] == ("start", "transaction"):
-        return True
-    return words[0] == "rollback" and "to" not in words[1:3]
-
-
-# --- splitting a file into statements ---------------------------------------------------------------------
-
-_WORD = re.compile(r"[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_$\u0080-\U0010ffff]*")
-_DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
-_WORDS_KEPT = 16
-
-
-def split_statements(text: str) -> list[Statement]:
-    """The statements of a SQL script, split at `;` as psql splits them.
-
-    A `;` ends a statement outside quotes ('...', E'...', "...", $tag$...$tag$), comments (--, nested /* */)
-    and parentheses, and, in CREATE [OR REPLACE] FUNCTION|PROCEDURE, outside BEGIN ... END (SQL-standard
-    bodies). Text after the last `;` is a statement too. Comments before a statement are not part of it.
-    """
-    statements: list[Statement] = []
-    i, n = 0, len(text)
-    start: int | None = None
-    paren = depth = 0
-    words: list[str] = []
-    word_count = 0
-
-    def finish(end: int) -> None:
-        nonlocal start, paren, depth, words, word_count
-        if start is not None:
-            line = text.count("\n", 0, start) + 1
-            statements.append(Statement(text[start:end].rstrip(), line, tuple(words)))
-        start, paren, depth, words, word_count = None, 0, 0, [], 0
-
-    while i < n:
-        c = text[i]
-        if c.isspace():
-            i += 1
-        elif text.startswith("--", i):
-            newline = text.find("\n", i)
-            i = n if newline < 0 else newline
-        elif text.startswith("/*", i):
-            i = _after_block_comment(text, i)
-        elif c == ";" and paren == 0 and depth == 0:
-            finish(i)
-            i += 1
-        else:
-            if start is None:
-                start = i
-            if c == "'":
-                i = _after_quoted(text, i, "'", backslashes=False)
-            elif c == '"':
-                i = _after_quoted(text, i, '"', backslashes=False)
-            elif c == "$" and (tag := _DOLLAR_QUOTE.match(text, i)):
-                close = text.find(tag.group(), tag.end())
-                i = n if close < 0 else close + len(tag.group())
-            elif word := _WORD.match(text, i):
-                i = word.end()
-                lowered = word.group().lower()
-                if lowered == "e" and text.startswith("'", i):  # E'...': backslash escapes
-                    i = _after_quoted(text, i, "'", backslashes=True)
-                    continue
-                if word_count < _WORDS_KEPT:
-                    words.append(lowered)
-                word_count += 1
-                if paren == 0 and _in_routine_definition(words):
-                    if lowered == "begin" or (lowered == "case" and depth > 0):
-                        depth += 1
-                    elif lowered == "end" and depth > 0:
-                        depth -= 1
-            else:
-                if c == "(":
-                    paren += 1
-                elif c == ")":
-                    paren = max(paren - 1, 0)
-                i += 1
-    finish(n)
-    return statements
-
-
-def _in_routine_definition(words: list[str]) -> bool:
-    """CREATE [OR REPLACE] FUNCTION|PROCEDURE: the statements whose bodies may be BEGIN ATOMIC ... END."""
-    routine = ("function", "procedure")
-    return words[:1] == ["create"] and (
-        words[1:2] in (["function"], ["procedure"])
-        or (words[1:3] == ["or", "replace"] and len(words) > 3 and words[3] in routine)
-    )
-
-
-def _after_quoted(text: str, i: int, quote: str, *, backslashes: bool) -> int:
-    """The index after the literal that starts at text[i] (a doubled quote stays inside)."""
-    i += 1
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if backslashes and c == "\\":
-            i += 2
-        elif c == quote:
-            if text.startswith(quote, i + 1):
-                i += 2
-            else:
-                return i + 1
-        else:
-            i += 1
-    return n
-
-
-def _after_block_comment(text: str, i: int) -> int:
-    depth, n = 0, len(text)
-    while i < n:
-        if text.startswith("/*", i):
-            depth, i = depth + 1, i + 2
-        elif text.startswith("*/", i):
-            depth, i = depth - 1, i + 2
-            if depth == 0:
-                return i
-        else:
-            i += 1
-    return n
+def _statement_problem(
+    dialect: MigrationDialect, statement: MigrationStatement, transactional: bool
+) -> tuple[str, str] | None:
+    """What is wrong with a statement where it stands (what, fix), or None."""
+    what = dialect.needs_no_transaction(statement.words) if transactional else None
+    if what:
+        return (
+            f"{what} cannot run inside a transaction, and this file runs in one",
+            f"put the statement in a file whose first line is '{NO_TRANSACTION_MARKER}' "
+            "(its statements run one by one, each committed: make them rerunnable, e.g. "
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS)",
+        )
+    if dialect.is_transaction_control(statement.words) and (transactional or not dialect.one_transaction):
+        how = (
+            "deid runs each file in a transaction of its own"
+            if transactional
+            else "deid runs each statement on its own and records it as applied (the engine's DDL commits "
+            "by itself, so a file cannot be one transaction)"
+        )
+        return (
+            f"{' '.join(statement.words[:1]).upper()}: {how}",
+            "delete the transaction control statements from the file",
+        )
+    return dialect.problem(statement)
 
 
 # --- what a copy lacks -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Applied:
-    version: int
-    name: str
-    checksum: str
-
-
 def pending(migrations: Iterable[SqlMigration], applied: Mapping[int, Applied]) -> list[SqlMigration]:
-    """The migrations `applied` lacks, in order. Raises MigrationProblems if the record and the folder
-    disagree: an applied file changed or gone, or a file numbered below one already applied."""
+    """The migrations `applied` lacks, in order, a file applied part-way included (it resumes). Raises
+    MigrationProblems if the record and the folder disagree: an applied file (or an applied statement of a
+    file applied part-way) changed or gone, or a file numbered below one already applied."""
     migrations = list(migrations)
     problems = []
     files = {m.version: m for m in migrations}
-    rebuild = "or rebuild the working copy (`deid run` starts again from production)"
     for version, done in sorted(applied.items()):
         migration = files.get(version)
         if migration is None:
@@ -366,9 +218,13 @@ def pending(migrations: Iterable[SqlMigration], applied: Mapping[int, Applied]) 
                     0,
                     f"version {version} ({done.name}) is recorded as applied to this copy, but the folder "
                     "has no file with that version",
-                    f"restore the file, {rebuild}",
+                    f"restore the file, {REBUILD}",
                 )
             )
+        elif done.statements_done is not None:
+            problem = _resumable(migration, done)
+            if problem:
+                problems.append(problem)
         elif migration.checksum != done.checksum:
             problems.append(
                 Problem(
@@ -377,10 +233,11 @@ def pending(migrations: Iterable[SqlMigration], applied: Mapping[int, Applied]) 
                     f"{migration.name} changed after it was applied to this copy (checksum "
                     f"{done.checksum[:12]}, now {migration.checksum[:12]})",
                     f"an applied migration must not change: restore it and put the change in a new file "
-                    f"V<n>__<description>.sql with n > {max(files)}, {rebuild}",
+                    f"V<n>__<description>.sql with n > {max(files)}, {REBUILD}",
                 )
             )
-    todo = [m for m in migrations if m.version not in applied]
+    partway = {v for v, a in applied.items() if a.statements_done is not None}
+    todo = [m for m in migrations if m.version not in applied or m.version in partway]
     latest = max(applied, default=0)
     for migration in todo:
         if migration.version < latest:
@@ -389,7 +246,7 @@ def pending(migrations: Iterable[SqlMigration], applied: Mapping[int, Applied]) 
                     str(migration.path),
                     0,
                     f"{migration.name} is not applied to this copy but the later version {latest} is",
-                    f"migrations apply in order: number it above {latest}, {rebuild}",
+                    f"migrations apply in order: number it above {latest}, {REBUILD}",
                 )
             )
     if problems:
@@ -397,82 +254,151 @@ def pending(migrations: Iterable[SqlMigration], applied: Mapping[int, Applied]) 
     return todo
 
 
+def _resumable(migration: SqlMigration, done: Applied) -> Problem | None:
+    """A problem if the statements of `migration` that an earlier try applied are no longer what it ran."""
+    count = done.statements_done or 0
+    applied = migration.statements[:count]
+    if len(applied) == count and statements_checksum(applied) == done.done_checksum:
+        return None
+    last = f" (line {applied[-1].line} now)" if applied else ""
+    return Problem(
+        str(migration.path),
+        0,
+        f"{migration.name} stopped part-way on an earlier try: its first {count} statement(s) stayed applied"
+        f"{last}, and they are not what ran then",
+        f"restore those {count} statement(s) as they were (correct only the statement that failed and those "
+        f"after it; the retry resumes with it), {REBUILD}",
+    )
+
+
 # --- applying --------------------------------------------------------------------------------------------
 
 
 def apply(connection_url: str, folder: Path | str) -> list[str]:
     """Apply the files of `folder` that the database at `connection_url` lacks; returns their names."""
-    migrations = read_folder(folder)
-    if not backend_for(db.normalise_url(connection_url).get_backend_name()).capabilities.transactional_ddl:
-        raise ConfigError("sql migrations need an engine with transactional DDL; use alembic migrations")
-    # Autocommit at the driver: transactions are opened and closed here, explicitly, per file.
+    backend = db.backend_of(connection_url)
+    try:
+        dialect = backend.migrations()
+    except NotImplementedError:
+        raise ConfigError(
+            f"sql migrations are not implemented for engine '{backend.name}'; use alembic migrations"
+        ) from None
+    migrations = read_folder(folder, dialect)
+    # Autocommit at the driver: transactions are opened and closed here, explicitly.
     engine = db.engine(connection_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     done: list[str] = []
     try:
         with engine.connect() as connection:
-            todo = pending(migrations, _applied(connection))
+            applied = dialect.applied(connection)
+            todo = pending(migrations, applied)
             if todo:
-                for statement in CREATE_VERSION_TABLE:
-                    connection.exec_driver_sql(statement)
+                dialect.create_version_table(connection)
             for migration in todo:
-                _apply_one(connection, migration, done)
+                if migration.transactional:
+                    _apply_in_one_transaction(connection, dialect, migration, done)
+                else:
+                    _apply_statement_by_statement(connection, dialect, migration, applied, done)
                 done.append(migration.name)
     except sa.exc.DBAPIError as exc:  # reading or creating the version table
-        raise retell(exc, f"migrations bookkeeping ({VERSION_TABLE})") from None
+        raise retell(exc, f"migrations bookkeeping ({dialect.version_table})") from None
     finally:
         engine.dispose()
     return done
 
 
-def _applied(connection: sa.Connection) -> dict[int, Applied]:
-    exists = connection.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": VERSION_TABLE}).scalar()
-    if not exists:
-        return {}
-    rows = connection.execute(sa.text(f"SELECT version, name, checksum FROM {VERSION_TABLE}"))
-    return {row.version: Applied(row.version, row.name, row.checksum) for row in rows}
-
-
 _RAW = {"no_parameters": True}  # the statement goes to the driver as written: a `%` is not a placeholder
 
 
-def _apply_one(connection: sa.Connection, migration: SqlMigration, done: list[str]) -> None:
+def _whole(migration: SqlMigration) -> Applied:
+    return Applied(migration.version, migration.name, migration.checksum)
+
+
+def _apply_in_one_transaction(
+    connection: sa.Connection, dialect: MigrationDialect, migration: SqlMigration, done: list[str]
+) -> None:
     statement: Statement | None = None
-    if migration.transactional:
-        connection.exec_driver_sql("BEGIN", execution_options=_RAW)
+    connection.exec_driver_sql("BEGIN", execution_options=_RAW)
     try:
         for statement in migration.statements:
             connection.exec_driver_sql(statement.sql, execution_options=_RAW)
         statement = None  # from here on, a failure is the bookkeeping's or the commit's
-        connection.execute(
-            RECORD, {"version": migration.version, "name": migration.name, "checksum": migration.checksum}
-        )
-        if migration.transactional:
-            connection.exec_driver_sql("COMMIT", execution_options=_RAW)
+        dialect.record(connection, _whole(migration))
+        connection.exec_driver_sql("COMMIT", execution_options=_RAW)
     except sa.exc.DBAPIError as exc:
-        if migration.transactional:
-            with contextlib.suppress(sa.exc.SQLAlchemyError, DeidError):
-                connection.exec_driver_sql("ROLLBACK", execution_options=_RAW)
-        raise _failure(migration, statement, exc, done) from None
+        _rollback(connection)
+        raise _failure(dialect, migration, statement, 0, exc, done) from None
+
+
+def _apply_statement_by_statement(
+    connection: sa.Connection,
+    dialect: MigrationDialect,
+    migration: SqlMigration,
+    applied: Mapping[int, Applied],
+    done: list[str],
+) -> None:
+    """Run the statements one by one, each committed. Where the engine's files cannot be one transaction,
+    record after each statement how far the file got (in the statement's transaction, which DDL commits
+    early) and resume a file an earlier try left part-way; a file marked no-transaction on an engine whose
+    files can be one transaction is recorded once, after its last statement, and reruns whole."""
+    resumable = not dialect.one_transaction
+    earlier = applied.get(migration.version)
+    start = (earlier.statements_done or 0) if resumable and earlier is not None else 0
+    statements = migration.statements
+    index, statement = start, None
+    try:
+        for statement in statements[:start]:
+            if dialect.session_setting(statement):  # a new session: the file's settings hold again
+                connection.exec_driver_sql(statement.sql, execution_options=_RAW)
+        for index in range(start, len(statements)):
+            statement = statements[index]
+            if resumable:
+                connection.exec_driver_sql("BEGIN", execution_options=_RAW)
+            connection.exec_driver_sql(statement.sql, execution_options=_RAW)
+            if resumable:
+                dialect.record(connection, _progress(migration, index + 1))
+                connection.exec_driver_sql("COMMIT", execution_options=_RAW)
+        index, statement = len(statements), None  # a failure from here is the bookkeeping's
+        if not resumable or not statements:
+            dialect.record(connection, _whole(migration))
+    except sa.exc.DBAPIError as exc:
+        if resumable:
+            _rollback(connection)
+        raise _failure(dialect, migration, statement, index, exc, done) from None
+
+
+def _progress(migration: SqlMigration, count: int) -> Applied:
+    """The version table's row once `count` statements of `migration` are applied (the file whole when
+    that is all of them)."""
+    if count >= len(migration.statements):
+        return _whole(migration)
+    done = migration.statements[:count]
+    return Applied(migration.version, migration.name, migration.checksum, count, statements_checksum(done))
+
+
+def _rollback(connection: sa.Connection) -> None:
+    with contextlib.suppress(sa.exc.SQLAlchemyError, DeidError):
+        connection.exec_driver_sql("ROLLBACK", execution_options=_RAW)
 
 
 def _failure(
-    migration: SqlMigration, statement: Statement | None, exc: sa.exc.DBAPIError, done: list[str]
+    dialect: MigrationDialect,
+    migration: SqlMigration,
+    statement: Statement | None,
+    index: int,
+    exc: sa.exc.DBAPIError,
+    done: list[str],
 ) -> DeidError:
+    """The error for `statement` (the `index`-th of the file, from 0) failing, or for the bookkeeping after
+    the statements when `statement` is None."""
     reason, transient = describe_database_error(
         exc, "the statement" if statement else "recording and committing the file"
     )
     diagnosis = diagnose(exc)
     line = 0
     if statement is not None:
-        line = statement.line_at(diagnosis.position)
+        line = statement.line_at(dialect.error_position(statement, diagnosis))
         reason += f", in: {statement.text_at(line)}"
-    if migration.transactional:
-        outcome = f"nothing of {migration.name} was applied (it runs in one transaction)"
-    else:
-        outcome = (
-            f"the statements of {migration.name} before this one stayed committed (it runs without a "
-            "transaction): make them rerunnable"
-        )
+    outcome = _outcome(dialect, migration, statement, index)
     before = f"; applied before it: {', '.join(done)}" if done else ""
     fix = f"correct the file; {outcome}{before}"
     if diagnosis.needs_no_transaction:
@@ -480,6 +406,38 @@ def _failure(
             f"this statement cannot run inside a transaction: put it in a file whose first line is "
             f"'{NO_TRANSACTION_MARKER}'; {outcome}{before}"
         )
+    elif statement is not None and not migration.transactional and not dialect.one_transaction:
+        fix = f"correct this statement (or those after it); {outcome}{before}"
     if transient:
         return TransientError(f"{migration.path}:{line}: {reason} ({outcome}; retrying may help)")
     return MigrationProblems([Problem(str(migration.path), line, f"migration failed: {reason}", fix)])
+
+
+def _outcome(
+    dialect: MigrationDialect, migration: SqlMigration, statement: Statement | None, index: int
+) -> str:
+    """What of `migration` stayed in the copy after a failure at its statement number `index` (from 0)."""
+    if migration.transactional:
+        return f"nothing of {migration.name} was applied (it runs in one transaction)"
+    if dialect.one_transaction:
+        return (
+            f"the statements of {migration.name} before this one stayed committed (it runs without a "
+            "transaction): make them rerunnable"
+        )
+    if statement is None:
+        return (
+            f"every statement of {migration.name} stayed applied, but recording it failed: a retry runs its "
+            "last statement again"
+        )
+    if index == 0:
+        kept = f"nothing of {migration.name} was applied (its first statement failed)"
+    else:
+        last = migration.statements[index - 1].line
+        kept = (
+            f"statements 1 to {index} of {migration.name} (up to line {last}) stayed applied: the engine "
+            "commits each statement by itself, DDL included"
+        )
+    return (
+        f"{kept}; deid recorded how far it got, and a retry resumes at this statement (statement "
+        f"{index + 1}, line {statement.line}); the statements before it must not change"
+    )

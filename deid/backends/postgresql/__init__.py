@@ -11,6 +11,7 @@ from deid.backends.base import (
     Backend,
     Capabilities,
     CopyStore,
+    MigrationDialect,
     PreviewSupport,
     SequenceKind,
     TriggerSilencing,
@@ -77,6 +78,11 @@ class PostgresqlBackend(Backend):
         from deid.backends.postgresql import preview
 
         return cast(PreviewSupport, preview)
+
+    def migrations(self) -> MigrationDialect:
+        from deid.backends.postgresql import migrations
+
+        return cast(MigrationDialect, migrations)
 
     maintenance_database = "postgres"  # created with every cluster
     cloners = {
