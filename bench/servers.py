@@ -46,7 +46,7 @@ def timed(connection: sa.Connection, sql: str) -> float:
 
 def server_url(spec: str) -> str:
     if spec == "embedded":
-        from deid.demo import embedded
+        from deid.backends.postgresql.demo import embedded
 
         return embedded.start(EMBEDDED_DIR).url()
     u = sa.make_url(spec)

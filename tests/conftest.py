@@ -74,7 +74,7 @@ def _server(spec: str) -> Server:
     if spec in _started:
         return _started[spec]
     if spec == "embedded":
-        from deid.demo import embedded
+        from deid.backends.postgresql.demo import embedded
 
         # pytest-xdist's workers share one embedded server: the first starts it, the others find it running
         (ROOT / ".cache").mkdir(exist_ok=True)

