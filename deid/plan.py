@@ -20,6 +20,9 @@ from deid.rules.targets import over_array, quote_table, target_for
 from deid.schema import Column, Kind, Schema, Table
 from deid.transformers import get
 
+KEEP = "keep"  # the transformer that leaves a column as it is
+NO_ROWS = "(no rows)"  # the action of every column of a table the scrub empties (copy: schema_only)
+
 
 @dataclass(frozen=True)
 class ColumnAction:
@@ -33,6 +36,12 @@ class ColumnAction:
 
     def waiver(self, check: str) -> Waiver | None:
         return next((w for w in self.waivers if w.check == check), None)
+
+    @property
+    def rewrites(self) -> bool:
+        """Whether the scrub gives the column new values: its transformer is not `keep`, and its table is not
+        emptied. Whatever the engine: `sql` is only the SQL form, which an engine may not use."""
+        return self.transformer not in (KEEP, NO_ROWS)
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,12 @@ class TablePlan:
 
     @property
     def rewritten(self) -> tuple[ColumnAction, ...]:
-        return tuple(a for a in self.actions if a.sql is not None)
+        return tuple(a for a in self.actions if a.rewrites)
+
+    @property
+    def touched(self) -> bool:
+        """Whether the scrub changes the table at all: it is emptied, or it has columns to rewrite."""
+        return self.copy != "full" or bool(self.rewritten)
 
 
 @dataclass(frozen=True)
@@ -145,7 +159,7 @@ def build_plan(rules: RuleFile, schema: Schema) -> Plan:
 def _table_plan(table: Table, rule: TableRule, backend: Backend) -> tuple[TablePlan, set[str]]:
     if rule.copy == "schema_only":
         actions = tuple(
-            ColumnAction(c.name, c.data_type, "(no rows)", {}, "copy: schema_only", None)
+            ColumnAction(c.name, c.data_type, NO_ROWS, {}, "copy: schema_only", None)
             for c in table.columns
         )
         return TablePlan(
@@ -265,7 +279,7 @@ def how_rewritten(table_plan: TablePlan) -> str:
 
 def shown_params(action: ColumnAction) -> str:
     """The parameters that differ from the transformer's defaults; json's paths are shown by their keys."""
-    transformer = get(action.transformer) if action.sql is not None else None
+    transformer = get(action.transformer) if action.rewrites else None
     shown = []
     for name, value in action.params.items():
         param = transformer.param(name) if transformer else None

@@ -27,7 +27,7 @@ def kept_text(table: Table, table_plan: TablePlan) -> Iterator[tuple[str, str]]:
         return
     for action in table_plan.actions:
         column = table.column(action.column)
-        if action.sql is not None or column is None or column.generated:
+        if action.rewrites or column is None or column.generated:
             continue
         name = quote_ident(column.name)
         if column.kind in TEXT_KINDS:

@@ -58,7 +58,7 @@ def leak_outcomes(
         table = schema.table(table_plan.table)
         if table is None or table_plan.copy != "full" or not table.primary_key:
             continue
-        if any(a.sql is not None for a in table_plan.actions if a.column in table.primary_key):
+        if any(a.rewrites for a in table_plan.actions if a.column in table.primary_key):
             continue  # a rewritten key cannot match rows across the databases
         compared = [
             _Compared(a, c)

@@ -92,7 +92,7 @@ def compute(
         table,
         shown,
         [_rule(actions.get(c)) for c in shown],
-        [actions.get(c) is None or actions[c].sql is None for c in shown],
+        [actions.get(c) is None or not actions[c].rewrites for c in shown],
         f"the first {rows} by {', '.join(key)}" if key else f"{rows} in storage order (no primary key)",
     )
     if table_plan.before:
@@ -136,7 +136,7 @@ def _shown(names: list[str], columns: list[str] | None, table: str) -> list[str]
 def _rule(action: ColumnAction | None) -> str:
     if action is None:
         return "?"
-    params = shown_params(action) if action.sql is not None else ""
+    params = shown_params(action) if action.rewrites else ""
     what = f"{action.transformer}({params})" if params else action.transformer
     return what if action.source == "rule" else f"{what} [{action.source}]"
 

@@ -61,7 +61,7 @@ def streamed_columns(table: Table, actions) -> list[StreamedColumn]:
     out = []
     for action in actions:
         column = table.column(action.column)
-        if action.sql is None or column is None or not _vectorized(action.transformer, column):
+        if not action.rewrites or column is None or not _vectorized(action.transformer, column):
             continue
         target = target_for(table, column, element_wise=False)
         out.append(StreamedColumn(action.column, get(action.transformer), target, dict(action.params)))

@@ -69,7 +69,7 @@ def scrub_database(
 
 
 def _wanted(plan: Plan, tables: set[str] | None) -> list[TablePlan]:
-    return [t for t in plan.tables if t.statement is not None and (tables is None or t.table in tables)]
+    return [t for t in plan.tables if t.touched and (tables is None or t.table in tables)]
 
 
 def prepare_scrub(
@@ -123,7 +123,7 @@ def scrub_tables(
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub") from None
         for table_plan in wanted:
-            if table_plan.statement is None:
+            if not table_plan.touched:
                 result = TableResult(table_plan.table, 0, 0.0, "untouched")
             else:
                 result = _scrub_table(engine, connection, plan, schema, table_plan, key)
