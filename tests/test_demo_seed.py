@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from deid.demo import seed as demo
+from deid.demo.rows import COLUMNS, tables
 
 ROOT = Path(__file__).resolve().parent.parent
 LEARNERS = 200
@@ -250,3 +251,15 @@ def test_command_line_seeds_a_database(pg_url):
 def test_too_few_learners_is_refused():
     with pytest.raises(ValueError, match="at least 5"):
         demo.seed("postgresql://unused/x", learners=4)
+
+
+def test_each_tables_rows_are_read_before_the_next_table_is_made():
+    """Later tables are drawn from what earlier ones drew: a loader that skipped a table's rows would get
+    other rows for the same seed, so the generator refuses instead."""
+    made = tables(learners=10)
+    first = next(made)
+    assert (first.table, first.columns[0]) == ("partners.partner_staff", "id")
+    with pytest.raises(RuntimeError, match="partners.partner_staff's rows were not all read"):
+        next(made)
+    counts = {t.table: sum(1 for _ in t.rows) for t in tables(learners=10)}
+    assert list(counts) == list(COLUMNS) and counts["public.learners"] == 10

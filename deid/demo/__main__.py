@@ -6,7 +6,7 @@ rollback). Airflow's home is `airflow_home/` in the checkout (see deid.demo.loca
 
 `--engine E --server URL` seeds the learners database of another engine's server (the engine's schema, the
 same rows for the same seed) and, where deid cannot yet run the nightly job on that engine, stops after
-checking the engine's rule file against it (`deid lint`, `deid plan`), saying what is missing and what to
+checking the engine's rule file against it (`deid lint`), saying what is missing and what to
 run next."""
 
 from __future__ import annotations
@@ -34,14 +34,17 @@ DAG_ID = f"staging_refresh__{DEMO_DATABASE}"
 DEID_LINE = re.compile(r"^\S+\s+\[(?P<level>\w+)\s*\]\s+(?P<message>.*?)\s+\[deid[.\w]*\](\s+\w+=\S+)*$")
 
 
-def ensure_seeded(server: DemoServer, learners: int, support: ModuleType | None = None) -> bool:
-    """Create and seed the demo production database unless it is already there. True when it seeded."""
+def ensure_seeded(
+    server: DemoServer, learners: int, support: ModuleType | None = None, name: str = DEMO_DATABASE
+) -> bool:
+    """Create and seed the demo production database (`name` on the server) unless it is already there. True
+    when it seeded."""
     from deid.demo.seed import seed
 
     support = support or demo_support(backend_of(server.url()).name)
-    if not support.create_database(server.url(), DEMO_DATABASE):
+    if not support.create_database(server.url(), name):
         return False
-    seed(server.url(DEMO_DATABASE), learners=learners)
+    seed(server.url(name), learners=learners)
     return True
 
 
@@ -61,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         "where it has one)",
     )
     parser.add_argument(
+        "--database",
+        default=DEMO_DATABASE,
+        help=f"name of the production database on the server (default {DEMO_DATABASE}; deid.yaml and the "
+        f"rule file still call it {DEMO_DATABASE})",
+    )
+    parser.add_argument(
         "--data", help=f"embedded server's data folder (default: {_shown(str(DEFAULT_DATA))})"
     )
     parser.add_argument("--date", help="logical date of the run, YYYY-MM-DD (default: today, UTC)")
@@ -73,15 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     backend, server = _server(parser, args)
     support = demo_support(backend.name)
-    seeded = ensure_seeded(server, args.learners, support)
+    seeded = ensure_seeded(server, args.learners, support, args.database)
     print(
-        f"demo: {server.description}; production database '{DEMO_DATABASE}' "
+        f"demo: {server.description}; production database '{args.database}' "
         f"{'seeded' if seeded else 'already seeded'} ({time.monotonic() - started:.1f}s)"
     )
     missing = missing_for_the_job(backend)
     if missing:
-        return check_only(server, backend, support, missing, started)
-    return run_job(server, support, day, started)
+        return check_only(server, args.database, backend, support, missing, started)
+    return run_job(server, args.database, support, day, started)
 
 
 def _server(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Backend, DemoServer]:
@@ -104,24 +113,29 @@ def _server(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
 
 
 def missing_for_the_job(backend: Backend) -> list[str]:
-    """What the nightly job needs of the engine that its backend lacks yet; empty when the job can run."""
+    """What the nightly job on the engine needs and deid lacks yet; empty when the job can run."""
+    from deid.config import load_config
+
     missing = []
     if not backend.cloners:
-        missing.append("clone (snapshot)")
+        missing.append(f"the {backend.name} backend's clone (snapshot)")
     if type(backend).prepare_scrub is Backend.prepare_scrub:
-        missing.append("scrub")
+        missing.append(f"the {backend.name} backend's scrub")
     try:
         backend.copy_store()
     except NotImplementedError:
-        missing.append("copies (publish, rollback)")
+        missing.append(f"the {backend.name} backend's copies (publish, rollback)")
+    configured = load_config(ROOT / "deid.yaml").database(DEMO_DATABASE).engine
+    if backend_for(configured).name != backend.name:
+        missing.append(f"deid.yaml's {DEMO_DATABASE} on {backend.name} (it names {configured})")
     return missing
 
 
-def run_job(server: DemoServer, support: ModuleType, day: dt.date, started: float) -> int:
+def run_job(server: DemoServer, production: str, support: ModuleType, day: dt.date, started: float) -> int:
     """Lint, then the DAG run of `day` under Airflow, its summary, and what is published."""
     from deid.demo import local_airflow
 
-    env = local_airflow.environment(server, DEMO_DATABASE)
+    env = local_airflow.environment(server, DEMO_DATABASE, production)
     os.environ.update(env)
     # The CLI below reads Airflow's spellings too, but prefers its own: set those, so that a DEID_CONN_...
     # left in the shell cannot point it at another server than the DAG's.
@@ -170,10 +184,10 @@ def run_job(server: DemoServer, support: ModuleType, day: dt.date, started: floa
 
 
 def check_only(
-    server: DemoServer, backend: Backend, support: ModuleType, missing: list[str], started: float
+    server: DemoServer, name: str, backend: Backend, support: ModuleType, missing: list[str], started: float
 ) -> int:
     """Where the nightly job cannot run on the engine yet: check the engine's rule file against the seeded
-    database with the CLI (`deid lint`, `deid plan`), through a deid.yaml of the demo's own, and say what is
+    database with the CLI (`deid lint`), through a deid.yaml of the demo's own, and say what is
     missing and what to run next."""
     from deid.cli import main as deid
     from deid.demo.local_airflow import DEMO_SALT
@@ -193,7 +207,7 @@ def check_only(
         "    salt_secret: demo_salt             # DEID_SECRET_DEMO_SALT\n"
         f"    rules: {rules}\n"
     )
-    production = server.url(DEMO_DATABASE)
+    production = server.url(name)
     os.environ.update(
         {
             "DEID_CONN_DEMO_LEARNERS": production,
@@ -201,17 +215,14 @@ def check_only(
             "DEID_SECRET_DEMO_SALT": DEMO_SALT,
         }
     )
-    for command in (
-        ["--config", _shown(str(config)), "lint", "--database", DEMO_DATABASE, _shown(str(rules))],
-        ["--config", _shown(str(config)), "plan", DEMO_DATABASE, "--no-sql"],
-    ):
-        print(f"\n$ deid {' '.join(command)}", flush=True)
-        if code := deid(command):
-            return code
+    lint = ["--config", str(config), "lint", "--database", DEMO_DATABASE, str(rules)]
+    print(f"\n$ deid {' '.join(map(_shown, lint))}", flush=True)
+    if code := deid(lint):
+        return code
     print(
         f"\ndemo: stopped after seeding and checking the rules ({time.monotonic() - started:.1f}s): the "
-        f"nightly job cannot run on {backend.name} yet, because deid's {backend.name} backend has no "
-        f"{', '.join(missing)} so far (issue 14). To look around:\n"
+        f"nightly job cannot run on {backend.name} yet: it needs {'; '.join(missing)} (issue 14). To "
+        "look around:\n"
         f"  {support.shell_command(production)}\n"
         f"  DEID_CONN_DEMO_LEARNERS={_without_password(production)} "
         f".venv/bin/deid --config {_shown(str(config))} plan {DEMO_DATABASE}   # the scrub's statements"

@@ -41,7 +41,7 @@ class ServerAt:
 
     @property
     def description(self) -> str:
-        return safe_url(self.admin_url)
+        return f"the server {safe_url(self.admin_url)}"
 
     def url(self, database: str | None = None) -> str:
         if database is None:

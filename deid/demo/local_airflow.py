@@ -31,8 +31,11 @@ DEMO_SALT = "demo-salt-not-a-secret"
 STOP_GRACE = 10  # seconds between SIGTERM and SIGKILL: `airflow standalone` does not always exit on SIGTERM
 
 
-def environment(server: DemoServer, database: str = "learners") -> dict[str, str]:
-    """Variables that point Airflow (and the CLI) at this checkout and at `server`'s demo databases."""
+def environment(
+    server: DemoServer, database: str = "learners", production: str | None = None
+) -> dict[str, str]:
+    """Variables that point Airflow (and the CLI) at this checkout and at `server`'s demo databases; the
+    production database of deid.yaml's `database` is `production` on the server (default: the same name)."""
     from deid.config import env_name, load_config
 
     config = ROOT / "deid.yaml"
@@ -44,7 +47,7 @@ def environment(server: DemoServer, database: str = "learners") -> dict[str, str
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
         "DEID_CONFIG": str(config),
-        f"AIRFLOW_CONN_{env_name(db.production)}": server.url(database),
+        f"AIRFLOW_CONN_{env_name(db.production)}": server.url(production or database),
         f"AIRFLOW_CONN_{env_name(db.staging_server)}": server.url(),
         f"AIRFLOW_VAR_{env_name(db.salt_secret)}": DEMO_SALT,
     }
