@@ -157,28 +157,27 @@ def build_plan(rules: RuleFile, schema: Schema) -> Plan:
 
 
 def _table_plan(table: Table, rule: TableRule, backend: Backend) -> tuple[TablePlan, set[str]]:
+    """The table's decisions, and where the engine runs the transformers' SQL forms
+    (Capabilities.sql_forms), the statements that carry them out; other engines stream every rewritten
+    column through its vector form and read only the decisions."""
+    sql_forms = backend.capabilities.sql_forms
     if rule.copy == "schema_only":
         actions = tuple(
             ColumnAction(c.name, c.data_type, NO_ROWS, {}, "copy: schema_only", None)
             for c in table.columns
         )
-        return TablePlan(
-            table.qualified,
-            rule.copy,
-            actions,
-            None,
-            f"TRUNCATE TABLE {quote_table(table.qualified)} CASCADE",
-            table.row_estimate,
-        ), set()
+        emptying = f"TRUNCATE TABLE {quote_table(table.qualified)} CASCADE" if sql_forms else None
+        return TablePlan(table.qualified, rule.copy, actions, None, emptying, table.row_estimate), set()
     actions, needs = [], set()
     for column in table.columns:
         crule = rule.column(column.name)
         assert crule is not None
-        action, used = _column_action(table, column, crule)
+        action, used = _column_action(table, column, crule, sql_forms)
         actions.append(action)
         needs |= used
     condition = rule.keep_rows_where.render(backend) if rule.keep_rows_where else None
-    statement = _update(table, actions, condition)
+    touched = any(a.rewrites for a in actions)
+    statement = _update(table, actions, condition) if sql_forms else None
     before, after = _trigger_states(table, rule) if statement else ((), ())
     declared = {t.name: t.action for t in rule.triggers}
     recomputed = tuple(t.name for t in table.triggers if declared.get(t.name) == "recompute")
@@ -192,7 +191,7 @@ def _table_plan(table: Table, rule: TableRule, backend: Backend) -> tuple[TableP
         rule.keep_rows_at_most,
         before,
         after,
-        recomputed if statement else (),
+        recomputed if touched else (),
         rule.keep_rows_where.columns if rule.keep_rows_where else (),
     )
     return plan, needs
@@ -229,11 +228,13 @@ def _trigger_states(table: Table, rule: TableRule) -> tuple[tuple[str, ...], tup
     return tuple(before), tuple(after)
 
 
-def _column_action(table: Table, column: Column, crule: ColumnRule) -> tuple[ColumnAction, set[str]]:
+def _column_action(
+    table: Table, column: Column, crule: ColumnRule, sql_forms: bool
+) -> tuple[ColumnAction, set[str]]:
     transformer = get(crule.transformer)
     params = dict(crule.params)
     sql = None
-    if transformer.rewrites:
+    if transformer.rewrites and sql_forms:
         element_wise = column.kind is Kind.ARRAY and transformer.name != "null"
         target = target_for(table, column, element_wise=element_wise)
         sql = transformer.sql(target, params)

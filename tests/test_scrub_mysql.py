@@ -462,3 +462,17 @@ def test_a_system_versioned_table_keeps_no_production_value_in_its_history(
     scrub_database(mysql_engine, planning.build_plan(load_rules(path), schema), SALT)
     history = "SELECT COUNT(*), SUM(email LIKE '%%corp.io') FROM h FOR SYSTEM_TIME ALL"
     assert _all(mysql_engine, history) == [(2, 0)]
+
+
+def test_a_mysql_plan_holds_decisions_only_no_sql_forms(mysql_engine, tmp_path):  # noqa: F811
+    """An engine without the SQL forms (Capabilities.sql_forms) gets a plan of decisions: which columns
+    are rewritten and how, which rows are static, which tables are emptied; no PostgreSQL SQL in it."""
+    plan = _people(mysql_engine, PEOPLE_RULES, tmp_path)
+    people, events, visits = (plan.table(f"public.{t}") for t in ("people", "events", "visits"))
+    assert all(t.statement is None and not t.before and not t.after for t in plan.tables)
+    assert all(a.sql is None for t in plan.tables for a in t.actions)
+    assert {a.column for a in people.rewritten} == {"email", "secret"} and people.touched
+    assert people.keep_rows_where == "`is_test` = 1"  # rendered for this engine
+    assert events.touched and not events.rewritten  # emptied
+    assert not visits.touched
+    assert plan.preamble == () and plan.dictionaries == ()

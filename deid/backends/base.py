@@ -52,6 +52,9 @@ class Capabilities:
     sequence_kind: SequenceKind = SequenceKind.NONE
     trigger_silencing: TriggerSilencing = TriggerSilencing.NONE
     schemas: bool = False  # namespaces inside one database, so table names are "schema.table"
+    # the engine runs the transformers' SQL forms (small tables rewritten in SQL, the forms of columns without
+    # a vector form computed as rows stream out); without them every rewritten column streams
+    sql_forms: bool = False
     # the longest database name the engine keeps whole: a staging name plus deid's suffixes must fit
     max_identifier_bytes: int = 30
 

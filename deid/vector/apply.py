@@ -68,16 +68,23 @@ def streamed_columns(table: Table, actions) -> list[StreamedColumn]:
     return out
 
 
-def engine_side(table: Table, actions) -> dict[str, str]:
-    """The rewritten columns without a vector form (json, arrays): column -> its SQL form, which the
-    engine computes in the query that streams the rows out."""
-    return {
-        a.column: a.sql
+def unvectorized(table: Table, actions) -> list[str]:
+    """The rewritten columns without a vector form for their column (json, arrays): an engine that streams
+    must compute them some other way (its SQL forms), or refuse the table."""
+    return [
+        a.column
         for a in actions
-        if a.sql is not None
+        if a.rewrites
         and (column := table.column(a.column)) is not None
         and not _vectorized(a.transformer, column)
-    }
+    ]
+
+
+def engine_side(table: Table, actions) -> dict[str, str | None]:
+    """The rewritten columns without a vector form: column -> its SQL form (None where the plan holds none),
+    which the engine computes in the query that streams the rows out."""
+    held = set(unvectorized(table, actions))
+    return {a.column: a.sql for a in actions if a.column in held}
 
 
 def _vectorized(transformer: str, column) -> bool:

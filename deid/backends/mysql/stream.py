@@ -36,7 +36,7 @@ from deid.backends.mysql.types import quote_identifier
 from deid.errors import TerminalError
 from deid.plan import TablePlan
 from deid.schema import Column, Kind, Table
-from deid.vector.apply import StreamedColumn, engine_side, read_columns, streamed_columns, transform
+from deid.vector.apply import StreamedColumn, read_columns, streamed_columns, transform, unvectorized
 from deid.vector.prf import Key
 from deid.vector.tally import Tally
 
@@ -66,7 +66,7 @@ class Streamed:
 def streamed(table: Table, table_plan: TablePlan, keep_rows_where: str | None) -> Streamed:
     """The table's stream; TerminalError naming table.column when a rewritten column has no vector form
     (there are no SQL forms on this engine), or naming the table when it has no key to write rows back by."""
-    held = engine_side(table, table_plan.actions)
+    held = unvectorized(table, table_plan.actions)
     if held:
         named = ", ".join(f"{table_plan.table}.{c}" for c in held)
         raise TerminalError(

@@ -32,6 +32,7 @@ class PostgresqlBackend(Backend):
         sequence_kind=SequenceKind.SEQUENCE,
         trigger_silencing=TriggerSilencing.SESSION,  # session_replication_role = replica
         schemas=True,
+        sql_forms=True,
         max_identifier_bytes=63,  # NAMEDATALEN - 1: longer names are cut, not refused
     )
 
