@@ -4,8 +4,10 @@ The configuration is built in code: no alembic.ini is read. `script_location` an
 on it, so a usual env.py (`engine_from_config(config.get_section(...), prefix="sqlalchemy.")`) connects to
 the working copy; anything else env.py reads from the ini file is absent. Alembic keeps its own version
 table (alembic_version, wherever env.py puts it), which production normally has too: the revisions applied
-are exactly those production lacks. "heads" rather than "head", so a script location with several branches
-upgrades all of them; with one branch the two are the same.
+are exactly those production lacks. On an engine whose DDL commits by itself, a failed revision keeps what
+it did before the error; Alembic records a revision only once it is done, so a retry runs it again.
+"heads" rather than "head", so a script location with several branches upgrades all of them; with one
+branch the two are the same.
 
 The applied revisions are known without Alembic's private API: the copy's current heads are read first by
 running env.py in Alembic's read-only mode (what `alembic current` does), the revisions between them and the
@@ -40,7 +42,8 @@ def apply(connection_url: str, script_location: Path | str) -> list[str]:
     try:
         command.upgrade(config, "heads")
     except Exception as exc:
-        raise _failure(config, script, plan, exc) from None
+        transactional = db.backend_of(connection_url).capabilities.transactional_ddl
+        raise _failure(config, script, plan, exc, transactional) from None
     after = _current_heads(config, script)
     if set(after) != set(script.get_heads()):
         raise TerminalError(
@@ -99,7 +102,7 @@ def _plan(script: ScriptDirectory, current: tuple[str, ...]) -> list[Script]:
 
 
 def _failure(
-    config: Config, script: ScriptDirectory, plan: list[Script], exc: Exception
+    config: Config, script: ScriptDirectory, plan: list[Script], exc: Exception, transactional: bool
 ) -> TerminalError | TransientError:
     failed = _revision_in_traceback(exc, plan)
     where = str(Path(failed.path)) if failed else str(script.dir)
@@ -112,6 +115,13 @@ def _failure(
     line = _line_in(exc, failed)
     reason, transient = _describe(exc, "the revision")
     kept = f"applied before it: {', '.join(applied)}" if applied else "no revision of this run was applied"
+    if failed and not transactional:
+        # DDL commits by itself: what the revision did before the error stays, and is done again on a retry
+        kept += (
+            f"; what revision {failed.revision} did before the error stayed applied (the engine commits DDL "
+            "by itself), and a retry runs the whole revision again: make its operations rerunnable, or "
+            "rebuild the working copy"
+        )
     if transient:
         return TransientError(f"{where}:{line}: {reason} ({kept}; retrying may help)")
     name = f"revision {_name(failed)}" if failed else "alembic upgrade"

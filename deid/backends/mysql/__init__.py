@@ -9,11 +9,11 @@ introspection. docs/backends/mysql.md says what is done and what is not.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
-from deid.backends.base import Backend, Capabilities, SequenceKind, TriggerSilencing
+from deid.backends.base import Backend, Capabilities, MigrationDialect, SequenceKind, TriggerSilencing
 from deid.backends.diagnosis import Diagnosis
 from deid.backends.scrubbing import Scrubbing
 from deid.schema import Schema
@@ -73,6 +73,11 @@ class MysqlBackend(Backend):
         from deid.backends.mysql.connection import read_only_connect_args
 
         return read_only_connect_args(url)
+
+    def migrations(self) -> MigrationDialect:
+        from deid.backends.mysql import migrations
+
+        return cast(MigrationDialect, migrations)
 
     # --- the run lock: GET_LOCK is server-wide, so no database is needed to take it ---
     maintenance_database = None
