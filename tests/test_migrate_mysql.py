@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from deid.backends import backend_for
+from deid.backends import backend_for, engine_names
+from deid.backends.base import MigrationDialect
 from deid.backends.diagnosis import Diagnosis
 from deid.backends.mysql import migrations as dialect
 from deid.config import Migrations
@@ -144,6 +145,16 @@ def test_a_syntax_errors_line_is_read_from_the_servers_text():
     said = Diagnosis(message="... the right syntax to use near 'NOT NULL\n)' at line 3", about_statement=True)
     assert statement.line_at(dialect.error_position(statement, said)) == 5
     assert dialect.error_position(statement, Diagnosis(message="Table 't' doesn't exist")) is None
+
+
+def test_each_engines_dialect_has_every_member_the_protocol_names():
+    members = {n for n in vars(MigrationDialect) if not n.startswith("_")} | set(
+        MigrationDialect.__annotations__
+    )
+    assert {"split", "record", "one_transaction", "version_table"} <= members
+    for name in engine_names():
+        module = backend_for(name).migrations()
+        assert not [m for m in members if not hasattr(module, m)], name
 
 
 def test_deids_version_table_on_mysql_is_bookkeeping():
