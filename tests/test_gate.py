@@ -67,3 +67,14 @@ def test_a_copy_changed_after_validation_is_not_published(refresh):
     refused = refresh.run("2026-11-28", "--only", "publish")
     assert refused.code == 1 and "changed after it was validated" in refused.err
     assert refresh.staging not in refresh.copies()
+
+
+def test_a_scrub_table_left_in_a_mysql_copy_is_named(tmp_path):
+    """Each engine names the tables its scrub makes (Backend.is_scrub_table): on MySQL they live beside the
+    user's tables, so only their names tell them apart."""
+    cloned = Schema("shop", "mysql", (Table("public", "people", (ID,)),))
+    ruled = rules(tmp_path, "  public.people:\n    columns: {id: keep}\n")
+    applied = build_plan(ruled, cloned)
+    ledger = Table("public", "_deid_scrubbed", (Column("table_key", "varchar(255)", Kind.TEXT),))
+    copy = Schema("shop", "mysql", (*cloned.tables, ledger))
+    assert unaccounted(applied, cloned, copy, ruled) == ["public._deid_scrubbed.table_key"]

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from deid.backends.diagnosis import Diagnosis
 from deid.backends.scrubbing import Progress, Scrubbing, TableResult
 from deid.errors import ConfigError
-from deid.schema import CheckTerm, Schema
+from deid.schema import CheckTerm, Schema, Table
 
 if TYPE_CHECKING:
     from deid.plan import Plan
@@ -330,6 +330,12 @@ class Backend:
     def like_ignoring_case(self, column_sql: str, pattern_sql: str, negate: bool) -> str:
         """`column [NOT] LIKE pattern`, ignoring case (the standard's way by default)."""
         return f"LOWER({column_sql}) {'NOT ' if negate else ''}LIKE LOWER({pattern_sql})"
+
+    def is_scrub_table(self, table: Table) -> bool:
+        """Whether `table` is one the scrub makes in a working copy for its own work (its ledger, its
+        support objects): one in production would be mistaken for deid's, so a clone holding one is refused,
+        and one left in a copy is never published."""
+        return False
 
     def scrub_preamble(self) -> tuple[str, ...]:
         """Statements every scrub session runs first: triggers silenced where the engine does that per

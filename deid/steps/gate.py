@@ -30,7 +30,6 @@ from deid.schema import Schema
 from deid.steps.context import RunContext
 from deid.steps.ledger import applied_plan
 from deid.steps.state import CopyState, require
-from deid.transformers.support import SCHEMA as SCRUB_SCHEMA
 
 MAX_LISTED = 20
 
@@ -76,8 +75,9 @@ def unaccounted(applied: Plan, cloned: Schema, copy: Schema, rules: RuleFile) ->
     """Columns of `copy` (as it is now) that nothing accounts for: not in `applied` (the plan the scrub ran,
     built from `cloned`), nor added since the clone with a rule in `rules`, nor bookkeeping."""
     found: list[str] = []
+    backend = backend_for(copy.engine)
     for table in copy.tables:
-        if table.schema == SCRUB_SCHEMA:
+        if backend.is_scrub_table(table):
             found += [column_key(table.qualified, c.name) for c in table.columns] or [table.qualified]
             continue
         if table.partition_of and copy.table(table.partition_of) is not None:

@@ -34,10 +34,6 @@ from deid.steps.copies import admin, check_staging_name, copies_on, drop_databas
 from deid.steps.ledger import finish
 from deid.steps.state import CopyState, pack_schema
 
-# Schemas deid creates in a working copy for its own use (see transformers.support): a production schema of
-# the same name would be mistaken for deid's and dropped with it, or published with production rows.
-RESERVED_SCHEMAS = ("_deid",)
-
 
 def snapshot(ctx: RunContext) -> None:
     """Clone production into ctx.work_name (closed to everyone but deid's role), read the copy's schema and
@@ -99,15 +95,16 @@ def _read_copy(ctx: RunContext) -> tuple[Schema, dict[str, int], int]:
     work = db.engine(ctx.work_url, poolclass=sa.pool.NullPool)
     try:
         with work.connect() as c:
-            schema = backend_for(ctx.database.engine).introspect(c, ctx.database.name)
-            reserved = sorted({t.schema for t in schema.tables if t.schema in RESERVED_SCHEMAS})
+            backend = backend_for(ctx.database.engine)
+            schema = backend.introspect(c, ctx.database.name)
+            reserved = sorted(t.qualified for t in schema.tables if backend.is_scrub_table(t))
             if reserved:
                 raise TerminalError(
-                    f"production has a schema named {', '.join(reserved)}, which deid reserves for its own "
-                    "objects in the working copy: rename that schema in production"
+                    f"production has {', '.join(reserved)}, where deid keeps its own objects in the working "
+                    "copy: rename it in production"
                 )
             rows = {t.qualified: _count(c, t.qualified) for t in schema.rule_tables}
-            found = backend_for(ctx.database.engine).large_objects(c)
+            found = backend.large_objects(c)
     except sa.exc.DBAPIError as exc:
         raise retell(exc, "reading the working copy") from None
     finally:

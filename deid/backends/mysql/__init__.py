@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from deid.backends.base import Backend, Capabilities, MigrationDialect, SequenceKind, TriggerSilencing
 from deid.backends.diagnosis import Diagnosis
 from deid.backends.scrubbing import Scrubbing
-from deid.schema import Schema
+from deid.schema import Schema, Table
 
 
 class MysqlBackend(Backend):
@@ -51,6 +51,11 @@ class MysqlBackend(Backend):
         from deid.backends.mysql.errors import refused
 
         return refused(original)
+
+    def is_scrub_table(self, table: Table) -> bool:
+        from deid.backends.mysql.scrub_ledger import LEDGER, TRIGGERS
+
+        return table.name in (LEDGER, TRIGGERS)
 
     def quote_identifier(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"

@@ -18,7 +18,7 @@ from deid.backends.base import (
 )
 from deid.backends.diagnosis import Diagnosis
 from deid.backends.scrubbing import Scrubbing
-from deid.schema import CheckTerm, Schema
+from deid.schema import CheckTerm, Schema, Table
 
 
 class PostgresqlBackend(Backend):
@@ -123,6 +123,11 @@ class PostgresqlBackend(Backend):
 
     def like_ignoring_case(self, column_sql: str, pattern_sql: str, negate: bool) -> str:
         return f"{column_sql} {'NOT ' if negate else ''}ILIKE {pattern_sql}"
+
+    def is_scrub_table(self, table: Table) -> bool:
+        from deid.transformers.support import SCHEMA
+
+        return table.schema == SCHEMA  # the scrub's support schema, dropped by its finish
 
     def scrub_preamble(self) -> tuple[str, ...]:
         # replica: neither triggers nor foreign-key checks fire (both are system triggers)
