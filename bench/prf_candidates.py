@@ -518,7 +518,7 @@ def run(n: int, repeats: int, report) -> dict:
 
     from bench import sidevenv
     from bench.servers import ROOT, machine_facts
-    from deid.transformers.support import prf_key
+    from deid.transformers.keying import prf_key
     from deid.vector import prf
 
     key_bytes = prf_key(SALT)

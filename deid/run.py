@@ -140,7 +140,7 @@ def secrets_of(ctx: RunContext) -> list[str]:
     """What must never appear in a record: the salt, the key derived from it, the connection URLs and every
     secret they carry (passwords, in the userinfo or as query parameters: deid.db.url_secrets)."""
     from deid.db import url_secrets
-    from deid.transformers.support import prf_key
+    from deid.transformers.keying import prf_key
 
     found = [ctx.salt, prf_key(ctx.salt).hex()] if ctx.salt else []
     for url in (ctx.production_url, ctx.staging_server_url):

@@ -229,7 +229,7 @@ def test_a_record_holding_the_salt_its_key_or_a_password_is_refused():
     from deid.records.record import check_clean
     from deid.run import secrets_of
     from deid.steps.context import RunContext
-    from deid.transformers.support import prf_key
+    from deid.transformers.keying import prf_key
 
     salt = "a-salt-for-this-test"
     ctx = RunContext(

@@ -1,18 +1,8 @@
 """SQL support objects that transformers call inside the working copy, and the session key.
 
-Every keyed transformer draws from one keyed pseudo-random function (PRF): `prf(m) = SHA-256(K || m)`, with
-K 64 secret bytes derived from the salt (`prf_key`), that is one whole SHA-256 block. It uses PostgreSQL's
-built-in `sha256()` (C), so no extension is needed and the same SQL runs on every supported server, and it
-costs one call where HMAC costs two (about 1.5 µs against 2.4 on the 2-core CI machine).
-
-Why this is a PRF. The first compression function call absorbs K alone, so every message starts from a
-secret 256-bit chaining value: SHA-256 with a secret IV. The one weakness of a secret-prefix hash is length
-extension: from SHA-256(K || m) one can compute SHA-256(K || m || pad || x). That needs the whole digest,
-and `pad` always holds a 0x80 byte and a NUL byte, so `m || pad || x` is never a PostgreSQL text value (no
-NUL, valid UTF-8), which is all deid ever hashes. On such prefix-free inputs the construction is a PRF if
-SHA-256's compression function is one (Bellare, Canetti, Krawczyk 1996, the cascade construction), the same
-assumption HMAC's proof makes. Most transformers show far fewer bits than the digest (80 for a unique tag);
-`hash` in hex can show all of it, which the argument above covers.
+The keyed PRF (deid.transformers.keying: `prf(m) = SHA-256(K || m)`) in SQL: PostgreSQL's built-in
+`sha256()` (C), so no extension is needed and the same SQL runs on every supported server, and it costs one
+call where HMAC costs two (about 1.5 µs against 2.4 on the 2-core CI machine).
 
 Statements write the PRF out (prf_sql and friends) with the key as a sub-SELECT, which PostgreSQL
 evaluates once per statement; the functions of `_deid` serve the plpgsql helpers. The key reaches the session
@@ -28,24 +18,22 @@ as a placeholder, so `mod()` is used instead.
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from deid.errors import ConfigError, TerminalError, TransientError
+from deid.transformers.keying import (  # noqa: F401  (the SQL forms' constants, read from here too)
+    BLOCK,
+    FEISTEL_ROUNDS,
+    MASK63,
+    MAX_DIGITS,
+    ROUND_TABLE_MAX_DIGITS,
+    prf_key,
+    round_table_entries,
+    value_bytes,
+)
 
 SCHEMA = "_deid"
-BLOCK = 64  # SHA-256 block size in bytes: the key fills the first one
 KEY = "deid.prf_key"
-MASK63 = 9223372036854775807
-FEISTEL_ROUNDS = 10  # as FF1
-MAX_DIGITS = 18  # 10^18 < 2^63: every digit domain fits a bigint
-# Round tables (fpe_rounds) for up to 10 digits: at most 5 * (10^5 + 10^5) entries, 3 MB, about 1 s to build
-ROUND_TABLE_MAX_DIGITS = 10
-
-
-def round_table_entries(n: int) -> int:
-    """Entries of the round table of n-digit values: each round maps every value of one half."""
-    return FEISTEL_ROUNDS // 2 * (10 ** (n // 2) + 10 ** (n - n // 2))
 
 
 _KEY_SQL = f"(SELECT decode(current_setting('{KEY}'), 'hex'))"
@@ -93,12 +81,6 @@ def doc_ipv4_sql(message_sql: str) -> str:
     return f"{SCHEMA}.doc_ipv4_from(mod({prf_int_sql(message_sql)}, 768)::int)"
 
 
-def prf_key(salt: str) -> bytes:
-    """The PRF's 64-byte key for `salt`: two HMAC-SHA256 of the salt, so the key reveals nothing of it."""
-    secret = salt.encode("utf-8")
-    return b"".join(hmac.digest(secret, f"deid.prf.key.{i}".encode(), "sha256") for i in (0, 1))
-
-
 def apply_key(connection: Any, salt: str) -> None:
     """Give the session its key (`prf_key`, as hex), as a session-wide setting sent as a bound parameter.
 
@@ -137,12 +119,6 @@ BEGIN
     RETURN lpad(mod({SCHEMA}.prf_int('hash.digits' || chr(31) || value), (10::numeric ^ n)::bigint)::text,
                 n, '0');
 END $$"""
-
-
-def value_bytes(modulus: int) -> int:
-    """Bytes of a round-table entry of a round mod `modulus` (at most 10^5, so at most 3): the fewer, the
-    fewer byte reads per round. fpe_rounds computes the same in SQL."""
-    return 1 if modulus <= 1 << 8 else 2 if modulus <= 1 << 16 else 3
 
 
 def fpe_rounds_unrolled_sql(n: int) -> list[str]:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deid.transformers.support import FEISTEL_ROUNDS, MAX_DIGITS, ROUND_TABLE_MAX_DIGITS, round_table_entries
+from deid.transformers.keying import FEISTEL_ROUNDS, MAX_DIGITS, ROUND_TABLE_MAX_DIGITS, round_table_entries
 from deid.vector import prf
 
 Tables = tuple[np.ndarray, ...]  # one int32 array per round: F_i(b) mod m_i at index b

@@ -1,4 +1,4 @@
-"""The keyed PRF of deid.transformers.support, over Arrow arrays: `prf(m) = SHA-256(K || m)` with K the
+"""The keyed PRF of deid.transformers.keying, over Arrow arrays: `prf(m) = SHA-256(K || m)` with K the
 64-byte `prf_key(salt)`, and keyed messages `prefix || chr(31) || text`.
 
 Everything here gives bit for bit what the SQL forms give (`_deid.prf`, `prf_int_sql`, `prf_unit_sql`,
@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deid.transformers.support import MASK63, prf_key
+from deid.transformers.keying import MASK63, prf_key
 from deid.vector import sha256
 
 SEPARATOR = b"\x1f"  # chr(31), between a use's prefix and the value (transformers.base.keyed)

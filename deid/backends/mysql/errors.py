@@ -11,8 +11,8 @@ _TRANSIENT = frozenset({1040, 1053, 1205, 1213, 1317, 2003, 2006, 2013, 2055})
 # texts that name objects only: a foreign key's constraint ("Cannot add or update a child row: a foreign key
 # constraint fails (`db`.`t`, CONSTRAINT `fk` ...)"), a CHECK's ("CONSTRAINT `c` failed for `db`.`t`")
 _VALUE_FREE = frozenset({1451, 1452, 3819, 4025})
-# texts about the statement: syntax, unknown table, column or database, wrong usage
-_STATEMENT = frozenset({1049, 1054, 1064, 1091, 1146, 1221, 1235})
+# texts about the statement: syntax, unknown table, column, database or data type, wrong usage
+_STATEMENT = frozenset({1049, 1054, 1064, 1091, 1146, 1221, 1235, 4161})
 _REFUSED = frozenset({1044, 1045, 1049})  # access denied to database, access denied, unknown database
 
 
