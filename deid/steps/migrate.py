@@ -7,7 +7,7 @@ the rules of the columns a migration adds are not applied tonight, but every col
 or column added by a migration without a rule fails the run with the YAML block to paste.
 
 Two sets of tables are left out of the check, explicitly:
-- the migration tools' own bookkeeping (deid's `_deid_migrations.applied`, Alembic's `alembic_version`),
+- the migration tools' own bookkeeping (deid's version table, Alembic's `alembic_version`),
   unless the rule file has a rule for them, which is then checked like any other;
 - rules for tables and columns that existed before tonight's migrations and were dropped by them: the scrub
   needed those rules (production still has the objects), the migrated copy no longer has them.
