@@ -26,6 +26,7 @@ class Server:
     id: str
     admin_url: str
     version: int
+    engine = "postgresql"
 
     def url(self, database: str) -> str:
         return str(sa.make_url(self.admin_url).set(database=database).render_as_string(hide_password=False))
@@ -95,6 +96,13 @@ def _server(spec: str) -> Server:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "any_server" in metafunc.fixturenames:
+        # every configured server of every engine: the scenario suite (tests/test_scenarios.py)
+        from tests.mysql_server import configured_url
+
+        specs = _configured() + (["mysql"] if configured_url() else [])
+        ids = [_label(s) if s != "mysql" else "mysql" for s in specs]
+        metafunc.parametrize("any_server", specs, ids=ids, indirect=True, scope="session")
     if "postgres" in metafunc.fixturenames:
         specs = _configured()
         if metafunc.definition.get_closest_marker("one_server"):
@@ -114,6 +122,17 @@ def _label(spec: str) -> str:
 @pytest.fixture(scope="session")
 def postgres(request: pytest.FixtureRequest) -> Server:
     """One configured PostgreSQL server (tests using it run once per server)."""
+    return _server(request.param)
+
+
+@pytest.fixture(scope="session")
+def any_server(request: pytest.FixtureRequest):
+    """One configured server of any engine (PostgreSQL ones, and MySQL/MariaDB when DEID_TEST_MYSQL_URL is
+    set): `engine`, `admin_url`, `url(db)`, `create_database()`, `drop_database(db)`."""
+    if request.param == "mysql":
+        from tests.mysql_server import MysqlServer, configured_url
+
+        return MysqlServer(configured_url())
     return _server(request.param)
 
 

@@ -28,6 +28,7 @@ _quote = mysql.dialect().identifier_preparer.quote_identifier
 @dataclass
 class MysqlServer:
     admin_url: str
+    engine = "mysql"
 
     @functools.cached_property
     def is_mariadb(self) -> bool:
