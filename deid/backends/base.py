@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from deid.backends.diagnosis import Diagnosis
 from deid.backends.scrubbing import Progress, Scrubbing, TableResult
 from deid.errors import ConfigError
+from deid.names import table_names
 from deid.schema import CheckTerm, Schema, Table
 
 if TYPE_CHECKING:
@@ -322,6 +323,11 @@ class Backend:
     def quote_identifier(self, name: str) -> str:
         """A name as an SQL identifier of the engine (the standard's double quotes by default)."""
         return '"' + name.replace('"', '""') + '"'
+
+    def table_sql(self, table: str) -> str:
+        """The SQL name of a table given by its key (`schema.table`), on a connection to its database."""
+        schema, name = table_names(table)
+        return f"{self.quote_identifier(schema)}.{self.quote_identifier(name)}"
 
     def quote_literal(self, text: str) -> str:
         """A string literal, for text written in rule files only, never for production values."""

@@ -23,7 +23,6 @@ from deid.cloners import cloner_for
 from deid.dberrors import retell
 from deid.errors import RuleProblems, TerminalError
 from deid.lock import check_holder
-from deid.names import quote_table
 from deid.plan import plan_for
 from deid.review.hints import with_drift_hint
 from deid.rules.coverage import check_large_objects
@@ -103,7 +102,7 @@ def _read_copy(ctx: RunContext) -> tuple[Schema, dict[str, int], int]:
                     f"production has {', '.join(reserved)}, where deid keeps its own objects in the working "
                     "copy: rename it in production"
                 )
-            rows = {t.qualified: _count(c, t.qualified) for t in schema.rule_tables}
+            rows = {t.qualified: _count(c, backend.table_sql(t.qualified)) for t in schema.rule_tables}
             found = backend.large_objects(c)
     except sa.exc.DBAPIError as exc:
         raise retell(exc, "reading the working copy") from None
@@ -112,8 +111,8 @@ def _read_copy(ctx: RunContext) -> tuple[Schema, dict[str, int], int]:
     return schema, rows, found
 
 
-def _count(connection: sa.Connection, table: str) -> int:
-    return int(rawsql.execute(connection, f"SELECT count(*) FROM {quote_table(table)}").scalar())
+def _count(connection: sa.Connection, table_sql: str) -> int:
+    return int(rawsql.execute(connection, f"SELECT count(*) FROM {table_sql}").scalar())
 
 
 def cleanup(ctx: RunContext) -> bool:

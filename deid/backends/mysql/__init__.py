@@ -13,7 +13,14 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 
-from deid.backends.base import Backend, Capabilities, MigrationDialect, SequenceKind, TriggerSilencing
+from deid.backends.base import (
+    Backend,
+    Capabilities,
+    CopyStore,
+    MigrationDialect,
+    SequenceKind,
+    TriggerSilencing,
+)
 from deid.backends.diagnosis import Diagnosis
 from deid.backends.scrubbing import Scrubbing
 from deid.schema import Schema, Table
@@ -59,6 +66,12 @@ class MysqlBackend(Backend):
 
     def quote_identifier(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
+
+    def table_sql(self, table: str) -> str:
+        # every table of a MySQL database is in deid's one namespace: the connection's database
+        from deid.names import table_names
+
+        return self.quote_identifier(table_names(table)[1])
 
     def quote_literal(self, text: str) -> str:
         # a backslash escapes in MySQL's string literals (unless sql_mode has NO_BACKSLASH_ESCAPES)
@@ -106,6 +119,17 @@ class MysqlBackend(Backend):
         from deid.backends.mysql.lock import session_name_args
 
         return session_name_args(text)
+
+    # --- copies on the staging server: a database each, published by one RENAME TABLE (copies.py) ---
+    cloners = {
+        "dump": "deid.backends.mysql.cloners.dump:DumpCloner",
+        "same_server": "deid.backends.mysql.cloners.same_server:SameServerCloner",
+    }
+
+    def copy_store(self) -> CopyStore:
+        from deid.backends.mysql import copies
+
+        return cast(CopyStore, copies)
 
     # --- rebase: each table's AUTO_INCREMENT counter ---
 
