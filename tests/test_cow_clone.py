@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from deid.backends.postgresql import cow
 from deid.backends.postgresql.cloners.template import TemplateCloner
-from deid.demo import embedded
+from deid.backends.postgresql.demo import embedded
 from deid.records.report import render_report
 from tests import runctx
 from tests.conftest import Server

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deid.backends import backend_for
-from deid.demo.seed import SCHEMA_SQL
+from deid.demo.seed import schema_file
 from deid.errors import RuleProblems, TerminalError
 from deid.plan import build_plan
 from deid.rules.load import load_rules
@@ -27,7 +27,7 @@ def demo(pg_engine):
             return backend_for("postgresql").introspect(c, "learners")
 
     with pg_engine.begin() as c:
-        c.exec_driver_sql(SCHEMA_SQL.read_text())
+        c.exec_driver_sql(schema_file("postgresql").read_text())
     rules, _ = awaiting_migrations(load_rules(ROOT / "rules" / "learners.yaml"), introspect(), True)
     return rules, introspect, pg_engine
 

@@ -42,13 +42,6 @@ def schema_file(engine: str = DEFAULT_ENGINE) -> Path:
     return demo_support(engine).SCHEMA_SQL
 
 
-def __getattr__(name: str) -> Path:
-    # SCHEMA_SQL, the default engine's schema file, for callers written before the demo had engines
-    if name == "SCHEMA_SQL":
-        return schema_file()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Seed the demo 'learners' production database.")
     parser.add_argument("url", help="URL of an empty database (SQLAlchemy's, or the engine's own)")
