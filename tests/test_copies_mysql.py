@@ -441,3 +441,59 @@ def test_publish_swap_rollback_and_retention(mysql_server, production, staging):
         assert publishing._retain(c, staging, 1) == [kept_name(staging, D1)]
         assert {x.name for x in copies_on(c, staging)} == {staging, kept_name(staging, D2)}
     assert query(server, f"SELECT note FROM `{staging}`.audit WHERE order_id IS NULL") == [("build 3",)]
+
+
+def _label(server: str, database: str) -> str:
+    return query(server, f"SELECT note FROM `{database}`.audit WHERE order_id IS NULL")[0][0]
+
+
+def test_rename_through_a_parked_name_and_the_statement_is_one(mysql_server, production, staging):  # noqa: F811
+    """Rolling back to the older build of the published copy's own date: kept -> parked, published -> kept,
+    parked -> published, all in one RENAME TABLE; the parked database is gone afterwards."""
+    server = mysql_server.admin_url
+    kept, parked = kept_name(staging, D1), staging + publishing.SWAP_MARK
+    first = clone(mysql_server, production, staging, D1, "same_server", "old build")
+    second = clone(mysql_server, production, staging, D2, "same_server", "new build")
+    renames = [(kept, parked), (staging, kept), (parked, staging)]
+    with admin(server) as c:
+        copies.rename(c, [(first.work_name, kept), (second.work_name, staging)])
+        origins = copies._origins(c, renames, copies._schemata(c))
+        statement = copies._rename_statement(renames, origins)
+        assert statement.count("RENAME TABLE") == 1
+        assert statement.index(f"`{kept}`.`users` TO `{parked}`") < statement.index(f"`{staging}`.`users` TO")
+        copies.rename(c, renames)
+        assert not copies.exists(c, parked)
+    assert (_label(server, staging), _label(server, kept)) == ("old build", "new build")
+    assert names(server, staging, "TRIGGERS", "TRIGGER_NAME", "TRIGGER_SCHEMA") == {
+        "users_lower",
+        "orders_audit",
+    }
+    assert references(server, kept) == [(kept, "users")]
+
+
+def test_a_rename_that_cannot_lock_changes_nothing(mysql_server, production, staging, monkeypatch):  # noqa: F811
+    """A staging session's open transaction holds the published tables: the RENAME gives up after its wait
+    and every copy keeps its tables, triggers and views where they were."""
+    server = mysql_server.admin_url
+    monkeypatch.setattr(copies, "RENAME_LOCK_WAIT_SECONDS", 1)
+    first = clone(mysql_server, production, staging, D1, "same_server", "published")
+    second = clone(mysql_server, production, staging, D2, "same_server", "incoming")
+    holder = sa.create_engine(server, poolclass=sa.pool.NullPool)
+    with admin(server) as c:
+        copies.rename(c, [(first.work_name, staging)])
+        with holder.connect() as h:
+            h.exec_driver_sql(f"SELECT COUNT(*) FROM `{staging}`.users")  # a transaction left open
+            with pytest.raises(sa.exc.OperationalError):
+                copies.rename(c, [(staging, kept_name(staging, D1)), (second.work_name, staging)])
+            h.rollback()
+    holder.dispose()
+    assert (_label(server, staging), _label(server, second.work_name)) == ("published", "incoming")
+    for database in (staging, second.work_name):
+        assert names(server, database, "TRIGGERS", "TRIGGER_NAME", "TRIGGER_SCHEMA") == {
+            "users_lower",
+            "orders_audit",
+        }
+        assert names(server, database, "VIEWS", "TABLE_NAME", "TABLE_SCHEMA") == {
+            "active_users",
+            "active_orders",
+        }

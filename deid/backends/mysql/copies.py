@@ -296,8 +296,10 @@ def rename(c: sa.Connection, renames: list[tuple[str, str]]) -> None:
     after the statement (dropped from the old database, created in the new one). So, for the moment of
     the swap (milliseconds: DROP TRIGGER, RENAME TABLE, CREATE TRIGGER), a staging user writing to the
     published copy fires no trigger, a view of the old copy reads the new tables, and a routine or event
-    may be absent. If the RENAME fails (a staging session's transaction holding a table longer than
-    RENAME_LOCK_WAIT_SECONDS), the triggers and views are created again where they were and nothing moved.
+    may be absent. If a table stays locked by another session's open transaction longer than
+    RENAME_LOCK_WAIT_SECONDS (the swap ends the sessions on both copies first; one elsewhere can still
+    hold a table), the rename fails, nothing has moved, and the triggers and views are created again
+    where they were.
     """
     if not renames:
         return
@@ -317,18 +319,23 @@ def rename(c: sa.Connection, renames: list[tuple[str, str]]) -> None:
         else:
             rawsql.execute(c, f"CREATE DATABASE {quote(target)} {options}")
     statement = _rename_statement(renames, origins)
-    for origin in origins:
-        for trigger in origin.triggers:
-            objects.drop(c, trigger, origin.name)
-    displaced = _drop_colliding_views(c, origins)
+    dropped: list[tuple[str, Definition]] = []
     try:
-        if statement:
-            _run_bounded(c, statement)
-    except BaseException:
-        for origin in origins:
-            objects.create_all(c, origin.triggers, origin.name, origin.name, origin.names)
-        for database, view in displaced:
-            objects.create_all(c, [view], database, database, ())
+        with _bounded_lock_wait(c):  # failing here costs nothing: nothing has moved yet
+            for origin in origins:
+                for trigger in origin.triggers:
+                    objects.drop(c, trigger, origin.name)
+                    dropped.append((origin.name, trigger))
+            for database, view in _colliding_views(origins):
+                objects.drop(c, view, database)
+                dropped.append((database, view))
+            if statement:
+                rawsql.execute(c, statement)
+    except BaseException as error:
+        for database, definition in dropped:  # back where they were, on tables that did not move
+            lost = objects.create_all(c, [definition], database, database)
+            if lost:
+                error.add_note(f"and could not create again {'; '.join(lost)}: {definition.statement}")
         raise
     failed = _recreate(c, origins)
     emptied = ({o.name for o in origins} | {new for _, new in renames}) - {o.destination for o in origins}
@@ -397,35 +404,37 @@ def _rename_statement(renames: list[tuple[str, str]], origins: list[_Origin]) ->
     return f"RENAME TABLE {', '.join(pairs)}" if pairs else ""
 
 
-def _drop_colliding_views(c: sa.Connection, origins: list[_Origin]) -> list[tuple[str, Definition]]:
+def _colliding_views(origins: list[_Origin]) -> list[tuple[str, Definition]]:
     """Views in a target database named like a table that moves in (a copy whose migration turned a view
-    into a table): dropped before the rename, which would fail on them; returned to be put back on failure."""
-    dropped = []
+    into a table): the rename would fail on them, so they are dropped first (and put back on failure)."""
+    found = []
     for origin in origins:
         incoming = set(origin.tables)
         for other in origins:
-            if other.name != origin.destination:
-                continue
-            for view in other.views:
-                if view.name in incoming:
-                    objects.drop(c, view, other.name)
-                    dropped.append((other.name, view))
-    return dropped
+            if other.name == origin.destination:
+                found += [(other.name, view) for view in other.views if view.name in incoming]
+    return found
 
 
-def _run_bounded(c: sa.Connection, statement: str) -> None:
-    before = rawsql.execute(c, "SELECT @@SESSION.lock_wait_timeout").scalar()
-    rawsql.execute(c, f"SET SESSION lock_wait_timeout = {RENAME_LOCK_WAIT_SECONDS}")
+@contextmanager
+def _bounded_lock_wait(c: sa.Connection) -> Iterator[None]:
+    """Statements that wait for a table's metadata lock (DROP TRIGGER, RENAME TABLE) give up after
+    RENAME_LOCK_WAIT_SECONDS, instead of the server's default (a day or a year) during which every new
+    query on the table would queue behind them. After the rename, deid waits as long as it takes: the
+    objects it re-creates must exist."""
+    before = int(rawsql.execute(c, "SELECT @@SESSION.lock_wait_timeout").scalar())
+    rawsql.execute(c, f"SET SESSION lock_wait_timeout = {int(RENAME_LOCK_WAIT_SECONDS)}")
     try:
-        rawsql.execute(c, statement)
+        yield
     finally:
-        rawsql.execute(c, f"SET SESSION lock_wait_timeout = {int(before)}")
+        rawsql.execute(c, f"SET SESSION lock_wait_timeout = {before}")
 
 
 def _recreate(c: sa.Connection, origins: list[_Origin]) -> list[str]:
     """Triggers, routines, views and events of each moved copy, in its new database; what failed."""
     failed = []
     for origin in origins:
+        objects.repoint_defaults(c, origin.destination, origin.name, origin.names)
         failed += objects.create_all(c, origin.triggers, origin.destination, origin.name, origin.names)
     for origin in origins:  # all dropped before any is created: a copy may take the name another leaves
         for routine in [*origin.routines, *origin.events]:
