@@ -298,19 +298,6 @@ def test_a_production_comment_without_room_for_the_marker_is_refused(database):
     assert tables(work) == before
 
 
-def test_mariadb_sequences_are_refused_rather_than_left_where_production_is(database, mysql_server):
-    if not mysql_server.is_mariadb:
-        pytest.skip("CREATE SEQUENCE is MariaDB's")
-    work = database(
-        [
-            "CREATE SEQUENCE invoice_seq",
-            "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY)",
-        ]
-    )
-    with pytest.raises(TerminalError, match=r"cannot rebase the sequences public\.invoice_seq"):
-        rebase_url(work)
-
-
 @pytest.mark.parametrize(
     ("column_type", "expected"),
     [
@@ -329,3 +316,284 @@ def test_mariadb_sequences_are_refused_rather_than_left_where_production_is(data
 )
 def test_column_ranges(column_type, expected):
     assert column_range(column_type) == expected
+
+
+# --- MariaDB's SEQUENCE objects ----------------------------------------------------------------------------
+
+SEQUENCED = [
+    "CREATE SEQUENCE invoice_seq START WITH 100 NOCACHE COMMENT 'invoice and refund numbers'",
+    "CREATE TABLE payments (id BIGINT NOT NULL DEFAULT NEXTVAL(invoice_seq) PRIMARY KEY, amount INT)",
+    "CREATE TABLE refunds (id INT AUTO_INCREMENT PRIMARY KEY, "
+    "refund_number VARCHAR(30) NOT NULL DEFAULT (CONCAT('RFD-', NEXTVAL(invoice_seq))))",
+    "INSERT INTO payments (amount) VALUES (10), (20), (30)",  # 100, 101, 102
+    "INSERT INTO refunds () VALUES (), ()",  # RFD-103, RFD-104
+    "INSERT INTO payments (id, amount) VALUES (5000, 40)",  # above the sequence: the column's maximum counts
+]
+
+
+@pytest.fixture
+def mariadb(mysql_server):
+    if not mysql_server.is_mariadb:
+        pytest.skip("CREATE SEQUENCE is MariaDB's (MySQL 8 has no sequences)")
+
+
+def sequence_state(url: str, name: str) -> tuple[int, str]:
+    """(next_not_cached_value, COMMENT) of a sequence, as the server says."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as c:
+            state = sa.select(sa.column("next_not_cached_value")).select_from(sa.table(name))
+            next_value = c.execute(state).scalar_one()
+            comment = c.execute(
+                sa.text(
+                    "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                    "AND TABLE_NAME = :name"
+                ),
+                {"name": name},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    return int(next_value), comment
+
+
+def test_a_sequence_feeding_a_bigint_and_a_varchar_column_hands_out_values_above_production(
+    database, mariadb
+):
+    work = database(SEQUENCED)
+    results = rebase_url(work)
+    assert set(results) == {"public.invoice_seq", "public.refunds"}  # the sequence, and refunds' counter
+    invoices = results["public.invoice_seq"]
+    assert set(invoices) == RECORD_KEYS
+    assert invoices["columns"] == ["public.payments.id", "public.refunds.refund_number"]
+    assert invoices["high_water"] == 5000 and not invoices["rerun"]  # payments.id's maximum
+    assert invoices["next_value"] == 5000 + invoices["offset"]
+    # bigint, MAXVALUE at the type's, and 26 digits left in refund_number: JavaScript's safe integers rule
+    assert invoices["limit"] == SAFE_INTEGER and invoices["limited_by"] == [SOFT_LIMIT]
+    assert invoices["offset"] >= SAFE_INTEGER // 4
+
+    engine = sa.create_engine(work, poolclass=sa.pool.NullPool)
+    run(engine, ["INSERT INTO payments (amount) VALUES (50)", "INSERT INTO refunds () VALUES ()"])
+    engine.dispose()
+    assert query(work, "SELECT MAX(id) FROM payments") == [(invoices["next_value"],)]
+    assert query(work, "SELECT refund_number FROM refunds ORDER BY id DESC LIMIT 1") == [
+        (f"RFD-{invoices['next_value'] + 1}",)
+    ]
+    _, comment = sequence_state(work, "invoice_seq")
+    assert comment == (
+        "invoice and refund numbers\n\n"
+        f"deid rebase: production high water 5000 (logical date 2026-11-28, offset {invoices['offset']}, "
+        f"next value {invoices['next_value']})"
+    )
+    [(created,)] = [row[1:] for row in query(work, "SHOW CREATE SEQUENCE invoice_seq")]
+    assert "deid rebase: production high water 5000" in created  # a dump carries the marker
+
+
+def test_values_a_server_may_hold_in_its_cache_count_as_production_s(database, mariadb):
+    """next_not_cached_value, not the last value drawn: production may hand out its cached values after
+    the copy was taken."""
+    work = database(
+        [
+            "CREATE SEQUENCE s START WITH 1 CACHE 1000",
+            "CREATE TABLE t (id BIGINT NOT NULL DEFAULT NEXTVAL(s) PRIMARY KEY)",
+            "INSERT INTO t () VALUES (), (), ()",
+        ]
+    )
+    assert sequence_state(work, "s")[0] == 1001
+    assert rebase_url(work)["public.s"]["high_water"] == 1000
+
+
+def test_sequence_offsets_are_reproducible_for_a_date_and_differ_between_dates(database, mariadb):
+    monday, again, tuesday = database(SEQUENCED), database(SEQUENCED), database(SEQUENCED)
+    a = rebase_url(monday)["public.invoice_seq"]
+    b = rebase_url(again)["public.invoice_seq"]
+    c = rebase_url(tuesday, DAY + dt.timedelta(days=1))["public.invoice_seq"]
+    assert a == b
+    assert a["offset"] != c["offset"] and a["high_water"] == c["high_water"]
+
+
+def test_a_sequence_rerun_does_not_add_the_offset_twice(database, mariadb):
+    work = database(SEQUENCED)
+    first = rebase_url(work)["public.invoice_seq"]
+    second = rebase_url(work)["public.invoice_seq"]
+    assert second["rerun"] and (second["high_water"], second["next_value"]) == (5000, first["next_value"])
+    next_value, comment = sequence_state(work, "invoice_seq")
+    assert next_value == first["next_value"] and comment.count("deid rebase:") == 1
+
+    # a value staging drew since is never handed out again
+    insert_id(work, "INSERT INTO payments (amount) VALUES (60)")
+    third = rebase_url(work)["public.invoice_seq"]
+    assert third["high_water"] == 5000 and third["next_value"] == first["next_value"] + 1
+    # another date starts from production's recorded high water, as a fresh copy would
+    fresh = rebase_url(database(SEQUENCED), DAY + dt.timedelta(days=1))["public.invoice_seq"]
+    moved = rebase_url(work, DAY + dt.timedelta(days=1))["public.invoice_seq"]
+    assert moved["next_value"] == fresh["next_value"] and moved["high_water"] == 5000
+
+
+@pytest.mark.parametrize("statements_done", [1, 2])
+@pytest.mark.parametrize("rebased_before", [False, True])
+def test_a_sequence_rebase_cut_off_between_its_statements_is_taken_up_by_a_rerun(
+    database, mariadb, statements_done, rebased_before
+):
+    """The comment is written before and after the RESTART (ALTER SEQUENCE takes no COMMENT): a rebase
+    that stops after the first or the second statement leaves a marker a rerun trusts, on a fresh copy
+    and on one rebased for another date before."""
+    from deid.backends.mysql.sequences import plan_sequences
+
+    work = database(SEQUENCED)
+    earlier = {"next_value": 0}
+    if rebased_before:
+        earlier = rebase_url(work, DAY - dt.timedelta(days=3))["public.invoice_seq"]
+    engine = sa.create_engine(work, poolclass=sa.pool.NullPool)
+    with engine.begin() as c:
+        schema = backend_for("mysql").introspect(c, "work")
+        sequences = [s for s in schema.sequences if not s.identity]
+        [plan], problems = plan_sequences(c, schema, sequences, DAY)
+        assert not problems and plan.next_value > earlier["next_value"]
+        c.exec_driver_sql("ALTER TABLE invoice_seq COMMENT = %(c)s", {"c": plan.interim})
+        if statements_done == 2:
+            c.exec_driver_sql(f"ALTER SEQUENCE invoice_seq RESTART WITH {plan.next_value}")
+    engine.dispose()
+    rerun = rebase_url(work)["public.invoice_seq"]
+    assert rerun["rerun"] and rerun["high_water"] == 5000
+    assert (
+        rerun["next_value"]
+        == plan.next_value
+        == rebase_url(database(SEQUENCED))["public.invoice_seq"]["next_value"]
+    )
+    assert sequence_state(work, "invoice_seq")[0] == plan.next_value
+
+
+def test_a_varchar_column_s_digits_after_its_prefix_bound_the_offset(database, mariadb):
+    work = database(
+        [
+            "CREATE SEQUENCE invoice_seq START WITH 100001",
+            "CREATE TABLE invoices (id INT AUTO_INCREMENT PRIMARY KEY, "
+            "number VARCHAR(12) NOT NULL DEFAULT (CONCAT('INV-', NEXTVAL(invoice_seq))))",
+            "INSERT INTO invoices () VALUES (), ()",
+        ]
+    )
+    invoices = rebase_url(work)["public.invoice_seq"]
+    assert invoices["limit"] == 10**8 - 1  # 12 characters, 4 of them 'INV-': 8 digits
+    assert invoices["limited_by"] == ["public.invoices.number (varchar(12); its DEFAULT adds 4 characters)"]
+    assert invoices["high_water"] == 101000  # the cache of 1000 counts
+    assert 101000 < invoices["next_value"] <= 10**8 - 1 - 1_000_000
+    insert_id(work, "INSERT INTO invoices () VALUES ()")
+    assert query(work, "SELECT number FROM invoices ORDER BY id DESC LIMIT 1") == [
+        (f"INV-{invoices['next_value']}",)
+    ]
+
+
+def test_sequences_without_room_are_refused_by_name_before_anything_is_altered(database, mariadb):
+    work = database(
+        [
+            "CREATE SEQUENCE fine_seq COMMENT 'kept'",
+            "CREATE TABLE orders (id BIGINT NOT NULL DEFAULT NEXTVAL(fine_seq) PRIMARY KEY)",
+            "CREATE SEQUENCE tiny_seq MAXVALUE 5000 START WITH 4000",
+            "CREATE TABLE tickets (id INT NOT NULL DEFAULT NEXTVAL(tiny_seq) PRIMARY KEY)",
+            "CREATE SEQUENCE code_seq START WITH 7000 NOCACHE",
+            "CREATE TABLE codes (code CHAR(6) NOT NULL DEFAULT (CONCAT('C-', NEXTVAL(code_seq))))",
+            "INSERT INTO orders () VALUES ()",
+            "INSERT INTO codes () VALUES ()",
+            "CREATE TABLE counted (id INT AUTO_INCREMENT PRIMARY KEY)",
+            f"INSERT INTO counted VALUES ({INT - 100})",
+        ]
+    )
+
+    def state():
+        return tables(work), [sequence_state(work, s) for s in ("fine_seq", "tiny_seq", "code_seq")]
+
+    before = state()
+    with pytest.raises(NoRoom) as raised:
+        rebase_url(work)
+    text = str(raised.value)
+    assert "sequence public.tiny_seq (MAXVALUE 5,000)" in text
+    assert "raise the MAXVALUE of sequence public.tiny_seq in production (ALTER SEQUENCE ... MAXVALUE" in text
+    # 4 digits left in codes.code after 'C-', and 7000 already drawn
+    assert "public.codes.code (char(6); its DEFAULT adds 2 characters)" in text
+    assert "lengthen public.codes.code in production" in text
+    assert "public.counted.id (int(11))" in text  # counters and sequences in the one error
+    assert "fine_seq" not in text
+    assert state() == before  # nothing altered, the sequence with room neither
+
+
+def test_a_descending_sequence_moves_below_production(database, mariadb):
+    work = database(
+        [
+            "CREATE SEQUENCE down_seq INCREMENT BY -1 MINVALUE -1000000000 MAXVALUE -1 START WITH -1 NOCACHE",
+            "CREATE TABLE t (id INT NOT NULL DEFAULT NEXTVAL(down_seq) PRIMARY KEY)",
+            "INSERT INTO t () VALUES (), (), ()",  # -1, -2, -3
+        ]
+    )
+    down = rebase_url(work)["public.down_seq"]
+    assert down["high_water"] == -3 and down["next_value"] == -3 - down["offset"]
+    assert down["limit"] == -1_000_000_000 and down["limited_by"] == [
+        "sequence public.down_seq (MINVALUE -1,000,000,000)"
+    ]
+    insert_id(work, "INSERT INTO t () VALUES ()")
+    assert query(work, "SELECT MIN(id) FROM t") == [(down["next_value"],)]
+
+
+def test_odd_sequence_names_are_quoted(database, mariadb):
+    work = database(
+        [
+            # exec_driver_sql hands PyMySQL an empty argument list, so its '%' is written '%%'
+            "CREATE SEQUENCE `50%%_seq` START WITH 10 NOCACHE COMMENT 'it''s 100%%'",
+            "CREATE SEQUENCE `we``ird:seq`",
+            "CREATE TABLE t (id BIGINT NOT NULL DEFAULT NEXTVAL(`50%%_seq`) PRIMARY KEY, "
+            "code VARCHAR(30) DEFAULT (CONCAT('X-', NEXTVAL(`we``ird:seq`))))",
+            "INSERT INTO t () VALUES ()",
+        ]
+    )
+    results = rebase_url(work)
+    percent, odd = results["public.50%_seq"], results["public.we`ird:seq"]
+    assert percent["high_water"] == 10 and odd["columns"] == ["public.t.code"]
+    assert sequence_state(work, "50%_seq") == (
+        percent["next_value"],
+        "it's 100%\n\n"
+        f"deid rebase: production high water 10 (logical date 2026-11-28, offset {percent['offset']}, "
+        f"next value {percent['next_value']})",
+    )
+    assert sequence_state(work, "we`ird:seq")[0] == odd["next_value"]
+
+
+def test_a_column_drawing_from_another_database_s_sequence_is_refused(database, mariadb):
+    """A table copied with DEFAULT NEXTVAL(production.s) would draw production's values."""
+    elsewhere = sa.make_url(database(["CREATE SEQUENCE s"])).database
+    work = database([f"CREATE TABLE t (id BIGINT NOT NULL DEFAULT NEXTVAL(`{elsewhere}`.s) PRIMARY KEY)"])
+    with pytest.raises(TerminalError, match=rf"public\.t\.id \(NEXTVAL\(`{elsewhere}`\.`s`\)\)") as raised:
+        rebase_url(work)
+    assert "the copy's DEFAULTs must name its own sequence" in str(raised.value)
+
+
+def test_the_mariadb_demo_database_rebases(mysql_server, mariadb):
+    from deid.demo.seed import seed
+
+    name = mysql_server.create_database("deid_rebase_demo")
+    try:
+        url = mysql_server.url(name)
+        seed(url, learners=50)
+        results = rebase_url(url)
+        invoices = results["public.invoice_seq"]
+        assert invoices["columns"] == ["public.payments.invoice_number", "public.refunds.refund_number"]
+        assert invoices["high_water"] >= 100001 and invoices["next_value"] > invoices["high_water"]
+        assert all(set(r) == RECORD_KEYS for r in results.values())
+        assert sequence_state(url, "invoice_seq")[0] == invoices["next_value"]
+        assert rebase_url(url) == {n: {**r, "rerun": True} for n, r in results.items()}
+    finally:
+        mysql_server.drop_database(name)
+
+
+@pytest.mark.parametrize(
+    ("default", "characters"),
+    [
+        ("concat('INV-',nextval(`invoice_seq`))", 4),
+        ("concat('it\\'s','''',nextval(`s`))", 5),  # MariaDB prints a quote backslash-escaped
+        ("concat('a\\\\b',nextval(`we'ird`))", 3),  # a quote in a backquoted name opens no literal
+        ("nextval(`s`)", 0),
+        (None, 0),
+    ],
+)
+def test_the_characters_a_default_adds(default, characters):
+    from deid.backends.mysql.sequences import fixed_characters
+
+    assert fixed_characters(default) == characters

@@ -1,5 +1,6 @@
-"""Rebase on MySQL and MariaDB: every table's AUTO_INCREMENT counter moved far above production's values
-(the step is deid.steps.rebase; this is what it asks Backend.rebase_database to do on this engine).
+"""Rebase on MySQL and MariaDB: every table's AUTO_INCREMENT counter, and every MariaDB SEQUENCE object
+(deid.backends.mysql.sequences), moved far above production's values (the step is deid.steps.rebase; this
+is what it asks Backend.rebase_database to do on this engine).
 
 Introspection lists each counter as an identity sequence named after its table and owned by its column
 (deid.backends.mysql.introspect). Per counter:
@@ -17,8 +18,9 @@ Introspection lists each counter as an identity sequence named after its table a
   copied, whatever the table's size).
 
 **DDL is not transactional here**: every ALTER TABLE commits. So everything is read and every offset
-computed before anything is altered, and every counter without room is reported in one NoRoom. A rebase
-that stops half way (a lost connection) leaves some tables moved and marked, which a rerun recognises.
+computed before anything is altered, and every counter and sequence without room is reported in one
+NoRoom. A rebase that stops half way (a lost connection) leaves some tables moved and marked, which a rerun
+recognises.
 
 **The server may ignore the value.** InnoDB and MariaDB quietly keep a counter below the column's maximum at
 maximum + 1 instead of the value asked for. The values asked for here are always above both, but the
@@ -45,9 +47,8 @@ not one copied from elsewhere), computes from the recorded high water, as deid.b
 does; values staging has used since are never handed out again.
 
 The record holds per counter: sequence (the table's key), columns, high_water, offset, next_value, limit,
-limited_by, clamped and rerun: names and id numbers only, never row data.
-
-Not moved: MariaDB's CREATE SEQUENCE objects (see the module's check below).
+limited_by, clamped and rerun: names and id numbers only, never row data; per sequence the same keys
+(`sequence` is the sequence's key).
 """
 
 from __future__ import annotations
@@ -115,34 +116,43 @@ def column_range(column_type: str) -> tuple[int, int] | None:
 
 
 def rebase_database(connection: sa.Connection, schema: Schema, logical_date: dt.date) -> dict[str, dict]:
-    """Move every AUTO_INCREMENT counter of `schema` in the database of `connection`.
+    """Move every AUTO_INCREMENT counter and every sequence of `schema` in the database of `connection`.
 
-    Returns, per counter (the table's key), the facts recorded for it (see the module docstring). Raises
-    NoRoom naming every counter that cannot be moved, before anything is altered; TerminalError when the
-    server did not take a value.
+    Returns, per counter (the table's key) and per sequence, the facts recorded for it (see the module
+    docstring). Raises NoRoom naming every counter and sequence that cannot be moved, before anything is
+    altered; TerminalError when the server did not take a value.
     """
-    _refuse_sequences(schema)
+    # sequences.py builds on this module's column bounds, so it is imported here, not at the top
+    from deid.backends.mysql import sequences as sequence_objects
+
     counters = sorted((s for s in schema.sequences if s.identity), key=lambda s: s.qualified)
-    if not counters:
-        return {}
+    objects = sorted((s for s in schema.sequences if not s.identity), key=lambda s: s.qualified)
     tables = {t.qualified: t for t in schema.tables}
     mysql8 = not texts.is_mariadb(connection.execute(sa.text("SELECT VERSION()")).scalar_one())
-    with _fresh_statistics(connection, mysql8):
-        states = _read_counters(connection, counters, tables)
-        maxima = _maxima(connection, counters, tables)
+    with _fresh_statistics(connection, mysql8 and bool(counters)):
         plans: list[_Plan] = []
         problems: list[str] = []
-        for counter in counters:
-            try:
-                plans.append(_plan(counter, tables, states[counter.qualified], maxima, logical_date))
-            except NoRoom as exc:
-                problems.append(str(exc))
+        if counters:
+            states = _read_counters(connection, counters, tables)
+            maxima = _maxima(connection, counters, tables)
+            for counter in counters:
+                try:
+                    plans.append(_plan(counter, tables, states[counter.qualified], maxima, logical_date))
+                except NoRoom as exc:
+                    problems.append(str(exc))
+        sequence_plans, sequence_problems = sequence_objects.plan_sequences(
+            connection, schema, objects, logical_date
+        )
+        problems.extend(sequence_problems)
         if problems:
             raise NoRoom("\n".join(problems))
 
         for plan in plans:
             set_counter(connection, plan.table, plan.next_value, plan.comment, key=plan.sequence)
-    for plan in plans:
+        for sequence_plan in sequence_plans:
+            sequence_objects.set_sequence(connection, sequence_plan)
+    done: list[Facts] = [*plans, *sequence_plans]
+    for plan in done:
         log.info(
             "rebase %s: high water %d, offset %d, next value %d%s",
             plan.sequence,
@@ -151,18 +161,7 @@ def rebase_database(connection: sa.Connection, schema: Schema, logical_date: dt.
             plan.next_value,
             " (rerun)" if plan.rerun else "",
         )
-    return {plan.sequence: plan.record() for plan in plans}
-
-
-def _refuse_sequences(schema: Schema) -> None:
-    """MariaDB's CREATE SEQUENCE objects are not moved yet: a copy whose inserts could draw ids production
-    has (or will have) must not pass as rebased."""
-    sequences = sorted(s.qualified for s in schema.sequences if not s.identity)
-    if sequences:
-        raise TerminalError(
-            f"cannot rebase the sequences {', '.join(sequences)}: deid moves AUTO_INCREMENT counters on "
-            "this engine, not CREATE SEQUENCE objects yet (docs/backends/mysql.md)"
-        )
+    return {plan.sequence: plan.record() for plan in done}
 
 
 # --- what the server says ---------------------------------------------------------------------------------
@@ -214,7 +213,7 @@ def _maxima(
 ) -> dict[str, int | None]:
     """The maximum of each counter's column (an index lookup: the column leads an index), by counter."""
     found: dict[str, int | None] = {}
-    for chunk in _chunks(counters):
+    for chunk in chunks(counters):
         reads = [
             sa.select(
                 sa.literal(i).label("i"), sa.func.max(sa.column(_column(c, tables).name)).label("v")
@@ -247,9 +246,11 @@ def _plan(
     name = counter.qualified
     table, column = _table(counter, tables), _column(counter, tables)
     dotted = names.column_key(table.qualified, column.name)
-    bounds = list(_bounds(dotted, column))
-    for referencing_key, referencing in _referencing(table, column, tables):
-        bounds.extend(_bounds(referencing_key, referencing, references=dotted))
+    found = [column_bound(dotted, column)]
+    found += [
+        column_bound(key, other, references=dotted) for key, other in referencing(table, column, tables)
+    ]
+    bounds = [b for b in found if b is not None]
     if not bounds:
         raise TerminalError(f"{dotted} ({column.data_type}) is AUTO_INCREMENT but not of an integer type")
 
@@ -293,22 +294,25 @@ def _plan(
     )
 
 
-def _bounds(dotted: str, column: Column, *, references: str | None = None) -> Iterator[Bound]:
-    """The bound a column's type sets on the counter that feeds it (or that feeds the column its foreign key
-    `references`)."""
+def column_bound(
+    dotted: str, column: Column, *, sign: int = 1, references: str | None = None
+) -> Bound | None:
+    """The bound an integer column's type sets on the counter or sequence that feeds it (or that feeds the
+    column its foreign key `references`): its largest value, or its smallest for a descending sequence
+    (`sign` -1); None for a type that holds no counter."""
     limits = column_range(column.data_type)
     if limits is None:
-        return
+        return None
     note = f", references {references}" if references else ""
     base = _TYPE.fullmatch(column.data_type.strip())
     wider = _WIDER.get(_ALIASES.get(base[1].lower(), base[1].lower())) if base else None
     unsigned = " UNSIGNED" if limits[0] == 0 else ""
     wide = f"{wider}{unsigned}"
     fix = f"widen {dotted} to {wide} (ALTER TABLE ... MODIFY ... {wide} ...) in production" if wider else ""
-    yield Bound(limits[1], f"{dotted} ({column.data_type}{note})", fix)
+    return Bound(limits[1] if sign > 0 else limits[0], f"{dotted} ({column.data_type}{note})", fix)
 
 
-def _referencing(table: Table, column: Column, tables: dict[str, Table]) -> Iterator[tuple[str, Column]]:
+def referencing(table: Table, column: Column, tables: dict[str, Table]) -> Iterator[tuple[str, Column]]:
     """The columns whose foreign keys reference `column` of `table`."""
     for other in tables.values():
         for fk in other.foreign_keys:
@@ -368,6 +372,6 @@ def set_counter(connection: sa.Connection, table: str, next_value: int, comment:
         )
 
 
-def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+def chunks(items: list[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
