@@ -1,7 +1,8 @@
-"""The rebase of AUTO_INCREMENT counters on a real MySQL/MariaDB server (DEID_TEST_MYSQL_URL; CI's is
-MariaDB 10.11): offsets by logical date, inserts above production, idempotent reruns, the limits of each
-integer type (signed and UNSIGNED), and the server's quiet ways the backend must guard against. The
-PostgreSQL twin is tests/test_rebase.py."""
+"""The rebase of AUTO_INCREMENT counters and MariaDB sequences on a real MySQL/MariaDB server
+(DEID_TEST_MYSQL_URL; CI's is MariaDB 10.11): offsets by logical date, inserts above production, idempotent
+reruns (a sequence's cut off between its statements too), the limits of each integer type (signed and
+UNSIGNED), a sequence's MAXVALUE and a VARCHAR's digits after its DEFAULT's prefix, the demo database, and
+the server's quiet ways the backend must guard against. The PostgreSQL twin is tests/test_rebase.py."""
 
 from __future__ import annotations
 
