@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from deid.expect.pii import PATTERNS, card_number
+from deid.backends.postgresql.validation.pii import card_number
+from deid.expect.pii import PATTERNS
 from deid.expect.sql import regex_literal
 
 CASES = [
@@ -54,7 +55,7 @@ def test_the_scan_counts_rows_not_distinct_values(pg_engine: sa.Engine):
     repeated 7 times is 7 unexpected rows, and every sampled row is counted as checked."""
     from types import SimpleNamespace
 
-    from deid.expect.pii import _scan_sql
+    from deid.backends.postgresql.validation.pii import pii_scan_query as _scan_sql
     from deid.expect.settings import Settings
 
     with pg_engine.begin() as c:

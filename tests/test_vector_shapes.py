@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from deid.expect.shapes import conforms
+from deid.backends.postgresql.validation.shapes import conforms
 from deid.plan import ColumnAction
 from deid.transformers import get
 from deid.vector.shapes import vector_predicate

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from deid.backends.postgresql.validation.pii import pii_test, without_hex_keys
 from deid.errors import RuleProblems
-from deid.expect.pii import PATTERNS, pii_test, without_hex_keys
+from deid.expect.pii import PATTERNS
 from deid.expect.sql import regex_literal
 from deid.records.store import read_records
 from deid.rules.load import load_rules

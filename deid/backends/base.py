@@ -8,7 +8,7 @@ behaviour engines share and fails clearly for what an engine has not implemented
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,7 +23,10 @@ from deid.names import table_names
 from deid.schema import CheckTerm, Schema, Table
 
 if TYPE_CHECKING:
-    from deid.plan import Plan
+    from deid.expect.free_text import Identifier
+    from deid.expect.leaks import Compared
+    from deid.plan import Plan, TablePlan
+    from deid.schema import Column, ForeignKey
 
 
 class SequenceKind(StrEnum):
@@ -173,6 +176,165 @@ class MigrationDialect(Protocol):
         """Write (or, for a file applied part-way, replace) the file's row, in the caller's transaction."""
 
 
+class ShapeSpelling(Protocol):
+    """How the engine spells the parts of a transformer's promise, which deid.expect.shapes puts together.
+    `value` is SQL for a column's value, `text` SQL for a text; patterns are regular expressions as
+    deid.expect.shapes writes them (anchored where they must match whole), matched case-sensitively."""
+
+    def text(self, value: str) -> str:
+        """The value as text (what a staging user reads)."""
+
+    def matches(self, value: str, pattern: str) -> str:
+        """True when the value's text matches `pattern`."""
+
+    def strip(self, text: str, pattern: str) -> str:
+        """`text` without the first match of `pattern`."""
+
+    def in_words(self, text: str, words: Sequence[str]) -> str:
+        """True when `text` is one of `words`, exactly (case and all)."""
+
+    def split_name(self, text: str) -> tuple[str, str]:
+        """SQL for the part of `text` before its first blank, and for the part after it."""
+
+    def length(self, text: str) -> str:
+        """Its length in characters."""
+
+    def substring(self, text: str, start: int, count: str) -> str:
+        """`count` characters from the `start`th (from 1)."""
+
+    def address_text(self, value: str, column: Column) -> str:
+        """A network address's text without its mask (a text column's text as it is)."""
+
+    def equals_constant(self, value: str, constant: str, column: Column) -> str:
+        """True when the value is `constant` (rule-file text) as the column holds it."""
+
+    def truncated(self, value: str, unit: str, column: Column) -> str:
+        """True when a date or timestamp is at the start of its `unit` (year, quarter, month, week, day;
+        UTC for a time zone aware type)."""
+
+    def every_element(self, value: str, predicate: Callable[[str], str]) -> str | None:
+        """True when `predicate` (given SQL for one element) holds for every element of an array; None
+        where the engine has no arrays."""
+
+    def json_text_at(self, value: str, steps: tuple[str, ...]) -> str:
+        """The text at a path of a JSON value (a string unquoted), NULL where the path is missing."""
+
+
+class ValidationDialect(Protocol):
+    """The engine's SQL for the validate step (deid.steps.validate, deid.expect). deid.expect says what each
+    check means, which rows and columns it reads and what passes; the dialect spells and runs the queries.
+    Every query returns names and counts, or keyed digests (deid.expect.digests), never a row's value (but
+    the primary-key values of sampled rows). Texts go through SQLAlchemy's text() unless said otherwise, so
+    a colon of a quoted name or literal is escaped (deid.expect.sql.for_text). A module can be one."""
+
+    shapes: ShapeSpelling
+
+    def session(self) -> tuple[str, ...]:
+        """Statements each validation session runs first (in its transaction): the text forms of dates,
+        times and numbers pinned, so that a value reads as the same text in both databases."""
+
+    def gx_engine_options(self) -> dict[str, Any]:
+        """create_engine() keyword arguments for Great Expectations' own sessions on the working copy."""
+
+    def quote_ident(self, name: str) -> str: ...
+    def quote_table(self, table: str) -> str:
+        """The SQL name of a table given by its key (`schema.table`)."""
+
+    def literal(self, text: str) -> str:
+        """A string literal of text deid wrote (patterns, names, rule-file constants), never of row data."""
+
+    # --- the quick checks (deid.steps.validate): statements run as they are (deid.rawsql), nothing escaped
+
+    def count_rows(self, table: str) -> str: ...
+    def sample_digests(self, table: Table, columns: Sequence[str], exempt: str | None, rows: int) -> str:
+        """The first `rows` rows by primary key but those `exempt` selects: the key, then an unkeyed
+        digest of each column's text (the same rows and digests on both sides, compared in Python)."""
+
+    # --- the suite (deid.expect.suites): each query returns rows (column_name, unexpected[, checked]) only
+    # --- where the expectation fails
+
+    def row_count_query(self, table: str, expected: int) -> str: ...
+    def static_rows_bounded_query(self, table_plan: TablePlan) -> str:
+        """Fails when keep_rows_where selects more rows than table_plan.keep_rows_limit allows."""
+
+    def shapes_query(self, table_plan: TablePlan, predicates: Sequence[tuple[str, str]]) -> str:
+        """One scan of the table (static rows left out): a row per (column, predicate) some rows break."""
+
+    def unique_query(self, table: str, column: str) -> str:
+        """Fails with the number of values that occur more than once (a unique index may prove none)."""
+
+    def static_rows_digest_query(self, table: Table, table_plan: TablePlan) -> str:
+        """One row: how many rows keep_rows_where selects, and a digest of them all (their order aside)."""
+
+    def static_rows_query(self, table: Table, table_plan: TablePlan, count: int, digest: str) -> str: ...
+    def orphans_query(self, table: Table, key: ForeignKey) -> str:
+        """Fails with the number of rows whose key is complete but references no row."""
+
+    def sequence_query(self, name: str, high_water: int, offset: int) -> str:
+        """Fails when the id source `name` (the rebase record's) would hand out a value at or below
+        production's high water plus the offset (above high water minus offset for a descending one)."""
+
+    def sequence_high_water(self, connection: sa.Connection, name: str) -> int:
+        """The last value production's id source `name` handed out."""
+
+    # --- kept text and the PII scan (deid.expect.kept, deid.expect.pii)
+
+    def kept_text(self, column: str, array: bool) -> str:
+        """SQL for a kept column's content as one text (an array's elements joined by blanks)."""
+
+    def pii_scan_query(
+        self, table_plan: TablePlan, columns: Sequence[tuple[str, str, tuple[str, ...]]], rows: int | None
+    ) -> str:
+        """One read of at most `rows` rows (static rows left out): a row (column_name, pattern, unexpected,
+        checked) per column (name, SQL of its text, checks) and check of deid.expect.pii, counting rows."""
+
+    # --- leak checks (deid.expect.leaks): the key travels as a bound parameter, never in SQL text
+
+    def leak_sample(
+        self,
+        work: sa.Connection,
+        table: Table,
+        table_plan: TablePlan,
+        compared: Sequence[Compared],
+        size: int,
+        key: bytes,
+    ) -> list[tuple]:
+        """Up to `size` rows of the copy (spread over a large table; static rows left out): the key's
+        values, then per compared column its keyed digest, or for a relative one its value as text."""
+
+    def leak_counts(
+        self, production: sa.Connection, table: Table, compared: Sequence[Compared], rows: list[tuple],
+        key: bytes,
+    ) -> tuple[int, ...]:
+        """Production's counts for the sampled keys: rows matched, then per compared column its non-NULL
+        values and how many break the promise (digest equal; outside the window of a relative one)."""
+
+    def found_in_production(
+        self, production: sa.Connection, table: Table, table_plan: TablePlan, columns: Mapping[int, Column],
+        pairs: Sequence[tuple[int, bytes]], key: bytes,
+    ) -> dict[int, int]:
+        """Per column index, how many of its sampled digests (index, digest) occur anywhere in
+        production's column (static rows left out)."""
+
+    # --- production identifiers in kept free text (deid.expect.free_text)
+
+    def identifier_sql(self, identifier: Identifier) -> str:
+        """SQL for a production identifier a row's scrubbed columns held (an email, a full name)."""
+
+    def token_digests(
+        self, work: sa.Connection, table_plan: TablePlan, content: str, rows: int | None, key: bytes
+    ) -> Iterable[bytes]:
+        """Keyed digests of the distinct tokens (emails, pairs of adjacent words, lower-cased) of at most
+        `rows` rows of a kept text column (SQL of its text: `content`)."""
+
+    def identifiers_found(
+        self, production: sa.Connection, table_plan: TablePlan, identifiers: Sequence[str],
+        tokens: Sequence[bytes], key: bytes,
+    ) -> set[bytes]:
+        """Those of `tokens` that are the keyed digest of an identifier (SQL of identifier_sql), lower-cased
+        and trimmed, of some row of production's table (static rows left out)."""
+
+
 class Backend:
     """One database engine. Subclasses set `name`, `driver` and `capabilities` and implement the methods."""
 
@@ -317,6 +479,10 @@ class Backend:
     def migrations(self) -> MigrationDialect:
         """The engine's part of SQL-folder migrations (deid.migrations.sqlfiles)."""
         raise NotImplementedError(f"{type(self).__name__} has no SQL-folder migrations")
+
+    def validation(self) -> ValidationDialect:
+        """The engine's SQL for the validate step (deid.expect, deid.steps.validate)."""
+        raise NotImplementedError(f"{type(self).__name__} (engine '{self.name}') cannot validate a copy")
 
     # --- how the engine spells what deid writes itself (row conditions, names) ---
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from deid.backends.base import ValidationDialect
 from deid.dberrors import retell
 from deid.expect.digests import new_key
 from deid.expect.free_text import free_text_outcomes
@@ -18,19 +19,11 @@ from deid.expect.leaks import leak_outcomes
 from deid.expect.pii import pii_specs, waived_counts
 from deid.expect.report import Outcome, Report, Waived
 from deid.expect.settings import Settings
+from deid.expect.sql import dialect_of
 from deid.expect.suites import build_specs
 from deid.expect.tallied import Tallies, shaped_columns, tallied_columns, tally_outcomes
 from deid.plan import Plan
 from deid.schema import Schema
-
-# Text forms of dates and numbers follow session settings; both databases must render them alike for digests
-# of the same value to match, whatever each server's defaults.
-_SAME_TEXT = (
-    "SET LOCAL TimeZone = 'UTC'",
-    "SET LOCAL DateStyle = 'ISO, YMD'",
-    "SET LOCAL IntervalStyle = 'postgres'",
-    "SET LOCAL extra_float_digits = 1",
-)
 
 
 def validate_with_expectations(
@@ -53,6 +46,7 @@ def validate_with_expectations(
     `validated_keys`: foreign keys the caller has the database validate instead of an orphan scan."""
     settings = settings or Settings()
     compared = compared or plan
+    dialect = dialect_of(work)  # the engine's SQL; production is of the same engine
     report = Report(plan.database)
     tallied = frozenset(tallied_columns(compared, tallies))
     report.outcomes += tally_outcomes(compared, tallies)
@@ -62,19 +56,22 @@ def validate_with_expectations(
         # suite first on importing GX), so on two or more cores they overlap
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deid-leak-checks") as pool:
             leaks = pool.submit(
-                _leak_checks, production, work, plan, compared, schema, key, settings, report.seconds, tallied
-            )
-            with _same_text(production) as p:
+                _leak_checks,
+                production, work, plan, compared, schema, key, settings, report.seconds, dialect, tallied,
+            )  # fmt: skip
+            with _same_text(production, dialect) as p:
                 started = time.perf_counter()
                 shaped = frozenset(shaped_columns(compared, tallies))
-                specs = build_specs(p, plan, schema, offsets or {}, rows, compared, shaped, validated_keys)
-                specs += pii_specs(plan, schema, settings)
+                specs = build_specs(
+                    p, plan, schema, offsets or {}, rows, compared, shaped, validated_keys, dialect
+                )
+                specs += pii_specs(plan, schema, settings, dialect)
                 report.outcomes += run_specs(work, plan.database, specs)
                 report.seconds["suite"] = round(time.perf_counter() - started, 3)
             if any(a.waivers for tp in plan.tables for a in tp.actions):
                 started = time.perf_counter()
                 with work.connect() as w:
-                    report.waived += waived_counts(w, plan, schema, settings)
+                    report.waived += waived_counts(w, plan, schema, settings, dialect)
                 report.seconds["waived"] = round(time.perf_counter() - started, 3)
             outcomes, waived = leaks.result()
             report.outcomes += outcomes
@@ -94,22 +91,25 @@ def _leak_checks(
     key: bytes,
     settings: Settings,
     seconds: dict[str, float],
+    dialect: ValidationDialect,
     tallied: frozenset[str] = frozenset(),
 ) -> tuple[list[Outcome], list[Waived]]:
-    with _same_text(production) as p, _same_text(work) as w:
+    with _same_text(production, dialect) as p, _same_text(work, dialect) as w:
         started = time.perf_counter()
-        outcomes = leak_outcomes(p, w, compared, schema, key, settings, tallied)
+        outcomes = leak_outcomes(p, w, compared, schema, key, settings, tallied, dialect)
         seconds["leaks"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
-        free_text, waived = free_text_outcomes(p, w, plan, schema, key, settings, compared)
+        free_text, waived = free_text_outcomes(p, w, plan, schema, key, settings, compared, dialect)
         outcomes += free_text
         seconds["free_text"] = round(time.perf_counter() - started, 3)
     return outcomes, waived
 
 
 @contextmanager
-def _same_text(engine: sa.Engine) -> Iterator[sa.Connection]:
+def _same_text(engine: sa.Engine, dialect: ValidationDialect) -> Iterator[sa.Connection]:
+    """A session whose text forms of dates and numbers are pinned: both databases must render a value alike
+    for digests of the same value to match, whatever each server's defaults."""
     with engine.connect() as connection:
-        for statement in _SAME_TEXT:
+        for statement in dialect.session():
             connection.exec_driver_sql(statement)
         yield connection

@@ -20,7 +20,7 @@ from deid.errors import TransientError
 from deid.expect.gx_import import great_expectations
 from deid.expect.report import Outcome
 from deid.expect.spec import Spec
-from deid.expect.sql import for_gx
+from deid.expect.sql import dialect_of, for_gx
 
 # The batch is a constant: every query names its own tables (see sql.for_gx).
 _BATCH_QUERY = "SELECT 1 AS working_copy"
@@ -67,9 +67,13 @@ def run_specs(work: sa.Engine, database: str, specs: Sequence[Spec]) -> list[Out
             progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
         ),
     )
+    # the engine's session settings for GX's own connections, where its queries need them
+    options = dialect_of(work).gx_engine_options()
     try:
         source = context.data_sources.add_sql(
-            name="working_copy", connection_string=work.url.render_as_string(hide_password=False)
+            name="working_copy",
+            connection_string=work.url.render_as_string(hide_password=False),
+            **({"kwargs": options} if options else {}),
         )
     except Exception as exc:  # GX's connection errors may quote the URL, password included
         raise TransientError(

@@ -9,22 +9,22 @@ For transformers whose output is built unlike any real value (tagged fakes, hash
 ranges), production also counts how many of the sampled digests occur anywhere in the same column
 (`value_not_found_in_production`), scanning that column once per table.
 
-Key values travel between the databases (IDs, kept unchanged by the rules); nothing else does but digests,
-counts and the scrubbed values named above. Static test rows are left out on both sides.
+The engine's dialect spells and runs the queries (ValidationDialect.leak_sample, leak_counts,
+found_in_production). Key values travel between the databases (IDs, kept unchanged by the rules); nothing
+else does but digests, counts and the scrubbed values named above. Static test rows are left out on both
+sides.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from deid.expect.digests import KEY_PARAM, keyed
+from deid.backends.base import ValidationDialect
 from deid.expect.report import Outcome
 from deid.expect.settings import Settings
-from deid.expect.sql import not_static, quote_ident, quote_table
 from deid.names import column_key
 from deid.plan import ColumnAction, Plan, TablePlan
 from deid.schema import Column, Kind, Schema, Table
@@ -35,13 +35,32 @@ _UNLIKE_ANY_REAL_VALUE = ("fake.email", "fake.url", "fake.ipv6", "fake.phone")
 
 
 @dataclass(frozen=True)
-class _Compared:
+class Window:
+    """How far a relative transformer may move a value from production's: shift_date by whole days, at
+    least 1 and at most `days`; noise by at most `factor` * |value| + `slack` (rounding, for integers)."""
+
+    days: int | None = None
+    factor: float = 0.0
+    slack: float = 0.0
+
+
+@dataclass(frozen=True)
+class Compared:
+    """A scrubbed column compared with production on the key sample."""
+
     action: ColumnAction
     column: Column
 
     @property
     def relative(self) -> bool:
         return self.action.transformer in ("shift_date", "noise")
+
+    @property
+    def window(self) -> Window:
+        if self.action.transformer == "shift_date":
+            return Window(days=int(self.action.params["days"]))
+        slack = 0.5 if self.column.kind is Kind.INTEGER else 1e-9
+        return Window(factor=float(self.action.params["relative"]), slack=slack)
 
 
 def leak_outcomes(
@@ -52,7 +71,11 @@ def leak_outcomes(
     key: bytes,
     settings: Settings,
     tallied: frozenset[str] = frozenset(),
+    dialect: ValidationDialect | None = None,
 ) -> list[Outcome]:
+    from deid.expect.sql import dialect_of
+
+    d = dialect or dialect_of(production)
     outcomes: list[Outcome] = []
     for table_plan in plan.tables:
         table = schema.table(table_plan.table)
@@ -61,7 +84,7 @@ def leak_outcomes(
         if any(a.rewrites for a in table_plan.actions if a.column in table.primary_key):
             continue  # a rewritten key cannot match rows across the databases
         compared = [
-            _Compared(a, c)
+            Compared(a, c)
             for a in table_plan.rewritten
             if a.transformer != "null" and (c := table.column(a.column)) is not None and not c.generated
         ]
@@ -70,25 +93,8 @@ def leak_outcomes(
             c for c in compared if c.relative or column_key(table_plan.table, c.action.column) not in tallied
         ]
         if compared:
-            outcomes += _table(production, work, table, table_plan, compared, key, settings)
+            outcomes += _table(production, work, table, table_plan, compared, key, settings, d)
     return outcomes
-
-
-def _sample_sql(table: Table, table_plan: TablePlan, compared: list[_Compared], size: int) -> str:
-    keys = [f"({quote_ident(k)})::text" for k in table.primary_key]
-    values = [
-        f"({quote_ident(c.action.column)})::text" if c.relative else keyed(quote_ident(c.action.column))
-        for c in compared
-    ]
-    sample = ""
-    if table.row_estimate > 10 * size:
-        # whole random blocks, spread over the table, instead of the first rows by key (often the oldest)
-        percent = min(100.0, 300.0 * size / table.row_estimate)
-        sample = f" TABLESAMPLE SYSTEM ({percent:.6f}) REPEATABLE (0)"
-    return (
-        f"SELECT {', '.join(keys + values)} FROM {quote_table(table.qualified)}{sample} "
-        f"{not_static(table_plan)} LIMIT {size}"
-    )
 
 
 def _table(
@@ -96,39 +102,16 @@ def _table(
     work: sa.Connection,
     table: Table,
     table_plan: TablePlan,
-    compared: list[_Compared],
+    compared: list[Compared],
     key: bytes,
     settings: Settings,
+    d: ValidationDialect,
 ) -> list[Outcome]:
-    rows = work.execute(
-        sa.text(_sample_sql(table, table_plan, compared, settings.sample_rows)), {KEY_PARAM: key}
-    ).all()
+    rows = d.leak_sample(work, table, table_plan, compared, settings.sample_rows, key)
     if not rows:
         return []
     width = len(table.primary_key)
-    params: dict[str, object] = {KEY_PARAM: key}
-    unnest, names = [], []
-    for i, name in enumerate(table.primary_key):
-        column = table.column(name)
-        assert column is not None
-        params[f"k{i}"] = [r[i] for r in rows]
-        unnest.append(f"CAST(:k{i} AS {column.data_type}[])")
-        names.append(f"k{i}")
-    for j, c in enumerate(compared):
-        params[f"v{j}"] = [r[width + j] for r in rows]
-        unnest.append(f"CAST(:v{j} AS {'text' if c.relative else 'bytea'}[])")
-        names.append(f"v{j}")
-    join = " AND ".join(f"t.{quote_ident(k)} = s.k{i}" for i, k in enumerate(table.primary_key))
-    counts = ["count(*)"]
-    for j, c in enumerate(compared):
-        value = f"t.{quote_ident(c.action.column)}"
-        counts.append(f"count({value})")
-        counts.append(_broken(c, value, f"s.v{j}"))
-    query = (
-        f"SELECT {', '.join(counts)} FROM unnest({', '.join(unnest)}) AS s({', '.join(names)}) "
-        f"JOIN {quote_table(table.qualified)} AS t ON {join}"
-    )
-    found = production.execute(sa.text(query), params).one()
+    found = d.leak_counts(production, table, compared, rows, key)
     matched = found[0]
     outcomes = []
     for j, c in enumerate(compared):
@@ -161,30 +144,8 @@ def _table(
             )
         )
     if settings.search_production:
-        outcomes += _found_in_production(production, table, table_plan, compared, rows, width, key)
+        outcomes += _found_in_production(production, table, table_plan, compared, rows, width, key, d)
     return outcomes
-
-
-def _broken(c: _Compared, value: str, sampled: str) -> str:
-    """count(...) of sampled rows where the scrubbed value breaks the promise relative to production's."""
-    if not c.relative:
-        return f"count(*) FILTER (WHERE {keyed(value)} = {sampled})"
-    scrubbed = f"CAST({sampled} AS {c.column.data_type})"
-    presence = f"(({value}) IS NULL) <> ({sampled} IS NULL)"
-    if c.action.transformer == "shift_date":
-        days = (
-            f"({scrubbed} - {value})"
-            if c.column.kind is Kind.DATE
-            else f"(extract(epoch FROM {scrubbed} - {value}) / 86400)"
-        )
-        inside = f"abs({days}) BETWEEN 1 AND {int(c.action.params['days'])} AND {days} = trunc({days})"
-    else:  # noise: |scrubbed - value| <= relative * |value|, plus rounding for integers
-        slack = 0.5 if c.column.kind is Kind.INTEGER else 1e-9
-        inside = (
-            f"abs(({scrubbed})::numeric - ({value})::numeric) "
-            f"<= {float(c.action.params['relative'])!r} * abs(({value})::numeric) + {slack!r}"
-        )
-    return f"count(*) FILTER (WHERE {presence} OR ({value} IS NOT NULL AND NOT ({inside})))"
 
 
 def allowance(action: ColumnAction, sampled: int, production_rows: int) -> int | None:
@@ -210,29 +171,18 @@ def _found_in_production(
     production: sa.Connection,
     table: Table,
     table_plan: TablePlan,
-    compared: list[_Compared],
+    compared: list[Compared],
     rows: list,
     width: int,
     key: bytes,
+    d: ValidationDialect,
 ) -> list[Outcome]:
-    checked: Mapping[int, _Compared] = {
-        j: c for j, c in enumerate(compared) if not c.relative and _searchable(c.action)
-    }
+    checked = {j: c for j, c in enumerate(compared) if not c.relative and _searchable(c.action)}
     if not checked:
         return []
-    pairs = sorted({(j, r[width + j]) for j in checked for r in rows if r[width + j] is not None})
-    values = ", ".join(f"({j}, {keyed('t.' + quote_ident(c.action.column))})" for j, c in checked.items())
-    query = (
-        f"SELECT v._deid_col, count(DISTINCT v._deid_d) FROM {quote_table(table.qualified)} AS t "
-        f"CROSS JOIN LATERAL (VALUES {values}) AS v(_deid_col, _deid_d) "
-        f"JOIN unnest(CAST(:cols AS int[]), CAST(:digests AS bytea[])) AS s(_deid_col, _deid_d) "
-        f"ON s._deid_col = v._deid_col AND s._deid_d = v._deid_d {not_static(table_plan)} "
-        "GROUP BY v._deid_col"
-    )
-    found = dict(
-        production.execute(
-            sa.text(query), {KEY_PARAM: key, "cols": [p[0] for p in pairs], "digests": [p[1] for p in pairs]}
-        ).all()
+    pairs = sorted({(j, bytes(r[width + j])) for j in checked for r in rows if r[width + j] is not None})
+    found = d.found_in_production(
+        production, table, table_plan, {j: c.column for j, c in checked.items()}, pairs, key
     )
     outcomes = []
     for j, c in checked.items():

@@ -1,53 +1,61 @@
-"""Small SQL helpers shared by the expectation builders.
+"""Small SQL helpers shared by the expectation builders, and the engine's validation dialect.
 
 Every expectation query runs through SQLAlchemy's text(), deid's own and Great Expectations' alike, and
 text() reads a colon followed by a word as a bind parameter, in names and literals too: a column named
-"Note :draft" or a pattern such as `[:alpha:]` would become a parameter without a value. So the helpers
-here escape each colon of what they quote (text() removes the backslash), once, where the text is quoted;
-the queries' own parameters (`:deid_digest_key`) and casts (`::text`) are written unquoted. `%` needs
-nothing: text() doubles it for drivers that read it as a placeholder.
+"Note :draft" or a pattern such as `[:alpha:]` would become a parameter without a value. So each colon of
+what is quoted is escaped (text() removes the backslash), once, where the text is quoted (`for_text`, which
+the engines' dialects use); the queries' own parameters (`:deid_digest_key`) are written unquoted. `%`
+needs nothing: text() doubles it for drivers that read it as a placeholder.
+
+The engine's SQL itself is the backend's (Backend.validation(), a ValidationDialect).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import sqlalchemy as sa
+
+from deid.backends.base import ValidationDialect
 from deid.plan import TablePlan
 from deid.rules import targets
 from deid.schema import ForeignKey, Schema, Table
 
 
-def _for_text(sql: str) -> str:
+def dialect_of(engine: sa.Engine | sa.Connection) -> ValidationDialect:
+    """The validation dialect of the engine `engine` (or a connection) speaks."""
+    from deid.backends import backend_for
+
+    return backend_for(engine.dialect.name).validation()
+
+
+def for_text(sql: str) -> str:
+    """Quoted SQL (a name, a literal) made safe for text(): its colons escaped."""
     return sql.replace(":", "\\:")
 
 
 def quote_ident(name: str) -> str:
-    """A quoted identifier, for text()."""
-    return _for_text(targets.quote_ident(name))
+    """A quoted identifier in the standard's spelling, for text() (the engines quote their own)."""
+    return for_text(targets.quote_ident(name))
 
 
 def quote_table(qualified: str) -> str:
-    """A quoted schema.table, for text()."""
-    return _for_text(targets.quote_table(qualified))
+    """A quoted schema.table in the standard's spelling, for text()."""
+    return for_text(targets.quote_table(qualified))
 
 
 def literal(value: str) -> str:
-    """An SQL string literal of text we wrote (patterns, names), never of row data, for text()."""
-    return _for_text("'" + value.replace("'", "''") + "'")
+    """An SQL string literal in the standard's spelling, of text we wrote (patterns, names), for text()."""
+    return for_text("'" + value.replace("'", "''") + "'")
 
 
 regex_literal = literal  # a regular expression's colons (`[:alpha:]`, `2001:db8`) are escaped like any other
 
 
-def regclass(qualified: str) -> str:
-    """The table's oid, from its quoted name as a literal (quoted once: literal() escapes the colons)."""
-    return f"{literal(targets.quote_table(qualified))}::regclass"
-
-
 def static_condition(table_plan: TablePlan) -> str:
-    """The rendered keep_rows_where, for text(). Its grammar has no casts and no parameters, so every colon
-    in it belongs to a quoted name or a literal."""
-    return _for_text(str(table_plan.keep_rows_where))
+    """The rendered keep_rows_where (in the engine's SQL), for text(). Its grammar has no casts and no
+    parameters, so every colon in it belongs to a quoted name or a literal."""
+    return for_text(str(table_plan.keep_rows_where))
 
 
 def not_static(table_plan: TablePlan) -> str:
@@ -55,26 +63,13 @@ def not_static(table_plan: TablePlan) -> str:
     return f"WHERE ({static_condition(table_plan)}) IS NOT TRUE" if table_plan.keep_rows_where else ""
 
 
-def foreign_keys(schema: Schema) -> Iterator[tuple[Table, ForeignKey, str]]:
-    """Each foreign key to check (partitions once, on their parent) with the FROM ... WHERE clause that
-    selects its orphans: rows whose key is complete but references no row."""
+def foreign_keys(schema: Schema) -> Iterator[tuple[Table, ForeignKey]]:
+    """Each foreign key to check: partitions once, on their parent."""
     for table in schema.tables:
         if table.partition_of:
             continue  # checked once, on the partitioned table
         for fk in table.foreign_keys:
-            cols = [quote_ident(c) for c in fk.columns]
-            join = " AND ".join(
-                f"r.{quote_ident(rc)} = c.{col}" for rc, col in zip(fk.ref_columns, cols, strict=True)
-            )
-            present = " AND ".join(f"c.{col} IS NOT NULL" for col in cols)
-            yield (
-                table,
-                fk,
-                (
-                    f"FROM {quote_table(table.qualified)} c WHERE {present} "
-                    f"AND NOT EXISTS (SELECT 1 FROM {quote_table(fk.ref_table)} r WHERE {join})"
-                ),
-            )
+            yield table, fk
 
 
 def for_gx(query: str) -> str:
@@ -85,13 +80,14 @@ def for_gx(query: str) -> str:
 
 
 __all__ = [
-    "foreign_keys",
+    "dialect_of",
     "for_gx",
+    "for_text",
+    "foreign_keys",
     "literal",
     "not_static",
     "quote_ident",
     "quote_table",
-    "regclass",
     "regex_literal",
     "static_condition",
 ]

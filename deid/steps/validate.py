@@ -3,8 +3,8 @@
 Two quick checks of deid's own, which the expectation suite does not make:
 - row counts equal the copy's when it was cloned (no row lost or added by the scrub; schema_only tables
   are empty), kept in the record;
-- on a sample of rows matched by primary key, scrubbed values differ from production's (compared as md5
-  digests computed in each database, so values never leave them).
+- on a sample of rows matched by primary key, scrubbed values differ from production's (compared as
+  digests computed in each database, so values never leave them; the engine's dialect spells the queries).
 Then the Great Expectations suite generated from the rules, which covers shapes, uniqueness, static test
 rows, foreign keys and sequences, and the leak checks (deid.expect). The quick checks run in a thread beside
 the suite: both wait on the databases, so on two or more cores they overlap. Reports carry names and counts,
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from deid import rawsql
+from deid.backends.base import ValidationDialect
 from deid.errors import TerminalError
 from deid.names import column_key
 from deid.plan import Plan, TablePlan
-from deid.rules.targets import quote_ident, quote_table
 from deid.schema import Schema, Table
 
 SAMPLE_ROWS = 1000
@@ -62,18 +62,21 @@ def validate_copy(
     table's rows when cloned; None: production's now) and sampled values against production's, for the part
     of the plan production can answer for (`compared`; default all), but for the columns in `tallied`, whose
     every row the streamed scrub compared (deid.expect.tallied)."""
+    from deid.expect.sql import dialect_of
+
+    d = dialect_of(work)
     compared = compared or plan
     checks: list[Check] = []
     with prod.connect() as p, work.connect() as w:
         for table_plan in plan.tables:
             table = schema.table(table_plan.table)
             assert table is not None
-            expected = _expected(p, table_plan, rows)
+            expected = _expected(p, table_plan, rows, d)
             if expected is not None:
-                checks.append(_row_count(w, table_plan, expected))
+                checks.append(_row_count(w, table_plan, expected, d))
             theirs = compared.table(table_plan.table)
             if table_plan.copy == "full" and theirs is not None:
-                checks += _changed_values(p, w, table, theirs, tallied)
+                checks += _changed_values(p, w, table, theirs, tallied, d)
     return checks
 
 
@@ -90,34 +93,38 @@ def _scalar(connection: sa.Connection, sql: str):
     return rawsql.execute(connection, sql).scalar()
 
 
-def _expected(p: sa.Connection, tp: TablePlan, rows: Mapping[str, int] | None) -> int | None:
+def _expected(
+    p: sa.Connection, tp: TablePlan, rows: Mapping[str, int] | None, d: ValidationDialect
+) -> int | None:
     if tp.copy == "schema_only":
         return 0
     if rows is not None:
         return rows.get(tp.table)  # None: a table the migrations added has no count from the clone
-    return _scalar(p, f"SELECT count(*) FROM {quote_table(tp.table)}")
+    return _scalar(p, d.count_rows(tp.table))
 
 
-def _row_count(w: sa.Connection, tp: TablePlan, expected: int) -> Check:
-    found = _scalar(w, f"SELECT count(*) FROM {quote_table(tp.table)}")
+def _row_count(w: sa.Connection, tp: TablePlan, expected: int, d: ValidationDialect) -> Check:
+    found = _scalar(w, d.count_rows(tp.table))
     return Check(
         "row_count", tp.table, found == expected, f"{found} rows, expected {expected}", (found, expected)
     )
 
 
 def _changed_values(
-    p: sa.Connection, w: sa.Connection, table: Table, tp: TablePlan, tallied: frozenset[str]
+    p: sa.Connection,
+    w: sa.Connection,
+    table: Table,
+    tp: TablePlan,
+    tallied: frozenset[str],
+    d: ValidationDialect,
 ) -> list[Check]:
     rewritten = [
         a for a in tp.rewritten if a.transformer != "null" and column_key(tp.table, a.column) not in tallied
     ]
     if not rewritten or not table.primary_key:
         return []
-    key = ", ".join(quote_ident(c) for c in table.primary_key)
-    exempt = f"WHERE ({tp.keep_rows_where}) IS NOT TRUE" if tp.keep_rows_where else ""
-    digests = ", ".join(f"md5({quote_ident(a.column)}::text)" for a in rewritten)
     # the same deterministic sample on both sides: the first rows by key (keys are kept, so they match)
-    sql = f"SELECT {key}, {digests} FROM {quote_table(tp.table)} {exempt} ORDER BY {key} LIMIT {SAMPLE_ROWS}"
+    sql = d.sample_digests(table, [a.column for a in rewritten], tp.keep_rows_where, SAMPLE_ROWS)
     width = len(table.primary_key)
     before = {row[:width]: row[width:] for row in rawsql.execute(p, sql)}
     after = {row[:width]: row[width:] for row in rawsql.execute(w, sql)}

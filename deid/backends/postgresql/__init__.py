@@ -85,6 +85,12 @@ class PostgresqlBackend(Backend):
 
         return cast(MigrationDialect, migrations)
 
+    def validation(self):  # -> deid.backends.base.ValidationDialect
+        from deid.backends.base import ValidationDialect
+        from deid.backends.postgresql import validation
+
+        return cast(ValidationDialect, validation)
+
     maintenance_database = "postgres"  # created with every cluster
     cloners = {
         "template": "deid.backends.postgresql.cloners.template:TemplateCloner",
