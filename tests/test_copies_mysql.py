@@ -235,9 +235,11 @@ def test_dump_of_an_unreachable_production_fails_naming_no_password(mysql_server
     ctx = make_ctx(mysql_server, production, staging, D1, "dump")
     wrong = sa.make_url(ctx.production_url).set(username="nobody_here", password="s3cret-pass")
     ctx.production_url = wrong.render_as_string(hide_password=False)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ConfigError, match="Access denied") as caught:  # the server said no: no retry
         cloner_for("dump", "mysql").clone(ctx)
     assert "s3cret-pass" not in str(caught.value)
+    with admin(mysql_server.admin_url) as c:
+        assert not copies.exists(c, ctx.work_name)
 
 
 def test_same_server_refuses_another_server(mysql_server, production, staging, tmp_path):  # noqa: F811
