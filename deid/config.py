@@ -69,7 +69,7 @@ class DatabaseConfig:
     retention: int = 3
     migrations: Migrations | None = None
     schedule: str = "0 3 * * *"
-    staging_roles: tuple[str, ...] = ()  # granted CONNECT on publish; empty: PUBLIC
+    staging_roles: tuple[str, ...] = ()  # granted access on publish; empty: the engine's default (PUBLIC)
     scrub_sessions: int = 2  # sessions sharing the SQL forms' rewrite of one big table (1: never split)
     # parts a big streamed table is split into, each a task of its own in Airflow, which any worker can run
     # (1: never split). Not by default: on one 2-core machine the parts streamed no faster than the whole

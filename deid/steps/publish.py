@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from deid.backends import backend_for
 from deid.errors import TerminalError
 from deid.steps.context import RunContext, kept_name
 from deid.steps.copies import (
@@ -25,6 +26,7 @@ from deid.steps.copies import (
     check_staging_name,
     copies_on,
     drop_database,
+    exists,
     new_metadata,
     set_allow_connections,
     set_metadata,
@@ -184,19 +186,35 @@ def swap(
         set_metadata(c, copy.name, {**copy.metadata, "reopen": {"allow_connections": copy.allow_connections}})
     for copy in involved:
         set_allow_connections(c, copy.name, False)
+    # Where DDL is not transactional (the rename commits by itself), the rename must be the one change that
+    # switches: grants go first (they belong to the staging name, whatever it holds) and each copy's note is
+    # written before it moves, as it must read after the move (the note travels with the copy).
+    atomic = backend_for(c.dialect.name).capabilities.transactional_ddl
     try:
         for copy in involved:
             terminate_sessions(c, copy.name)
-        with transaction(c):
-            store(c).rename(c, _renames(staging, incoming.name, kept))
+        if not atomic:
             if grant_to is not None:
                 store(c).grant_connect(c, staging, grant_to)
-            set_metadata(c, staging, metadata)
+            set_metadata(c, incoming.name, metadata)
+            if outgoing is not None and kept is not None:
+                set_metadata(c, outgoing.name, {**outgoing.metadata, "state": "kept"})
+        with transaction(c):
+            store(c).rename(c, _renames(staging, incoming.name, kept))
+            if atomic:
+                if grant_to is not None:
+                    store(c).grant_connect(c, staging, grant_to)
+                set_metadata(c, staging, metadata)
+                if outgoing is not None and kept is not None:
+                    set_metadata(c, kept, {**outgoing.metadata, "state": "kept"})
             set_allow_connections(c, staging, True)
             if outgoing is not None and kept is not None:
-                set_metadata(c, kept, {**outgoing.metadata, "state": "kept"})
                 set_allow_connections(c, kept, outgoing.allow_connections)
     except BaseException as error:
+        if not atomic and not exists(c, incoming.name):
+            # the rename took place (what failed came after it): the copies carry their new notes already
+            error.add_note(f"{incoming.name} is published as {staging}; what failed came after the rename")
+            raise
         # Rolled back: both databases still have their old names. Let staging users in again.
         for copy in involved:
             try:

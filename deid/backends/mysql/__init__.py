@@ -37,8 +37,8 @@ class MysqlBackend(Backend):
     # - trigger_silencing DROP_AND_RESTORE: no session setting skips triggers (no session_replication_role),
     #   so the scrub drops a table's UPDATE triggers for its rewrite and re-creates them (triggers_off.py).
     # - schemas: a MySQL "database" is the namespace; inside it there is no other.
-    # Ids come from each table's AUTO_INCREMENT counter. MariaDB also has CREATE SEQUENCE objects, which
-    # introspection lists, but nothing moves them yet.
+    # Ids come from each table's AUTO_INCREMENT counter, and on MariaDB from CREATE SEQUENCE objects too
+    # (rebase.py moves both).
     capabilities = Capabilities(
         transactional_ddl=False,
         database_rename=False,
@@ -96,6 +96,12 @@ class MysqlBackend(Backend):
         from deid.backends.mysql import migrations
 
         return cast(MigrationDialect, migrations)
+
+    def validation(self):  # -> deid.backends.base.ValidationDialect
+        from deid.backends.base import ValidationDialect
+        from deid.backends.mysql import validation
+
+        return cast(ValidationDialect, validation)
 
     # --- the run lock: GET_LOCK is server-wide, so no database is needed to take it ---
     maintenance_database = None

@@ -34,6 +34,7 @@ import sqlalchemy as sa
 
 from deid import names
 from deid.backends.mysql import texts, triggers, types
+from deid.backends.mysql.copies import NOTE_TABLE
 from deid.errors import ConfigError
 from deid.schema import (
     CheckConstraint,
@@ -123,7 +124,8 @@ def introspect(connection: sa.Connection, database_name: str) -> Schema:
     version = _text(session["version"]) or ""
     mariadb = texts.is_mariadb(version)
     params = {"db": database}
-    relations = _rows(connection.execute(TABLES, params))
+    # the copy's note (deid's state, copies.py) is deid's, not the database's: it never needs a rule
+    relations = [r for r in _rows(connection.execute(TABLES, params)) if r["name"] != NOTE_TABLE]
     table_names = {r["name"] for r in relations if r["type"] in _TABLE_TYPES}
     columns = _by_table(connection.execute(COLUMNS, params), table_names)
     keys = _by_table(connection.execute(KEYS, params), table_names)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from deid import rawsql
+from deid.errors import TerminalError
 
 ROUTINE_KINDS = ("PROCEDURE", "FUNCTION")
 
@@ -209,6 +210,7 @@ def settle(c: sa.Connection, database: str, source: str) -> list[str]:
     re-pointed at `database` (a table's triggers all created again, in their order). Returns the events."""
     disabled = disable_events(c, database)
     names = object_names(c, database)
+    repoint_defaults(c, database, source, names)
     found = triggers(c, database)
     stale_tables = {t.table for t in found if repoint(t.statement, source, database, names) != t.statement}
     again = [t for t in found if t.table in stale_tables]
@@ -220,6 +222,41 @@ def settle(c: sa.Connection, database: str, source: str) -> list[str]:
     for definition in again:
         create(c, definition, database, source, names)
     return disabled
+
+
+def repoint_defaults(c: sa.Connection, database: str, old: str, names: Iterable[str]) -> list[str]:
+    """Column DEFAULTs and generation expressions of `database` that name objects of database `old` (MariaDB
+    writes a sequence into a DEFAULT with its database: `nextval(`shop`.`invoice_seq`)`, and keeps that name
+    through a dump, a copy and a RENAME TABLE), re-pointed at `database`: else an insert into the copy would
+    draw from production's sequence, or from a database a publish has renamed away. Returns table.column of
+    each one changed."""
+    rows = c.execute(
+        sa.text(
+            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_DEFAULT, GENERATION_EXPRESSION "
+            "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = :d ORDER BY TABLE_NAME, ORDINAL_POSITION"
+        ),
+        {"d": database},
+    ).all()
+    changed = []
+    for table, column, default, generation in rows:
+        default, generation = _text(default), _text(generation)
+        if generation and repoint(generation, old, database, names) != generation:
+            # a generated column's expression cannot be altered in place: a rare case, said plainly
+            raise TerminalError(
+                f"{table}.{column} is generated from an expression naming database {old}; deid cannot "
+                "re-point it in a copy. Write the expression without the database name in production"
+            )
+        if not default:
+            continue
+        moved = repoint(default, old, database, names)
+        if moved != default:
+            rawsql.execute(
+                c,
+                f"ALTER TABLE {quote(database)}.{quote(table)} ALTER COLUMN {quote(column)} "
+                f"SET DEFAULT ({moved})",
+            )
+            changed.append(f"{table}.{column}")
+    return changed
 
 
 # --- creating again ------------------------------------------------------------------------------------
