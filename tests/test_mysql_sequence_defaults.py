@@ -93,3 +93,27 @@ def test_the_copys_note_is_deids_and_never_needs_a_rule(mysql_server: MysqlServe
         engine.dispose()
     assert tables == ["public.payments"]
     assert query(mysql_server.url(production), "SELECT count(*) FROM _deid_note") == [(1,)]
+
+
+def test_validation_checks_a_rebased_sequence_and_a_counter_alike(mysql_server: MysqlServer, production: str):  # noqa: F811
+    """The sequence check reads a MariaDB SEQUENCE's own next value (a counter's from its table): it fails
+    before the rebase and passes after it."""
+    from deid.backends import backend_for
+    from deid.steps.rebase import rebase_database
+
+    dialect = backend_for("mysql").validation()
+    engine = sa.create_engine(mysql_server.url(production))
+    try:
+        with engine.begin() as c:
+            schema = backend_for("mysql").introspect(c, "shop")
+        with engine.connect() as c:
+            high_water = dialect.sequence_high_water(c, "public.invoice_seq")
+            failing = dialect.sequence_query(c, "public.invoice_seq", high_water, 1000)
+            assert c.execute(sa.text(failing)).all() != []  # not moved yet
+        with engine.begin() as c:
+            facts = rebase_database(c, schema, DAY)["public.invoice_seq"]
+        with engine.connect() as c:
+            query_sql = dialect.sequence_query(c, "public.invoice_seq", facts["high_water"], facts["offset"])
+            assert c.execute(sa.text(query_sql)).all() == []
+    finally:
+        engine.dispose()

@@ -270,9 +270,10 @@ class ValidationDialect(Protocol):
     def orphans_query(self, table: Table, key: ForeignKey) -> str:
         """Fails with the number of rows whose key is complete but references no row."""
 
-    def sequence_query(self, name: str, high_water: int, offset: int) -> str:
+    def sequence_query(self, connection: sa.Connection, name: str, high_water: int, offset: int) -> str:
         """Fails when the id source `name` (the rebase record's) would hand out a value at or below
-        production's high water plus the offset (above high water minus offset for a descending one)."""
+        production's high water plus the offset (above high water minus offset for a descending one).
+        `connection`: production's, where the engine must look up what kind of id source `name` is."""
 
     def sequence_high_water(self, connection: sa.Connection, name: str) -> int:
         """The last value production's id source `name` handed out."""

@@ -202,7 +202,7 @@ def _sequences(production: sa.Connection, offsets: Mapping[str, Any], d: Validat
                 "sequence_above_production",
                 name,
                 (None,),
-                d.sequence_query(name, high_water, offset),
+                d.sequence_query(production, name, high_water, offset),
                 f"production high water {high_water}, offset {offset}",
             )
         )

@@ -123,15 +123,43 @@ def _counter(table: str) -> str:
     )
 
 
-def sequence_query(name: str, high_water: int, offset: int) -> str:
-    """`name`: the table whose AUTO_INCREMENT counter the rebase moved (introspection names a counter after
-    its table). A counter always counts up; a table without one fails."""
+def sequence_query(connection: sa.Connection, name: str, high_water: int, offset: int) -> str:
+    """`name`: a MariaDB SEQUENCE object, or the table whose AUTO_INCREMENT counter the rebase moved
+    (introspection names a counter after its table). A table without a counter fails."""
+    if _is_sequence(connection, name):
+        # the next value the sequence hands out (its cache is not taken yet after a RESTART)
+        state = (
+            "SELECT next_not_cached_value AS next, increment AS step "
+            f"FROM {quote_identifier(table_names(name)[1])}"
+        )
+        return (
+            f"SELECT {null_text()} AS column_name, 1 AS unexpected FROM ({state}) AS q "
+            f"WHERE (q.step >= 0 AND q.next < {high_water + offset}) "
+            f"OR (q.step < 0 AND q.next > {high_water - offset})"
+        )
     return (
         f"SELECT {null_text()} AS column_name, 1 AS unexpected FROM ({_counter(name)}) AS q "
         f"WHERE q.found = 0 OR q.next IS NULL OR q.next < {high_water + offset}"
     )
 
 
+def _is_sequence(connection: sa.Connection, name: str) -> bool:
+    kind = connection.execute(
+        sa.text(
+            "SELECT TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_NAME = :t"
+        ),
+        {"t": table_names(name)[1]},
+    ).scalar()
+    return (kind.decode() if isinstance(kind, bytes) else kind) == "SEQUENCE"
+
+
 def sequence_high_water(connection: sa.Connection, name: str) -> int:
+    if _is_sequence(connection, name):
+        # what production may hand out from its cache counts as used, as the rebase counts it
+        following, step = connection.execute(
+            sa.text(f"SELECT next_not_cached_value, increment FROM {quote_identifier(table_names(name)[1])}")
+        ).one()
+        return int(following) - int(step or 1)
     found, following = connection.execute(sa.text(_counter(name))).one()
     return int(following or 1) - 1  # the counter holds the next value

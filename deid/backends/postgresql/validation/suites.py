@@ -110,7 +110,7 @@ def orphans_query(table: Table, key: ForeignKey) -> str:
     )
 
 
-def sequence_query(name: str, high_water: int, offset: int) -> str:
+def sequence_query(connection: sa.Connection, name: str, high_water: int, offset: int) -> str:
     schema_name, sequence_name = names.table_names(name)
     state = (
         "SELECT CASE WHEN s.is_called THEN s.last_value + p.increment_by ELSE s.last_value END AS next, "
