@@ -107,11 +107,3 @@ def waived_counts(
             )
     return waived
 
-
-def __getattr__(name: str):
-    """The SQL of the patterns moved to the engines' dialects; deid scan's sampler still reads them here."""
-    if name in ("card_number", "pii_test", "without_hex_keys"):
-        from deid.backends.postgresql.validation import pii
-
-        return getattr(pii, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

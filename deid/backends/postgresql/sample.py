@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 
 import sqlalchemy as sa
 
-from deid.expect.pii import PATTERNS, pii_test, without_hex_keys
+from deid.backends.postgresql.validation.pii import pii_test, without_hex_keys
+from deid.expect.pii import PATTERNS
 from deid.expect.sql import quote_ident, quote_table, regex_literal
 from deid.schema import Column, Kind, Table
 
