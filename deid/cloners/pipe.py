@@ -19,12 +19,15 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 import selectors
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+
+from deid.errors import TerminalError, TransientError
 
 MAX_STDERR = 64 * 1024  # per program: the first errors are the ones that say why
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -154,3 +157,60 @@ def _prctl():
     prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     prctl.restype = ctypes.c_int
     return prctl
+
+
+@dataclass(frozen=True)
+class Speech:
+    """How a dump and its restore speak of failure, for `pipeline_error`: which program is the dump, what in
+    their error output means a lost connection or an input cut short, and which lines may be shown."""
+
+    is_dump: Callable[[str], bool]  # whether a program (by name) is the dump: failing on its own, the cause
+    lost: re.Pattern  # a connection lost: the run may be retried
+    input_ended: re.Pattern  # the restore read an input cut short (its partner failed first)
+    safe_lines: Callable[[str, Iterable[str | None]], list[str]]  # the error output without row values
+
+
+def pipeline_error(
+    failed: list[Outcome], production: str | None, work: str, secrets: Iterable[str | None], speech: Speech
+) -> TerminalError:
+    """What went wrong in `dump | restore`: the program that failed first on its own (the cause), then the
+    other, each with the lines of its error output that cannot hold row values. TransientError when a
+    connection was lost (Airflow retries), TerminalError otherwise."""
+    causes = [o for o in failed if not (o.stopped or _ended_by_partner(o, speech))]
+    # the dump failing on its own comes first: the restore can end the dump only by a broken pipe (or deid
+    # stopping it), while the restore's own words for an input cut short vary with where the cut fell
+    causes.sort(key=lambda o: not speech.is_dump(o.name))
+    cause = (causes or failed)[0]
+    lost = any(
+        speech.lost.search(o.stderr) for o in failed
+    )  # on the raw text: decides retrying, shows nothing
+    fix = (
+        "a connection was lost; the run may be retried"
+        if lost
+        else f"fix what {cause.name}'s first error names, then run again"
+    )
+    parts = [
+        f"clone: dump of {production} into {work} failed in {cause.name} ({_how(cause)}): {fix}. "
+        "The partial working copy is dropped."
+    ]
+    for outcome in [cause, *(o for o in failed if o is not cause)]:
+        lines = speech.safe_lines(outcome.stderr, secrets)
+        head = outcome.name if outcome is cause else f"{outcome.name} ({_how(outcome)})"
+        parts.append(f"{head}:" + "".join(f"\n  {line}" for line in lines or ["(no error output)"]))
+    return (TransientError if lost else TerminalError)("\n".join(parts))
+
+
+def _ended_by_partner(outcome: Outcome, speech: Speech) -> bool:
+    """The dump killed by the pipe its reader left, or the restore whose input ended early."""
+    return outcome.returncode == -signal.SIGPIPE or bool(speech.input_ended.search(outcome.stderr))
+
+
+def _how(outcome: Outcome) -> str:
+    if outcome.stopped:
+        return "stopped by deid"
+    if outcome.returncode > 0:
+        return f"exit code {outcome.returncode}"
+    try:
+        return f"ended by {signal.Signals(-outcome.returncode).name}"
+    except ValueError:
+        return f"ended by signal {-outcome.returncode}"

@@ -36,7 +36,6 @@ import functools
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Iterable
@@ -47,10 +46,10 @@ import sqlalchemy as sa
 
 from deid.backends.mysql import copies
 from deid.backends.mysql.cloners import objects
-from deid.cloners import Cloner, create_working_copy
+from deid.cloners import Cloner, create_working_copy, pipe
 from deid.cloners.pipe import Outcome, Program, run_pipeline
 from deid.db import connect_readonly, normalise_url
-from deid.errors import ConfigError, TerminalError, TransientError
+from deid.errors import ConfigError, TerminalError
 from deid.steps.context import RunContext
 from deid.steps.copies import admin
 
@@ -249,31 +248,6 @@ def _option_value(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def pipeline_error(
-    failed: list[Outcome], production: str | None, work: str, secrets: Iterable[str | None]
-) -> TerminalError:
-    """What went wrong: the program that failed on its own first, then the other, each with its error
-    output masked (quoted texts can be row values). TransientError when a connection was lost."""
-    causes = [o for o in failed if not (o.stopped or _ended_by_partner(o))]
-    causes.sort(key=lambda o: "dump" not in o.name)
-    cause = (causes or failed)[0]
-    lost = any(_LOST.search(o.stderr) for o in failed)  # on the raw text: it decides retrying, shows nothing
-    fix = (
-        "a connection was lost; the run may be retried"
-        if lost
-        else f"fix what {cause.name}'s first error names, then run again"
-    )
-    parts = [
-        f"clone: dump of {production} into {work} failed in {cause.name} ({_how(cause)}): {fix}. "
-        "The partial working copy is dropped."
-    ]
-    for outcome in [cause, *(o for o in failed if o is not cause)]:
-        lines = safe_lines(outcome.stderr, secrets)
-        head = outcome.name if outcome is cause else f"{outcome.name} ({_how(outcome)})"
-        parts.append(f"{head}:" + "".join(f"\n  {line}" for line in lines or ["(no error output)"]))
-    return (TransientError if lost else TerminalError)("\n".join(parts))
-
-
 def safe_lines(stderr: str, secrets: Iterable[str | None] = ()) -> list[str]:
     """The error output with every quoted text masked (MySQL quotes values in single quotes: "Duplicate
     entry '...'", "Incorrect integer value: '...'"; names come in backquotes and stay) and secrets hidden."""
@@ -299,16 +273,14 @@ def safe_lines(stderr: str, secrets: Iterable[str | None] = ()) -> list[str]:
     return kept
 
 
-def _ended_by_partner(outcome: Outcome) -> bool:
-    return outcome.returncode == -signal.SIGPIPE or bool(_INPUT_ENDED.search(outcome.stderr))
-
-
-def _how(outcome: Outcome) -> str:
-    if outcome.stopped:
-        return "stopped by deid"
-    if outcome.returncode > 0:
-        return f"exit code {outcome.returncode}"
-    try:
-        return f"ended by {signal.Signals(-outcome.returncode).name}"
-    except ValueError:
-        return f"ended by signal {-outcome.returncode}"
+def pipeline_error(
+    failed: list[Outcome], production: str | None, work: str, secrets: Iterable[str | None]
+) -> TerminalError:
+    """What went wrong in the pipe (deid.cloners.pipe.pipeline_error), as this engine's tools say it."""
+    return pipe.pipeline_error(
+        failed,
+        production,
+        work,
+        secrets,
+        pipe.Speech(lambda name: "dump" in name, _LOST, _INPUT_ENDED, safe_lines),
+    )

@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -37,10 +36,10 @@ import sqlalchemy as sa
 from psycopg.conninfo import make_conninfo
 
 from deid.backends import backend_for
-from deid.cloners import Cloner, create_working_copy
+from deid.cloners import Cloner, create_working_copy, pipe
 from deid.cloners.pipe import Outcome, Program, run_pipeline
 from deid.db import connect_readonly, normalise_url
-from deid.errors import TerminalError, TransientError
+from deid.errors import TerminalError
 from deid.steps.context import RunContext
 from deid.steps.copies import admin
 
@@ -154,50 +153,6 @@ def _secret_environment(secrets: Mapping[str, str], service_file: Path) -> tuple
     return {**env, "PGSERVICEFILE": str(service_file)}, f" service={SERVICE}"
 
 
-def pipeline_error(
-    failed: list[Outcome], production: str | None, work: str, secrets: Iterable[str]
-) -> TerminalError:
-    """What went wrong in `pg_dump | pg_restore`: the program that failed first on its own (the cause),
-    then the other, each with the lines of its error output that cannot hold row values. TransientError
-    when a connection was lost (Airflow retries), TerminalError otherwise."""
-    causes = [o for o in failed if not (o.stopped or _ended_by_partner(o))]
-    # pg_dump failing on its own comes first: pg_restore can end pg_dump only by a broken pipe (or deid
-    # stopping it), while pg_restore's own words for an input cut short vary with where the cut fell
-    causes.sort(key=lambda o: o.name != "pg_dump")
-    cause = (causes or failed)[0]
-    lost = any(_LOST.search(o.stderr) for o in failed)  # on the raw text: it decides retrying, shows nothing
-    fix = (
-        "a connection was lost; the run may be retried"
-        if lost
-        else f"fix what {cause.name}'s first error names, then run again"
-    )
-    parts = [
-        f"clone: dump of {production} into {work} failed in {cause.name} ({_how(cause)}): {fix}. "
-        "The partial working copy is dropped."
-    ]
-    for outcome in [cause, *(o for o in failed if o is not cause)]:
-        lines = safe_lines(outcome.stderr, secrets)
-        head = outcome.name if outcome is cause else f"{outcome.name} ({_how(outcome)})"
-        parts.append(f"{head}:" + "".join(f"\n  {line}" for line in lines or ["(no error output)"]))
-    return (TransientError if lost else TerminalError)("\n".join(parts))
-
-
-def _ended_by_partner(outcome: Outcome) -> bool:
-    """pg_dump killed by the pipe its reader left, or pg_restore whose input ended early."""
-    return outcome.returncode == -signal.SIGPIPE or bool(_INPUT_ENDED.search(outcome.stderr))
-
-
-def _how(outcome: Outcome) -> str:
-    if outcome.stopped:
-        return "stopped by deid"
-    if outcome.returncode > 0:
-        return f"exit code {outcome.returncode}"
-    try:
-        return f"ended by {signal.Signals(-outcome.returncode).name}"
-    except ValueError:
-        return f"ended by signal {-outcome.returncode}"
-
-
 def _production_major(production: sa.URL) -> int:
     engine = connect_readonly(production, poolclass=sa.pool.NullPool)
     try:
@@ -308,3 +263,16 @@ def _major(binary: Path) -> int | None:
         return None
     found = re.search(r"\)\s*(\d+)", out)
     return int(found[1]) if found else None
+
+
+def pipeline_error(
+    failed: list[Outcome], production: str | None, work: str, secrets: Iterable[str | None]
+) -> TerminalError:
+    """What went wrong in the pipe (deid.cloners.pipe.pipeline_error), as this engine's tools say it."""
+    return pipe.pipeline_error(
+        failed,
+        production,
+        work,
+        secrets,
+        pipe.Speech(lambda name: name == "pg_dump", _LOST, _INPUT_ENDED, safe_lines),
+    )
