@@ -163,8 +163,7 @@ def _table_plan(table: Table, rule: TableRule, backend: Backend) -> tuple[TableP
     sql_forms = backend.capabilities.sql_forms
     if rule.copy == "schema_only":
         actions = tuple(
-            ColumnAction(c.name, c.data_type, NO_ROWS, {}, "copy: schema_only", None)
-            for c in table.columns
+            ColumnAction(c.name, c.data_type, NO_ROWS, {}, "copy: schema_only", None) for c in table.columns
         )
         emptying = f"TRUNCATE TABLE {quote_table(table.qualified)} CASCADE" if sql_forms else None
         return TablePlan(table.qualified, rule.copy, actions, None, emptying, table.row_estimate), set()

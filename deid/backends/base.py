@@ -304,15 +304,24 @@ class ValidationDialect(Protocol):
         values, then per compared column its keyed digest, or for a relative one its value as text."""
 
     def leak_counts(
-        self, production: sa.Connection, table: Table, compared: Sequence[Compared], rows: list[tuple],
+        self,
+        production: sa.Connection,
+        table: Table,
+        compared: Sequence[Compared],
+        rows: list[tuple],
         key: bytes,
     ) -> tuple[int, ...]:
         """Production's counts for the sampled keys: rows matched, then per compared column its non-NULL
         values and how many break the promise (digest equal; outside the window of a relative one)."""
 
     def found_in_production(
-        self, production: sa.Connection, table: Table, table_plan: TablePlan, columns: Mapping[int, Column],
-        pairs: Sequence[tuple[int, bytes]], key: bytes,
+        self,
+        production: sa.Connection,
+        table: Table,
+        table_plan: TablePlan,
+        columns: Mapping[int, Column],
+        pairs: Sequence[tuple[int, bytes]],
+        key: bytes,
     ) -> dict[int, int]:
         """Per column index, how many of its sampled digests (index, digest) occur anywhere in
         production's column (static rows left out)."""
@@ -329,8 +338,12 @@ class ValidationDialect(Protocol):
         `rows` rows of a kept text column (SQL of its text: `content`)."""
 
     def identifiers_found(
-        self, production: sa.Connection, table_plan: TablePlan, identifiers: Sequence[str],
-        tokens: Sequence[bytes], key: bytes,
+        self,
+        production: sa.Connection,
+        table_plan: TablePlan,
+        identifiers: Sequence[str],
+        tokens: Sequence[bytes],
+        key: bytes,
     ) -> set[bytes]:
         """Those of `tokens` that are the keyed digest of an identifier (SQL of identifier_sql), lower-cased
         and trimmed, of some row of production's table (static rows left out)."""

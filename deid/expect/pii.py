@@ -106,4 +106,3 @@ def waived_counts(
                 Waived(table_plan.table, name, pattern, w.reason, w.line, int(matched), int(checked))
             )
     return waived
-
