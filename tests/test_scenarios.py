@@ -8,6 +8,7 @@ lock, the rules), which reach the engine only through its backend.
 from __future__ import annotations
 
 import datetime as dt
+import signal
 from pathlib import Path
 
 import pyarrow as pa
@@ -164,3 +165,75 @@ def test_the_run_lock_admits_one_run_or_many_shared_holders(any_server):
     shared = (run_lock(url, staging, shared=True), run_lock(url, staging, shared=True))
     with shared[0], shared[1], pytest.raises(Busy), run_lock(url, staging):
         pass
+
+
+def test_a_nightly_run_publishes_and_a_rollback_restores_on_every_engine(any_server, tmp_path):
+    """The whole job through the CLI, as a user runs it: two dates published, then rolled back; the staging
+    copy holds scrubbed values and its static rows intact; a run killed with SIGKILL leaves the published
+    copy whole and the next run publishes; production is never written."""
+    from tests.refresh import Refresh
+
+    refresh = Refresh(any_server, tmp_path)
+    refresh.production = any_server.create_database("deid_prod")
+    production = sa.create_engine(any_server.url(refresh.production), poolclass=sa.pool.NullPool)
+    staging = None
+    try:
+        people(production)
+        columns = "{id: keep, is_test: keep, email: {transformer: hash, params: {format: email}}}"
+        refresh.write_rules(
+            f"  public.people:\n    keep_rows_where: is_test = true\n    columns: {columns}\n"
+        )
+        (tmp_path / "deid.yaml").write_text(
+            f"databases:\n  shop:\n    engine: {any_server.engine}\n    production: prod\n"
+            f"    staging_server: stg\n    staging_name: {refresh.staging}\n    salt_secret: salt\n"
+            f"    retention: 2\n    rules: {tmp_path / 'rules' / 'shop.yaml'}\n"
+        )
+        for day in ("2026-11-01", "2026-11-02"):
+            done = refresh.run(day)
+            assert done.code == 0, done.err
+        staging = sa.create_engine(any_server.url(refresh.staging), poolclass=sa.pool.NullPool)
+        with production.connect() as c:
+            before = dict(c.execute(sa.text("SELECT id, email FROM people")).all())
+        with staging.connect() as c:
+            after = dict(c.execute(sa.text("SELECT id, email FROM people")).all())
+        assert after.keys() == before.keys()
+        assert all((after[i] == before[i]) == (i % 10 == 0) for i in before)  # static rows only kept
+        with staging.begin() as c:  # staging's own inserts get ids far above production's
+            c.execute(sa.text("INSERT INTO people (email, is_test) VALUES ('qa@corp.example', true)"))
+            assert c.execute(sa.text("SELECT max(id) FROM people")).scalar_one() > 1000
+        staging.dispose()  # (reopened below: a pooled session would hold the copy through the swaps)
+        rolled = refresh.cli("rollback", "shop")
+        assert rolled.code == 0 and "is now the copy of 2026-11-01" in rolled.out, rolled.err
+        status = refresh.cli("status", "shop")
+        assert status.code == 0
+        assert "date 2026-11-01" in status.out.splitlines()[0] and "date 2026-11-02" in status.out
+        # kill -9 mid-run: the published copy stays whole (the old one, or the new one if publish had
+        # committed), and the next run of that date cleans up and publishes
+        child = refresh.start("run", "shop", "--date", "2026-11-03")
+        for line in child.stdout:
+            if "scrub: started" in line:
+                break
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=60)
+        with staging.connect() as c:
+            assert c.execute(sa.text("SELECT count(*) FROM people")).scalar_one() in (40, 41)
+        staging.dispose()
+        again = refresh.run("2026-11-03")
+        assert again.code == 0, again.err
+        assert "date 2026-11-03" in refresh.cli("status", "shop").out.splitlines()[0]
+        with production.connect() as c:  # production never written
+            assert dict(c.execute(sa.text("SELECT id, email FROM people")).all()) == before
+    finally:
+        production.dispose()
+        if staging is not None:
+            staging.dispose()
+        for name in [refresh.production, refresh.staging, *refresh_copies(any_server, refresh.staging)]:
+            any_server.drop_database(name)
+
+
+def refresh_copies(server, staging: str) -> list[str]:
+    """Every copy deid made for `staging` on the server (kept and working ones)."""
+    from deid.steps.copies import admin, copies_on
+
+    with admin(server.admin_url) as c:
+        return [x.name for x in copies_on(c, staging) if x.name != staging]
