@@ -182,6 +182,6 @@ def test_the_demo_command_seeds_mariadb_lints_its_rules_and_says_why_it_stops(my
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     assert f"production database '{name}' seeded" in first.stdout
     assert "rules/learners_mysql.yaml: ok (13 tables" in first.stdout
-    assert "the nightly job cannot run on mysql yet: it needs" in first.stdout
+    assert "the nightly job cannot run on mysql yet (issue 14); it needs:\n  - " in first.stdout
     assert f"mysql -h {sa.make_url(server).host}" in first.stdout  # what to run next
     assert again.returncode == 0 and f"production database '{name}' already seeded" in again.stdout

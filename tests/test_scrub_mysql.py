@@ -476,3 +476,18 @@ def test_a_mysql_plan_holds_decisions_only_no_sql_forms(mysql_engine, tmp_path):
     assert events.touched and not events.rewritten  # emptied
     assert not visits.touched
     assert plan.preamble == () and plan.dictionaries == ()
+
+
+def test_what_the_scrub_would_refuse_is_known_before_the_night(mysql_engine, tmp_path):  # noqa: F811
+    """Backend.scrub_refusals: the refusals prepare_scrub would make, from the schema and the plan alone
+    (the demo says them; nothing is written)."""
+    rules = PEOPLE_RULES.replace(
+        "secret: {transformer: redact, params: {keep_start: 1, keep_end: 0}}",
+        "secret: {transformer: json, params: {paths: {$.a: hash}}}",
+    )
+    plan = _people(mysql_engine, rules, tmp_path)
+    with mysql_engine.connect() as c:
+        schema = backend_for("mysql").introspect(c, "people")
+    (refused,) = backend_for("mysql").scrub_refusals(schema, plan)
+    assert refused.startswith("public.people.secret: the transformer has no vector form")
+    assert backend_for("mysql").scrub_refusals(schema, _plan(mysql_engine, PEOPLE_RULES, tmp_path)) == []

@@ -464,6 +464,12 @@ class Backend:
         rows per table, the stream's tallies per table and column, and the foreign keys left unchecked."""
         raise NotImplementedError(f"{type(self).__name__} cannot scrub")
 
+    def scrub_refusals(self, schema: Schema, plan: Plan) -> list[str]:
+        """What the engine's scrub would refuse in `plan` before writing anything (a column it has no form
+        for, a table it cannot write rows back to), each naming table or table.column: what a run would stop
+        on, known before the night. The default engine refuses nothing."""
+        return []
+
     def scrub_database(self, engine: sa.Engine, plan: Plan, salt: str, **options: Any) -> list[TableResult]:
         """The three parts in one call, for a benchmark or a test (options: the backend's)."""
         raise NotImplementedError(f"{type(self).__name__} cannot scrub")

@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         f"demo: {server.description}; production database '{args.database}' "
         f"{'seeded' if seeded else 'already seeded'} ({time.monotonic() - started:.1f}s)"
     )
-    missing = missing_for_the_job(backend)
+    missing = missing_for_the_job(backend) + rules_the_scrub_refuses(
+        backend, server.url(args.database), support
+    )
     if missing:
         return check_only(server, args.database, backend, support, missing, started)
     return run_job(server, args.database, support, day, started)
@@ -110,6 +112,31 @@ def _server(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[
     if not hasattr(support, "start_embedded"):
         parser.error(f"--server is needed: deid has no embedded {backend.name} server (e.g. --server URL)")
     return backend, support.start_embedded(Path(args.data or ROOT / ".cache" / support.EMBEDDED_FOLDER))
+
+
+def rules_the_scrub_refuses(backend: Backend, production: str, support: ModuleType) -> list[str]:
+    """What the engine's scrub would refuse in the demo's rules for it (Backend.scrub_refusals); nothing for
+    an engine whose scrub refuses nothing, without reading the database."""
+    if type(backend).scrub_refusals is Backend.scrub_refusals:
+        return []
+    import sqlalchemy as sa
+
+    from deid.db import connect_readonly
+    from deid.plan import plan_for
+    from deid.rules.load import load_rules
+
+    engine = connect_readonly(production, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as c:
+            schema = backend.introspect(c, DEMO_DATABASE)
+    finally:
+        engine.dispose()
+    # rules waiting for staging's migrations are set aside, as the night sets them aside
+    plan, _ = plan_for(load_rules(ROOT / support.RULES), schema, has_migrations=True)
+    return [
+        f"rules its scrub can run ({support.RULES}: {refused})"
+        for refused in backend.scrub_refusals(schema, plan)
+    ]
 
 
 def missing_for_the_job(backend: Backend) -> list[str]:
@@ -221,8 +248,9 @@ def check_only(
         return code
     print(
         f"\ndemo: stopped after seeding and checking the rules ({time.monotonic() - started:.1f}s): the "
-        f"nightly job cannot run on {backend.name} yet: it needs {'; '.join(missing)} (issue 14). To "
-        "look around:\n"
+        f"nightly job cannot run on {backend.name} yet (issue 14); it needs:\n"
+        + "".join(f"  - {item}\n" for item in missing)
+        + "To look around:\n"
         f"  {support.shell_command(production)}\n"
         f"  DEID_CONN_DEMO_LEARNERS={_without_password(production)} "
         f".venv/bin/deid --config {_shown(str(config))} plan {DEMO_DATABASE}   # the scrub's statements"

@@ -165,6 +165,11 @@ class MysqlBackend(Backend):
 
         return finish_scrub(engine, plan, tables)
 
+    def scrub_refusals(self, schema: Schema, plan) -> list[str]:
+        from deid.backends.mysql.scrub import refusals
+
+        return refusals(schema, plan)
+
     def scrub_database(self, engine, plan, salt, **options):
         from deid.backends.mysql.scrub import scrub_database
 

@@ -186,6 +186,18 @@ def _stream_table(
     return rows, tallies
 
 
+def refusals(schema: Schema, plan: Plan) -> list[str]:
+    """What prepare_scrub would refuse, table by table, without a database: the same checks."""
+    found = []
+    for table_plan in _wanted(plan, None):
+        if table_plan.copy == "full":
+            try:
+                _stream_of(schema, table_plan)
+            except TerminalError as refused:
+                found.append(str(refused))
+    return found
+
+
 def _stream_of(schema: Schema, table_plan: TablePlan) -> stream.Streamed:
     return stream.streamed(_table(schema, table_plan.table), table_plan, condition_sql(table_plan))
 
