@@ -40,6 +40,35 @@ ENGINE_WORDS = re.compile(
 )
 
 
+# Words of deid's own vocabulary that an engine happens to share, allowed in one file each, with the reason.
+# Everything else on such a line is still checked. Keep this short: a new entry needs a reason as good.
+DEID_VOCABULARY: dict[str, tuple[tuple[str, str], ...]] = {
+    "deid/rules/condition.py": (
+        (r"(?i)\bilike\b", "ILIKE is a word of the rule language (docs/rules.md); each engine renders it"),
+        (r'_READER = "postgres"', "the sqlglot reader whose notation the rule language is written in"),
+    ),
+    "deid/rules/jsonschema.py": (
+        (r"(?i)\bilike\b", "the rule language's ILIKE, described for rule authors"),
+    ),
+    "deid/schema.py": (
+        (
+            r'BYTEA = "bytea"',
+            "the binary kind's name, in every schema digest since the first (renaming it "
+            "would change the digest of every copy with a binary column)",
+        ),
+    ),
+    "deid/demo/local_airflow.py": (
+        (r"sqlite:///", "the local Airflow UI's own metadata database, not a database deid copies"),
+    ),
+}
+
+
+def _unallowed(relative: str, line: str) -> str:
+    for pattern, _reason in DEID_VOCABULARY.get(relative, ()):
+        line = re.sub(pattern, " ", line)
+    return line
+
+
 def engine_lines() -> dict[str, int]:
     """Per file outside deid/backends/, the lines that name an engine or use one engine's SQL."""
     found = {}
@@ -49,7 +78,7 @@ def engine_lines() -> dict[str, int]:
             if not path.is_file() or relative.startswith("deid/backends/") or path.suffix not in TEXT:
                 continue
             text = path.read_text(errors="replace")
-            count = sum(1 for line in text.splitlines() if ENGINE_WORDS.search(line))
+            count = sum(1 for line in text.splitlines() if ENGINE_WORDS.search(_unallowed(relative, line)))
             if count:
                 found[relative] = count
     return found
@@ -81,6 +110,16 @@ def test_the_guard_sees_an_engine_name_and_engine_sql():
         assert ENGINE_WORDS.search(line), line
     for line in ("values[::2]", "a public schema", "the pages of a pager"):
         assert not ENGINE_WORDS.search(line), line
+
+
+def test_each_allowed_word_of_deids_vocabulary_is_still_there_and_alone_on_its_line():
+    """An allowance that matches nothing any more is dropped, so the list never outgrows what it excuses."""
+    for relative, allowed in DEID_VOCABULARY.items():
+        text = (ROOT / relative).read_text()
+        for pattern, _reason in allowed:
+            assert re.search(pattern, text), f"{relative}: nothing matches {pattern!r} any more: drop it"
+    assert ENGINE_WORDS.search(_unallowed("deid/schema.py", 'BYTEA = "bytea"  # postgres'))
+    assert not ENGINE_WORDS.search(_unallowed("deid/schema.py", 'BYTEA = "bytea"'))
 
 
 def test_capabilities_claim_nothing_by_default_and_the_default_engine_claims_what_steps_need():

@@ -173,7 +173,9 @@ def _render(node: exp.Expression, columns: list[str], spelling: SqlSpelling) -> 
         negate = " NOT" if node.args.get("negate") else ""
         return f"{left()} IS{negate} {right()}"
     if isinstance(node, exp.In):
-        if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
+        # anything but the left side and the list (a subquery, a set-returning call, a field) is refused,
+        # including forms a later sqlglot may add
+        if any(value for name, value in node.args.items() if name not in ("this", "expressions")):
             raise ConditionError("IN takes a list of literals, not a subquery")
         items = node.expressions
         if not items or not all(_is_literal(i) for i in items):

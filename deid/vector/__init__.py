@@ -1,5 +1,8 @@
 """Vectorized building blocks of the transformers' vector forms: the keyed PRF over Arrow arrays (prf.py,
-with its numba-compiled SHA-256 in sha256.py). No Python call per value anywhere in this package."""
+with its numba-compiled SHA-256 in sha256.py). No Python call per value anywhere in this package.
+
+Values arrive and leave as canonical text (docs/canonical-text.md): every backend converts its engine's
+text to that one form, so the same value keys the same way, and gives the same output, on every engine."""
 
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
-"""PostgreSQL's text of dates and timestamps (DateStyle ISO, TimeZone UTC) to integers and back, over Arrow.
+"""The canonical text of dates and timestamps (ISO, in UTC: docs/canonical-text.md) to integers and back,
+over Arrow.
 
-A date is int64 days since 1970-01-01; a timestamp int64 microseconds since 2000-01-01, PostgreSQL's own
-epoch, so that its whole range (4714 BC to 294276 AD) fits. Arrow reads and prints years 0001 to 9999 only,
-while PostgreSQL prints later years with more digits and years before 1 as '0044-03-15 BC'. So the year is
-split off and the rest is read in a stand-in year, 2000 to 2399, at the same place of the 400-year Gregorian
-cycle, then moved back by whole cycles: a cycle is 146097 days, a whole number of weeks, so months, ISO weeks
-and leap days fall alike in both years, and truncation can be done in the stand-in year as well.
+A date is int64 days since 1970-01-01; a timestamp int64 microseconds since 2000-01-01, the reference engine's
+own epoch, so that the whole range (4714 BC to 294276 AD) fits. Arrow reads and prints years 0001 to 9999
+only, while canonical text has later years with more digits and years before 1 as '0044-03-15 BC'. So the year
+is split off and the rest is read in a stand-in year, 2000 to 2399, at the same place of the 400-year
+Gregorian cycle, then moved back by whole cycles: a cycle is 146097 days, a whole number of weeks, so months,
+ISO weeks and leap days fall alike in both years, and truncation can be done in the stand-in year as well.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ DAY_US = 86_400_000_000
 CYCLE_US = CYCLE_DAYS * DAY_US
 EPOCH_2000_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
 EPOCH_2000_DAYS = 10957
-# PostgreSQL's limits (IS_VALID_DATE, IS_VALID_TIMESTAMP): a value past them is an error there, and here
+# the widest range deid's engines hold (the reference's IS_VALID_DATE, IS_VALID_TIMESTAMP): an error past them
 DATE_RANGE = (-2_440_588, 2_145_042_905)  # 4714-11-24 BC to 5874897-12-31, inclusive
 TIMESTAMP_RANGE = (-211_813_488_000_000_000, 9_223_371_331_199_999_999)  # to 294276-12-31 23:59:59.999999
 # years 0001 to 9999 (0001-01-01 to 9999-12-31 23:59:59.999999), which Arrow prints with their own year
@@ -41,7 +42,7 @@ class Instants:
     values: np.ndarray  # int64
     valid: np.ndarray  # not NULL
     infinite: np.ndarray  # int8: 1 for 'infinity', -1 for '-infinity', else 0
-    zoned: np.ndarray  # the text ended in '+00' (a timestamptz, in UTC): so does the text written back
+    zoned: np.ndarray  # the text ended in '+00' (with time zone, in UTC): so does the text written back
     timestamp: bool
 
     @property
@@ -58,8 +59,8 @@ def _mask(flags: pa.Array) -> np.ndarray:
 
 
 def parse(values: pa.Array, *, timestamp: bool, column: str) -> Instants:
-    """Read the text of a date (or timestamp) column. Text that is not PostgreSQL's ISO output under the
-    pinned settings fails with an error naming the column, never the value."""
+    """Read the text of a date (or timestamp) column. Text that is not canonical (ISO, UTC) fails with an
+    error naming the column, never the value."""
     values = prf.texts(values)
     valid = values.is_valid().to_numpy(zero_copy_only=False)
     infinite = _mask(pc.equal(values, "infinity")).astype(np.int8) - _mask(pc.equal(values, "-infinity"))
@@ -76,8 +77,8 @@ def parse(values: pa.Array, *, timestamp: bool, column: str) -> Instants:
         # Arrow's message quotes the value: not passed on
         what = "timestamp" if timestamp else "date"
         raise TerminalError(
-            f"column {column}: a value is not in PostgreSQL's ISO {what} text form, so the vector form "
-            "cannot read it (the stream session pins DateStyle ISO and TimeZone UTC)"
+            f"column {column}: a value is not in the canonical ISO {what} text form, so the vector form "
+            "cannot read it (the stream reads dates as ISO, in UTC)"
         ) from None
     return Instants(np.where(finite, parsed, 0), valid, infinite, zoned, timestamp)
 
@@ -85,7 +86,7 @@ def parse(values: pa.Array, *, timestamp: bool, column: str) -> Instants:
 def _common_era(text: pa.Array, timestamp: bool, zoned: bool) -> np.ndarray | None:
     """Years 0001 to 9999, the usual case, as Arrow reads them; None when a value is not of them."""
     try:
-        if timestamp:  # a timestamptz's '+00' read by Arrow itself
+        if timestamp:  # a zoned timestamp's '+00' read by Arrow itself
             read = pc.cast(text, pa.timestamp("us", "UTC" if zoned else None))
             return pc.cast(read, pa.int64()).to_numpy() - EPOCH_2000_US
         return pc.cast(pc.cast(text, pa.date32()), pa.int32()).to_numpy().astype(np.int64)
@@ -101,7 +102,7 @@ def _strip(text: pa.Array, suffix: str) -> tuple[pa.Array, np.ndarray]:
 
 
 def _any_year(text: pa.Array, bc: np.ndarray, timestamp: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Any year PostgreSQL prints, read in its stand-in year: (values, where the text had a zone)."""
+    """Any year of canonical text, read in its stand-in year: (values, where the text had a zone)."""
     text, bc = _strip(text, " BC")  # the era comes after the zone: '0044-03-15 12:00:00+00 BC'
     zoned = np.zeros(len(text), bool)
     if timestamp:
@@ -147,21 +148,21 @@ def _from_stand_in(stand_in: pa.Array, cycles: np.ndarray, timestamp: bool) -> n
 
 
 def truncate(instants: Instants, unit: str) -> Instants:
-    """As date_trunc(unit, v) in UTC: to the start of the year, quarter, month, ISO week (Monday) or day."""
+    """Truncated in UTC to the start of the year, quarter, month, ISO week (Monday) or day, as in SQL."""
     stand_in, cycles = _stand_in(instants)
     floored = pc.floor_temporal(stand_in, unit=unit, week_starts_monday=True)
     return instants.moved(_from_stand_in(floored, cycles, instants.timestamp))
 
 
 def in_range(instants: Instants) -> bool:
-    """Whether every finite value is one PostgreSQL can hold."""
+    """Whether every finite value is one the engines can hold (DATE_RANGE, TIMESTAMP_RANGE)."""
     low, high = TIMESTAMP_RANGE if instants.timestamp else DATE_RANGE
     v = instants.values[instants.finite]
     return bool(v.size == 0 or (v.min() >= low and v.max() <= high))
 
 
 def format(instants: Instants) -> pa.Array:
-    """The text PostgreSQL reads back as these values: ISO, with the year's own digits and era, '+00' where
+    """The canonical text of these values: ISO, with the year's own digits and era, '+00' where
     the input had it, 'infinity' and '-infinity' as they were, NULL for NULL."""
     low, high = COMMON_ERA_US if instants.timestamp else COMMON_ERA_DAYS
     finite = instants.values[instants.finite]
@@ -189,14 +190,14 @@ def format(instants: Instants) -> pa.Array:
 
 
 def epoch_text(instants: Instants, needed: np.ndarray | None = None) -> pa.Array:
-    """As `extract(epoch from v)::text` on PostgreSQL 14 and later (numeric): whole seconds for a date,
-    seconds with exactly 6 decimals for a timestamp (the sign before the whole part: '-0.750000'),
-    'Infinity' and '-Infinity'. NULL where not `needed` (or NULL)."""
+    """As CAST(extract(epoch from v) AS text) in the reference SQL form (numeric, as of its version 14): whole
+    seconds for a date, seconds with exactly 6 decimals for a timestamp (the sign before the whole part:
+    '-0.750000'), 'Infinity' and '-Infinity'. NULL where not `needed` (or NULL)."""
     finite = instants.finite
     if instants.timestamp:
         v = np.where(finite, instants.values, 0)
         seconds, micros = v // 1_000_000 + EPOCH_2000_US // 1_000_000, v % 1_000_000
-        # past _EPOCH_DIVIDED_FROM, PostgreSQL divides numerics instead, which rounds to 4 decimals (half up)
+        # past _EPOCH_DIVIDED_FROM, the reference divides numerics instead: rounded to 4 decimals (half up)
         high = v >= _EPOCH_DIVIDED_FROM
         if high.any():
             rounded = (micros + 50) // 100 * 100

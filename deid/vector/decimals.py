@@ -52,7 +52,7 @@ def times(
     try:
         read = pc.cast(text, make(precision, scale))
     except pa.ArrowInvalid:  # not a number: the message would quote the value
-        raise TerminalError(f"column {column}: a value is not PostgreSQL's text of a number") from None
+        raise TerminalError(f"column {column}: a value is not the canonical text of a number") from None
     return pc.multiply(read, _fractions(digits, scales, top, make)), value_scales + scales, special
 
 
@@ -69,7 +69,7 @@ def _fractions(digits: np.ndarray, scales: np.ndarray, top: int, make) -> pa.Arr
 
 def texts(values: pa.Array, scales: np.ndarray) -> pa.Array:
     """Each decimal printed with its own scale (no larger than the array's; the digits dropped are zeros),
-    so that PostgreSQL reads back the same numeric, scale included. Arrow prints very small values in
+    so that the engine reads back the same decimal, scale included. Arrow prints very small values in
     E-notation ('1.2E-8'), which numeric reads with the same scale."""
     precision, top, make = values.type.precision, values.type.scale, _family(values.type)
     kinds = np.unique(scales)
@@ -110,6 +110,6 @@ def _exact(literal: str) -> Decimal:
 
 
 def numeric_text(literal: str) -> str:
-    """The text of numeric `literal` as PostgreSQL prints it: positional, with the literal's scale
+    """The text of numeric `literal` in canonical text: positional, with the literal's scale
     ('1e+20' -> '100000000000000000000', '1.5e-07' -> '0.00000015')."""
     return format(_exact(literal), "f")

@@ -1,11 +1,12 @@
-"""Floats as PostgreSQL reads and converts them: float4 and float8 text to numpy, and `v::numeric`.
+"""Floats as the canonical text forms read and convert them (docs/canonical-text.md): float4 and float8
+text to numpy, and CAST(v AS numeric).
 
-PostgreSQL turns a float into numeric through printf: '%.15g' for float8, '%.6g' for float4 (DBL_DIG and
-FLT_DIG significant digits, correctly rounded from the exact binary value, ties to even). Nothing vectorised
-prints that. `numeric_text` derives it from Arrow's shortest digits for almost every float, and for the few
-where those cannot tell (see there) calls the C library's own printf (`strfromd`, glibc 2.25 and later)
-from a numba loop, which gives the digits of the server's (glibc) snprintf. `factor_numeric` does the same
-for noise factors without the C library: they are multiples of 2^-53 below 2, whose decimal expansion
+The reference SQL form turns a float into numeric through printf: '%.15g' for float8, '%.6g' for float4
+(DBL_DIG and FLT_DIG significant digits, correctly rounded from the exact binary value, ties to even). Nothing
+vectorised prints that. `numeric_text` derives it from Arrow's shortest digits for almost every float, and for
+the few where those cannot tell (see there) calls the C library's own printf (`strfromd`, glibc 2.25 and
+later) from a numba loop, which gives the digits of the server's (glibc) snprintf. `factor_numeric` does the
+same for noise factors without the C library: they are multiples of 2^-53 below 2, whose decimal expansion
 64-bit integers can carry.
 """
 
@@ -58,7 +59,7 @@ def parse(values: pa.Array, *, single: bool, column: str) -> np.ndarray:
     try:
         parsed = pc.cast(prf.texts(values), pa.float32() if single else pa.float64())
     except pa.ArrowInvalid:  # the message would quote the value
-        raise TerminalError(f"column {column}: a value is not PostgreSQL's text of a float") from None
+        raise TerminalError(f"column {column}: a value is not the canonical text of a float") from None
     return parsed.fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
@@ -220,8 +221,8 @@ def _numeric_texts(x, valid, shortest, shortest_offsets, precision, normal, fmt)
 
 
 def numeric_text(x: np.ndarray, valid: np.ndarray, *, single: bool) -> pa.Array:
-    """As `v::numeric::text` for floats `x` (float4 ones widened): '%.15g' (float8) or '%.6g' (float4) read
-    as numeric, 'NaN', 'Infinity', '-Infinity'; NULL where not `valid`.
+    """As CAST(CAST(v AS numeric) AS text) for floats `x` (float4 ones widened): '%.15g' (float8) or '%.6g'
+    (float4) read as numeric, 'NaN', 'Infinity', '-Infinity'; NULL where not `valid`.
 
     Most values need no printf. Arrow prints the shortest digits that read back as x, and of those the
     closest to x. With at most 15 (6) of them, they are printf's: x, a normal float of 53 (24) bits, is
@@ -283,8 +284,8 @@ def _factor_numeric(x):  # pragma: no cover  (compiled)
 
 
 def factor_numeric(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`x::numeric` of float8s x in [0, 2) that are multiples of 2^-53 (noise factors: 1 + r * (2u - 1)),
-    as (digits, scale): the numeric is digits / 10^scale, with the scale numeric gets from '%.15g'."""
+    """CAST(x AS numeric) of float8s x in [0, 2) that are multiples of 2^-53 (noise factors: 1 + r * (2u -
+    1)), as (digits, scale): the numeric is digits / 10^scale, with the scale numeric gets from '%.15g'."""
     x = np.ascontiguousarray(x, np.float64)
     scaled = x * 9007199254740992.0
     if not ((x >= 0) & (x < 2) & (scaled == np.floor(scaled))).all():

@@ -4,7 +4,7 @@ round-table twin `fpe_rounds` / `fpe{n}_rounds`), over int64 arrays: the same va
 A number x of n digits is split into a = x // 10^v (u = n // 2 digits) and b = x % 10^v (v = n - u digits).
 Round i (0..9) computes c = (a + F_i(b)) mod m_i, with m_i = 10^u on even rounds and 10^v on odd ones, then
 a, b = b, c; the result is a * 10^v + b. F_i(b) is prf_int(tweak || chr(31) || n || chr(31) || i || chr(31)
-|| b), b written in decimal without leading zeros, as plpgsql writes a bigint into text.
+|| b), b written in decimal without leading zeros, as the SQL form writes a bigint into text.
 
 SQL computes `mod(a + F, m)`; here it is `(a + F mod m) mod m`, the same number without the int64 overflow
 that SQL would report (a + F can pass 2^63 with probability about 2^-33 per value, where SQL raises).
@@ -47,7 +47,7 @@ def _round_prefix(tweak: str, n: int, i: int) -> str:
 
 
 def _decimal(numbers: np.ndarray) -> pa.Array:
-    """Non-negative int64s as decimal text, as PostgreSQL writes a bigint into text."""
+    """Non-negative int64s as decimal text, as the SQL form writes a bigint into text."""
     return pc.cast(pa.array(numbers, pa.int64()), pa.string())
 
 

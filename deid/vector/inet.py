@@ -1,6 +1,6 @@
-"""IPv6 addresses in PostgreSQL's inet text form, over arrays of 16-bit groups.
+"""IPv6 addresses in their canonical text form, over arrays of 16-bit groups.
 
-PostgreSQL prints an IPv6 address (inet output, host()) as src/port/inet_net_ntop.c does: each group in
+The canonical text of an IPv6 address (docs/canonical-text.md) is inet_net_ntop's: each group in
 lower-case hex without leading zeros, and the longest run of two or more zero groups (the first, on a tie)
 as "::"; a single zero group stays "0". A text column gets that spelling from the SQL form, so the vector
 form must spell it the same. Addresses whose first group is 0 (::, ::1, IPv4-embedded forms) print

@@ -39,7 +39,7 @@ def vector_predicate(transformer: str, params: Mapping[str, Any], column: Column
 
 def _as_stored(column: Column) -> Callable[[pa.Array], pa.Array] | None:
     """The text a length-limited column gives back for a text written into it: char(n) drops trailing spaces
-    (its `::text`), varchar(n) cuts the spaces past n (any other excess is refused by the COPY)."""
+    (its cast to text), varchar(n) cuts the spaces past n (any other excess is refused by the COPY)."""
     spelled = column.data_type.strip().lower()
     found = LENGTH_TYPE.fullmatch(spelled)
     if found is None:

@@ -26,12 +26,12 @@ FIT_TRIM = " .-_"  # what common.fit trims off the end of a shortened readable p
 
 
 def keyed_texts(values: pa.Array, target: Target) -> pa.Array:
-    """The text that `keyed()` hashes, `(value)::text`, from the values' text forms.
+    """The text that `keyed()` hashes, CAST(value AS text), from the values' text forms.
 
     The stream reads a value's output text, which differs from its cast to text in two cases: a char(n)'s
     output keeps the blank padding that the cast drops, and an inet's output omits a full mask length
     (10.1.2.3) that the cast always shows (10.1.2.3/32). Both fixes are idempotent, so values that already
-    are `::text` forms (as the oracle test reads them) pass unchanged. A domain over char(n) is not
+    are cast-to-text forms (as the oracle test reads them) pass unchanged. A domain over char(n) is not
     recognised by its name and keeps its padding.
     """
     values = prf.texts(values)
@@ -83,7 +83,7 @@ def join(*parts: str | pa.Array) -> pa.Array:
 
 def fit(readable: pa.Array, suffix: Sequence[str | pa.Array], suffix_len: int, limit: int | None) -> pa.Array:
     """As common.fit: `readable || suffix`, the readable part cut to `limit - suffix_len` characters (code
-    points, as PostgreSQL counts) and stripped of trailing separators, so the suffix survives whole."""
+    points, as SQL's length() counts) and stripped of trailing separators, so the suffix survives whole."""
     if limit is not None:
         if not suffix:
             return pc.utf8_slice_codeunits(readable, 0, limit)

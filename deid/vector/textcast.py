@@ -1,4 +1,4 @@
-"""What `(v)::text` gives in SQL, from the text output a vector form reads (deid.transformers.base.Batch).
+"""What CAST(v AS text) gives in SQL, from the text output a vector form reads (deid.transformers.base.Batch).
 
 They differ for one kind of text column: char(n) (bpchar) outputs its value padded with spaces to n, while
 its cast to text, and length(), left() and right() on it, drop trailing spaces. Every other text type
@@ -22,6 +22,6 @@ def is_bpchar(sql_type: str) -> bool:
 
 
 def sql_text(values: pa.Array, sql_type: str) -> pa.Array:
-    """`values` (text output of a `sql_type` column) as `(v)::text` would give them."""
+    """`values` (text output of a `sql_type` column) as CAST(v AS text) would give them."""
     values = prf.texts(values)
     return pc.utf8_rtrim(values, characters=" ") if is_bpchar(sql_type) else values
