@@ -16,8 +16,8 @@ from typing import Any
 from deid.backends import Backend, backend_for
 from deid.rules import coverage
 from deid.rules.model import ColumnRule, RowLimit, RuleFile, TableRule, Waiver
-from deid.rules.targets import over_array, quote_table, target_for
-from deid.schema import Column, Kind, Schema, Table
+from deid.rules.targets import quote_table
+from deid.schema import Column, Schema, Table
 from deid.transformers import get
 
 KEEP = "keep"  # the transformer that leaves a column as it is
@@ -171,7 +171,7 @@ def _table_plan(table: Table, rule: TableRule, backend: Backend) -> tuple[TableP
     for column in table.columns:
         crule = rule.column(column.name)
         assert crule is not None
-        action, used = _column_action(table, column, crule, sql_forms)
+        action, used = _column_action(table, column, crule, backend)
         actions.append(action)
         needs |= used
     condition = rule.keep_rows_where.render(backend) if rule.keep_rows_where else None
@@ -228,17 +228,11 @@ def _trigger_states(table: Table, rule: TableRule) -> tuple[tuple[str, ...], tup
 
 
 def _column_action(
-    table: Table, column: Column, crule: ColumnRule, sql_forms: bool
+    table: Table, column: Column, crule: ColumnRule, backend: Backend
 ) -> tuple[ColumnAction, set[str]]:
     transformer = get(crule.transformer)
     params = dict(crule.params)
-    sql = None
-    if transformer.rewrites and sql_forms:
-        element_wise = column.kind is Kind.ARRAY and transformer.name != "null"
-        target = target_for(table, column, element_wise=element_wise)
-        sql = transformer.sql(target, params)
-        if element_wise:
-            sql = over_array(sql, column)
+    sql = backend.column_sql(table, column, transformer.name, params) if transformer.rewrites else None
     return (
         ColumnAction(
             column.name, column.data_type, transformer.name, params, crule.source, sql, crule.waivers

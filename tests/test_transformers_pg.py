@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from deid.backends.postgresql.forms import form
+from deid.backends.postgresql.forms.sql import sql_target
 from deid.schema import Column, Kind
 from deid.transformers import get
 from deid.transformers.base import Target
@@ -84,7 +86,6 @@ def target(sql_type: str, kind: Kind, unique: bool = False, rows: int = 0) -> Ta
     column = Column("v", sql_type, kind, max_length=int(found.group(1)) if found else None)
     return Target(
         column=column,
-        value='"v"',
         kind=kind,
         sql_type=sql_type,
         unique=unique,
@@ -113,7 +114,7 @@ def transform(
     parsed = transformer.parse_params(params)
     where = target(sql_type, kind, unique, rows)
     assert transformer.cannot_apply(where, parsed) is None
-    sql = transformer.sql(where, parsed)
+    sql = form(name)(sql_target(where, '"v"'), parsed)
     with engine.connect() as c:
         apply_key(c, salt)
         c.exec_driver_sql(f"SET TimeZone = '{time_zone}'")
@@ -731,12 +732,9 @@ def test_hash_digits_takes_the_round_table_for_big_tables_with_the_same_values(d
     sql = transform(db, "small_t", "varchar(11)", Kind.TEXT, "hash", {"format": "digits"})
     big = transform(db, "big_t", "varchar(11)", Kind.TEXT, "hash", {"format": "digits"}, rows=10**6)
     assert big == sql and big[0] != values[0] and big[4] is None
-    small_form = get("hash").sql(
-        target("varchar(11)", Kind.TEXT), {"format": "digits", "pattern": "###-##-####"}
-    )
-    big_form = get("hash").sql(
-        target("varchar(11)", Kind.TEXT, rows=10**6), {"format": "digits", "pattern": "###-##-####"}
-    )
+    params = {"format": "digits", "pattern": "###-##-####"}
+    small_form = form("hash")(sql_target(target("varchar(11)", Kind.TEXT), '"v"'), params)
+    big_form = form("hash")(sql_target(target("varchar(11)", Kind.TEXT, rows=10**6), '"v"'), params)
     assert "fpe_rounds" not in small_form and "fpe_rounds" in big_form
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from deid.backends.postgresql.forms import form
+from deid.backends.postgresql.forms.sql import sql_target
 from deid.errors import TerminalError
 from deid.schema import Column, Kind
 from deid.transformers import UnknownTransformer, all_transformers, get
@@ -186,7 +188,6 @@ def target(
     column = Column("c", sql_type, kind, nullable=nullable, max_length=max_length)
     return Target(
         column=column,
-        value='"c"',
         kind=kind,
         sql_type=sql_type,
         unique=unique,
@@ -322,7 +323,8 @@ def every_sql() -> list[tuple[str, str]]:
             params = (
                 {**params, "format": "digits", "pattern": "#########"} if kind is Kind.INTEGER else params
             )
-            out.append((f"{t.name}:{kind.value}", t.sql(target(kind, SAMPLE_TYPES[kind]), params)))
+            sql = form(t.name)(sql_target(target(kind, SAMPLE_TYPES[kind]), '"c"'), params)
+            out.append((f"{t.name}:{kind.value}", sql))
     return out
 
 

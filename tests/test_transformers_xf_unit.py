@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from deid.backends.postgresql.forms import form
+from deid.backends.postgresql.forms.sql import sql_target
 from deid.cli import main
 from deid.schema import Column, Kind
 from deid.transformers import get
@@ -13,7 +15,7 @@ from deid.transformers.base import ParamError, Target
 
 def target(sql_type: str, kind: Kind, *, nullable: bool = True, unique: bool = False) -> Target:
     column = Column("v", sql_type, kind, nullable=nullable)
-    return Target(column=column, value='"v"', kind=kind, sql_type=sql_type, unique=unique, columns=("v",))
+    return Target(column=column, kind=kind, sql_type=sql_type, unique=unique, columns=("v",))
 
 
 def cannot(name: str, sql_type: str, kind: Kind, params: dict, **column) -> str | None:
@@ -39,9 +41,11 @@ def test_noise_bounds_are_checked_when_parsed(params, message):
 def test_noise_bounds_default_to_absent_and_render_as_written():
     noise = get("noise")
     assert noise.parse_params({})["min"] is None and noise.parse_params({})["max"] is None
-    sql = noise.sql(target("numeric(5,2)", Kind.NUMERIC), noise.parse_params({"min": 6.5, "max": 200}))
+    clamped = noise.parse_params({"min": 6.5, "max": 200})
+    sql = form("noise")(sql_target(target("numeric(5,2)", Kind.NUMERIC), '"v"'), clamped)
     assert "least(" in sql and ", 200)" in sql and "greatest(" in sql and ", 6.5)" in sql
-    assert "least" not in noise.sql(target("numeric", Kind.NUMERIC), noise.parse_params({}))
+    unclamped = noise.parse_params({})
+    assert "least" not in form("noise")(sql_target(target("numeric", Kind.NUMERIC), '"v"'), unclamped)
 
 
 @pytest.mark.parametrize(

@@ -504,6 +504,14 @@ class Backend:
         """The engine's SQL for the validate step (deid.expect, deid.steps.validate)."""
         raise NotImplementedError(f"{type(self).__name__} (engine '{self.name}') cannot validate a copy")
 
+    def column_sql(
+        self, table: Table, column: Column, transformer: str, params: Mapping[str, Any]
+    ) -> str | None:
+        """SQL for the column's new value, by the transformer's SQL form (`params` parsed): what the plan's
+        statement sets, and what the stream computes for a column without a vector form. None where the
+        engine runs no SQL forms (Capabilities.sql_forms): its scrub streams every rewritten column."""
+        return None
+
     # --- how the engine spells what deid writes itself (row conditions, names) ---
 
     def quote_identifier(self, name: str) -> str:

@@ -86,22 +86,25 @@ class Param:
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Target:
-    """What an SQL form knows about the value it transforms.
+    """What a transformer knows about the column it transforms: its kind and type (the element's for an
+    array), whether it is unique, the row's other columns (so that `by:` names can be checked) and the
+    table's size. Definitions check it (`cannot_apply`) and vector forms read it.
 
-    `value` is an SQL expression for the input (a quoted column, or an array element). `row(name)` gives the
-    quoted reference to another column of the same row, for parameters such as `by:` that key on an entity.
+    `value` and `row` are for an engine's SQL forms only: SQL for the input (a quoted column, an array
+    element) and for another column of the same row. The backend that runs SQL forms sets them
+    (Backend.column_sql); definitions and vector forms never read them.
     """
 
     column: Column
-    value: str
-    kind: Kind  # the kind of `value`: the element kind for arrays
-    sql_type: str  # the type to cast the result to: the element type for arrays
+    kind: Kind  # the kind of the value: the element kind for arrays
+    sql_type: str  # the column's type, which the output is cast back to: the element type for arrays
     unique: bool = False  # the column carries a single-column unique constraint
-    row: Callable[[str], str] = field(default=lambda name: '"' + name.replace('"', '""') + '"')
     columns: tuple[str, ...] = ()  # the row's column names, when known, so that `by:` names can be checked
-    rows: int = 0  # the table's estimated row count, for SQL forms whose cheapest shape depends on size
+    rows: int = 0  # the table's estimated row count, for forms whose cheapest shape depends on size
+    value: str = ""
+    row: Callable[[str], str] | None = None
 
 
 SqlForm = Callable[[Target, Mapping[str, Any]], str]
@@ -136,7 +139,7 @@ class Transformer:
     name: str
     description: str
     applies_to: frozenset[Kind]
-    sql: SqlForm
+    sql: SqlForm | None = None
     params: tuple[Param, ...] = ()
     vector: VectorForm | None = None  # None: only the SQL form exists (yet)
     keeps_nulls: bool = True  # NULL in gives NULL out

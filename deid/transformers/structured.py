@@ -1,4 +1,5 @@
-"""json: apply other transformers at paths inside json and jsonb documents, and JSON kept in text columns."""
+"""json: apply other transformers at paths inside JSON documents, in json columns and in text columns that
+hold JSON. The definition: paths, the nested transformers and their parameters, what each nested one sees."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ from typing import Any
 
 from deid.schema import Column, Kind
 from deid.suggest import did_you_mean
-from deid.transformers.base import Param, ParamError, Target, Transformer, cast, quote_literal
-from deid.transformers.common import text_limit
+from deid.transformers.base import Param, ParamError, Target, Transformer
 from deid.transformers.dictionaries import NAMES
-from deid.transformers.support import SCHEMA
 
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(-?[0-9]+)\]|\[\"([^\"]+)\"\]")
 _SPEC_KEYS = ("transformer", "params")
@@ -19,7 +18,8 @@ _NOT_NESTED = ("json", "keep")  # json in json is one path deeper; keep at a pat
 
 
 def parse_path(path: str) -> tuple[str, ...]:
-    """`$.a.b`, `$.items[0].x`, `$["odd key"]` into jsonb path elements; ParamError when malformed."""
+    """`$.a.b`, `$.items[0].x`, `$["odd key"]` into its steps (keys, array indexes as text); ParamError
+    when malformed."""
     if not path.startswith("$") or path == "$":
         raise ParamError(f"path '{path}' must start with '$' and name a key, like $.contact.email")
     steps, at = [], 1
@@ -81,43 +81,10 @@ def _validate(paths: dict[str, Any]) -> str | None:
     return None
 
 
-def _path_sql(steps: tuple[str, ...]) -> str:
-    return "ARRAY[" + ", ".join(quote_literal(s) for s in steps) + "]::text[]"
-
-
-def _document(target: Target, params: Mapping[str, Any]) -> str:
-    """The value as jsonb: json columns are cast; text is parsed, a value that is not JSON being what
-    `invalid` says (NULL, {} or an error naming the column)."""
-    if target.kind is Kind.TEXT:
-        invalid, what = quote_literal(params["invalid"]), quote_literal(target.column.name)
-        return f"{SCHEMA}.json_parse({target.value}, {invalid}, {what})"
-    return f"({target.value})::jsonb"  # json round-trips through jsonb
-
-
-def _inner(target: Target, params: Mapping[str, Any], path: str, steps: tuple[str, ...]) -> Target:
-    """The value at a path, as text: what the nested transformer sees."""
+def inner(target: Target, path: str) -> Target:
+    """What the transformer nested at `path` sees: the value there, as text."""
     column = Column(name=f"{target.column.name}{path}", data_type="text", kind=Kind.TEXT)
-    value = f"({_document(target, params)} #>> {_path_sql(steps)})"
-    return Target(
-        column=column, value=value, kind=Kind.TEXT, sql_type="text", row=target.row, columns=target.columns
-    )
-
-
-def _json(target: Target, params: Mapping[str, Any]) -> str:
-    document = _document(target, params)
-    for path, steps, transformer, parsed in nested(params["paths"]):
-        new = transformer.sql(_inner(target, params, path, steps), parsed)
-        # a nested NULL (the null transformer) is written as JSON null
-        document = (
-            f"{SCHEMA}.jsonb_replace({document}, {_path_sql(steps)}, coalesce(to_jsonb({new}), 'null'))"
-        )
-    if target.kind is Kind.TEXT:
-        # never cast to varchar(n) directly: the cast would cut the document, leaving text that is not JSON
-        limit = text_limit(target)
-        invalid, what = quote_literal(params["invalid"]), quote_literal(target.column.name)
-        lim = "NULL" if limit is None else str(limit)
-        document = f"{SCHEMA}.json_text({document}, {lim}, {invalid}, {what})"
-    return cast(document, target.sql_type)
+    return Target(column=column, kind=Kind.TEXT, sql_type="text", columns=target.columns)
 
 
 def _check(target: Target, params: Mapping[str, Any]) -> str | None:
@@ -126,8 +93,8 @@ def _check(target: Target, params: Mapping[str, Any]) -> str | None:
             "json on a NOT NULL text column cannot make a value that is not JSON NULL; "
             "set invalid: empty (writes {}) or invalid: fail"
         )
-    for path, steps, transformer, parsed in nested(params["paths"]):
-        problem = transformer.cannot_apply(_inner(target, params, path, steps), parsed)
+    for path, _, transformer, parsed in nested(params["paths"]):
+        problem = transformer.cannot_apply(inner(target, path), parsed)
         if problem:
             return f"at {path}: {problem}"
     return None
@@ -136,15 +103,14 @@ def _check(target: Target, params: Mapping[str, Any]) -> str | None:
 TRANSFORMERS = (
     Transformer(
         name="json",
-        description="Apply transformers at paths inside a json or jsonb document. `paths` maps a path "
-        "($.a.b, $.items[0].x) to a transformer name or {transformer: NAME, params: {...}}. The value at a "
-        "path is read as text and written back as a JSON string (JSON null for the null transformer); a "
-        "path missing from a document leaves it unchanged. json columns round-trip through jsonb (key order "
-        "and whitespace are normalised). Text columns holding JSON are parsed and written back as text "
-        "(jsonb's normal form); a value that is not JSON, or a document that no longer fits varchar(n), "
-        "becomes what `invalid` says.",
+        description="Apply transformers at paths inside a JSON document. `paths` maps a path ($.a.b, "
+        "$.items[0].x) to a transformer name or {transformer: NAME, params: {...}}. The value at a path is "
+        "read as text and written back as a JSON string (JSON null for the null transformer); a path missing "
+        "from a document leaves it unchanged. Documents are written back in the database's normal form of "
+        "JSON (key order and whitespace are normalised). Text columns holding JSON are parsed and written "
+        "back as text; a value that is not JSON, or a document that no longer fits varchar(n), becomes what "
+        "`invalid` says.",
         applies_to=frozenset({Kind.JSON, Kind.TEXT}),
-        sql=_json,
         params=(
             Param(
                 "paths",

@@ -58,6 +58,11 @@ class PostgresqlBackend(Backend):
 
         return scrub_database(engine, plan, salt, **options)
 
+    def column_sql(self, table, column, transformer, params):
+        from deid.backends.postgresql.forms import column_sql
+
+        return column_sql(table, column, transformer, params)
+
     def rebase_database(
         self, connection: sa.Connection, schema: Schema, logical_date: dt.date
     ) -> dict[str, dict]:
