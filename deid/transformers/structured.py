@@ -11,6 +11,7 @@ from deid.schema import Column, Kind
 from deid.suggest import did_you_mean
 from deid.transformers.base import Param, ParamError, Target, Transformer
 from deid.transformers.dictionaries import NAMES
+from deid.vector.jsonpaths import json_vector
 
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(-?[0-9]+)\]|\[\"([^\"]+)\"\]")
 _SPEC_KEYS = ("transformer", "params")
@@ -111,6 +112,7 @@ TRANSFORMERS = (
         "back as text; a value that is not JSON, or a document that no longer fits varchar(n), becomes what "
         "`invalid` says.",
         applies_to=frozenset({Kind.JSON, Kind.TEXT}),
+        vector=json_vector,
         params=(
             Param(
                 "paths",
