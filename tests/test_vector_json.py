@@ -129,3 +129,16 @@ def test_a_document_nested_too_deep_to_read_stops_the_scrub_and_is_never_nulled(
     deep = "[" * 100_000 + "]" * 100_000
     with pytest.raises(TerminalError, match="column v holds a document nested deeper"):
         _vector([deep], "text", Kind.TEXT, {"paths": PATHS})
+
+
+def test_validation_lets_invalid_null_make_nulls_of_text_that_is_not_json():
+    """What the stream counted of a json column: a NULL made of a value that is not JSON is what `invalid:
+    null` asks for; with invalid: empty or fail, a NULL made is a broken promise."""
+    from deid.expect.tallied import _column
+    from deid.plan import ColumnAction
+
+    counts = {"rows": 10, "nulls_in": 1, "nulls_made": 3, "nulls_lost": 0, "unchanged": 2, "static": 0}
+    for invalid, ok in (("null", True), ("empty", False)):
+        action = ColumnAction("doc", "text", "json", {"paths": PATHS, "invalid": invalid}, "rule", None)
+        (nulls,) = [o for o in _column("public.t", action, counts) if o.expectation == "nulls_stay_nulls"]
+        assert nulls.ok is ok

@@ -68,7 +68,15 @@ def _column(table: str, action: ColumnAction, counts: Mapping[str, int]) -> list
     if "out_of_shape" in counts:
         outcome("values_match_transformer_shape", counts["out_of_shape"], produced, 0,
                 "every scrubbed value, as it streamed")  # fmt: skip
-    made = counts["nulls_made"] if get(action.transformer).keeps_nulls else 0
+    made = counts["nulls_made"] if _keeps_values(action) else 0
     outcome("nulls_stay_nulls", counts["nulls_lost"] + made, counts["rows"], 0,
             "every row: a NULL stays NULL and a value stays a value")  # fmt: skip
     return found
+
+
+def _keeps_values(action: ColumnAction) -> bool:
+    """Whether a value must stay a value: not for transformers that may make NULLs, nor for json on a text
+    column whose `invalid: null` makes NULL of what is not JSON (on a document column it never applies)."""
+    if action.transformer == "json":
+        return action.params.get("invalid") != "null"
+    return get(action.transformer).keeps_nulls
