@@ -9,12 +9,16 @@ fsync on: XFS made with reflink=1 and ext4. On each, the same database (one tabl
                   file_copy_method = clone, a reflink copy on XFS; on ext4 the kernel copies the bytes
   file_copy       the same cloner with file_copy_method left at copy, as on PostgreSQL 15 to 17 (ext4 only)
   dump            deid's dump cloner (`clone: dump`): pg_dump --format=custom piped into pg_restore (ext4)
+  reflink         the whole data directory, once its server is stopped cleanly, copied by
+                  deid/backends/postgresql/cloners/datadir.py (`clone: reflink`): FICLONE per file on XFS; on
+                  ext4 it refuses, and `full_copy` copies every byte instead. Each copy is then started on a
+                  free port until it accepts connections (start_seconds), stopped and removed
 Each is timed as the snapshot step times a clone (the whole cloner), with the filesystem's free space taken
 before and after (statvfs; the server's WAL counts too); the template cloner's own record fields are kept.
 template and file_copy alternate, after one unmeasured copy. Every copy is dropped before the next, and
 the filesystems are unmounted at the end, also after a failure.
 The loop mounts and the servers come from tests/test_cow_clone.py, which asserts what this measures.
-Results: bench/results/<date>-clone-cow-pg18.json.
+Results: bench/results/<date>-clone-cow-pg18.json (-2, -3... for later runs of the same day).
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ from unittest import mock
 
 import sqlalchemy as sa
 
-from bench.servers import machine_facts, save_result, server_facts
+from bench.servers import RESULTS, machine_facts, save_result, server_facts
 from deid.backends.postgresql import cow
+from deid.backends.postgresql.cloners import datadir, instance
 from deid.backends.postgresql.cloners.dump import DumpCloner
 from deid.backends.postgresql.cloners.template import TemplateCloner
 from deid.steps.context import RunContext
@@ -96,6 +101,31 @@ def measure(
     return runs
 
 
+def measure_datadir(data: Path, mountpoint: Path, full_copy: bool, repeats: int) -> list[dict]:
+    """`repeats` copies of the stopped data directory `data`, each timed (the whole copy_data_directory:
+    checks, copy, preparation) and weighed, then started once until it accepts connections, stopped and
+    removed."""
+    copies = mountpoint / "copies"
+    copies.mkdir(mode=0o711, exist_ok=True)
+    runs = []
+    for _ in range(repeats):
+        target = copies / f"cow_bench__{uuid.uuid4().hex[:6]}"
+        os.sync()
+        before = free_bytes(mountpoint)
+        started = time.monotonic()
+        copy = datadir.copy_data_directory(data, target, full_copy=full_copy)
+        seconds = time.monotonic() - started
+        os.sync()
+        run = {"seconds": round(seconds, 3), "extra_bytes": before - free_bytes(mountpoint)}
+        run.update(copy.record(), copied_bytes=copy.tree.bytes, files=copy.tree.files)
+        started = time.monotonic()
+        instance.start(copy.path, copy.binaries, instance.Serving(instance.free_port())).stop()
+        run["start_seconds"] = round(time.monotonic() - started, 3)  # start, first connection, clean stop
+        shutil.rmtree(target)
+        runs.append(run)
+    return runs
+
+
 def on_filesystem(kind: str, folder: Path, rows: int, repeats: int, report) -> dict:
     result: dict = {"filesystem": kind, "measurements": {}}
     with loop_mounted(kind, folder, IMAGE_SIZE) as mountpoint, durable_server(mountpoint / "data") as pg:
@@ -124,6 +154,9 @@ def on_filesystem(kind: str, folder: Path, rows: int, repeats: int, report) -> d
                 result["measurements"].setdefault(name, []).extend(run)
         if kind == "ext4":
             result["measurements"]["dump"] = measure(server, mountpoint, DumpCloner().clone, "dump", 1)
+        pg.stop()  # clone: reflink copies a stopped data directory
+        full_copy = kind == "ext4"  # refused otherwise: ext4 has no reflinks
+        result["measurements"]["reflink"] = measure_datadir(pg.datadir, mountpoint, full_copy, repeats)
         for name, runs in result["measurements"].items():
             report(
                 f"{kind} {name}: "
@@ -146,6 +179,8 @@ LABELS = {
     ("ext4", "template"): "ext4: `clone: template` (file_copy_method = clone: the kernel copies the bytes)",
     ("ext4", "file_copy"): "ext4: `clone: template` with file_copy_method = copy (as on PostgreSQL 15-17)",
     ("ext4", "dump"): "ext4: `clone: dump` (pg_dump --format=custom piped into pg_restore)",
+    ("xfs", "reflink"): "XFS reflink=1: `clone: reflink` (the stopped data directory, every file reflinked)",
+    ("ext4", "reflink"): "ext4: `clone: reflink` refused; with `full_copy: true` (every byte of it copied)",
 }
 
 
@@ -191,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if not args.no_save:
         name = f"{dt.date.today().isoformat()}-clone-cow-pg18"
+        taken = [n for n in range(1, 100) if (RESULTS / f"{name}{f'-{n}' if n > 1 else ''}.json").exists()]
+        if taken:  # an earlier run of the same day, which the README may cite: kept
+            name += f"-{max(taken) + 1}"
         save_result(name, {"machine": facts, "rows": args.rows, "results": results}, table, report)
     return 0
 
