@@ -18,6 +18,7 @@ from typing import Protocol
 
 from deid import yamlsrc
 from deid.backends import DEFAULT_ENGINE, backend_for, engine_names
+from deid.cloud.settings import ServerCopies, parse_server_copies
 from deid.db import connection_url
 from deid.errors import ConfigError, MissingSetting, Problem
 from deid.expect.settings import Settings as ValidationSettings
@@ -32,6 +33,8 @@ DATABASE_KEYS = (
     "staging_server",
     "staging_name",
     "clone",
+    "aurora",
+    "rds_snapshot",
     "migrations",
     "retention",
     "scrub_sessions",
@@ -81,6 +84,9 @@ class DatabaseConfig:
     stream_from_rows: int = 10_000
     validation: ValidationSettings = field(default_factory=ValidationSettings)  # sample sizes, thresholds
     preview: PreviewAccess | None = None  # who may preview; None: the top level's `preview:` decides
+    # clone: aurora / rds_snapshot: each copy is a server of its own (deid.cloud.settings); None: each copy
+    # is a database on the staging server
+    server_copies: ServerCopies | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,8 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
                 f"use one of {', '.join(clone_methods)}",
             )
         )
+    server_copies, found = parse_server_copies(source, path, spec, str(clone))
+    problems += found
     whole = functools.partial(_whole, source, path, spec, problems)
     retention = whole("retention", 3, 0, None, "the number of previous staging copies kept for rollback")
     sessions = whole(
@@ -239,6 +247,7 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
         staging_roles=tuple(str(r) for r in spec.get("staging_roles") or ()),
         validation=validation,
         preview=preview,
+        server_copies=server_copies,
     ), []
 
 

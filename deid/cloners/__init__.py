@@ -1,12 +1,14 @@
-"""Snapshot strategies: each makes tonight's working copy of the production database on the staging server.
+"""Snapshot strategies: each makes tonight's working copy of the production database, on the staging server
+or (servers.py) as a server of its own.
 
 `clone:` in deid.yaml names one. Most are the engine's (Backend.cloners: a server-side template copy, a
-dump piped into a restore); strategies that work whatever the engine (a storage's copy-on-write clone) are
-registered here. Both registries map names to "module:Class" and import a cloner only when asked for (dump
-needs binaries that template does not), with no registration by import side effect.
+dump piped into a restore); strategies that work whatever the engine (AWS's clone of a cluster, its restore
+of an instance's snapshot) are registered here. Both registries map names to "module:Class" and import a
+cloner only when asked for (dump needs binaries that template does not), with no registration by import
+side effect.
 
-Every cloner creates the working copy through `create_working_copy`, so whatever the strategy, the copy is
-born closed: nobody can connect until it belongs to deid's role and PUBLIC has lost CONNECT on it.
+Every cloner of a database creates the working copy through `create_working_copy`, so whatever the
+strategy, the copy is born closed: nobody can connect until it belongs to deid's role and PUBLIC has lost CONNECT on it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ if TYPE_CHECKING:
     from deid.steps.context import RunContext
 
 # strategies that work whatever the engine; the engine's own come from Backend.cloners
-_REGISTRY: dict[str, str] = {}
+_REGISTRY: dict[str, str] = {
+    "aurora": "deid.cloners.servers:AuroraCloner",
+    "rds_snapshot": "deid.cloners.servers:RdsSnapshotCloner",
+}
 
 
 class Cloner:
@@ -35,7 +40,8 @@ class Cloner:
     name: ClassVar[str] = ""
 
     def clone(self, ctx: RunContext) -> None:
-        """Create ctx.work_name on the staging server as a copy of the production database.
+        """Create tonight's working copy of the production database: ctx.work_name on the staging server,
+        or a server of its own (ServerCloner).
 
         Never writes to production. On failure, a partly built working copy may remain: the caller drops it.
         """

@@ -137,6 +137,7 @@ def clone_cluster(
     poll_seconds: float = POLL_SECONDS,
     clone_limit: int = CLONE_LIMIT,
     warn_at: int = WARN_AT,
+    database: str | None = None,
 ) -> CloneResult:
     """Clone cluster `source` for the run (`logical_date`, `run_id`) and put one instance in it.
 
@@ -145,17 +146,20 @@ def clone_cluster(
     restorable window. `instance_class` None: the class of the source's writer. `security_group_ids` None:
     the source's; a group only deid's workers reach keeps the unscrubbed clone from everyone else until
     publish. A retried task finds the clone its first try made (same identifier and tags) and only waits
-    for it.
+    for it. `database` (deid.yaml's name of the database the clone is for) is tagged on the clone and
+    digested into its identifier (see naming.clone_identifier).
     """
     seconds: dict[str, float] = {}
     with timed(seconds, "describe_source"):
         cluster = describe_cluster(rds, source)
         clusters = list_clusters(rds)
     restore_type = "full-copy" if restore_to is not None else "copy-on-write"
-    clone_id = naming.clone_identifier(source, logical_date, run_id, room=len(naming.INSTANCE_SUFFIX))
+    clone_id = naming.clone_identifier(
+        source, logical_date, run_id, room=len(naming.INSTANCE_SUFFIX), database=database
+    )
     instance_id = naming.instance_identifier(clone_id)
     existing = next((c for c in clusters if c["DBClusterIdentifier"] == clone_id), None)
-    if existing is not None and not naming.same_run(existing, source, logical_date, run_id):
+    if existing is not None and not naming.same_run(existing, source, logical_date, run_id, database):
         raise CloudError(
             f"a cluster named '{clone_id}' exists and is not the clone of this run. Fix: delete it, or "
             "run with another run id.",
@@ -180,7 +184,7 @@ def clone_cluster(
         with timed(seconds, "restore"), aws("cloning cluster", f"'{source}' into '{clone_id}'"):
             rds.restore_db_cluster_to_point_in_time(
                 **_restore_arguments(cluster, clone_id, restore_to, security_group_ids),
-                Tags=naming.clone_tags(source, logical_date, run_id, restore_type),
+                Tags=naming.clone_tags(source, logical_date, run_id, restore_type, database),
             )
     else:
         restore_time = restore_to if restore_type == "full-copy" else None
@@ -203,7 +207,7 @@ def clone_cluster(
         with timed(seconds, "create_instance"), aws("adding instance", f"'{instance_id}' to '{clone_id}'"):
             rds.create_db_instance(
                 **_instance_arguments(cluster, writer, clone_id, instance_id, instance_class),
-                Tags=naming.clone_tags(source, logical_date, run_id, restore_type),
+                Tags=naming.clone_tags(source, logical_date, run_id, restore_type, database),
             )
     with timed(seconds, "wait_instance"):
         wait_for(

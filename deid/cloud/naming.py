@@ -27,6 +27,7 @@ TAG_SOURCE = "deid:source"
 TAG_LOGICAL_DATE = "deid:logical-date"
 TAG_RUN_ID = "deid:run-id"
 TAG_RESTORE_TYPE = "deid:restore-type"
+TAG_DATABASE = "deid:database"  # the database of deid.yaml the clone is for (several may share a source)
 
 _VALID = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 _TAG_VALUE_UNSAFE = re.compile(r"[^\w .:/=+\-@]", re.ASCII)  # what AWS accepts in a tag value
@@ -45,10 +46,14 @@ def check_identifier(name: str, what: str = "identifier") -> str:
     return name
 
 
-def clone_identifier(source: str, logical_date: dt.date, run_id: str, room: int = 0) -> str:
+def clone_identifier(
+    source: str, logical_date: dt.date, run_id: str, room: int = 0, database: str | None = None
+) -> str:
     """<source>-deid-<YYYYMMDD>-<6 hex of the run id>, the source cut so the whole fits in 63 - `room`
-    characters (`room` keeps space for a suffix such as the instance's)."""
-    tail = f"-{MARK}-{logical_date:%Y%m%d}-{hashlib.sha256(run_id.encode()).hexdigest()[:6]}"
+    characters (`room` keeps space for a suffix such as the instance's). With `database` (deid.yaml's name),
+    the hex digests it too: the DAGs of two databases on one source share their Airflow run ids."""
+    keyed = run_id if database is None else f"{database}\n{run_id}"
+    tail = f"-{MARK}-{logical_date:%Y%m%d}-{hashlib.sha256(keyed.encode()).hexdigest()[:6]}"
     head = re.sub(r"[^a-z0-9]+", "-", source.lower()).strip("-")
     head = re.sub(r"^[^a-z]+", "", head) or "db"  # a letter first
     head = head[: MAX_IDENTIFIER - room - len(tail)].rstrip("-")
@@ -65,8 +70,11 @@ def tag_value(text: str) -> str:
     return _TAG_VALUE_UNSAFE.sub("_", text)[:MAX_TAG_VALUE]
 
 
-def clone_tags(source: str, logical_date: dt.date, run_id: str, restore_type: str) -> list[dict[str, str]]:
-    """The tags that make a clone deid's, in the form the RDS API takes."""
+def clone_tags(
+    source: str, logical_date: dt.date, run_id: str, restore_type: str, database: str | None = None
+) -> list[dict[str, str]]:
+    """The tags that make a clone deid's, in the form the RDS API takes (`database`: deid.yaml's name of
+    the database the clone is for, by which later steps find it)."""
     tags = {
         TAG_MANAGED: "true",
         TAG_SOURCE: source,
@@ -74,6 +82,8 @@ def clone_tags(source: str, logical_date: dt.date, run_id: str, restore_type: st
         TAG_RUN_ID: tag_value(run_id),
         TAG_RESTORE_TYPE: restore_type,
     }
+    if database is not None:
+        tags[TAG_DATABASE] = tag_value(database)
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
@@ -88,13 +98,16 @@ def is_deids(described: Mapping, source: str | None = None) -> bool:
     return tags.get(TAG_MANAGED) == "true" and (source is None or tags.get(TAG_SOURCE) == source)
 
 
-def same_run(described: Mapping, source: str, logical_date: dt.date, run_id: str) -> bool:
-    """Whether a described clone is the one this run (source, date, run id) made."""
+def same_run(
+    described: Mapping, source: str, logical_date: dt.date, run_id: str, database: str | None = None
+) -> bool:
+    """Whether a described clone is the one this run (source, date, run id, database) made."""
     tags = tags_of(described)
     return (
         is_deids(described, source)
         and tags.get(TAG_LOGICAL_DATE) == logical_date.isoformat()
         and tags.get(TAG_RUN_ID) == tag_value(run_id)
+        and (database is None or tags.get(TAG_DATABASE) == tag_value(database))
     )
 
 

@@ -70,17 +70,18 @@ def restore_instance(
     security_group_ids: Sequence[str] | None = None,
     timeout_seconds: float = TIMEOUT_SECONDS,
     poll_seconds: float = POLL_SECONDS,
+    database: str | None = None,
 ) -> CloneResult:
     """Restore instance `source`'s snapshot (see pick_snapshot) into a new instance for the run and wait
     for it. `instance_class` None: the source's; `security_group_ids` None: the source's (see
     aurora.clone_cluster). A retried task finds the instance its first try made and
-    only waits for it."""
+    only waits for it. `database`: as in aurora.clone_cluster."""
     seconds: dict[str, float] = {}
-    clone_id = naming.clone_identifier(source, logical_date, run_id)
+    clone_id = naming.clone_identifier(source, logical_date, run_id, database=database)
     with timed(seconds, "describe_source"):
         instance = describe_instance(rds, source)
         existing = next((i for i in list_instances(rds) if i["DBInstanceIdentifier"] == clone_id), None)
-    if existing is not None and not naming.same_run(existing, source, logical_date, run_id):
+    if existing is not None and not naming.same_run(existing, source, logical_date, run_id, database):
         raise CloudError(
             f"an instance named '{clone_id}' exists and is not the restore of this run. Fix: delete it, or "
             "run with another run id.",
@@ -95,7 +96,7 @@ def restore_instance(
         with timed(seconds, "restore"), aws("restoring snapshot", f"'{snapshot_id}' into '{clone_id}'"):
             rds.restore_db_instance_from_db_snapshot(
                 **_restore_arguments(instance, clone_id, snapshot_id, instance_class, security_group_ids),
-                Tags=naming.clone_tags(source, logical_date, run_id, "snapshot"),
+                Tags=naming.clone_tags(source, logical_date, run_id, "snapshot", database),
             )
     with timed(seconds, "wait_instance"):
         wait_for(

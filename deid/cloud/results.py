@@ -18,6 +18,9 @@ class Endpoint(BaseModel):
     model_config = ConfigDict(frozen=True)
     host: str
     port: int
+    # set by a resolver only (endpoints.clone_url): the name the source's database has where this endpoint
+    # is dialled, when it is not the source's own (the tests' stand-in keeps every clone on one server)
+    database: str | None = None
 
 
 class CloneCount(BaseModel):

@@ -52,6 +52,12 @@ class RunContext:
     # Publish even when the published copy was built for a later logical date (a backfill's older copy is
     # otherwise only kept for rollback).
     publish_older: bool = False
+    # clone: aurora / rds_snapshot: maps a clone's endpoint to the one to dial (a tunnel, a private name; the
+    # tests' stand-in), see deid.cloud.endpoints. None: dial the endpoint AWS reports.
+    clone_resolver: Any = field(default=None, repr=False)
+    # where the copies live when each is a server (steps/places.place_of keeps it here, with tonight's
+    # server once found); None for copies that are databases, or until first asked
+    server_place: Any = field(default=None, repr=False)
 
     @classmethod
     def resolve(cls, config: Config, name: str, logical_date: dt.date, settings: Settings) -> RunContext:
@@ -89,4 +95,7 @@ class RunContext:
 
     @property
     def work_url(self) -> str:
-        return self.url_for(self.work_name)
+        """The URL of tonight's working copy: a database on the staging server, or a server of its own."""
+        from deid.steps.places import place_of
+
+        return place_of(self).work_url(self)

@@ -22,35 +22,30 @@ from deid.rules.load import load_rules
 from deid.rules.model import RuleFile
 from deid.schema import Schema
 from deid.steps.context import RunContext
-from deid.steps.copies import admin, read_metadata, set_metadata
-from deid.steps.state import CopyState, Poison, Refused, Stamp, now, parse_state, require
+from deid.steps.places import place_of
+from deid.steps.state import CopyState, Poison, Refused, Stamp, now, require
 
 log = logging.getLogger("deid.steps")
 
 
 def read_state(ctx: RunContext) -> CopyState | None:
-    with admin(ctx.staging_server_url) as c:
-        return parse_state(read_metadata(c, ctx.work_name))
+    return place_of(ctx).read_state(ctx)
 
 
 def write_state(ctx: RunContext, state: CopyState) -> None:
-    with admin(ctx.staging_server_url) as c:
-        set_metadata(c, ctx.work_name, state.model_dump(by_alias=True, exclude_none=True))
+    place_of(ctx).write_state(ctx, state)
 
 
 def begin(ctx: RunContext, step: str) -> CopyState:
     """The state of tonight's working copy, when `step` may run on it (see state.require); TerminalError
     saying what is missing otherwise."""
-    with admin(ctx.staging_server_url) as c:
-        from deid.steps.copies import exists
-
-        if not exists(c, ctx.work_name):
-            raise Refused(
-                f"there is no working copy {ctx.work_name} for {step}: run the job for {ctx.logical_date} "
-                "from its snapshot step"
-            )
-        state = parse_state(read_metadata(c, ctx.work_name))
-    state = require(state, step, ctx.work_name)
+    place = place_of(ctx)
+    if not place.has_work(ctx):
+        raise Refused(
+            f"there is no working copy {ctx.work_name} for {step}: run the job for {ctx.logical_date} "
+            "from its snapshot step"
+        )
+    state = require(place.read_state(ctx), step, ctx.work_name)
     check_holder(state.holder, ctx.holder, ctx.work_name)
     return state
 

@@ -52,10 +52,17 @@ def publish(ctx: RunContext) -> str:
     """
     from deid.steps.gate import check_publishable
     from deid.steps.ledger import begin
+    from deid.steps.places import place_of
 
-    check_staging_name(ctx.staging_name, ctx.staging_server_url)
-    staging = ctx.staging_name
+    place = place_of(ctx)  # databases on the staging server, or servers of their own (steps/places.py)
+    place.check_names()
     state = check_publishable(ctx, begin(ctx, "publish"))
+    return place.publish(ctx, state)
+
+
+def publish_databases(ctx: RunContext, state) -> str:
+    """publish, where every copy is a database on the staging server: the swap (see the module docstring)."""
+    staging = ctx.staging_name
     roles = tuple(getattr(ctx.database, "staging_roles", ()) or ())
     with admin(ctx.staging_server_url) as c:
         copies = copies_on(c, staging)

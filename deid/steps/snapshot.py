@@ -22,31 +22,26 @@ from deid.backends import backend_for
 from deid.cloners import cloner_for
 from deid.dberrors import retell
 from deid.errors import RuleProblems, TerminalError
-from deid.lock import check_holder
 from deid.plan import plan_for
 from deid.review.hints import with_drift_hint
 from deid.rules.coverage import check_large_objects
 from deid.rules.load import load_rules
 from deid.schema import Schema
 from deid.steps.context import RunContext
-from deid.steps.copies import admin, check_staging_name, copies_on, drop_database, new_metadata
+from deid.steps.copies import new_metadata
 from deid.steps.ledger import finish
+from deid.steps.places import place_of
 from deid.steps.state import CopyState, pack_schema
 
 
 def snapshot(ctx: RunContext) -> None:
     """Clone production into ctx.work_name (closed to everyone but deid's role), read the copy's schema and
     row counts, check the rules against it, and stamp it; records how and how long."""
-    check_staging_name(ctx.staging_name, ctx.staging_server_url)
+    place = place_of(ctx)
+    place.check_names()
     rules = load_rules(ctx.rules_path)  # a broken rule file fails before anything is copied
     cloner = cloner_for(ctx.database.clone, ctx.database.engine)
-    with admin(ctx.staging_server_url) as c:
-        leftovers = [copy for copy in copies_on(c, ctx.staging_name) if copy.role == "work"]
-        for copy in leftovers:
-            state = copy.state
-            check_holder(state.holder if state else None, ctx.holder, copy.name, dropping=True)
-        for copy in leftovers:
-            drop_database(c, copy.name)
+    leftovers = place.clear_leftovers(ctx)
     started = time.monotonic()
     try:
         cloner.clone(ctx)
@@ -85,7 +80,7 @@ def snapshot(ctx: RunContext) -> None:
     ctx.record["plan"] = plan.verdicts
     ctx.record["rules_awaiting_migrations"] = sorted(waiting)
     if leftovers:
-        ctx.record["dropped_leftovers"] = [copy.name for copy in leftovers]
+        ctx.record["dropped_leftovers"] = leftovers
 
 
 def _read_copy(ctx: RunContext) -> tuple[Schema, dict[str, int], int]:
@@ -117,13 +112,7 @@ def _count(connection: sa.Connection, table_sql: str) -> int:
 
 def cleanup(ctx: RunContext) -> bool:
     """Drop this date's working copy, if there is one and it is this run's; True when one was dropped."""
-    with admin(ctx.staging_server_url) as c:
-        copy = next((x for x in copies_on(c, ctx.staging_name) if x.name == ctx.work_name), None)
-        if copy is None:
-            return False
-        state = copy.state
-        check_holder(state.holder if state else None, ctx.holder, copy.name)
-        return drop_database(c, ctx.work_name)
+    return place_of(ctx).cleanup(ctx)
 
 
 def _cleanup_after(ctx: RunContext, error: BaseException) -> None:
