@@ -36,7 +36,7 @@ from bench.run import (
     production_plan,
 )
 from bench.servers import SERVER_HELP, machine_facts, save_result, server_facts, server_url, timed
-from deid.transformers.support import KEY, doc_ipv4_sql, prf_int_sql, shift_days_sql
+from deid.backends.postgresql.forms.support import KEY, doc_ipv4_sql, prf_int_sql, shift_days_sql
 
 COPY = "bench_copy_profile"
 MASK63 = 9223372036854775807

@@ -166,8 +166,8 @@ def measure_rewrite(server: Server) -> Measurement:
 
 def open_deid_session(connection: sa.Connection, plan, salt: str) -> None:
     """The session scrub_database sets up: _deid functions, dictionaries, key, triggers off."""
-    from deid.transformers.dictionaries import load_dictionaries
-    from deid.transformers.support import apply_key, support_sql
+    from deid.backends.postgresql.forms.dictionaries import load_dictionaries
+    from deid.backends.postgresql.forms.support import apply_key, support_sql
 
     with connection.begin():
         for statement in support_sql():

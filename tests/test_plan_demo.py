@@ -9,12 +9,12 @@ import sqlalchemy as sa
 
 from deid import plan as planning
 from deid.backends import backend_for
+from deid.backends.postgresql.forms import support
+from deid.backends.postgresql.forms.dictionaries import load_dictionaries
 from deid.cli import main
 from deid.demo.seed import seed
 from deid.rules.load import load_rules
 from deid.steps.migrate import awaiting_migrations
-from deid.transformers import support
-from deid.transformers.dictionaries import load_dictionaries
 
 ROOT = Path(__file__).resolve().parent.parent
 SALT = "test-salt-not-secret"

@@ -21,14 +21,16 @@ import pytest
 import sqlalchemy as sa
 
 from deid.backends.postgresql.forms import form
+from deid.backends.postgresql.forms.dictionaries import load_dictionaries, slot
 from deid.backends.postgresql.forms.sql import sql_target
+from deid.backends.postgresql.forms.support import apply_key, support_sql
 from deid.schema import Column, Kind
 from deid.transformers import get
 from deid.transformers.base import Target
 from deid.transformers.common import text_limit
-from deid.transformers.dictionaries import NAMES, entries, load_dictionaries, slot
+from deid.transformers.dictionaries import NAMES, entries
+from deid.transformers.keying import prf_key
 from deid.transformers.masking import RESTRICTED_ZIP3
-from deid.transformers.support import apply_key, prf_key, support_sql
 
 SALT = "deid-test-salt-not-a-secret"
 OTHER_SALT = "another-test-salt-not-a-secret"
@@ -631,7 +633,7 @@ def test_sql_prf_is_sha256_of_key_then_message(db: sa.Engine, salt: str):
 def test_prf_written_out_in_a_statement_equals_the_functions(db: sa.Engine):
     """The form statements use (the key as a once-per-statement sub-SELECT) gives the functions' exact bytes,
     on many messages in one statement, NULL included."""
-    from deid.transformers.support import prf_hex_sql, prf_int_sql, prf_sql, prf_unit_sql
+    from deid.backends.postgresql.forms.support import prf_hex_sql, prf_int_sql, prf_sql, prf_unit_sql
 
     messages = "(VALUES ('abc'), (''), ('é€ ünïcode'), (NULL), (repeat('x', 300))) AS m(v)"
     m = "m.v"
@@ -656,7 +658,7 @@ def test_keyed_shift_and_documentation_address_are_the_published_formulas(db: sa
     plpgsql functions gave (computed here in Python from the PRF): values do not change with the speed-up."""
     import ipaddress
 
-    from deid.transformers.support import doc_ipv4_sql, shift_days_sql
+    from deid.backends.postgresql.forms.support import doc_ipv4_sql, shift_days_sql
 
     def prf_int(message: str) -> int:
         return int.from_bytes(prf(SALT, message)[:8]) & (2**63 - 1)
@@ -790,9 +792,9 @@ def test_dictionaries_load_idempotently(db: sa.Engine):
 def test_dictionary_entries_made_once_per_statement_equal_making_them_every_row(db: sa.Engine):
     """fake.email cleans the names of its local part once per statement, in the dictionary's layout: the
     same text as cleaning every row's pick (street addresses add digits, spaces and dots to clean)."""
-    from deid.transformers.base import keyed
-    from deid.transformers.dictionaries import pick
-    from deid.transformers.fake import _EMAIL_PART, _email_local
+    from deid.backends.postgresql.forms.dictionaries import pick
+    from deid.backends.postgresql.forms.fake import _EMAIL_PART, _email_local
+    from deid.backends.postgresql.forms.sql import keyed
 
     v = "g::text"
     raw = [

@@ -8,15 +8,16 @@ from typing import Any
 
 import pytest
 
-from deid.backends.postgresql.forms import form
+from deid.backends.postgresql.forms import FORMS, form
 from deid.backends.postgresql.forms.sql import sql_target
+from deid.backends.postgresql.forms.support import support_sql
 from deid.errors import TerminalError
 from deid.schema import Column, Kind
 from deid.transformers import UnknownTransformer, all_transformers, get
 from deid.transformers.base import ParamError, Target
 from deid.transformers.dictionaries import NAMES, SIZES, entries, generate
+from deid.transformers.keying import prf_key
 from deid.transformers.structured import parse_path
-from deid.transformers.support import prf_key, support_sql
 
 # --- the registry --------------------------------------------------------------------------------------
 
@@ -61,6 +62,12 @@ def test_registry_lists_every_transformer_once_sorted():
         ]
     )
     assert all(get(n).name == n for n in names)
+
+
+def test_the_sql_forms_registry_holds_one_form_per_transformer_and_nothing_else():
+    """The engine with SQL forms keys them by transformer name: a transformer without one would fail the
+    plan of any table using it, a form without a transformer is dead code."""
+    assert set(FORMS) == {t.name for t in all_transformers()}
 
 
 @pytest.mark.parametrize("transformer", all_transformers(), ids=lambda t: t.name)

@@ -8,12 +8,12 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
+from deid.backends.postgresql.forms.common import canonical
 from deid.backends.postgresql.forms.sql import sql_target
 from deid.errors import TerminalError
 from deid.schema import Kind
 from deid.transformers import get
 from deid.transformers.base import Batch
-from deid.transformers.common import canonical
 from deid.vector import keys
 from deid.vector.prf import Key
 from tests import vector_oracle

@@ -16,10 +16,12 @@ import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
 
+from deid.backends.postgresql.forms.dictionaries import slot
+from deid.backends.postgresql.forms.fake import _EMAIL_PART
 from deid.schema import Kind
 from deid.transformers.base import Batch
-from deid.transformers.dictionaries import SIZES, entries, slot
-from deid.transformers.fake import _EMAIL_PART, _email_part
+from deid.transformers.dictionaries import SIZES, entries
+from deid.transformers.fake import _email_part
 from deid.vector import inet, text
 from deid.vector.prf import Key
 from tests import vector_oracle

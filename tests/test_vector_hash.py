@@ -10,10 +10,10 @@ import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
 
+from deid.backends.postgresql.forms.support import apply_key
 from deid.schema import Kind
 from deid.transformers import get
 from deid.transformers.base import Batch
-from deid.transformers.support import apply_key
 from deid.vector import fpe, prf
 from tests import vector_oracle
 from tests.test_transformers_pg import SALT, Case, make_table, target, transform

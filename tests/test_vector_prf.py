@@ -10,7 +10,14 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from deid.transformers.support import apply_key, prf_hex_sql, prf_int_sql, prf_key, prf_unit_sql, support_sql
+from deid.backends.postgresql.forms.support import (
+    apply_key,
+    prf_hex_sql,
+    prf_int_sql,
+    prf_unit_sql,
+    support_sql,
+)
+from deid.transformers.keying import prf_key
 from deid.vector import prf
 from tests.conftest import ROOT
 

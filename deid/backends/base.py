@@ -82,6 +82,12 @@ class PreviewSupport(Protocol):
         self, work: sa.Connection, table: str, columns: list[tuple[str, str]], rows: list[tuple]
     ) -> None: ...
     def read_back(self, work: sa.Connection, table: str, columns: list[str]) -> dict[int, tuple]: ...
+    def prepare_forms(self, work: sa.Connection, dictionaries: Iterable[str]) -> None:
+        """What the plan's SQL forms call, and the dictionaries they pick from, in the sample's database."""
+
+    def apply_key(self, work: sa.Connection, salt: str) -> None:
+        """Hand the session the key the SQL forms read, as the scrub does (never in SQL text)."""
+
     def matching(self, work: sa.Connection, table: str, condition: str) -> list[int]: ...
 
 

@@ -31,8 +31,6 @@ from deid.rules.load import load_rules
 from deid.steps.copies import admin, drop_database
 from deid.suggest import did_you_mean
 from deid.transformers import get
-from deid.transformers.dictionaries import load_dictionaries
-from deid.transformers.support import apply_key, support_sql
 
 MAX_ROWS = 100  # a preview is for eyes, and every row shown is a production row on a screen
 
@@ -167,17 +165,17 @@ def _rewrite(support: PreviewSupport, url, salt: str, preamble, table_plan: Tabl
         with work.connect() as c:
             try:
                 with c.begin():
-                    for statement in (*ddl, *support_sql()):
+                    for statement in ddl:
                         rawsql.execute(c, statement)
+                    support.prepare_forms(c, _dictionaries(table_plan))
                     support.load(
                         c,
                         table,
                         [defined[i][:2] for i in written],
                         [[r[i] for i in written] for r in sampled],
                     )
-                    load_dictionaries(c, _dictionaries(table_plan))
                 with c.begin():  # session settings made here outlive the transaction, as in the scrub
-                    apply_key(c, salt)
+                    support.apply_key(c, salt)
                     for statement in preamble:
                         rawsql.execute(c, statement)
                 with c.begin():

@@ -1,12 +1,12 @@
-"""What a transformer is: a definition users can read (name, description, typed parameters, column kinds)
-plus its forms: a vector form over Arrow arrays of text values (what the streamed scrub runs, outside the
-database), and the SQL form that runs set-based inside the database (tables the stream does not take yet,
-and the oracle the vector form is tested against: both give the same values for the same salt).
+"""What a transformer is: a definition users can read (name, description, typed parameters, the column kinds
+it applies to, the checks that say when it cannot) and its vector form over Arrow arrays of text values,
+keyed by the PRF of keying.py: what the streamed scrub runs on every engine, outside the database.
+
+An engine may also hold an SQL form of each transformer, run set-based inside the database (for the tables
+the stream does not take): the backend owns those (Backend.column_sql), never this package, and both forms
+give the same values for the same salt.
 
 Parameters are parsed once, here, into plain values; transformer code never re-parses them.
-
-Keyed hashing in SQL goes through functions in the working copy's `_deid` schema (see `support.py`): the salt
-is handed to the session, never written into SQL text, so plans can be printed and logged safely.
 """
 
 from __future__ import annotations
@@ -107,18 +107,14 @@ class Target:
     row: Callable[[str], str] | None = None
 
 
-SqlForm = Callable[[Target, Mapping[str, Any]], str]
-
-
 @dataclass(frozen=True)
 class Batch:
     """What a vector form reads: one batch of a column's values and the PRF key.
 
-    Values are text, as the engine writes them (`values`: an Arrow string array, NULL as null): for
-    PostgreSQL, its text output with the stream session's settings pinned (DateStyle ISO, TimeZone UTC,
-    IntervalStyle postgres, extra_float_digits 1, bytea_output hex), so the same value always reads the same.
-    The output is text too, which the engine casts back to the column's type. `row(name)` gives another
-    column of the same rows, as text, for parameters such as `by:`.
+    Values are text (`values`: an Arrow string array, NULL as null), each value's canonical text, the same on
+    every engine (docs/canonical-text.md), so the same value always reads the same. The output is text too,
+    which the engine casts back to the column's type. `row(name)` gives another column of the same rows, as
+    text, for parameters such as `by:`.
     """
 
     values: pa.Array
@@ -139,11 +135,10 @@ class Transformer:
     name: str
     description: str
     applies_to: frozenset[Kind]
-    sql: SqlForm | None = None
     params: tuple[Param, ...] = ()
-    vector: VectorForm | None = None  # None: only the SQL form exists (yet)
+    vector: VectorForm | None = None  # None: no vector form yet (an engine's SQL form computes it, if any)
     keeps_nulls: bool = True  # NULL in gives NULL out
-    dictionaries: tuple[str, ...] = ()  # Faker dictionaries the SQL form reads
+    dictionaries: tuple[str, ...] = ()  # Faker dictionaries it picks from (deid.transformers.dictionaries)
     check: Check | None = None  # extra applicability check; returns a message when it cannot apply
     rewrites: bool = True  # False for `keep`: the column is not touched at all
     # False when distinct inputs may give equal outputs: such a transformer cannot serve a unique column
@@ -190,20 +185,3 @@ class Transformer:
                 "with a unique constraint; use hash, or a fake.* transformer with unique: true"
             )
         return self.check(target, params) if self.check else None
-
-
-def quote_literal(value: str) -> str:
-    """An SQL string literal. Only used for values written in rule files, never for production data."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def cast(expression: str, sql_type: str) -> str:
-    return f"({expression})::{sql_type}"
-
-
-def keyed(prefix: str, value_sql: str) -> str:
-    """The message a keyed hash reads: a per-use prefix (so uses are uncorrelated) and the value as text.
-
-    It depends on nothing but the value, so the same value gives the same output in every table and run.
-    """
-    return f"{quote_literal(prefix)} || chr(31) || ({value_sql})::text"

@@ -13,14 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deid.schema import Kind
-from deid.transformers.base import ANY_KIND, Batch, Param, Target, Transformer, cast, quote_literal
+from deid.transformers.base import ANY_KIND, Batch, Param, Target, Transformer
 from deid.transformers.common import too_long
 
 EVERY_KIND = frozenset(Kind)
-
-
-def _keep(target: Target, params: Mapping[str, Any]) -> str:
-    return target.value
 
 
 def _keep_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
@@ -33,15 +29,6 @@ def _null_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.
 
 def _constant_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
     return pc.if_else(batch.values.is_valid(), pa.scalar(params["value"], pa.string()), None)
-
-
-def _null(target: Target, params: Mapping[str, Any]) -> str:
-    return f"NULL::{target.sql_type}"
-
-
-def _constant(target: Target, params: Mapping[str, Any]) -> str:
-    value = quote_literal(params["value"])
-    return cast(f"CASE WHEN {target.value} IS NULL THEN NULL ELSE {value} END", target.sql_type)
 
 
 def _parses_as(kind: Kind, value: str) -> bool:
@@ -79,7 +66,6 @@ TRANSFORMERS = (
         description="Keep the column as it is in production. The column is not rewritten at all. A column "
         "that looks like an identifier needs a `reason:` to be kept.",
         applies_to=EVERY_KIND,
-        sql=_keep,
         vector=_keep_vector,
         rewrites=False,
     ),
@@ -88,7 +74,6 @@ TRANSFORMERS = (
         description="Replace every value with NULL. For free text and anything with no safe replacement; "
         "cannot apply to a NOT NULL column.",
         applies_to=EVERY_KIND,
-        sql=_null,
         vector=_null_vector,
         keeps_nulls=False,
     ),
@@ -97,7 +82,6 @@ TRANSFORMERS = (
         description="Replace every non-NULL value with one constant, cast to the column's type. NULL stays "
         "NULL. Cannot serve a unique column.",
         applies_to=ANY_KIND,
-        sql=_constant,
         vector=_constant_vector,
         params=(Param("value", str, "the replacement, written as text and cast to the column's type"),),
         check=_check_constant,

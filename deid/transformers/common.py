@@ -1,4 +1,4 @@
-"""Pieces of SQL and checks that several transformers share."""
+"""Checks, parameters and limits that several transformers share."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from deid.schema import Kind
 from deid.suggest import did_you_mean
-from deid.transformers.base import Param, Target, keyed
-from deid.transformers.support import prf_hex_sql
+from deid.transformers.base import Param, Target
 
 TAG_HEX = 20  # 80 bits: a million distinct values collide with probability about 4e-13
 
@@ -27,33 +25,11 @@ def text_limit(target: Target) -> int | None:
     return target.column.max_length if target.sql_type == target.column.data_type else None
 
 
-def fit(readable: str, suffix: str, suffix_len: int, limit: int | None) -> str:
-    """`readable || suffix`, shortening the readable part so the whole fits `limit` and the suffix survives.
-
-    A shortened part loses trailing separators, so a cut never leaves "a..tag" or "Mary -tag".
-    """
-    if limit is None:
-        return f"{readable} || {suffix}" if suffix else readable
-    if not suffix:
-        return f"left({readable}, {limit})"
-    return f"rtrim(left({readable}, {limit - suffix_len}), ' .-_') || {suffix}"
-
-
 def too_long(target: Target, length: int, what: str) -> str | None:
     limit = text_limit(target)
     if limit is not None and length > limit:
         return f"{what} needs {length} characters but {target.sql_type} holds {limit}"
     return None
-
-
-def hex_of(prefix: str, value_sql: str, length: int) -> str:
-    """`length` hex characters of the keyed hash of the value (at most 64)."""
-    return prf_hex_sql(keyed(prefix, value_sql), length)
-
-
-def tag(prefix: str, value_sql: str) -> str:
-    """A keyed 80-bit tag: appended to fake values that must stay distinct."""
-    return hex_of(prefix + ".tag", value_sql, TAG_HEX)
 
 
 def reserved_domain(value: Any) -> str | None:
@@ -87,24 +63,6 @@ def by_param(what: str) -> Param:
         f"values of one entity move together across tables; empty: key on the value itself",
         default="",
     )
-
-
-def canonical(target: Target) -> str:
-    """The value in a form no session setting changes, for keying: the text of a timestamptz follows TimeZone,
-    of a date DateStyle, of a float extra_float_digits; epoch seconds and numeric text follow nothing."""
-    if target.kind in (Kind.DATE, Kind.TIMESTAMP):
-        return f"extract(epoch from {target.value})"
-    if target.kind is Kind.FLOAT:
-        return f"({target.value})::numeric"
-    return target.value
-
-
-def by_key(prefix: str, target: Target, by: str) -> str:
-    """The keyed message of `by:` transformers: the entity's column; the value when `by` is empty or NULL."""
-    own = keyed(prefix, canonical(target))
-    if not by:
-        return own
-    return f"coalesce({keyed(prefix + '.by', target.row(by))}, {own})"
 
 
 def check_by(target: Target, params: Mapping[str, Any]) -> str | None:

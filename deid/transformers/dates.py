@@ -10,35 +10,11 @@ import pyarrow as pa
 
 from deid.errors import TerminalError
 from deid.schema import Kind
-from deid.transformers.base import DATE_KINDS, Batch, Param, Target, Transformer, cast, quote_literal
-from deid.transformers.common import by_key, by_param, check_by
-from deid.transformers.support import shift_days_sql
+from deid.transformers.base import DATE_KINDS, Batch, Param, Target, Transformer
+from deid.transformers.common import by_param, check_by
 from deid.vector import datetimes, keys
 
 UNITS = ("year", "quarter", "month", "week", "day")
-
-
-def _with_time_zone(sql_type: str) -> bool:
-    spelled = sql_type.strip().lower()
-    return spelled == "timestamptz" or spelled.endswith("with time zone")
-
-
-def _shift_date(target: Target, params: Mapping[str, Any]) -> str:
-    days = shift_days_sql(by_key("shift_date", target, params["by"]), params["days"])
-    if target.kind is Kind.DATE:
-        return cast(f"{target.value} + {days}", target.sql_type)
-    # whole 24-hour days: adding calendar days to a timestamptz would depend on the session's time zone
-    return cast(f"{target.value} + make_interval(hours => 24 * {days})", target.sql_type)
-
-
-def _truncate_date(target: Target, params: Mapping[str, Any]) -> str:
-    unit, v = quote_literal(params["unit"]), target.value
-    if target.kind is Kind.DATE:
-        return cast(f"date_trunc({unit}, ({v})::timestamp)", target.sql_type)
-    if _with_time_zone(target.sql_type):
-        # in UTC, so the result does not depend on the session's time zone
-        return cast(f"date_trunc({unit}, {v}, 'UTC')", target.sql_type)
-    return cast(f"date_trunc({unit}, {v})", target.sql_type)
 
 
 def _parse(batch: Batch, target: Target) -> datetimes.Instants:
@@ -52,7 +28,7 @@ def _shift_date_vector(batch: Batch, target: Target, params: Mapping[str, Any]) 
     keyed = keys.by_ints(
         batch, "shift_date", params["by"], lambda needed: datetimes.epoch_text(instants, needed)
     )
-    k = keyed % (2 * days)  # as _deid.shift_from(mod(prf_int, 2 * days), days): never 0
+    k = keyed % (2 * days)  # in [0, 2 * days), made a shift in [-days, days] without 0, as in the SQL form
     shift = np.where(k < days, k - days, k - days + 1)
     moved = instants.moved(instants.values + shift * (datetimes.DAY_US if instants.timestamp else 1))
     if not datetimes.in_range(moved):  # where the SQL form fails too ("date out of range")
@@ -61,7 +37,7 @@ def _shift_date_vector(batch: Batch, target: Target, params: Mapping[str, Any]) 
 
 
 def _truncate_date_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
-    # timestamptz is read in UTC (the stream's TimeZone), so this is date_trunc(unit, v, 'UTC')
+    # a value with a time zone is read in UTC (the stream pins it), so it is truncated in UTC, as in SQL
     truncated = datetimes.truncate(_parse(batch, target), params["unit"])
     if not datetimes.in_range(truncated):  # the year of 4714 BC starts before the range
         raise TerminalError(f"truncate_date: column {target.column.name} has a value truncated out of range")
@@ -76,7 +52,6 @@ TRANSFORMERS = (
         "id), so every date of one entity moves by the same amount in every table; without it, on the value "
         "itself. Timestamps move by whole 24-hour days. Cannot serve a unique column.",
         applies_to=DATE_KINDS,
-        sql=_shift_date,
         vector=_shift_date_vector,
         params=(
             Param("days", int, "largest shift, in days, either way", default=30, minimum=1, maximum=3650),
@@ -88,9 +63,8 @@ TRANSFORMERS = (
     Transformer(
         name="truncate_date",
         description="Truncate a date or timestamp to the start of its year, quarter, month, ISO week or "
-        "day. The type is kept; timestamptz values are truncated in UTC. Cannot serve a unique column.",
+        "day. The type is kept; values with a time zone are truncated in UTC. Cannot serve a unique column.",
         applies_to=DATE_KINDS,
-        sql=_truncate_date,
         vector=_truncate_date_vector,
         params=(Param("unit", str, "year, quarter, month, week or day", default="month", choices=UNITS),),
         unique_safe=False,

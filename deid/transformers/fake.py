@@ -17,43 +17,30 @@ import numpy as np
 import pyarrow as pa
 
 from deid.schema import Kind
-from deid.transformers.base import TEXT_KINDS, Batch, Param, Target, Transformer, cast, keyed, quote_literal
-from deid.transformers.common import TAG_HEX, domain_param, fit, hex_of, tag, text_limit, too_long
-from deid.transformers.dictionaries import pick
-from deid.transformers.support import doc_ipv4_sql, prf_int_sql
+from deid.transformers.base import TEXT_KINDS, Batch, Param, Target, Transformer
+from deid.transformers.common import TAG_HEX, domain_param, text_limit, too_long
 from deid.vector import inet, prf, text
 
 if TYPE_CHECKING:  # deid.vector.prf imports this package: its names exist only once both are loaded
     from deid.vector.prf import Key
 
-Sql = Callable[[str, Mapping[str, Any]], str]  # (value SQL, params) -> SQL
-# (key, values as keyed text, params) -> the readable part, for every value at once: the vector twin of Sql
+# (key, values as keyed text, params) -> the readable part, for every value at once
 Vector = Callable[["Key", pa.Array, Mapping[str, Any]], pa.Array]
 
 
 @dataclass(frozen=True)
 class Fake:
-    """A fake text made of a readable part, an optional unique tag, and a fixed tail (an email's domain)."""
+    """A fake text made of a readable part, an optional unique tag, and a fixed tail (an email's domain). An
+    engine's SQL form lays out the same parts (its readable part keyed by the fake's name)."""
 
     name: str
     description: str
-    readable: Sql
     readable_vector: Vector
     dictionaries: tuple[str, ...] = ()
     separator: str = "-"  # between the readable part and the tag
     tail: Callable[[Mapping[str, Any]], str] = lambda params: ""
     unique_by_default: bool = False
     extra: tuple[Param, ...] = ()
-
-    def sql(self, target: Target, params: Mapping[str, Any]) -> str:
-        readable = self.readable(target.value, params)
-        suffix_text, suffix_sql = self.tail(params), []
-        if params["unique"]:
-            suffix_sql.append(f"{quote_literal(self.separator)} || {tag(self.name, target.value)}")
-        if suffix_text:
-            suffix_sql.append(quote_literal(suffix_text))
-        suffix = " || ".join(suffix_sql)
-        return cast(fit(readable, suffix, self._suffix_len(params), text_limit(target)), target.sql_type)
 
     def vector(self, batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
         values = text.keyed_texts(batch.values, target)
@@ -63,9 +50,10 @@ class Fake:
         if self.tail(params):
             suffix.append(self.tail(params))
         readable = self.readable_vector(batch.key, values, params)
-        return text.fit(readable, suffix, self._suffix_len(params), text_limit(target))
+        return text.fit(readable, suffix, self.suffix_len(params), text_limit(target))
 
-    def _suffix_len(self, params: Mapping[str, Any]) -> int:
+    def suffix_len(self, params: Mapping[str, Any]) -> int:
+        """Characters after the readable part: the tag and its separator, and the tail."""
         return len(self.tail(params)) + (len(self.separator) + TAG_HEX if params["unique"] else 0)
 
     def check(self, target: Target, params: Mapping[str, Any]) -> str | None:
@@ -74,7 +62,7 @@ class Fake:
                 f"{self.name} on a unique column needs unique: true (it appends an 80-bit keyed tag); give "
                 "the columns that reference it the same parameters"
             )
-        return too_long(target, self._suffix_len(params) + 1, self.name)
+        return too_long(target, self.suffix_len(params) + 1, self.name)
 
     def transformer(self) -> Transformer:
         unique = Param(
@@ -88,7 +76,6 @@ class Fake:
             name=self.name,
             description=self.description,
             applies_to=TEXT_KINDS,
-            sql=self.sql,
             vector=self.vector,
             params=(*self.extra, unique),
             dictionaries=self.dictionaries,
@@ -96,20 +83,8 @@ class Fake:
         )
 
 
-def _pick(dictionary: str, prefix: str) -> Sql:
-    return lambda v, params: pick(dictionary, keyed(prefix, v))
-
-
 def _pick_vector(dictionary: str, prefix: str) -> Vector:
     return lambda key, values, params: text.pick(key, dictionary, prefix, values)
-
-
-def _full_name(v: str, params: Mapping[str, Any]) -> str:
-    first, last = (
-        pick("first_name", keyed("fake.name.first", v)),
-        pick("last_name", keyed("fake.name.last", v)),
-    )
-    return f"{first} || ' ' || {last}"
 
 
 def _full_name_vector(key: Key, values: pa.Array, params: Mapping[str, Any]) -> pa.Array:
@@ -117,22 +92,10 @@ def _full_name_vector(key: Key, values: pa.Array, params: Mapping[str, Any]) -> 
     return text.join(first, " ", text.pick(key, "last_name", "fake.name.last", values))
 
 
-# an email's local part keeps lower-case letters, digits and dots of the names: applied to each dictionary
-# entry once per statement, not to every row
-_EMAIL_PART = "regexp_replace(lower(value), '[^a-z0-9.]', '', 'g')"
-
-
-def _email_local(v: str, params: Mapping[str, Any]) -> str:
-    first, last = (
-        pick("first_name", keyed("fake.email.first", v), entry=_EMAIL_PART),
-        pick("last_name", keyed("fake.email.last", v), entry=_EMAIL_PART),
-    )
-    return f"{first} || '.' || {last}"
-
-
 def _email_part(entry: str) -> str:
-    """_EMAIL_PART in Python, for the vector form's copy of the dictionary. PostgreSQL's lower() of
-    non-ASCII letters follows the database's locale, which Python cannot follow: the dictionaries are ASCII
+    """An email's local part keeps the lower-case letters, digits and dots of the names: this, applied to
+    each dictionary entry once, is the vector form's copy of the SQL form's entry expression. A database's
+    lower() of non-ASCII letters may follow its locale, which Python cannot follow: the dictionaries are ASCII
     (a test says so), and a non-ASCII entry fails here rather than pick something else than the SQL."""
     if not entry.isascii():
         raise ValueError(f"fake.email: dictionary entry {entry!r} is not ASCII")
@@ -144,20 +107,15 @@ def _email_local_vector(key: Key, values: pa.Array, params: Mapping[str, Any]) -
     return text.join(first, ".", text.pick(key, "last_name", "fake.email.last", values, entry=_email_part))
 
 
-def _phone(v: str, params: Mapping[str, Any]) -> str:
-    # five digits AAAYY, area code AAA in 200..999, laid into +1-AAA-555-01YY: 555-0100..0199 is reserved
-    # for fiction in every North American area code
-    digits = f"(20000 + mod({prf_int_sql(keyed('fake.phone', v))}, 80000))"
-    return f'to_char({digits}, \'FM"+1-"000"-555-01"00\')'
-
-
 _PHONE = np.frombuffer(b"+1-000-555-0100", np.uint8)
 _AREA, _LINE = (3, 4, 5), (13, 14)  # where the digits AAA and YY go in _PHONE
 
 
 def _phone_vector(key: Key, values: pa.Array, params: Mapping[str, Any]) -> pa.Array:
     n, valid = prf.ints(key, "fake.phone", values)
-    digits = 20000 + n % 80000  # AAAYY, as _phone
+    # five digits AAAYY, area code AAA in 200..999, laid into +1-AAA-555-01YY: 555-0100..0199 is reserved
+    # for fiction in every North American area code
+    digits = 20000 + n % 80000
     out = np.tile(_PHONE, (len(n), 1))
     for column, power in zip((*_AREA, *_LINE), (10**4, 10**3, 10**2, 10, 1), strict=True):
         out[:, column] += (digits // power % 10).astype(np.uint8)
@@ -168,21 +126,18 @@ FAKES = (
     Fake(
         "fake.first_name",
         "A fake given name (Faker en_US), picked by keyed hash.",
-        _pick("first_name", "fake.first_name"),
         _pick_vector("first_name", "fake.first_name"),
         ("first_name",),
     ),
     Fake(
         "fake.last_name",
         "A fake family name (Faker en_US), picked by keyed hash.",
-        _pick("last_name", "fake.last_name"),
         _pick_vector("last_name", "fake.last_name"),
         ("last_name",),
     ),
     Fake(
         "fake.name",
         "A fake full name: a first and a last name picked independently by keyed hash.",
-        _full_name,
         _full_name_vector,
         ("first_name", "last_name"),
         separator=" ",
@@ -192,7 +147,6 @@ FAKES = (
         "A fake email address first.last@domain on a reserved domain, picked by keyed hash. unique is true "
         "by default, so the address carries an 80-bit tag (first.last.<tag>@domain) and emails stay "
         "distinct and consistent across tables.",
-        _email_local,
         _email_local_vector,
         ("first_name", "last_name"),
         separator=".",
@@ -204,14 +158,12 @@ FAKES = (
         "fake.phone",
         "A fictional North American phone number, +1-AAA-555-01YY. 555-0100 to 555-0199 are reserved for "
         "fiction in every area code; picked by keyed hash.",
-        _phone,
         _phone_vector,
         separator=" x",
     ),
     Fake(
         "fake.street_address",
         "A fake street address (Faker en_US), picked by keyed hash.",
-        _pick("street_address", "fake.street_address"),
         _pick_vector("street_address", "fake.street_address"),
         ("street_address",),
         separator=" ",
@@ -219,7 +171,6 @@ FAKES = (
     Fake(
         "fake.company",
         "A fake company name (Faker en_US), picked by keyed hash.",
-        _pick("company", "fake.company"),
         _pick_vector("company", "fake.company"),
         ("company",),
         separator=" ",
@@ -228,7 +179,6 @@ FAKES = (
         "fake.user_name",
         "A fake user name (Faker en_US), picked by keyed hash. unique is true by default (user names are "
         "usually unique): the name carries an 80-bit tag, user_<tag>.",
-        _pick("user_name", "fake.user_name"),
         _pick_vector("user_name", "fake.user_name"),
         ("user_name",),
         separator="_",
@@ -237,12 +187,7 @@ FAKES = (
 )
 
 
-def _ipv4(target: Target, params: Mapping[str, Any]) -> str:
-    address = doc_ipv4_sql(keyed("fake.ipv4", target.value))
-    return cast(address if target.kind is Kind.INET else f"host({address})", target.sql_type)
-
-
-# the 768 documentation addresses in the order of _deid.doc_ipv4_from: k picks 192.0.2.0/24 + k for k < 256,
+# the 768 documentation addresses in the order the SQL form draws them: k picks 192.0.2.0/24 + k for k < 256,
 # and so on. A host address's inet text and its host() text are both the bare address, no /32.
 _DOC_IPV4 = tuple(f"{net}.{k}" for net in ("192.0.2", "198.51.100", "203.0.113") for k in range(256))
 
@@ -250,12 +195,6 @@ _DOC_IPV4 = tuple(f"{net}.{k}" for net in ("192.0.2", "198.51.100", "203.0.113")
 def _ipv4_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
     n, valid = prf.ints(batch.key, "fake.ipv4", text.keyed_texts(batch.values, target))
     return text.take(text.strings(_DOC_IPV4), n % len(_DOC_IPV4), valid)
-
-
-def _ipv6(target: Target, params: Mapping[str, Any]) -> str:
-    groups = f"rtrim(regexp_replace({hex_of('fake.ipv6', target.value, 24)}, '(.{{4}})', '\\1:', 'g'), ':')"
-    address = f"('2001:db8:' || {groups})::inet"
-    return cast(address if target.kind is Kind.INET else f"host({address})", target.sql_type)
 
 
 _DOC_IPV6 = np.array([0x2001, 0x0DB8], np.uint16)  # 2001:db8::/32 (RFC 3849)
@@ -268,13 +207,6 @@ def _ipv6_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.
     # an inet column: the server parses any spelling, and the full one is the cheapest to write; a text
     # column holds host(), so the server's own spelling
     return inet.full_texts(words, valid) if target.kind is Kind.INET else inet.ipv6_texts(words, valid)
-
-
-def _url(target: Target, params: Mapping[str, Any]) -> str:
-    return cast(
-        f"{quote_literal('https://' + params['domain'] + '/')} || {hex_of('fake.url', target.value, 32)}",
-        target.sql_type,
-    )
 
 
 def _url_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
@@ -296,7 +228,6 @@ TRANSFORMERS = (
         "198.51.100.0/24 and 203.0.113.0/24 (RFC 5737), picked by keyed hash. 768 addresses only, so it "
         "cannot serve a unique column (use fake.ipv6).",
         applies_to=ADDRESS_KINDS,
-        sql=_ipv4,
         vector=_ipv4_vector,
         check=_fits(15, "fake.ipv4"),
         unique_safe=False,
@@ -306,7 +237,6 @@ TRANSFORMERS = (
         description="A fake IPv6 address in the documentation prefix 2001:db8::/32. 96 keyed bits (RFC "
         "3849), so distinct values stay distinct.",
         applies_to=ADDRESS_KINDS,
-        sql=_ipv6,
         vector=_ipv6_vector,
         check=_fits(39, "fake.ipv6"),
     ),
@@ -315,7 +245,6 @@ TRANSFORMERS = (
         description="A fake URL on a reserved domain. https://<domain>/<32 hex>: 128 keyed bits, so "
         "distinct values stay distinct.",
         applies_to=TEXT_KINDS,
-        sql=_url,
         vector=_url_vector,
         params=(domain_param("URLs"),),
         check=lambda target, params: too_long(target, len(params["domain"]) + 41, "fake.url"),

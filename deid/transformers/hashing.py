@@ -12,21 +12,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deid.schema import Kind
-from deid.transformers.base import Batch, Param, Target, Transformer, cast, keyed, quote_literal
-from deid.transformers.common import domain_param, hex_of, too_long
-from deid.transformers.support import (
-    MAX_DIGITS,
-    ROUND_TABLE_MAX_DIGITS,
-    SCHEMA,
-    round_table_entries,
-    uuid_sql,
-)
+from deid.transformers.base import Batch, Param, Target, Transformer
+from deid.transformers.common import domain_param, too_long
+from deid.transformers.keying import MAX_DIGITS
 from deid.vector import fpe, prf
 from deid.vector.textcast import sql_text
 
 UNIQUE_HEX = 32  # 128 bits: collisions among 10^9 distinct values have probability below 2^-68
 _INTEGER_DIGITS = {"smallint": 4, "integer": 9, "bigint": MAX_DIGITS}
-_MAX_GROUPS = 9  # regexp_replace has back-references \1 to \9
+_MAX_GROUPS = 9  # the SQL form lays runs of '#' out by regular-expression back-references, \1 to \9
 
 
 def _pattern(value: str) -> str | None:
@@ -38,65 +32,9 @@ def _pattern(value: str) -> str | None:
     return None
 
 
-def _formatted(digits_sql: str, pattern: str) -> str:
-    """Digits laid into the pattern: each '#' takes the next digit, other characters are copied."""
-    runs = re.findall("#+|[^#]+", pattern)
-    if len(runs) == 1:
-        return digits_sql
-    if not any(c in pattern for c in '"\\'):
-        # to_char lays n digits out in one call, about a tenth of regexp_replace with groups; the value is
-        # exactly n digits (< 10^18), so zero placeholders give the same text
-        layout = "FM" + "".join("0" * len(r) if r[0] == "#" else f'"{r}"' for r in runs)
-        return f"to_char(({digits_sql})::bigint, {quote_literal(layout)})"
-    regex = "^" + "".join(f"([0-9]{{{len(r)}}})" for r in runs if r[0] == "#") + "$"
-    replacement, group = "", 0
-    for run in runs:
-        if run[0] == "#":
-            group += 1
-            replacement += f"\\{group}"
-        else:
-            replacement += run.replace("\\", "\\\\")
-    return f"regexp_replace({digits_sql}, {quote_literal(regex)}, {quote_literal(replacement)})"
-
-
-def _digits_input(target: Target, n: int) -> str:
-    """The value as text; integers are zero-padded to n digits so 12345 and '000012345' hash alike."""
-    v = target.value
-    if target.kind is Kind.INTEGER:
-        return f"CASE WHEN {v} >= 0 AND {v} < {10**n} THEN lpad(({v})::text, {n}, '0') ELSE ({v})::text END"
-    return f"({v})::text"
-
-
-def _hash_digits(value_sql: str, n: int, rows: int) -> str:
-    """hash_digits, or for a table with more rows than its round table has entries, the same permutation
-    from a round table built once per statement (an uncorrelated subquery): ten PRF calls per value become
-    ten byte reads. Both give identical values."""
-    if n <= ROUND_TABLE_MAX_DIGITS and rows >= round_table_entries(n):
-        rounds = f"(SELECT {SCHEMA}.fpe_rounds('hash.digits', {n}))"
-        return f"{SCHEMA}.hash{n}_digits_rounds({value_sql}, {rounds})"
-    return f"{SCHEMA}.hash_digits({value_sql}, {n})"
-
-
-def _hash(target: Target, params: Mapping[str, Any]) -> str:
-    fmt = params["format"]
-    if target.kind is Kind.UUID:
-        # keyed on the canonical text (lower-case, hyphenated), so a key and the foreign keys that reference
-        # it, in any table, get the same uuid
-        return cast(uuid_sql(keyed("hash.uuid", target.value)), target.sql_type)
-    if fmt == "digits":
-        pattern = params["pattern"]
-        n = pattern.count("#")
-        digits = _hash_digits(_digits_input(target, n), n, target.rows)
-        return cast(_formatted(digits, pattern), target.sql_type)
-    hexed = hex_of("hash", target.value, params["length"])
-    if fmt == "email":
-        hexed += f" || {quote_literal('@' + params['domain'])}"
-    return cast(hexed, target.sql_type)
-
-
 def _hash_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
     fmt = params["format"]
-    values = sql_text(batch.values, target.sql_type)  # keyed on `(v)::text`, as the SQL form
+    values = sql_text(batch.values, target.sql_type)  # keyed on the value cast to text, as the SQL form
     if target.kind is Kind.UUID:
         return _uuid_vector(batch.key, values)
     if fmt == "digits":
@@ -133,8 +71,8 @@ _UUID_HEX = np.r_[0:8, 9:13, 14:18, 19:23, 24:36]  # where the 32 hex digits go 
 
 
 def _uuid_vector(key: prf.Key, values: pa.Array) -> pa.Array:
-    """uuid_from: the first 16 PRF bytes with the version nibble 8 and the variant bits 10, written as
-    PostgreSQL writes a uuid (lower-case, hyphenated)."""
+    """The first 16 PRF bytes with the version nibble 8 and the variant bits 10, written as a uuid's text
+    is (lower-case, hyphenated)."""
     raw, valid = prf.digests(key, "hash.uuid", values)
     raw = raw[:, :16].copy()
     raw[:, 6] = (raw[:, 6] & 15) | 128
@@ -184,7 +122,6 @@ TRANSFORMERS = (
         "uuid columns (and uuid arrays) get a uuid: version 8 with 122 keyed bits, so a uuid key and the "
         "foreign keys referencing it stay consistent and distinct values stay distinct.",
         applies_to=frozenset({Kind.TEXT, Kind.INTEGER, Kind.UUID}),
-        sql=_hash,
         vector=_hash_vector,
         params=(
             Param("format", str, "hex, digits or email", default="hex", choices=("hex", "digits", "email")),

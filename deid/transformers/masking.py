@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deid.transformers.base import TEXT_KINDS, Batch, Param, Target, Transformer, cast, quote_literal
+from deid.transformers.base import TEXT_KINDS, Batch, Param, Target, Transformer
 from deid.transformers.common import too_long
 from deid.vector import prf
 from deid.vector.textcast import sql_text
@@ -33,34 +33,22 @@ RESTRICTED_ZIP3 = (
     "890",
     "893",
 )
-# Blanks around a ZIP code: ASCII whitespace, spelled out. `\s` would differ between the two forms: in
-# PostgreSQL it follows the database's locale (C.UTF-8 on glibc adds U+1680, U+2000-U+2006, U+2008-U+200A,
-# U+2028, U+2029, U+205F and U+3000, other locales more or fewer), in RE2 it is [\t\n\f\r ] (no \v).
-_BLANK = r"[ \t\n\v\f\r]*"
-# ZIP5 or ZIP+4 (with or without the dash), surrounding blanks allowed; captures the ZIP3 unless restricted
-_ZIP3 = f"^{_BLANK}((?!{'|'.join(RESTRICTED_ZIP3)})[0-9]{{3}})[0-9]{{2}}(?:-?[0-9]{{4}})?{_BLANK}$"
-# The same match for RE2 (the vector form), which has no lookahead: the ZIP3 is captured whatever it is and
-# the restricted ones are looked up afterwards
-_ZIP3_RE2 = f"^{_BLANK}(?P<zip3>[0-9]{{3}})[0-9]{{2}}(?:-?[0-9]{{4}})?{_BLANK}$"
+# Blanks around a ZIP code: ASCII whitespace, spelled out. `\s` would differ between forms: RE2's (the vector
+# form) is [\t\n\f\r ] (no \v), while an engine's regular expressions may follow the database's locale, which
+# adds Unicode blanks.
+BLANK = r"[ \t\n\v\f\r]*"
+# ZIP5 or ZIP+4 (with or without the dash), surrounding blanks allowed. RE2 has no lookahead: the ZIP3 is
+# captured whatever it is and the restricted ones are looked up afterwards
+_ZIP3_RE2 = f"^{BLANK}(?P<zip3>[0-9]{{3}})[0-9]{{2}}(?:-?[0-9]{{4}})?{BLANK}$"
 
 
 def _one_character(value: str) -> str | None:
     return None if len(value) == 1 else f"must be exactly one character, got {len(value)}"
 
 
-def _redact(target: Target, params: Mapping[str, Any]) -> str:
-    v, start, end = target.value, params["keep_start"], params["keep_end"]
-    mask = quote_literal(params["mask"])
-    # a value no longer than what would be kept is masked whole: redact never reveals an entire value
-    expression = (
-        f"CASE WHEN length({v}) <= {start + end} THEN repeat({mask}, length({v})) "
-        f"ELSE left({v}, {start}) || repeat({mask}, length({v}) - {start + end}) || right({v}, {end}) END"
-    )
-    return cast(expression, target.sql_type)
-
-
 def _redact_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
-    """As _redact: lengths, left() and right() count characters (code points), as PostgreSQL's do."""
+    """As the SQL form: lengths and the kept ends count characters (code points), as SQL's length(), left()
+    and right() do."""
     v, start, end = sql_text(batch.values, target.sql_type), params["keep_start"], params["keep_end"]
     length = pc.utf8_length(v)
     whole = pc.less_equal(length, start + end)  # masked entirely, as short as it is
@@ -69,14 +57,6 @@ def _redact_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> p
     masked = pc.if_else(whole, length, pc.subtract(length, start + end))
     middle = pc.binary_repeat(pa.scalar(params["mask"], pa.string()), masked)
     return pc.binary_join_element_wise(head, middle, tail, "")
-
-
-def _generalize_zip(target: Target, params: Mapping[str, Any]) -> str:
-    v = target.value
-    zip3 = f"coalesce(substring({v} from {quote_literal(_ZIP3)}), '000')"
-    if params["pad"]:
-        zip3 += " || '00'"
-    return cast(f"CASE WHEN {v} IS NULL THEN NULL ELSE {zip3} END", target.sql_type)
 
 
 def _generalize_zip_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
@@ -100,7 +80,6 @@ TRANSFORMERS = (
         "`keep_end` trailing characters are kept and the output has the input's length; a value no longer "
         "than keep_start + keep_end is masked entirely. Cannot serve a unique column.",
         applies_to=TEXT_KINDS,
-        sql=_redact,
         vector=_redact_vector,
         params=(
             Param(
@@ -118,7 +97,6 @@ TRANSFORMERS = (
         "ZIP code becomes 000 too (it is never kept, and NOT NULL columns still load). `pad: true` appends "
         "00 to keep 5 characters.",
         applies_to=TEXT_KINDS,
-        sql=_generalize_zip,
         vector=_generalize_zip_vector,
         params=(Param("pad", bool, "append '00' so the result has 5 digits, like a ZIP5", default=False),),
         check=_check_zip,

@@ -14,9 +14,8 @@ import pyarrow.compute as pc
 
 from deid.errors import TerminalError
 from deid.schema import Kind
-from deid.transformers.base import NUMBER_KINDS, Batch, Param, Target, Transformer, cast
-from deid.transformers.common import by_key, by_param, check_by
-from deid.transformers.support import prf_unit_sql
+from deid.transformers.base import NUMBER_KINDS, Batch, Param, Target, Transformer
+from deid.transformers.common import by_param, check_by
 from deid.vector import decimals, keys, prf
 
 _INTEGER_RANGE = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}  # -n <= value < n
@@ -31,33 +30,9 @@ def _finite(value: float) -> str | None:
     return None if math.isfinite(value) else f"must be a finite number, got {value}"
 
 
-def _literal(value: float) -> str:
-    """The bound as an SQL number, exactly as written (6.5, not 6.5000000000000000001)."""
+def literal(value: float) -> str:
+    """A bound as a number's text, exactly as written (6.5, not 6.5000000000000000001)."""
     return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
-
-
-def _clamped(expression: str, value: str, params: Mapping[str, Any]) -> str:
-    if params["max"] is None and params["min"] is None:
-        return expression
-    if params["max"] is not None:
-        expression = f"least({expression}, {_literal(params['max'])})"
-    if params["min"] is not None:
-        expression = f"greatest({expression}, {_literal(params['min'])})"
-    # least and greatest skip NULL arguments: without the CASE, NULL would become the bound
-    return f"CASE WHEN {value} IS NULL THEN NULL ELSE {expression} END"
-
-
-def _noise(target: Target, params: Mapping[str, Any]) -> str:
-    unit = prf_unit_sql(by_key("noise", target, params["by"]))
-    factor = f"(1 + {params['relative']!r} * (2 * {unit} - 1))"
-    v = target.value
-    if target.kind is Kind.FLOAT:
-        return cast(_clamped(f"{v} * {factor}", v, params), target.sql_type)
-    scaled = f"{v} * {factor}::numeric"  # numeric arithmetic: exact digits for numeric and bigint values
-    # clamped before the cast, so a value noised past numeric(p, s)'s limit is brought back, not an overflow;
-    # the bounds are whole (integers) or have at most s decimals (checked), so rounding keeps them inside
-    noised = f"round({scaled})" if target.kind is Kind.INTEGER else scaled
-    return cast(_clamped(noised, v, params), target.sql_type)
 
 
 def _noise_vector(batch: Batch, target: Target, params: Mapping[str, Any]) -> pa.Array:
@@ -91,9 +66,9 @@ def _float_noise(
         failed = (np.isinf(y) & ~np.isinf(x)) | ((y == 0) & (x != 0) & (factor != 0))
         # least / greatest order NaN above every number
         if params["max"] is not None:
-            y = np.where((y > params["max"]) | np.isnan(y), float(_literal(params["max"])), y)
+            y = np.where((y > params["max"]) | np.isnan(y), float(literal(params["max"])), y)
         if params["min"] is not None:
-            y = np.where(y < params["min"], float(_literal(params["min"])), y)
+            y = np.where(y < params["min"], float(literal(params["min"])), y)
         if single:  # the cast to float4 (dtof) fails on overflow and underflow too
             narrow = y.astype(np.float32)
             failed |= (np.isinf(narrow) & ~np.isinf(y)) | ((narrow == 0) & (y != 0))
@@ -107,9 +82,10 @@ def _float_noise(
 def _decimal_noise(
     values: pa.Array, factor: np.ndarray, target: Target, params: Mapping[str, Any]
 ) -> pa.Array:
-    """Numeric arithmetic, exact: the value times factor::numeric (the float factor as PostgreSQL converts
-    it), rounded half away from zero on integers, clamped, printed with numeric's scale (the cast to the
-    column's type, numeric(p, s) rounding included, is the server's, as in the SQL form)."""
+    """Decimal arithmetic, exact: the value times the float factor made a decimal as the SQL form's cast makes
+    it (floats.factor_numeric: 15 significant digits), rounded half away from zero on integers, clamped,
+    printed with the product's scale (the cast to the column's type, numeric(p, s) rounding included, is the
+    server's, as in the SQL form)."""
     from deid.vector import floats  # compiled by numba: imported where used (deid.vector.sha256_kernel)
 
     digits, scales = floats.factor_numeric(factor)
@@ -120,11 +96,11 @@ def _decimal_noise(
     result = np.where((special > 1) & (digits == 0), 1, special)
     high = low = np.zeros(len(values), bool)
     if params["max"] is not None:
-        high = ((result == 0) & decimals.beyond(product, _literal(params["max"]), above=True)) | (result == 1)
+        high = ((result == 0) & decimals.beyond(product, literal(params["max"]), above=True)) | (result == 1)
         high |= result == 2
     if params["min"] is not None:
         low = ~high & (
-            ((result == 0) & decimals.beyond(product, _literal(params["min"]), above=False)) | (result == 3)
+            ((result == 0) & decimals.beyond(product, literal(params["min"]), above=False)) | (result == 3)
         )
     if target.kind is Kind.INTEGER:
         # a value noised past bigint but clamped is the bound, as in the SQL form; unclamped, it fails there
@@ -143,9 +119,9 @@ def _decimal_noise(
         words = pa.array(["", *decimals.SPECIALS]).take(pa.array(result))
         text = pc.if_else(result == 0, text, words)
     if high.any():
-        text = pc.if_else(high, decimals.numeric_text(_literal(params["max"])), text)
+        text = pc.if_else(high, decimals.numeric_text(literal(params["max"])), text)
     if low.any():
-        text = pc.if_else(low, decimals.numeric_text(_literal(params["min"])), text)
+        text = pc.if_else(low, decimals.numeric_text(literal(params["min"])), text)
     return text
 
 
@@ -207,7 +183,6 @@ TRANSFORMERS = (
         "values stay equal. With `min` and/or `max`, the result is clamped into [min, max] (for a column "
         "with a CHECK range). Cannot serve a unique column.",
         applies_to=NUMBER_KINDS,
-        sql=_noise,
         vector=_noise_vector,
         params=(
             Param(

@@ -136,7 +136,7 @@ class PostgresqlBackend(Backend):
         return f"{column_sql} {'NOT ' if negate else ''}ILIKE {pattern_sql}"
 
     def is_scrub_table(self, table: Table) -> bool:
-        from deid.transformers.support import SCHEMA
+        from deid.backends.postgresql.forms.support import SCHEMA
 
         return table.schema == SCHEMA  # the scrub's support schema, dropped by its finish
 

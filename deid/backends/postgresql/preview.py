@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 from contextlib import suppress
 
 import sqlalchemy as sa
 
 from deid import rawsql
+from deid.backends.postgresql.forms import support
+from deid.backends.postgresql.forms.dictionaries import load_dictionaries
+from deid.backends.postgresql.forms.support import support_sql
 from deid.backends.postgresql.lock import lock_key
 from deid.dberrors import retell
 from deid.errors import TerminalError, TransientError
@@ -173,6 +177,19 @@ def load(work: sa.Connection, table: str, columns: list[tuple[str, str]], rows: 
             work.execute(statement, params)
     except sa.exc.DBAPIError as exc:
         raise retell(exc, f"preview's copy of {table}") from None
+
+
+def prepare_forms(work: sa.Connection, dictionaries: Iterable[str]) -> None:
+    """The `_deid` objects the plan's SQL forms call and the dictionaries they pick from, as the scrub makes
+    them in a working copy."""
+    for statement in support_sql():
+        rawsql.execute(work, statement)
+    load_dictionaries(work, dictionaries)
+
+
+def apply_key(work: sa.Connection, salt: str) -> None:
+    """Hand the session the key derived from `salt`, as the scrub's sessions get it (never in SQL text)."""
+    support.apply_key(work, salt)
 
 
 def read_back(work: sa.Connection, table: str, columns: list[str]) -> dict[int, tuple]:

@@ -30,6 +30,8 @@ import sqlalchemy as sa
 
 from deid import rawsql
 from deid.backends.postgresql import large_objects, parts, scrub_ledger, statistics, swap
+from deid.backends.postgresql.forms.dictionaries import load_dictionaries
+from deid.backends.postgresql.forms.support import SCHEMA, apply_key, support_sql
 from deid.backends.postgresql.introspect import introspect
 from deid.backends.postgresql.parts import Unit
 from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
@@ -52,8 +54,6 @@ from deid.errors import TerminalError
 from deid.names import key, quote_table
 from deid.plan import Plan, TablePlan
 from deid.schema import Schema
-from deid.transformers.dictionaries import load_dictionaries
-from deid.transformers.support import SCHEMA, apply_key, support_sql
 from deid.vector.apply import engine_side, new_tally, streamed_columns
 from deid.vector.prf import Key
 

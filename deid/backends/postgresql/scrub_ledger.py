@@ -14,9 +14,9 @@ import json
 
 import sqlalchemy as sa
 
+from deid.backends.postgresql.forms.support import SCHEMA
 from deid.errors import TerminalError
 from deid.plan import Plan, TablePlan
-from deid.transformers.support import SCHEMA
 
 LEDGER = f"{SCHEMA}.scrubbed"
 DDL = (

@@ -33,12 +33,12 @@ import pyarrow.csv as pcsv
 import sqlalchemy as sa
 
 from deid import rawsql
+from deid.backends.postgresql.forms.support import dbapi_connection
 from deid.backends.postgresql.textforms import set_statements
 from deid.errors import TerminalError
 from deid.names import quote_ident, quote_table
 from deid.plan import TablePlan
 from deid.schema import Table
-from deid.transformers.support import dbapi_connection
 from deid.vector.apply import StreamedColumn, read_columns, transform
 from deid.vector.prf import Key
 from deid.vector.tally import Tally

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from deid.backends.postgresql.forms.sql import cast, quote_literal, sql_target
+from deid.backends.postgresql.forms.support import SCHEMA
 from deid.schema import Kind
 from deid.transformers.base import Target
 from deid.transformers.common import text_limit
 from deid.transformers.structured import inner, nested
-from deid.transformers.support import SCHEMA
 
 
 def _path_sql(steps: tuple[str, ...]) -> str:

@@ -1,4 +1,4 @@
-"""SQL support objects that transformers call inside the working copy, and the session key.
+"""The support objects the SQL forms call inside the working copy (schema `_deid`), and the session's key.
 
 The keyed PRF (deid.transformers.keying: `prf(m) = SHA-256(K || m)`) in SQL: PostgreSQL's built-in
 `sha256()` (C), so no extension is needed and the same SQL runs on every supported server, and it costs one
