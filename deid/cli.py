@@ -244,17 +244,25 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from deid.config import EnvSettings
     from deid.run import parse_date
     from deid.steps.guard import check_no_run_under_way, guarded
-    from deid.steps.publish import rollback
+    from deid.steps.places import place_for
 
-    db = _config(args).database(args.database)
+    config = _config(args)
+    db = config.database(args.database)
     server = EnvSettings().connection(db.staging_server)
     to = parse_date(args.to) if args.to else None
     with guarded(server, db.staging_name) as repaired:
         _say_repaired(repaired)
-        check_no_run_under_way(server, db.staging_name, _cli_holder())
-        restored = rollback(server, db.staging_name, to)
-    print(f"{db.staging_name} is now the copy of {restored}")
+        place = place_for(config, args.database, EnvSettings())
+        if db.server_copies is None:
+            check_no_run_under_way(server, db.staging_name, _cli_holder())
+        restored = place.rollback(to)
+    print(f"{_published_name(db)} is now the copy of {restored}")
     return 0
+
+
+def _published_name(db) -> str:
+    """The name staging users connect to: the staging database, or the DNS name of server copies."""
+    return db.server_copies.record_name if db.server_copies is not None else db.staging_name
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
@@ -263,24 +271,15 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     A working copy that belongs to an Airflow run is left alone unless --force: use it only when that run is
     over (failed without its cleanup task)."""
     from deid.config import EnvSettings
-    from deid.lock import check_holder
-    from deid.steps.copies import admin, copies_on, drop_database
     from deid.steps.guard import guarded
+    from deid.steps.places import place_for
 
-    db = _config(args).database(args.database)
+    config = _config(args)
+    db = config.database(args.database)
     server = EnvSettings().connection(db.staging_server)
-    dropped = []
     with guarded(server, db.staging_name) as repaired:
         _say_repaired(repaired)
-        with admin(server) as c:
-            for copy in copies_on(c, db.staging_name):
-                if copy.role != "work":
-                    continue
-                state = copy.state
-                if not args.force:
-                    check_holder(state.holder if state else None, _cli_holder(), copy.name)
-                drop_database(c, copy.name)
-                dropped.append(copy.name)
+        dropped = place_for(config, args.database, EnvSettings()).drop_work(_cli_holder(), args.force)
     dropped += _drop_preview_leftovers(db.engine, server)
     print(f"dropped {', '.join(dropped)}" if dropped else f"{db.staging_name} has no working copy")
     return 0
@@ -321,15 +320,16 @@ def _say_repaired(repaired: list[str]) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     """What is published for a database, since when, from which rules, with which offsets; and kept copies."""
     from deid.config import EnvSettings
-    from deid.steps.publish import status
+    from deid.steps.places import place_for
 
     config = _config(args)
     db = config.database(args.database)
     server = EnvSettings().connection(db.staging_server)
-    info = status(server, db.staging_name)
+    place = place_for(config, args.database, EnvSettings())
+    info = place.status()
     info["repaired"] = _repair_if_idle(server, db.staging_name)
     if info["repaired"]:
-        info = {**status(server, db.staging_name), "repaired": info["repaired"]}
+        info = {**place.status(), "repaired": info["repaired"]}
     _attach_records(info, config, args.database)
     if args.json:
         import json
@@ -390,6 +390,7 @@ def format_status(info: dict) -> str:
         ("published", [info.get("published")]),
         ("kept", info.get("kept", [])),
         ("working", info.get("work", [])),
+        ("unreadable", info.get("unknown", [])),  # server copies whose note could not be read
     ):
         for copy in filter(None, copies):
             meta = copy.get("metadata") or {}
