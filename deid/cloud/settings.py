@@ -88,7 +88,11 @@ def parse_server_copies(
     )
     if not isinstance(section, dict):
         problems.append(
-            source.problem(where, f"clone: {clone} needs a '{clone}:' section (a mapping)", example)
+            source.problem(
+                where if clone in spec else (*path, "clone"),
+                f"clone: {clone} needs a '{clone}:' section (a mapping)",
+                example,
+            )
         )
         return None, problems
     allowed = (key, *COMMON_KEYS, *(AURORA_KEYS if clone == "aurora" else ()))
