@@ -1,8 +1,10 @@
 """The plan: every decision the scrub will take, made from the rules and the schema, before anything runs.
 
-`deid plan` prints it; the scrub step executes exactly these statements. A table with columns to transform
-becomes one set-based UPDATE (the table is rewritten once, whatever the number of columns); a table whose
-columns are all kept is not touched; `copy: schema_only` tables are emptied.
+`deid plan` prints it; the scrub step executes exactly these decisions. A table whose columns are all kept is
+not touched; `copy: schema_only` tables are emptied; a table with columns to transform is rewritten once,
+whatever the number of columns. Where the engine runs SQL forms (Capabilities.sql_forms), the plan also
+carries the statements its backend wrote for each table (Backend.column_sql, Backend.table_statements); it
+writes none itself.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import Any
 from deid.backends import Backend, backend_for
 from deid.rules import coverage
 from deid.rules.model import ColumnRule, RowLimit, RuleFile, TableRule, Waiver
-from deid.rules.targets import quote_table
 from deid.schema import Column, Schema, Table
 from deid.transformers import get
 
@@ -54,7 +55,7 @@ class TablePlan:
     row_estimate: int = 0
     keep_rows_limit: RowLimit = field(default_factory=RowLimit)  # how many rows the condition may keep
     # Around the statement, in its transaction: triggers fired (recompute) or silenced for the rewrite, and
-    # put back as they were afterwards (session_replication_role = replica already silences most).
+    # put back as they were afterwards (the scrub's preamble already silences most).
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     # triggers the rules say to recompute: they must fire on every rewritten row (so the table is rewritten
@@ -158,14 +159,13 @@ def build_plan(rules: RuleFile, schema: Schema) -> Plan:
 
 def _table_plan(table: Table, rule: TableRule, backend: Backend) -> tuple[TablePlan, set[str]]:
     """The table's decisions, and where the engine runs the transformers' SQL forms
-    (Capabilities.sql_forms), the statements that carry them out; other engines stream every rewritten
-    column through its vector form and read only the decisions."""
-    sql_forms = backend.capabilities.sql_forms
+    (Capabilities.sql_forms), the statements its backend writes to carry them out; other engines stream every
+    rewritten column through its vector form and read only the decisions."""
     if rule.copy == "schema_only":
         actions = tuple(
             ColumnAction(c.name, c.data_type, NO_ROWS, {}, "copy: schema_only", None) for c in table.columns
         )
-        emptying = f"TRUNCATE TABLE {quote_table(table.qualified)} CASCADE" if sql_forms else None
+        emptying = backend.table_statements(table, rule, (), None).statement
         return TablePlan(table.qualified, rule.copy, actions, None, emptying, table.row_estimate), set()
     actions, needs = [], set()
     for column in table.columns:
@@ -176,8 +176,8 @@ def _table_plan(table: Table, rule: TableRule, backend: Backend) -> tuple[TableP
         needs |= used
     condition = rule.keep_rows_where.render(backend) if rule.keep_rows_where else None
     touched = any(a.rewrites for a in actions)
-    statement = _update(table, actions, condition) if sql_forms else None
-    before, after = _trigger_states(table, rule) if statement else ((), ())
+    sets = [(a.column, a.sql) for a in actions if a.sql is not None]
+    statements = backend.table_statements(table, rule, sets, condition)
     declared = {t.name: t.action for t in rule.triggers}
     recomputed = tuple(t.name for t in table.triggers if declared.get(t.name) == "recompute")
     plan = TablePlan(
@@ -185,46 +185,15 @@ def _table_plan(table: Table, rule: TableRule, backend: Backend) -> tuple[TableP
         rule.copy,
         tuple(actions),
         condition,
-        statement,
+        statements.statement,
         table.row_estimate,
         rule.keep_rows_at_most,
-        before,
-        after,
+        statements.before,
+        statements.after,
         recomputed if touched else (),
         rule.keep_rows_where.columns if rule.keep_rows_where else (),
     )
     return plan, needs
-
-
-_ENABLE = {
-    "origin": "ENABLE TRIGGER",
-    "replica": "ENABLE REPLICA TRIGGER",
-    "always": "ENABLE ALWAYS TRIGGER",
-    "disabled": "DISABLE TRIGGER",
-}
-
-
-def _trigger_states(table: Table, rule: TableRule) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The scrub session runs with session_replication_role = replica, which silences ordinary triggers but
-    not those enabled ALWAYS or REPLICA: those are disabled for the rewrite. A trigger the rules say to
-    recompute is enabled ALWAYS for it, so it derives its columns from the scrubbed values. Each is put back
-    in its own state afterwards, in the same transaction."""
-    before, after = [], []
-    for trigger in table.triggers:
-        declared = rule.trigger(trigger.name)
-        recompute = declared is not None and declared.action == "recompute"
-        if recompute:
-            wanted = "always"
-        elif trigger.enabled in ("always", "replica"):
-            wanted = "disabled"
-        else:
-            continue
-        if wanted == trigger.enabled:
-            continue
-        target = f"ALTER TABLE {quote_table(table.qualified)} "
-        before.append(target + f"{_ENABLE[wanted]} {_q(trigger.name)}")
-        after.append(target + f"{_ENABLE[trigger.enabled]} {_q(trigger.name)}")
-    return tuple(before), tuple(after)
 
 
 def _column_action(
@@ -239,21 +208,6 @@ def _column_action(
         ),
         set(transformer.dictionaries) if sql else set(),
     )
-
-
-def _update(table: Table, actions: list[ColumnAction], condition: str | None) -> str | None:
-    sets = [f"    {_q(a.column)} = {a.sql}" for a in actions if a.sql is not None]
-    if not sets:
-        return None
-    statement = f"UPDATE {quote_table(table.qualified)} SET\n" + ",\n".join(sets)
-    if condition:
-        # IS NOT TRUE: a row whose condition is NULL is scrubbed, so an unknown never exempts a row
-        statement += f"\nWHERE ({condition}) IS NOT TRUE"
-    return statement
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def how_rewritten(table_plan: TablePlan) -> str:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from deid.expect.free_text import Identifier
     from deid.expect.leaks import Compared
     from deid.plan import Plan, TablePlan
+    from deid.rules.model import TableRule
     from deid.schema import Column, ForeignKey
 
 
@@ -61,6 +62,17 @@ class Capabilities:
     sql_forms: bool = False
     # the longest database name the engine keeps whole: a staging name plus deid's suffixes must fit
     max_identifier_bytes: int = 30
+
+
+@dataclass(frozen=True)
+class TableStatements:
+    """What a plan runs for one table where the engine runs SQL forms: the statement that rewrites (or
+    empties) it, and the statements run before and after it in its transaction (triggers set and put back).
+    None: the table is not touched by a statement."""
+
+    statement: str | None = None
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
 
 
 class PreviewSupport(Protocol):
@@ -517,6 +529,14 @@ class Backend:
         statement sets, and what the stream computes for a column without a vector form. None where the
         engine runs no SQL forms (Capabilities.sql_forms): its scrub streams every rewritten column."""
         return None
+
+    def table_statements(
+        self, table: Table, rule: TableRule, sets: Sequence[tuple[str, str]], condition: str | None
+    ) -> TableStatements:
+        """The plan's statements for `table`: its columns set to their SQL (column, column_sql) but on the
+        rows the rendered `condition` keeps, or the table emptied for `copy: schema_only`. Nothing where the
+        engine runs no SQL forms: its scrub works from the plan's decisions."""
+        return TableStatements()
 
     # --- how the engine spells what deid writes itself (row conditions, names) ---
 

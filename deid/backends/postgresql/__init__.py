@@ -63,6 +63,11 @@ class PostgresqlBackend(Backend):
 
         return column_sql(table, column, transformer, params)
 
+    def table_statements(self, table, rule, sets, condition):
+        from deid.backends.postgresql.statements import table_statements
+
+        return table_statements(table, rule, sets, condition)
+
     def rebase_database(
         self, connection: sa.Connection, schema: Schema, logical_date: dt.date
     ) -> dict[str, dict]:
