@@ -60,9 +60,10 @@ class MysqlBackend(Backend):
         return refused(original)
 
     def is_scrub_table(self, table: Table) -> bool:
-        from deid.backends.mysql.scrub_ledger import LEDGER, TRIGGERS
+        from deid.backends.mysql.rebuild import is_rebuild_table
+        from deid.backends.mysql.scrub_ledger import TABLES
 
-        return table.name in (LEDGER, TRIGGERS)
+        return table.name in TABLES or is_rebuild_table(table.name)
 
     def quote_identifier(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"

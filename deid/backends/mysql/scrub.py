@@ -26,7 +26,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from deid.backends.mysql import scrub_ledger, stream, textforms, triggers_off
+from deid.backends.mysql import rebuild, scrub_ledger, stream, textforms, triggers_off
 from deid.backends.mysql.types import quote_identifier
 from deid.backends.scrubbing import Progress, Scrubbing, TableResult
 from deid.dberrors import retell
@@ -84,7 +84,7 @@ def prepare_scrub(
     units = []
     for table_plan in _wanted(plan, tables):
         if table_plan.copy == "full":
-            _stream_of(schema, table_plan)  # refuses a column without a vector form, a table without a key
+            _way_of(schema, table_plan)  # refuses a column without a vector form, a table it cannot rebuild
         units.append(table_plan.table)
     with _session(engine) as connection:
         try:
@@ -152,18 +152,60 @@ def _scrub_table(
             with _transaction(connection):
                 scrub_ledger.note(connection, plan, table_plan.table, int(rows or 0))
             return TableResult(table_plan.table, int(rows or 0), time.monotonic() - started, "emptied")
-        rows, tallies = _stream_table(engine, connection, plan, schema, table_plan, key)
+        way = _way_of(schema, table_plan)
+        if isinstance(way, rebuild.Rebuilt):
+            rows, tallies = _rebuild_table(engine, connection, plan, table_plan, way, key)
+            action = "rebuilt"
+        else:
+            rows, tallies = _stream_table(engine, connection, plan, table_plan, way, key)
+            action = "streamed"
     except sa.exc.DBAPIError as exc:
         raise retell(exc, f"scrub of {table_plan.table}") from None
-    return TableResult(table_plan.table, rows, time.monotonic() - started, "streamed", tallies=tallies)
+    return TableResult(table_plan.table, rows, time.monotonic() - started, action, tallies=tallies)
+
+
+def _rebuild_table(
+    engine: sa.Engine,
+    connection: sa.Connection,
+    plan: Plan,
+    table_plan: TablePlan,
+    rebuilt: rebuild.Rebuilt,
+    key: Key,
+) -> tuple[int, dict | None]:
+    """One table rebuilt (rebuild.py): static rows checked, rows streamed into a new table, the swap, the
+    ledger's row. A retry that finds the new table complete only swaps; the tallies of its stream were
+    lost with the killed task (validation then samples the table's columns)."""
+    tallies = None
+    if rebuild.resumed(connection, table_plan.table):
+        rows = rebuild.streamed_rows(connection, rebuilt)
+    else:
+        check_static_rows(connection, table_plan, rebuilt)
+        tally = new_tally(rebuilt.columns)
+        try:
+            with _session(engine) as reader:
+                reader.exec_driver_sql("SET SESSION net_write_timeout = 86400")
+                rows = rebuild.fill(connection, reader, rebuilt, table_plan.table, key, tally)
+            tallies = tally.close()
+        except BaseException:
+            tally.close()
+            raise
+    rebuild.swap(connection, rebuilt, table_plan.table)
+    with _transaction(connection):
+        scrub_ledger.note(connection, plan, table_plan.table, rows, tallies)
+        scrub_ledger.forget_rebuild(connection, table_plan.table)
+    return rows, tallies
 
 
 def _stream_table(
-    engine: sa.Engine, connection: sa.Connection, plan: Plan, schema: Schema, table_plan: TablePlan, key: Key
+    engine: sa.Engine,
+    connection: sa.Connection,
+    plan: Plan,
+    table_plan: TablePlan,
+    streamed: stream.Streamed,
+    key: Key,
 ) -> tuple[int, dict]:
     """One table through the stream: static rows checked, triggers set aside, rows out and back in, one
     UPDATE committed with the ledger's row, triggers created again."""
-    streamed = _stream_of(schema, table_plan)
     check_static_rows(connection, table_plan, streamed)
     triggers_off.set_aside(connection, table_plan.table, streamed.table.name, table_plan.recomputed)
     tally = new_tally(streamed.columns)
@@ -192,14 +234,29 @@ def refusals(schema: Schema, plan: Plan) -> list[str]:
     for table_plan in _wanted(plan, None):
         if table_plan.copy == "full":
             try:
-                _stream_of(schema, table_plan)
+                _way_of(schema, table_plan)
             except TerminalError as refused:
                 found.append(str(refused))
     return found
 
 
-def _stream_of(schema: Schema, table_plan: TablePlan) -> stream.Streamed:
-    return stream.streamed(_table(schema, table_plan.table), table_plan, condition_sql(table_plan))
+def _way_of(schema: Schema, table_plan: TablePlan) -> stream.Streamed | rebuild.Rebuilt:
+    """How a table is rewritten: updated in place by its key (stream.py), or rebuilt (rebuild.py) when it
+    has no key the server reads back; TerminalError when neither can be done."""
+    table = _table(schema, table_plan.table)
+    columns = stream.rewritten_columns(table, table_plan)
+    condition = condition_sql(table_plan)
+    key = stream.usable_key(table)
+    if key is not None:
+        return stream.Streamed(table, key, columns, condition)
+    refused = rebuild.refusal(schema, table, table_plan)
+    if refused:
+        raise TerminalError(
+            f"{table_plan.table} has no primary key and no unique key over NOT NULL columns (of a type the "
+            f"server reads back) to write its rows back by, so the scrub would rebuild it; but {refused}. "
+            "Add a primary key to the table, or copy it schema_only"
+        )
+    return rebuild.Rebuilt(table, columns, condition)
 
 
 def _table(schema: Schema, key: str) -> Table:
@@ -214,7 +271,9 @@ def condition_sql(table_plan: TablePlan) -> str | None:
     return table_plan.keep_rows_where or None
 
 
-def check_static_rows(connection: sa.Connection, table_plan: TablePlan, streamed: stream.Streamed) -> None:
+def check_static_rows(
+    connection: sa.Connection, table_plan: TablePlan, streamed: stream.Streamed | rebuild.Rebuilt
+) -> None:
     """TerminalError naming the table and the counts when its condition keeps more rows than its limit."""
     if not streamed.keep_rows_where:
         return

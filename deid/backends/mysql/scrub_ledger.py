@@ -1,11 +1,15 @@
-"""The MySQL scrub's ledger inside the working copy: which plan scrubs it, which tables are done, and the
-triggers set aside while a table is rewritten. Both tables are InnoDB and dropped by finish_scrub.
+"""The MySQL scrub's ledger inside the working copy: which plan scrubs it, which tables are done, the
+triggers set aside while a table is rewritten, and the tables being rebuilt (rebuild.py). All are InnoDB and
+dropped by finish_scrub.
 
 `_deid_scrubbed` holds one row for the plan (table_key '') and one per table, written in the transaction
 of the table's UPDATE, so a table's row exists exactly when its rewrite committed: a retried task skips it,
 never scrubbing a table twice. `_deid_triggers` holds the definition of each trigger the scrub dropped, from
 before it is dropped until it is created again, so a scrub killed in between leaves them to be restored
 (DDL commits on its own in MySQL: no transaction could hold both the drop and the re-creation).
+`_deid_rebuilds` holds, for each table being rebuilt, its definition as it was (SHOW CREATE TABLE, before its
+foreign keys were moved to the new table) and how far the rebuild got, so a retry knows which table holds
+which rows (rebuild.py).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from deid.plan import Plan
 
 LEDGER = "_deid_scrubbed"
 TRIGGERS = "_deid_triggers"
-TABLES = (LEDGER, TRIGGERS)
+REBUILDS = "_deid_rebuilds"
+TABLES = (LEDGER, TRIGGERS, REBUILDS)
 _PLAN_ROW = ""  # the ledger's row for the plan's digest (no table has an empty name)
 
 DDL = (
@@ -39,6 +44,11 @@ DDL = (
     character_set_client varchar(64) NOT NULL,
     collation_connection varchar(64) NOT NULL,
     PRIMARY KEY (table_key, name)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin""",
+    f"""CREATE TABLE IF NOT EXISTS `{REBUILDS}` (
+    table_key varchar(512) NOT NULL PRIMARY KEY,
+    state varchar(16) NOT NULL,
+    definition longtext NOT NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin""",
 )
 
@@ -116,3 +126,30 @@ def exists(connection: sa.Connection) -> bool:
             {"t": LEDGER},
         ).scalar()
     )
+
+
+def rebuild_state(connection: sa.Connection, table: str) -> tuple[str, str] | None:
+    """(state, definition) of a table's rebuild under way, or None."""
+    row = connection.execute(
+        sa.text(f"SELECT state, definition FROM `{REBUILDS}` WHERE table_key = :t"), {"t": table}
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def note_rebuild(connection: sa.Connection, table: str, state: str, definition: str | None = None) -> None:
+    """A rebuild's state: `filling` (with the table's definition as it was) or `swapping` (the new table is
+    complete); the caller's session autocommits, so the state is on disk before the step it announces."""
+    if definition is not None:
+        connection.execute(
+            sa.text(f"INSERT INTO `{REBUILDS}` (table_key, state, definition) VALUES (:t, :s, :d)"),
+            {"t": table, "s": state, "d": definition},
+        )
+    else:
+        connection.execute(
+            sa.text(f"UPDATE `{REBUILDS}` SET state = :s WHERE table_key = :t"), {"t": table, "s": state}
+        )
+
+
+def forget_rebuild(connection: sa.Connection, table: str) -> None:
+    """The rebuild is over (in the transaction that notes the table done)."""
+    connection.execute(sa.text(f"DELETE FROM `{REBUILDS}` WHERE table_key = :t"), {"t": table})

@@ -63,9 +63,9 @@ class Streamed:
         return quote_identifier(self.table.name)
 
 
-def streamed(table: Table, table_plan: TablePlan, keep_rows_where: str | None) -> Streamed:
-    """The table's stream; TerminalError naming table.column when a rewritten column has no vector form
-    (there are no SQL forms on this engine), or naming the table when it has no key to write rows back by."""
+def rewritten_columns(table: Table, table_plan: TablePlan) -> list[StreamedColumn]:
+    """The table's rewritten columns, each with its vector form; TerminalError naming table.column when one
+    has none (there are no SQL forms on this engine)."""
     held = unvectorized(table, table_plan.actions)
     if held:
         named = ", ".join(f"{table_plan.table}.{c}" for c in held)
@@ -73,22 +73,20 @@ def streamed(table: Table, table_plan: TablePlan, keep_rows_where: str | None) -
             f"{named}: the transformer has no vector form, and the MySQL/MariaDB scrub has no SQL forms to "
             "fall back on; choose a transformer with a vector form (deid transformers) for it"
         )
-    key = row_key(table)
-    if key is None:
-        raise TerminalError(
-            f"{table_plan.table} has no primary key and no unique key over NOT NULL columns, so the scrub "
-            "cannot write its rows back to their places; add a primary key to the table, or copy it "
-            "schema_only"
-        )
-    for column in key:
-        refused = textforms.key_refused(column)
-        if refused:
-            raise TerminalError(f"{table_plan.table}.{column.name} is the table's key, but {refused}")
     # the vector forms read PostgreSQL's spelling of each type (real or double precision, numeric(p,s))
     spelled = replace(
         table, columns=tuple(replace(c, data_type=textforms.vector_type(c)) for c in table.columns)
     )
-    return Streamed(table, key, streamed_columns(spelled, table_plan.actions), keep_rows_where)
+    return streamed_columns(spelled, table_plan.actions)
+
+
+def usable_key(table: Table) -> tuple[Column, ...] | None:
+    """The key the UPDATE finds rows by (row_key), unless a column of it has no text the server reads back
+    as the same value (BIT, geometries): None when there is none (the table is rebuilt instead)."""
+    key = row_key(table)
+    if key is None or any(textforms.key_refused(c) for c in key):
+        return None
+    return key
 
 
 def row_key(table: Table) -> tuple[Column, ...] | None:
@@ -113,17 +111,17 @@ def stream_into_staging(
     fields = [textforms.key_sql(c) for c in stream.key]
     fields += [textforms.read_sql(stream.table.column(n)) for n in names]  # type: ignore[arg-type]
     where = f" WHERE ({stream.keep_rows_where}) IS NOT TRUE" if stream.keep_rows_where else ""
-    select = f"SELECT CONCAT_WS(',', {', '.join(_csv_field(f) for f in fields)}) FROM {stream.sql}{where}"
+    select = f"SELECT CONCAT_WS(',', {', '.join(csv_field(f) for f in fields)}) FROM {stream.sql}{where}"
     insert = f"INSERT INTO {STAGING} ({', '.join([*keys, *values])}) VALUES "
     hexed = [c.kind is Kind.BYTEA for c in stream.key]
     rows = 0
-    for batch in _batches(reader, select, [*keys, *names]):
+    for batch in batches(reader, select, [*keys, *names]):
         new = transform(batch, columns, key)
         for c, out in zip(columns, new, strict=True):
             tally.add(c.name, batch.column(c.name), out)
-        literals = [_literals(batch.column(k), h) for k, h in zip(keys, hexed, strict=True)]
-        literals += [_literals(out) for out in new]
-        _execute(writer, insert + _rows_sql(literals))
+        quoted = [literals(batch.column(k), h) for k, h in zip(keys, hexed, strict=True)]
+        quoted += [literals(out) for out in new]
+        execute(writer, insert + rows_sql(quoted))
         rows += batch.num_rows
     pa.default_memory_pool().release_unused()
     return rows
@@ -143,11 +141,11 @@ def apply_staging(writer: sa.Connection, stream: Streamed) -> None:
         for c in stream.table.columns
         if c.on_update and c.name not in rewritten
     ]
-    _execute(writer, f"UPDATE {stream.sql} AS t JOIN {STAGING} AS s ON {on} SET {', '.join(sets)}")
+    execute(writer, f"UPDATE {stream.sql} AS t JOIN {STAGING} AS s ON {on} SET {', '.join(sets)}")
 
 
 def drop_staging(writer: sa.Connection) -> None:
-    _execute(writer, f"DROP TEMPORARY TABLE IF EXISTS {STAGING}")
+    execute(writer, f"DROP TEMPORARY TABLE IF EXISTS {STAGING}")
 
 
 def _create_staging(writer: sa.Connection, stream: Streamed, keys: list[str], values: list[str]) -> None:
@@ -156,19 +154,19 @@ def _create_staging(writer: sa.Connection, stream: Streamed, keys: list[str], va
     drop_staging(writer)
     listed = ", ".join(f"{quote_identifier(c.name)} AS {k}" for c, k in zip(stream.key, keys, strict=True))
     texts = ", ".join(f"{v} longtext CHARACTER SET utf8mb4 NULL" for v in values)
-    _execute(
+    execute(
         writer,
         f"CREATE TEMPORARY TABLE {STAGING} (PRIMARY KEY ({', '.join(keys)}), {texts}) ENGINE = InnoDB "
         f"AS SELECT {listed} FROM {stream.sql} LIMIT 0",
     )
 
 
-def _csv_field(sql: str) -> str:
+def csv_field(sql: str) -> str:
     """A CSV field of the value of `sql`: quoted, quotes doubled; NULL as an empty unquoted field."""
     return f"IFNULL(CONCAT('\"', REPLACE(CONVERT({sql} USING utf8mb4), '\"', '\"\"'), '\"'), '')"
 
 
-def _literals(values: pa.Array, hexed: bool = False) -> pa.Array:
+def literals(values: pa.Array, hexed: bool = False) -> pa.Array:
     """Each value as an SQL string literal (backslash escapes, as the session's sql_mode reads them), NULL
     as NULL; a key of a binary column from its hex text."""
     text = pc.cast(values, pa.string())
@@ -181,14 +179,14 @@ def _literals(values: pa.Array, hexed: bool = False) -> pa.Array:
     return pc.fill_null(quoted, "NULL")
 
 
-def _rows_sql(literals: list[pa.Array]) -> str:
+def rows_sql(quoted: list[pa.Array]) -> str:
     """`(a, b), (c, d), ...` of the columns' literals, joined by Arrow."""
-    rows = pc.binary_join_element_wise("(", pc.binary_join_element_wise(*literals, ", "), ")", "")
+    rows = pc.binary_join_element_wise("(", pc.binary_join_element_wise(*quoted, ", "), ")", "")
     listed = pa.ListArray.from_arrays(pa.array([0, len(rows)], pa.int32()), rows)
     return pc.binary_join(listed, ", ")[0].as_py()
 
 
-def _execute(connection: sa.Connection, sql: str) -> None:
+def execute(connection: sa.Connection, sql: str) -> None:
     """A statement through the driver's own cursor, without parameters (a value's % is no placeholder)."""
     with connection.connection.dbapi_connection.cursor() as cursor:
         cursor.execute(sql)
@@ -206,7 +204,7 @@ def _arrow_errors_retold() -> Iterator[None]:
         ) from None
 
 
-def _batches(reader: sa.Connection, select: str, names: list[str]) -> Iterator[pa.RecordBatch]:
+def batches(reader: sa.Connection, select: str, names: list[str]) -> Iterator[pa.RecordBatch]:
     """The rows of `select` (one CSV line each) as record batches of string columns named `names`."""
     cursor = reader.connection.dbapi_connection.cursor(pymysql.cursors.SSCursor)
     try:

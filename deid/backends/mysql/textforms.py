@@ -89,6 +89,33 @@ def key_refused(column: Column) -> str | None:
     return None
 
 
+def carry_sql(column: Column) -> str:
+    """A column's value as text from which carry_write makes the very same value (a rebuilt table's columns
+    that are not rewritten): bytes and geometries (SRID and WKB, as a dump writes them) in hex, BIT in
+    binary digits, FLOAT widened to DOUBLE (its shortest exact text reads back as the same float); the rest
+    is the server's own text, which it reads back as it was (dates with every declared digit, TIMESTAMP in
+    the session's UTC)."""
+    q = quote_identifier(column.name)
+    base = base_type(column)
+    if column.kind is Kind.BYTEA or base in _SPATIAL:
+        return f"HEX({q})"
+    if base == "bit":
+        return f"BIN({q})"
+    if column.kind is Kind.FLOAT:
+        return f"CAST({q} AS DOUBLE)"
+    return q
+
+
+def carry_write(column: Column, staged: str) -> str:
+    """The value again from carry_sql's text `staged`."""
+    base = base_type(column)
+    if column.kind is Kind.BYTEA or base in _SPATIAL:
+        return f"UNHEX({staged})"
+    if base == "bit":
+        return f"CAST(CONV({staged}, 2, 10) AS UNSIGNED)"
+    return staged
+
+
 def write_sql(column: Column, staged: str) -> str:
     """The column's new value from `staged`, the SQL of a vector form's output text."""
     base = base_type(column)

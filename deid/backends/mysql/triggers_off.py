@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from deid.backends.mysql.scrub_ledger import TRIGGERS
 from deid.backends.mysql.types import quote_identifier
 
-_UPDATE_TRIGGERS = sa.text("""
+_TRIGGERS = sa.text("""
 SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS
-WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = :t AND EVENT_MANIPULATION = 'UPDATE'
-ORDER BY ACTION_TIMING, ACTION_ORDER
-""")
+WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = :t AND EVENT_MANIPULATION IN :events
+ORDER BY EVENT_MANIPULATION, ACTION_TIMING, ACTION_ORDER
+""").bindparams(sa.bindparam("events", expanding=True))
 _EXISTS = sa.text(
     "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = :n"
 )
@@ -30,10 +30,15 @@ _EXISTS = sa.text(
 _ORDER = re.compile(r"\bFOR\s+EACH\s+ROW\s+(?:FOLLOWS|PRECEDES)\s+(?:`(?:[^`]|``)+`|[\w$]+)", re.I)
 
 
-def set_aside(connection: sa.Connection, table_key: str, table: str, keep: tuple[str, ...]) -> list[str]:
-    """Drop the UPDATE triggers of `table` (but those in `keep`: the rules say they recompute), their
-    definitions committed to the ledger first; returns their names. `connection` autocommits."""
-    names = [n for n in connection.execute(_UPDATE_TRIGGERS, {"t": table}).scalars() if n not in set(keep)]
+def set_aside(
+    connection: sa.Connection, table_key: str, table: str, keep: tuple[str, ...], every_event: bool = False
+) -> list[str]:
+    """Drop the UPDATE triggers of `table` (every trigger with `every_event`: a rebuilt table's move with
+    it and would be dropped with it), but those in `keep` (the rules say they recompute), their definitions
+    committed to the ledger first; returns their names. `connection` autocommits."""
+    events = ["INSERT", "UPDATE", "DELETE"] if every_event else ["UPDATE"]
+    found = connection.execute(_TRIGGERS, {"t": table, "events": events}).scalars()
+    names = [n for n in found if n not in set(keep)]
     for position, name in enumerate(names):
         shown = connection.exec_driver_sql(f"SHOW CREATE TRIGGER {quote_identifier(name)}").mappings().one()
         connection.execute(
