@@ -183,7 +183,8 @@ CANONICAL = [
 
 @pytest.mark.parametrize(("sql_type", "kind", "values"), CANONICAL, ids=[c[0] for c in CANONICAL])
 def test_canonical_is_the_text_of_the_sql_canonical(db: sa.Engine, sql_type, kind, values):  # noqa: F811
-    """keys.canonical gives, as text, what common.canonical's SQL gives: the keyed message's value part."""
+    """keys.canonical gives, as text, what the SQL forms' canonical (forms.common) gives: the keyed message's
+    value part."""
     name = vector_oracle.table()
     make_table(db, name, sql_type, values)
     value = canonical(sql_target(target(sql_type, kind), '"v"'))

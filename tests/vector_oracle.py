@@ -1,5 +1,6 @@
 """The oracle of the vector forms: on a real server, a vector form must give exactly what the transformer's
-SQL form gives for the same values, salt and parameters (deid.transformers.base: both forms, one output).
+SQL form (deid.backends.postgresql.forms) gives for the same values, salt and parameters: both forms, one
+output.
 
 `check(db, case)` makes a table of the case's values, runs the SQL form (test_transformers_pg.transform),
 runs the vector form over the values read as text under the stream's pinned settings, lets the server cast

@@ -1,4 +1,5 @@
-"""The transformer registry: every transformer deid knows, by name.
+"""The transformer registry: every transformer deid knows, by name, each a definition and its vector form
+(base.py says what they are). An engine's SQL forms live with its backend, keyed by these names.
 
 The list is explicit (no registration by import side effect): a transformer exists when it is in a module's
 TRANSFORMERS tuple and that tuple is listed here.

@@ -21,15 +21,9 @@ from deid.names import quote_ident
 from deid.rules.targets import target_for
 from deid.schema import Column, Table
 
-FORMS: dict[str, SqlForm] = {
-    **basic.FORMS,
-    **masking.FORMS,
-    **hashing.FORMS,
-    **fake.FORMS,
-    **dates.FORMS,
-    **numeric.FORMS,
-    **structured.FORMS,
-}
+_MODULES = (basic, masking, hashing, fake, dates, numeric, structured)
+FORMS: dict[str, SqlForm] = {name: sql for module in _MODULES for name, sql in module.FORMS.items()}
+assert len(FORMS) == sum(len(m.FORMS) for m in _MODULES), "two modules give a form of the same transformer"
 
 
 def form(transformer: str) -> SqlForm:
