@@ -27,6 +27,8 @@ from deid.preview.access import PreviewAccess, parse_preview
 from deid.records.config import RecordsConfig, parse_records
 from deid.suggest import did_you_mean
 
+# sections an engine's cloner reads itself (its `parse_section`): `reflink:` (a copied data directory)
+CLONER_SECTIONS = ("reflink",)
 DATABASE_KEYS = (
     "engine",
     "production",
@@ -35,6 +37,7 @@ DATABASE_KEYS = (
     "clone",
     "aurora",
     "rds_snapshot",
+    "reflink",
     "migrations",
     "retention",
     "scrub_sessions",
@@ -195,9 +198,10 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
     # where the server can copy a database itself, that is the default: no row moves through a client
     instant = engine in engines and backend_for(engine).capabilities.instant_clone
     clone = spec.get("clone", "template" if instant else "dump")
-    from deid.cloners import (
+    from deid.cloners import (  # here: the cloners import the run context, which imports this module
+        cloner_for,
         cloner_names,
-    )  # here: the cloners import the run context, which imports this module
+    )
 
     clone_methods = cloner_names(engine) if engine in engines else ()
     if clone_methods and clone not in clone_methods:
@@ -210,6 +214,21 @@ def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Prob
         )
     server_copies, found = parse_server_copies(source, path, spec, str(clone))
     problems += found
+    parse_section = (
+        getattr(cloner_for(clone, engine), "parse_section", None) if clone in clone_methods else None
+    )
+    if parse_section is not None:
+        server_copies, found = parse_section(source, path, spec, str(clone))
+        problems += found
+    for other in CLONER_SECTIONS:
+        if other in spec and other != clone and parse_section is None:
+            problems.append(
+                source.problem(
+                    (*path, other),
+                    f"'{other}:' is read only with clone: {other}, and this database clones with '{clone}'",
+                    f"set clone: {other}, or remove the {other} section",
+                )
+            )
     whole = functools.partial(_whole, source, path, spec, problems)
     retention = whole("retention", 3, 0, None, "the number of previous staging copies kept for rollback")
     sessions = whole(

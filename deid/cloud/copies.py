@@ -188,7 +188,11 @@ SOURCES = {"aurora": AuroraSource, "rds_snapshot": RdsSnapshotSource}
 
 def connect(settings: ServerCopies) -> tuple[ServerSource, Pointer]:
     """The source and pointer of `settings`, on boto3 clients of its region (credentials and the endpoint
-    URL as boto3 finds them: the worker's role, AWS_ENDPOINT_URL)."""
+    URL as boto3 finds them: the worker's role, AWS_ENDPOINT_URL). Settings of copies that are not AWS's (a
+    data directory copied on this host: `clone: reflink`) make their own source and pointer."""
+    own = getattr(settings, "connect", None)
+    if own is not None:
+        return own()
     import boto3
 
     with aws("connecting to", f"AWS in region {settings.region or '(boto3 default)'}"):

@@ -32,5 +32,10 @@ def clone_url(
     """
     where = resolve(endpoint) if resolve else endpoint
     url = sa.make_url(connection_url).set(host=where.host, port=where.port)
+    if where.host.startswith("/"):  # a Unix socket's folder (a server deid runs on this host), in the query
+        # (URL.set ignores None, so the tuple's own _replace clears host and port)
+        url = url._replace(host=None, port=None).update_query_dict(
+            {"host": where.host, "port": str(where.port)}
+        )
     database = where.database or database
     return url.set(database=database) if database is not None else url

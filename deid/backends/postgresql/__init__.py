@@ -105,6 +105,7 @@ class PostgresqlBackend(Backend):
     cloners = {
         "template": "deid.backends.postgresql.cloners.template:TemplateCloner",
         "dump": "deid.backends.postgresql.cloners.dump:DumpCloner",
+        "reflink": "deid.backends.postgresql.cloners.datadir_place:ReflinkCloner",
     }
 
     def diagnose(self, original: BaseException) -> Diagnosis:

@@ -31,6 +31,7 @@ from deid.backends.postgresql.cloners.cluster import Binaries, controldata
 from deid.errors import ConfigError, TransientError
 
 HBA, IDENT = "deid_hba.conf", "deid_ident.conf"
+PUBLISHED_HBA = "deid_hba_published.conf"
 LOG = "deid_server.log"
 BEGIN = "# deid: begin (rewritten each time deid starts this copy)"
 END = "# deid: end"
@@ -57,7 +58,14 @@ class Serving:
     port: int
     listen_addresses: str = ""
     socket_dir: Path | None = None  # None: the data directory itself
-    ssl: bool = False
+    ssl: bool | None = False  # None: as the copy's own files say (a published copy)
+    hba_file: str = HBA  # in the data directory
+
+
+def published(port: int, listen_addresses: str) -> Serving:
+    """How a published copy serves: staging users over TCP with the source's pg_hba.conf rules, deid
+    through the socket (see prepare_published)."""
+    return Serving(port, listen_addresses, ssl=None, hba_file=PUBLISHED_HBA)
 
 
 @dataclass(frozen=True)
@@ -103,16 +111,17 @@ def settings(datadir: Path, serving: Serving) -> dict[str, str]:
             f"{socket_dir} is too long a path for the copy's Unix socket (at most {SOCKET_PATH_MAX} bytes "
             "with its name): choose a shorter folder for the copies"
         )
+    ssl = {} if serving.ssl is None else {"ssl": "on" if serving.ssl else "off"}
     return {
         "port": str(serving.port),
         "listen_addresses": serving.listen_addresses,
         "unix_socket_directories": str(socket_dir),
-        "unix_socket_permissions": "0700" if not serving.listen_addresses else "0777",
-        "ssl": "on" if serving.ssl else "off",
+        "unix_socket_permissions": "0700",  # deid's way in, published or not: staging users come by TCP
+        **ssl,
         "cluster_name": datadir.name,
         **ALWAYS,
         "data_directory": str(datadir),
-        "hba_file": str(datadir / HBA),
+        "hba_file": str(datadir / serving.hba_file),
         "ident_file": str(datadir / IDENT),
         "external_pid_file": "",
     }
@@ -131,6 +140,15 @@ def prepare(datadir: Path) -> None:
         files["postgresql.conf"] = "# deid: the source kept its configuration outside the data directory\n"
     for name, text in files.items():
         _write(datadir / name, text, owner)
+
+
+def prepare_published(datadir: Path) -> None:
+    """The pg_hba.conf of a published copy: deid's socket first (trusted, reachable only by the server's
+    user and root), then the source's own rules for everyone else (the copy's pg_hba.conf, as copied)."""
+    own = datadir / "pg_hba.conf"
+    rules = own.read_text() if own.exists() else ""
+    head = "# deid: the copy's own socket (mode 0700) first, then the source's rules\nlocal all all trust\n"
+    _write(datadir / PUBLISHED_HBA, head + rules, datadir.stat())
 
 
 def start(
