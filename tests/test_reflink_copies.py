@@ -108,8 +108,10 @@ class Job:
         )
         self.config = load_config(folder / "deid.yaml")
 
-    def run(self, day: dt.date) -> dict:
-        return run(RunContext.resolve(self.config, "shop", day, self.settings), report=lambda line: None)
+    def run(self, day: dt.date, only: str | None = None) -> dict:
+        """One run (or one step) for `day`, in a context of its own, as a new process builds it."""
+        ctx = RunContext.resolve(self.config, "shop", day, self.settings)
+        return run(ctx, only=only, report=lambda line: None)
 
     def place(self) -> ServerPlace:
         place = place_for(self.config, "shop", self.settings)
@@ -255,3 +257,22 @@ def test_a_copy_folder_deid_did_not_make_is_never_deleted(job: Job):
     with pytest.raises(Exception, match="not a copy deid made"):
         source.delete(stranger.name)
     assert stranger.exists()
+
+
+def test_a_copy_that_cannot_serve_the_port_leaves_staging_on_the_published_one(job: Job):
+    """Publishing restarts the new copy on the staging port with the source's pg_hba.conf; when it cannot
+    start there (here a pg_hba.conf line PostgreSQL refuses), the port goes back to the published copy, which
+    staging users find as it was: never a half-published one."""
+    assert job.run(D1)["outcome"] == "published"
+    published = job.staging_emails()
+    for step in ("snapshot", "scrub", "rebase", "migrate", "validate"):
+        assert job.run(D2, only=step)["outcome"] == "step"
+    copy2 = job.copies / f"{job.staging}__20261202"
+    with open(copy2 / "pg_hba.conf", "a") as hba:
+        hba.write("host all all nowhere-at-all not-a-method\n")
+    with pytest.raises(Exception, match=r"did not start"):
+        job.run(D2, only="publish")
+    assert job.staging_emails() == published
+    assert (job.copies / f"{job.staging}.published").read_text().strip() == f"{job.staging}__20261201"
+    status = job.place().status()
+    assert status["published"]["name"] == f"{job.staging}__20261201"
