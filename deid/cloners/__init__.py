@@ -8,7 +8,8 @@ cloner only when asked for (dump needs binaries that template does not), with no
 side effect.
 
 Every cloner of a database creates the working copy through `create_working_copy`, so whatever the
-strategy, the copy is born closed: nobody can connect until it belongs to deid's role and PUBLIC has lost CONNECT on it.
+strategy, the copy is born closed: nobody can connect until it belongs to deid's role and PUBLIC has lost
+CONNECT on it.
 """
 
 from __future__ import annotations
