@@ -61,7 +61,9 @@ def _mysql_scrub(engine: sa.Engine, rows: list[tuple], tmp_path) -> list[tuple]:
     with engine.connect() as c:
         schema = backend_for("mysql").introspect(c, "docs")
     results = scrub_database(engine, planning.build_plan(load_rules(path), schema), SALT)
-    assert [(r.table, r.action, r.rows) for r in results] == [("public.docs", "streamed", len(rows))]
+    # updated by key or rebuilt (narrow rows: rebuild.faster), the same values
+    assert [(r.table, r.rows) for r in results] == [("public.docs", len(rows))]
+    assert results[0].action in ("streamed", "rebuilt")
     with engine.connect() as c:
         return [tuple(r) for r in c.exec_driver_sql("SELECT doc, body, short FROM docs ORDER BY id")]
 

@@ -67,8 +67,10 @@ SETUP = [
         CONSTRAINT log_person FOREIGN KEY (person) REFERENCES people (id),
         FOREIGN KEY (other) REFERENCES people (id) ON DELETE SET NULL
     ) COMMENT = 'an append-only log: no key' AUTO_INCREMENT = 5000""",
-    # the same table with a key: the keyed UPDATE's result is the reference
+    # the same table with a key: the keyed UPDATE's result is the reference (a foreign key references it,
+    # so it is never rebuilt however narrow its rows)
     f"CREATE TABLE log_keyed ({COLUMNS}, k int NOT NULL PRIMARY KEY, KEY (n))",
+    "CREATE TABLE keyed_refs (k int, FOREIGN KEY (k) REFERENCES log_keyed (k))",
     "CREATE TABLE audit (id int AUTO_INCREMENT PRIMARY KEY, what varchar(20))",
 ]
 TRIGGERS = [  # made after the rows are in
@@ -91,6 +93,8 @@ tables:
     columns: {id: keep, code: keep}
   public.audit:
     columns: {id: keep, what: keep}
+  public.keyed_refs:
+    columns: {k: keep}
   public.TABLE:
     keep_rows_where: is_test = 1
     triggers:
@@ -363,3 +367,35 @@ def test_what_cannot_be_rebuilt_is_refused_before_anything_is_written(mysql_engi
     plan = _plan(mysql_engine, tmp_path, triggers='      log_fixed: {silent: "not in this test"}\n')
     assert backend_for("mysql").scrub_refusals(schema, plan) == []
     assert _rows(mysql_engine, "log") == before and _leftovers(mysql_engine) == []
+
+
+def test_a_keyed_table_of_narrow_rows_is_rebuilt_and_one_of_wide_rows_updated(mysql_engine, tmp_path):  # noqa: F811
+    """rebuild.faster: narrow rows are rebuilt (twice as fast as the UPDATE by key, measured), wide ones
+    updated (the UPDATE writes only the rewritten columns)."""
+    run(mysql_engine, [
+        "CREATE TABLE narrow (id int PRIMARY KEY, email varchar(60))",
+        "CREATE TABLE wide (id int PRIMARY KEY, email varchar(60), story text)",
+        "INSERT INTO narrow SELECT seq, CONCAT('n', seq, '@corp.example') FROM seq_1_to_3000",
+        "INSERT INTO wide SELECT seq, CONCAT('w', seq, '@corp.example'), REPEAT('words ', 200) "
+        "FROM seq_1_to_3000",
+        "ANALYZE TABLE narrow, wide",
+    ])  # fmt: skip
+    email = "{transformer: hash, params: {format: email}}"
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        f"version: 1\ndatabase: w\ntables:\n  public.narrow:\n    columns: {{id: keep, email: {email}}}\n"
+        f"  public.wide:\n    columns: {{id: keep, email: {email}, story: {{transformer: keep, "
+        "reason: repeated words}}\n"
+    )
+    with mysql_engine.connect() as c:
+        schema = backend_for("mysql").introspect(c, "w")
+    before = _all(mysql_engine, "SELECT id, email FROM narrow ORDER BY id")
+    results = {
+        r.table: r.action
+        for r in scrub_database(mysql_engine, planning.build_plan(load_rules(path), schema), SALT)
+    }
+    assert results == {"public.narrow": "rebuilt", "public.wide": "streamed"}
+    after = _all(mysql_engine, "SELECT id, email FROM narrow ORDER BY id")
+    assert [r[0] for r in after] == [r[0] for r in before] and all(
+        a[1].endswith("@example.com") and a[1] != b[1] for a, b in zip(after, before, strict=True)
+    )

@@ -1,6 +1,7 @@
-"""A table rebuilt by the scrub, for a table without a key to write its rows back by: a new table made from
-the table's own definition, its rows streamed out, through the vector forms and into the new table, then
-the two swapped by one RENAME TABLE and the old one (production's values) dropped.
+"""A table rebuilt by the scrub, for a table without a key to write its rows back by, and for a keyed one
+whose rows are narrow (faster(): it beats the UPDATE by key there): a new table made from the table's own
+definition, its rows streamed out, through the vector forms and into the new table, then the two swapped by
+one RENAME TABLE and the old one (production's values) dropped.
 
 1. The table's definition (SHOW CREATE TABLE) goes to the ledger (scrub_ledger.REBUILDS, state `filling`)
    before anything changes. Its foreign keys are dropped from it (InnoDB names a foreign key per database,
@@ -43,6 +44,12 @@ from deid.vector.prf import Key
 from deid.vector.tally import Tally
 
 NEW, OLD = "_deid_n_", "_deid_o_"
+# A keyed table whose rows average this many bytes or fewer is rebuilt rather than updated (faster()).
+# Measured on MariaDB 10.11 (docs/backends/mysql.md): a users table of 135-byte rows, 6 columns rewritten,
+# 3.7 s rebuilt against 7.7 s updated at 200,000 rows, 19.0 s against 34.9 s at 1,000,000 (0.4 s against 0.5
+# s at 20,000); of 700-byte rows with one column rewritten, 10.1 s against 8.1 s: every byte of a rebuilt
+# row passes through the stream, where the UPDATE writes only the rewritten columns.
+FASTER_ROW_BYTES = 256
 # columns the server fills itself: generated ones, and the period of a MariaDB system-versioned table
 _NOT_INSERTED = re.compile(r"\b(?:VIRTUAL|STORED|PERSISTENT) GENERATED\b|\bROW (?:START|END)\b", re.I)
 _INSERTED = sa.text(
@@ -101,6 +108,19 @@ def refusal(schema: Schema, table: Table, table_plan: TablePlan) -> str | None:
             "table's rows are inserted, which fires no UPDATE trigger"
         )
     return None
+
+
+def faster(connection: sa.Connection, table: str) -> bool:
+    """Whether rebuilding a keyed table beats its UPDATE: it has rows, and they are narrow (the server's
+    estimate: information_schema's AVG_ROW_LENGTH)."""
+    found = connection.execute(
+        sa.text(
+            "SELECT TABLE_ROWS, AVG_ROW_LENGTH FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"
+        ),
+        {"t": table},
+    ).first()
+    return found is not None and (found[0] or 0) > 0 and 0 < (found[1] or 0) <= FASTER_ROW_BYTES
 
 
 def resumed(writer: sa.Connection, table_key: str) -> bool:

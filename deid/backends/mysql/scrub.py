@@ -152,7 +152,7 @@ def _scrub_table(
             with _transaction(connection):
                 scrub_ledger.note(connection, plan, table_plan.table, int(rows or 0))
             return TableResult(table_plan.table, int(rows or 0), time.monotonic() - started, "emptied")
-        way = _way_of(schema, table_plan)
+        way = _faster_way(connection, schema, table_plan, _way_of(schema, table_plan))
         if isinstance(way, rebuild.Rebuilt):
             rows, tallies = _rebuild_table(engine, connection, plan, table_plan, way, key)
             action = "rebuilt"
@@ -162,6 +162,21 @@ def _scrub_table(
     except sa.exc.DBAPIError as exc:
         raise retell(exc, f"scrub of {table_plan.table}") from None
     return TableResult(table_plan.table, rows, time.monotonic() - started, action, tallies=tallies)
+
+
+def _faster_way(
+    connection: sa.Connection, schema: Schema, table_plan: TablePlan, way: stream.Streamed | rebuild.Rebuilt
+) -> stream.Streamed | rebuild.Rebuilt:
+    """A keyed table is rebuilt too when that is safe and faster (rebuild.faster: narrow rows), or when a
+    killed scrub had begun to rebuild it."""
+    if isinstance(way, rebuild.Rebuilt):
+        return way
+    begun = scrub_ledger.rebuild_state(connection, table_plan.table) is not None
+    if begun or (
+        rebuild.refusal(schema, way.table, table_plan) is None and rebuild.faster(connection, way.table.name)
+    ):
+        return rebuild.Rebuilt(way.table, way.columns, way.keep_rows_where)
+    return way
 
 
 def _rebuild_table(
