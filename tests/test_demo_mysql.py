@@ -1,12 +1,14 @@
 """The demo database on MariaDB (DEID_TEST_MYSQL_URL; CI's is MariaDB 10.11): deid/backends/mysql/demo's
 schema loads, the same seed gives the same rows as on PostgreSQL, rules/learners_mysql.yaml classifies every
 column of the introspected schema and the scrub's plan builds from it, the trigger and the id counters behave
-as on PostgreSQL, and `python -m deid.demo --server ...` seeds it and says why it stops there."""
+as on PostgreSQL, and `python -m deid.demo --server ...` seeds it and runs the nightly job on it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -19,6 +21,7 @@ import yaml
 from deid.backends import backend_for
 from deid.demo import seed as demo
 from deid.plan import build_plan
+from deid.records.store import read_records
 from deid.rules import coverage
 from deid.rules.load import load_rules
 from deid.schema import Kind
@@ -170,18 +173,48 @@ def test_the_trigger_stamps_updated_at_and_new_rows_get_ids_above_the_seeded_one
         transaction.rollback()
 
 
-def test_the_demo_command_seeds_mariadb_lints_its_rules_and_says_why_it_stops(mysql_server):  # noqa: F811
+@pytest.mark.slow
+def test_the_demo_command_runs_the_nightly_job_on_mariadb(mysql_server, tmp_path):  # noqa: F811
+    """`python -m deid.demo --server ...`: seeded, linted, the DAG run under Airflow publishes a scrubbed
+    copy beside production (staging name after the database's), its deid.yaml left for the CLI."""
     name = f"deid_test_demo_{uuid.uuid4().hex[:10]}"  # never `learners`: a developer's demo may be there
     server = sa.make_url(mysql_server.admin_url).set(database="").render_as_string(hide_password=False)
-    command = [sys.executable, "-m", "deid.demo", "--server", server, "--database", name, "--learners", "20"]
+    command = [sys.executable, "-m", "deid.demo", "--server", server, "--database", name, "--learners", "60",
+               "--date", "2026-11-28"]  # fmt: skip
+    env = {
+        **os.environ,
+        "DEID_DEMO_AIRFLOW_HOME": str(tmp_path / "airflow_home"),
+        "DEID_RECORDS_DIR": str(tmp_path / "records"),
+    }
+    staging = f"{name}_staging"
     try:
-        first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-        again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        assert f"production database '{name}' seeded" in first.stdout
+        assert "rules/learners_mysql.yaml: ok (13 tables" in first.stdout
+        assert "cannot run" not in first.stdout
+        (record,) = read_records(tmp_path / "records", "learners")
+        assert (record["outcome"], record["via"], record["published"]) == ("published", "airflow", staging)
+        assert "scrub public.audit_events: rebuilt" in first.stdout  # no key: rebuilt (json inside)
+        config = f".cache/demo-mysql/{name}/deid.yaml"
+        assert f"DEID_CONFIG={config} .venv/bin/deid status learners" in first.stdout
+        assert "engine: mysql" in (ROOT / config).read_text()
+        copy = sa.create_engine(mysql_server.url(staging), poolclass=sa.pool.NullPool)
+        with copy.connect() as c:
+            emails = c.exec_driver_sql("SELECT email, profile FROM learners").all()
+            details = c.exec_driver_sql(
+                "SELECT details FROM audit_events WHERE details LIKE '%%_email%%'"
+            ).all()
+        copy.dispose()
+        scrubbed = [e for e, _ in emails if not e.startswith("qa+")]
+        assert len(emails) == 60 and scrubbed and all("@example." in e for e in scrubbed)
+        emails_in = [json.loads(d).get(k) for (d,) in details for k in ("old_email", "attempted_email")]
+        assert details and all(e.endswith("@example.com") for e in emails_in if e)
     finally:
-        mysql_server.drop_database(name)
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
-    assert f"production database '{name}' seeded" in first.stdout
-    assert "rules/learners_mysql.yaml: ok (13 tables" in first.stdout
-    assert "the nightly job cannot run on mysql yet (issue 14); it needs:\n  - " in first.stdout
-    assert f"mysql -h {sa.make_url(server).host}" in first.stdout  # what to run next
-    assert again.returncode == 0 and f"production database '{name}' already seeded" in again.stdout
+        admin = sa.create_engine(mysql_server.admin_url, poolclass=sa.pool.NullPool)
+        with admin.connect() as c:
+            found = c.exec_driver_sql("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA").scalars().all()
+        admin.dispose()
+        for database in (d for d in found if d == name or d.startswith(staging)):
+            mysql_server.drop_database(database)
+        shutil.rmtree(ROOT / ".cache" / "demo-mysql" / name, ignore_errors=True)

@@ -87,12 +87,33 @@ def main(argv: list[str] | None = None) -> int:
         f"demo: {server.description}; production database '{args.database}' "
         f"{'seeded' if seeded else 'already seeded'} ({time.monotonic() - started:.1f}s)"
     )
-    missing = missing_for_the_job(backend) + rules_the_scrub_refuses(
+    config = demo_config(backend, support, args.database)
+    missing = missing_for_the_job(backend, config) + rules_the_scrub_refuses(
         backend, server.url(args.database), support
     )
     if missing:
         return check_only(server, args.database, backend, support, missing, started)
-    return run_job(server, args.database, support, day, started)
+    again = [*(["--server", _without_password(args.server)] if args.server else []),
+             *(["--database", args.database] if args.database != DEMO_DATABASE else [])]  # fmt: skip
+    return run_job(server, args.database, support, day, started, config, again)
+
+
+def demo_config(backend: Backend, support: ModuleType, production: str) -> Path:
+    """The deid.yaml the demo runs the job with: the checkout's, whose learners entry is on the default
+    engine; for another engine, the one its demo package writes (`config_text`), put in
+    .cache/demo-<engine>/<production>/deid.yaml (its records beside it) and left there for the deid
+    commands the demo suggests."""
+    from deid.config import load_config
+
+    checkout = ROOT / "deid.yaml"
+    configured = load_config(checkout).database(DEMO_DATABASE).engine
+    if backend_for(configured).name == backend.name or not hasattr(support, "config_text"):
+        return checkout
+    folder = ROOT / ".cache" / f"demo-{backend.name}" / production
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "deid.yaml"
+    path.write_text(support.config_text(production=production, rules=ROOT / support.RULES))
+    return path
 
 
 def _server(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Backend, DemoServer]:
@@ -139,7 +160,7 @@ def rules_the_scrub_refuses(backend: Backend, production: str, support: ModuleTy
     ]
 
 
-def missing_for_the_job(backend: Backend) -> list[str]:
+def missing_for_the_job(backend: Backend, config: Path = ROOT / "deid.yaml") -> list[str]:
     """What the nightly job on the engine needs and deid lacks yet; empty when the job can run."""
     from deid.config import load_config
 
@@ -152,17 +173,26 @@ def missing_for_the_job(backend: Backend) -> list[str]:
         backend.copy_store()
     except NotImplementedError:
         missing.append(f"the {backend.name} backend's copies (publish, rollback)")
-    configured = load_config(ROOT / "deid.yaml").database(DEMO_DATABASE).engine
+    configured = load_config(config).database(DEMO_DATABASE).engine
     if backend_for(configured).name != backend.name:
         missing.append(f"deid.yaml's {DEMO_DATABASE} on {backend.name} (it names {configured})")
     return missing
 
 
-def run_job(server: DemoServer, production: str, support: ModuleType, day: dt.date, started: float) -> int:
-    """Lint, then the DAG run of `day` under Airflow, its summary, and what is published."""
+def run_job(
+    server: DemoServer,
+    production: str,
+    support: ModuleType,
+    day: dt.date,
+    started: float,
+    config: Path = ROOT / "deid.yaml",
+    again: list[str] | None = None,
+) -> int:
+    """Lint, then the DAG run of `day` under Airflow, its summary, and what is published; `config`: the
+    deid.yaml to run with, `again`: the demo's arguments that name the server and database."""
     from deid.demo import local_airflow
 
-    env = local_airflow.environment(server, DEMO_DATABASE, production)
+    env = local_airflow.environment(server, DEMO_DATABASE, production, config)
     os.environ.update(env)
     # The CLI below reads Airflow's spellings too, but prefers its own: set those, so that a DEID_CONN_...
     # left in the shell cannot point it at another server than the DAG's.
@@ -200,12 +230,18 @@ def run_job(server: DemoServer, production: str, support: ModuleType, day: dt.da
         print(f"\n$ deid {' '.join(command)}", flush=True)
         if code := deid(command):
             return code
+    staging_name = load_config().database(DEMO_DATABASE).staging_name
     print(
         f"\ndemo: done in {time.monotonic() - started:.1f}s. The server keeps running; to look around:\n"
-        f"  {support.shell_command(server.url(DEMO_DATABASE + '_staging'))}\n"
-        "  ./dev airflow                 # the Airflow UI on http://127.0.0.1:8080 with this DAG\n"
-        f"  ./dev demo --date {day - dt.timedelta(days=1)}  # another logical date: "
-        "the published copy is kept for rollback"
+        f"  {support.shell_command(server.url(staging_name))}\n"
+        + (
+            "  ./dev airflow                 # the Airflow UI on http://127.0.0.1:8080 with this DAG\n"
+            if config == ROOT / "deid.yaml"
+            else f"  DEID_CONFIG={_shown(str(config))} .venv/bin/deid status {DEMO_DATABASE}   # history, "
+            "rollback too\n"
+        )
+        + f"  ./dev demo {' '.join([*(again or []), '--date', str(day - dt.timedelta(days=1))])}  # another "
+        "logical date: the published copy is kept for rollback"
     )
     return 0
 

@@ -32,13 +32,14 @@ STOP_GRACE = 10  # seconds between SIGTERM and SIGKILL: `airflow standalone` doe
 
 
 def environment(
-    server: DemoServer, database: str = "learners", production: str | None = None
+    server: DemoServer, database: str = "learners", production: str | None = None, config: Path | None = None
 ) -> dict[str, str]:
-    """Variables that point Airflow (and the CLI) at this checkout and at `server`'s demo databases; the
-    production database of deid.yaml's `database` is `production` on the server (default: the same name)."""
+    """Variables that point Airflow (and the CLI) at this checkout, at `config` (default: the checkout's
+    deid.yaml) and at `server`'s demo databases; the production database of the config's `database` is
+    `production` on the server (default: the same name)."""
     from deid.config import env_name, load_config
 
-    config = ROOT / "deid.yaml"
+    config = config or ROOT / "deid.yaml"
     db = load_config(config).database(database)
     return {
         "AIRFLOW_HOME": str(HOME),

@@ -7,12 +7,14 @@ What every engine's demo package offers deid.demo: see deid.demo.engines.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from deid.backends.mysql.demo.load import SCHEMA_SQL, load
 from deid.db import normalise_url
 
-__all__ = ["RULES", "SCHEMA_SQL", "create_database", "load", "shell_command"]
+__all__ = ["RULES", "SCHEMA_SQL", "config_text", "create_database", "load", "shell_command"]
 
 # The rule file of the learners database on this engine: rules/learners.yaml with the key its one namespace
 # gives partner_staff (public.partner_staff), less the rules waiting for migrations/learners, whose SQL is
@@ -21,6 +23,30 @@ RULES = "rules/learners_mysql.yaml"
 # Byte order and case-sensitive comparison, as the PostgreSQL demo's C collation: the same rows satisfy
 # the same UNIQUE keys on both engines.
 CHARSET, COLLATION = "utf8mb4", "utf8mb4_bin"
+
+
+def config_text(production: str, rules: Path) -> str:
+    """deid.yaml for the demo database `production` on a MariaDB server: what `python -m deid.demo
+    --server ...` writes to .cache/demo-mysql/<production>/deid.yaml and leaves there (the checkout's
+    deid.yaml names PostgreSQL). The connection and secret names are the checkout's: the demo points them
+    at the server. The staging name follows the production database's, so a second demo database on one
+    server (`--database learners_bench`) publishes beside the first, not over it."""
+    return f"""# Written by `python -m deid.demo --server mysql+pymysql://...`: the demo database
+# '{production}' on MariaDB. deid reads it through $DEID_CONFIG (the demo sets it, and the names below, for
+# Airflow and the CLI).
+databases:
+  learners:
+    description: Online learning platform (the demo database), on MariaDB.
+    engine: mysql
+    production: learners_prod          # the production database '{production}'
+    staging_server: staging            # the same server: it holds the staging copies
+    staging_name: {production}_staging
+    clone: dump                        # mariadb-dump | mariadb (a server copies no database itself)
+    retention: 3                       # previous staging copies kept for `deid rollback`
+    salt_secret: deid_salt
+    rules: {rules}
+    schedule: "0 3 * * *"
+"""
 
 
 def create_database(server_url: str, name: str) -> bool:
