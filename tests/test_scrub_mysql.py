@@ -513,3 +513,54 @@ def test_what_the_scrub_would_refuse_is_known_before_the_night(mysql_engine, tmp
         backend_for("mysql").scrub_refusals(schema, _plan(mysql_engine, PEOPLE_RULES + TAGS_RULES, tmp_path))
         == []
     )
+
+
+def test_unique_keys_are_checked_on_the_scrubbed_values_not_row_by_row(mysql_engine, tmp_path):  # noqa: F811
+    """A format-preserving hash of 60 two-digit codes maps them onto the 100 codes: rewritten one row at a
+    time, a code meets another row's code not yet rewritten, which MySQL's row-by-row check refuses. The
+    unique key is set aside for the UPDATE and built again on the scrubbed codes; a foreign key references
+    the table, so it is updated by key, not rebuilt."""
+    run(mysql_engine, [
+        "CREATE TABLE codes (id int PRIMARY KEY, code char(2) NOT NULL, UNIQUE KEY code_u (code))",
+        "CREATE TABLE uses (code_id int, FOREIGN KEY (code_id) REFERENCES codes (id))",
+        "INSERT INTO codes SELECT seq, LPAD(seq, 2, '0') FROM seq_0_to_59",
+    ])  # fmt: skip
+    path = tmp_path / "codes.yaml"
+    path.write_text(
+        "version: 1\ndatabase: codes\ntables:\n  public.codes:\n    columns:\n      id: keep\n"
+        "      code: {transformer: hash, params: {format: digits, pattern: '##'}}\n"
+        "  public.uses:\n    columns: {code_id: keep}\n"
+    )
+    with mysql_engine.connect() as c:
+        schema = backend_for("mysql").introspect(c, "codes")
+        definition = c.exec_driver_sql("SHOW CREATE TABLE codes").one()[1]
+    before = dict(_all(mysql_engine, "SELECT id, code FROM codes"))
+    results = scrub_database(mysql_engine, planning.build_plan(load_rules(path), schema), SALT)
+    assert [(r.table, r.action) for r in results] == [("public.codes", "streamed")]
+    after = dict(_all(mysql_engine, "SELECT id, code FROM codes"))
+    assert len(set(after.values())) == 60 and sum(after[i] != before[i] for i in before) > 50
+    assert set(after.values()) & set(before.values()), "scrubbed codes that were other rows' codes"
+    with mysql_engine.connect() as c:
+        assert c.exec_driver_sql("SHOW CREATE TABLE codes").one()[1] == definition, "the key is back"
+
+
+def test_a_unique_key_whose_scrubbed_values_repeat_fails_naming_it_never_a_value(mysql_engine):  # noqa: F811
+    from deid.backends.mysql import scrub_ledger, unique_off
+    from deid.schema import UniqueKey
+
+    run(mysql_engine, [
+        "CREATE TABLE codes (id int PRIMARY KEY, code varchar(8), UNIQUE KEY code_u (code))",
+        "INSERT INTO codes VALUES (1, 'secret1'), (2, 'secret2')",
+    ])  # fmt: skip
+    with mysql_scrub._session(mysql_engine) as c:
+        for statement in scrub_ledger.DDL:
+            c.exec_driver_sql(statement)
+        table = backend_for("mysql").introspect(c, "codes").table("public.codes")
+        assert UniqueKey("code_u", ("code",)) in table.unique_keys
+        assert unique_off.set_aside(c, "public.codes", table, {"code"}) == ["code_u"]
+        c.exec_driver_sql("UPDATE codes SET code = 'secret1'")  # two rows, one value
+        with pytest.raises(TerminalError) as refused:
+            unique_off.restore(c)
+    message = str(refused.value)
+    assert message.startswith("public.codes: the scrubbed values of its unique key(s) code_u are not unique")
+    assert "secret" not in message

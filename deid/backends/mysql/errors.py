@@ -14,6 +14,7 @@ _VALUE_FREE = frozenset({1451, 1452, 3819, 4025})
 # texts about the statement: syntax, unknown table, column, database or data type, wrong usage
 _STATEMENT = frozenset({1049, 1054, 1064, 1091, 1146, 1221, 1235, 4161})
 _REFUSED = frozenset({1044, 1045, 1049})  # access denied to database, access denied, unknown database
+ER_DUP_ENTRY = 1062  # a duplicate key (its text quotes the value)
 
 
 def _number_and_text(original: BaseException) -> tuple[int | None, str]:
@@ -21,6 +22,12 @@ def _number_and_text(original: BaseException) -> tuple[int | None, str]:
     number = args[0] if args and isinstance(args[0], int) else None
     text = args[1] if len(args) > 1 and isinstance(args[1], str) else ""
     return number, text
+
+
+def errno_of(exc: BaseException) -> int | None:
+    """The server's error number of a PyMySQL error (wrapped by SQLAlchemy or not), or None."""
+    number, _ = _number_and_text(getattr(exc, "orig", None) or exc)
+    return number
 
 
 def diagnose(original: BaseException) -> Diagnosis:

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from deid.backends.mysql import rebuild, scrub_ledger, stream, textforms, triggers_off
+from deid.backends.mysql import rebuild, scrub_ledger, stream, textforms, triggers_off, unique_off
 from deid.backends.mysql.types import quote_identifier
 from deid.backends.scrubbing import Progress, Scrubbing, TableResult
 from deid.dberrors import retell
@@ -145,6 +145,7 @@ def _scrub_table(
         rows = scrub_ledger.already(connection, plan, table_plan.table)
         if rows is not None:
             triggers_off.restore(connection, table_plan.table)  # a scrub killed after its commit
+            unique_off.restore(connection, table_plan.table)
             return TableResult(table_plan.table, rows, 0.0, "already scrubbed")
         if table_plan.copy == "schema_only":
             rows = connection.exec_driver_sql(f"SELECT COUNT(*) FROM {quote_identifier(table.name)}").scalar()
@@ -223,6 +224,7 @@ def _stream_table(
     UPDATE committed with the ledger's row, triggers created again."""
     check_static_rows(connection, table_plan, streamed)
     triggers_off.set_aside(connection, table_plan.table, streamed.table.name, table_plan.recomputed)
+    unique_off.set_aside(connection, table_plan.table, streamed.table, {c.name for c in streamed.columns})
     tally = new_tally(streamed.columns)
     try:
         with _session(engine) as reader:
@@ -240,6 +242,7 @@ def _stream_table(
         scrub_ledger.note(connection, plan, table_plan.table, rows, tallies)
     stream.drop_staging(connection)
     triggers_off.restore(connection, table_plan.table)
+    unique_off.restore(connection, table_plan.table)
     return rows, tallies
 
 
@@ -338,6 +341,7 @@ def finish_scrub(
                     "those tables first"
                 )
             triggers_off.restore(connection)
+            unique_off.restore(connection)
             from deid.backends.mysql.introspect import introspect
 
             schema = introspect(connection, plan.database)

@@ -7,6 +7,7 @@ of the table's UPDATE, so a table's row exists exactly when its rewrite committe
 never scrubbing a table twice. `_deid_triggers` holds the definition of each trigger the scrub dropped, from
 before it is dropped until it is created again, so a scrub killed in between leaves them to be restored
 (DDL commits on its own in MySQL: no transaction could hold both the drop and the re-creation).
+`_deid_unique` holds the unique keys dropped for a table's UPDATE (unique_off.py) until they exist again.
 `_deid_rebuilds` holds, for each table being rebuilt, its definition as it was (SHOW CREATE TABLE, before its
 foreign keys were moved to the new table) and how far the rebuild got, so a retry knows which table holds
 which rows (rebuild.py).
@@ -24,7 +25,8 @@ from deid.plan import Plan
 LEDGER = "_deid_scrubbed"
 TRIGGERS = "_deid_triggers"
 REBUILDS = "_deid_rebuilds"
-TABLES = (LEDGER, TRIGGERS, REBUILDS)
+UNIQUE = "_deid_unique"
+TABLES = (LEDGER, TRIGGERS, REBUILDS, UNIQUE)
 _PLAN_ROW = ""  # the ledger's row for the plan's digest (no table has an empty name)
 
 DDL = (
@@ -49,6 +51,13 @@ DDL = (
     table_key varchar(512) NOT NULL PRIMARY KEY,
     state varchar(16) NOT NULL,
     definition longtext NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin""",
+    f"""CREATE TABLE IF NOT EXISTS `{UNIQUE}` (
+    table_key varchar(512) NOT NULL,
+    table_name varchar(64) NOT NULL,
+    name varchar(64) NOT NULL,
+    clause longtext NOT NULL,
+    PRIMARY KEY (table_key, name)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin""",
 )
 
