@@ -197,7 +197,7 @@ def test_the_demo_command_runs_the_nightly_job_on_mariadb(mysql_server, tmp_path
         assert (record["outcome"], record["via"], record["published"]) == ("published", "airflow", staging)
         assert "scrub public.audit_events: rebuilt" in first.stdout  # no key: rebuilt (json inside)
         config = f".cache/demo-mysql/{name}/deid.yaml"
-        assert f"DEID_CONFIG={config} .venv/bin/deid status learners" in first.stdout
+        assert f"DEID_CONFIG={config} DEID_CONN_STAGING=mysql+pymysql://" in first.stdout
         assert "engine: mysql" in (ROOT / config).read_text()
         copy = sa.create_engine(mysql_server.url(staging), poolclass=sa.pool.NullPool)
         with copy.connect() as c:

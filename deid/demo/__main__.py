@@ -230,15 +230,20 @@ def run_job(
         print(f"\n$ deid {' '.join(command)}", flush=True)
         if code := deid(command):
             return code
-    staging_name = load_config().database(DEMO_DATABASE).staging_name
+    from deid.config import env_name
+
+    db = load_config().database(DEMO_DATABASE)
+    cli = (
+        f"DEID_CONFIG={_shown(str(config))} DEID_CONN_{env_name(db.staging_server)}="
+        f"{_without_password(server.url())} .venv/bin/deid status {DEMO_DATABASE}"
+    )
     print(
         f"\ndemo: done in {time.monotonic() - started:.1f}s. The server keeps running; to look around:\n"
-        f"  {support.shell_command(server.url(staging_name))}\n"
+        f"  {support.shell_command(server.url(db.staging_name))}\n"
         + (
             "  ./dev airflow                 # the Airflow UI on http://127.0.0.1:8080 with this DAG\n"
             if config == ROOT / "deid.yaml"
-            else f"  DEID_CONFIG={_shown(str(config))} .venv/bin/deid status {DEMO_DATABASE}   # history, "
-            "rollback too\n"
+            else f"  {cli}   # history, rollback too\n"
         )
         + f"  ./dev demo {' '.join([*(again or []), '--date', str(day - dt.timedelta(days=1))])}  # another "
         "logical date: the published copy is kept for rollback"
