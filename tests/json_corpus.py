@@ -57,6 +57,7 @@ EDGES = (
     '{"al": [], "al2": [1]}',
     '{"": "empty key", "contact": {"": 1, "email": ""}}',
     '{"items": [{"id": "' + "x" * 300 + '"}], "n": "' + "é" * 40 + '"}',
+    '{"n": -' + "9" * 5000 + ', "items": [{"id": 1' + "0" * 4100 + "}]}",  # past Python's int() digits
 )
 
 # text a document column could not hold: for text columns, where `invalid` decides

@@ -32,6 +32,10 @@ MAX_SCALE = 16383
 MAX_EXPONENT = (2**31 - 1) // 2
 _INDEX = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")  # what C's strtol reads whole (base 10)
 _INT_RANGE = (-(2**31), 2**31 - 1)
+_INT_DIGITS = 4000  # int() of a longer text is refused by default (sys.int_info.default_max_str_digits)
+# the documents without a Number (integers are ints) are printed by json's C encoder: its escaping with
+# ensure_ascii off is the server's (", \ and control characters only), members in the order they are kept
+_FAST = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "), allow_nan=False, check_circular=False)
 _NOT_TEXT = re.compile("[\x00\ud800-\udfff]")  # what an escape may give that the server refuses
 _ESCAPED = json.encoder.encode_basestring  # (the C one) escapes exactly ", \ and control characters
 
@@ -63,6 +67,14 @@ class Number:
         return f"Number({self.text})"
 
 
+def integer(literal: str) -> int | Number:
+    """A JSON integer literal: a Python int, whose text is the server's (`-0` is `0`), or a Number past
+    Python's digit limit for int(); Invalid past the server's."""
+    if len(literal) <= _INT_DIGITS:
+        return int(literal)
+    return number(literal)
+
+
 def number(literal: str) -> Number:
     """A JSON number literal as the server's exact decimal prints it; Invalid when it cannot hold it."""
     mantissa, _, exponent = literal.lower().partition("e")
@@ -89,18 +101,22 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """An object's members, the last of duplicate keys winning, ordered as the server orders keys."""
     members = dict(pairs)
     if len(members) > 1:
-        return {k: members[k] for k in sorted(members, key=lambda k: (len(k.encode()), k))}
+        if "".join(members).isascii():  # a character is a byte: by length, then code point (sorts are stable)
+            order = sorted(sorted(members), key=len)
+        else:  # code point order is UTF-8's byte order
+            order = sorted(members, key=lambda k: (len(k.encode()), k))
+        return {k: members[k] for k in order}
     return members
 
 
 _DECODER = json.JSONDecoder(
-    object_pairs_hook=_object, parse_float=number, parse_int=number, parse_constant=_refuse_constant
+    object_pairs_hook=_object, parse_float=number, parse_int=integer, parse_constant=_refuse_constant
 )
 
 
 def parse(text: str) -> Any:
-    """The document in `text`: dict, list, str, Number, True, False or None (JSON null). Invalid when the
-    server's type refuses it."""
+    """The document in `text`: dict, list, str, int, Number, True, False or None (JSON null). Invalid when
+    the server's type refuses it."""
     try:
         document = _DECODER.decode(text)
         if "\\u" in text and _refused_escape(document):
@@ -127,6 +143,12 @@ def _refused_escape(value: Any) -> bool:
 
 def dumps(value: Any) -> str:
     """The document's text in the server's normal form."""
+    try:
+        return _FAST.encode(value)
+    except TypeError:  # a Number: its text is the server's, which no Python number prints
+        pass
+    except RecursionError:
+        raise TooDeep("nested too deeply") from None
     parts: list[str] = []
     try:
         _dump(value, parts.append)
@@ -140,6 +162,8 @@ def _dump(value: Any, out) -> None:
         out(_ESCAPED(value))
     elif isinstance(value, Number):
         out(value.text)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        out(str(value))
     elif isinstance(value, dict):
         out("{")
         first = True
@@ -177,6 +201,10 @@ def as_text(value: Any) -> str | None:
         return None
     if isinstance(value, Number):
         return value.text
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     return dumps(value)
 
 
