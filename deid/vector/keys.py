@@ -22,8 +22,8 @@ Own = Callable[[np.ndarray], pa.Array]  # rows whose own message is needed -> ca
 
 
 def canonical(values: pa.Array, target: Target) -> pa.Array:
-    """As common.canonical, as text: `extract(epoch from v)` of dates and timestamps, CAST(v AS numeric) of
-    floats, and the value's own text otherwise."""
+    """As the reference SQL forms' common.canonical, as text: `extract(epoch from v)` of dates and
+    timestamps, CAST(v AS numeric) of floats, and the value's own text otherwise."""
     column = target.column.name
     if target.kind in (Kind.DATE, Kind.TIMESTAMP):
         instants = datetimes.parse(values, timestamp=target.kind is Kind.TIMESTAMP, column=column)

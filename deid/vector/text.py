@@ -1,4 +1,5 @@
-"""Text pieces that several vector forms share, each the Arrow twin of an SQL piece of deid.transformers:
+"""Text pieces that several vector forms share, each the Arrow twin of a piece of the reference SQL forms
+(the forms package of the backend whose Backend.column_sql gives SQL; its modules common and dictionaries):
 the text a keyed message reads (`keyed`), the unique tag (common.tag), dictionary picks
 (dictionaries.pick) and fitting a fake into a length limit (common.fit). Bit for bit the SQL's output; no
 Python call per value (per dictionary entry is fine: a few thousand, once per process).
