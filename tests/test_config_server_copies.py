@@ -50,6 +50,7 @@ def test_an_aurora_section_is_read_with_its_defaults_and_overrides(tmp_path):
         warn_at=12,
     )
     assert copies.ttl == 60 and copies.clone_limit == 15 and copies.timeout_seconds == 3600
+    assert copies.backfill_after_hours == 24  # a past date restores its day's end (deid.cloud.points)
     assert config.database("a").clone == "aurora"
 
 
@@ -90,6 +91,8 @@ def test_mistakes_in_the_section_are_each_named(tmp_path):
     assert "deid.yaml:12: ttl must be a whole number from 1 to 86400" in found
     assert "deid.yaml:13: timeout_seconds must be a number of seconds above 0" in found
     assert "deid.yaml:14: security_group_ids must be a list" in found
+    found = problems(tmp_path, AURORA + "      backfill_after_hours: -1\n")
+    assert "deid.yaml:11: backfill_after_hours must be a number of hours of 0 or more" in found
     found = problems(tmp_path, AURORA + "      warn_at: 16\n")
     assert "deid.yaml:11: warn_at (16) is above clone_limit (15)" in found
     found = problems(tmp_path, AURORA.replace("prod-learners", "Prod_Learners"))

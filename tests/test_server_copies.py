@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from deid.cloud import dns, naming
-from deid.cloud.copies import AuroraSource, DnsName
+from deid.cloud.copies import AuroraSource, DnsName, RdsSnapshotSource
 from deid.config import EnvSettings, load_config
 from deid.errors import DeidError
 from deid.run import run
@@ -42,7 +42,10 @@ from tests.test_cloud_aurora import make_source
 # the AWS side and the steps' SQL do not depend on PostgreSQL's version: the first server only
 pytestmark = pytest.mark.one_server
 
-D1, D2, D3 = dt.date(2026, 12, 1), dt.date(2026, 12, 2), dt.date(2026, 12, 3)
+# Nights from today on: moto's sources report their latest restorable time as now, and a date whose day
+# ended more than backfill_after_hours before it is a backfill (deid.cloud.points), restored to its end
+TODAY = dt.datetime.now(dt.UTC).date()
+D1, D2, D3 = TODAY, TODAY + dt.timedelta(days=1), TODAY + dt.timedelta(days=2)
 RECORD_NAME = "shop-staging.db.example.internal"
 PRODUCTION = """
 CREATE TABLE people (id serial PRIMARY KEY, email text NOT NULL);
@@ -171,6 +174,7 @@ def test_aurora_the_whole_job_publishes_by_dns_keeps_the_previous_rolls_back_and
     assert first["outcome"] == "published", first.get("error")
     assert first["clone_method"] == "aurora" and first["clone_restore_type"] == "copy-on-write"
     assert first["clone_count"] == 1 and first["clone_limit"] == 15 and "clone_warning" not in first
+    assert first["clone_backfill"] is False and first["clone_point_reason"].startswith("the latest state")
     assert first["clone_available_seconds"] >= 0 and "restore" in first["clone_aws_seconds"]
     assert first["published"] == RECORD_NAME and first["published_clone"] == first["clone_id"]
     clone1 = first["clone_id"]
@@ -273,15 +277,15 @@ def test_the_clone_limit_is_counted_warned_at_13_and_the_16th_refused_before_ask
     job = aurora_job
     settings = job.config.database("shop").server_copies
     others = AuroraSource(rds, settings)
-    for night in range(12):
-        others.make(D1 - dt.timedelta(days=night + 1), f"other-{night}", "other")
+    for night in range(12):  # nights to come: tonight's kind of clone, copy-on-write
+        others.make(D3 + dt.timedelta(days=night + 1), f"other-{night}", "other")
     first = job.run(D1)
     assert first["outcome"] == "published", first.get("error")
     assert first["clone_count"] == 13 and first["clone_warning"].startswith("13 of 15 copy-on-write clones")
     saved = json.loads(Path(first["files"]["record"]).read_text())  # the record on file says it too
     assert saved["clone_count"] == 13 and saved["clone_limit"] == 15 and "13 of 15" in saved["clone_warning"]
     for night in range(12, 14):
-        others.make(D1 - dt.timedelta(days=night + 1), f"other-{night}", "other")
+        others.make(D3 + dt.timedelta(days=night + 1), f"other-{night}", "other")
     published = job.published_host(route53)
 
     ctx = job.context(D2)  # this process's clients record what they ask
@@ -329,3 +333,81 @@ def test_rds_snapshot_the_whole_job_publishes_the_restored_instance(rds_job: Job
     second = job.run(D2)
     assert second["outcome"] == "published" and second["kept"] == [first["clone_id"]]
     assert place_of(job.context(D2)).status()["published"]["name"] == second["clone_id"]
+
+
+def _place_with_clients(job: Job, ctx: RunContext, rds, route53) -> ServerPlace:  # noqa: F811
+    """ctx's place on the test's own clients, so `calls` sees what deid asks of AWS."""
+    settings = job.config.database("shop").server_copies
+    source = AuroraSource(rds, settings) if job.method == "aurora" else RdsSnapshotSource(rds, settings)
+    ctx.server_place = ServerPlace(
+        ctx.database, ctx.staging_server_url, job.production, source, DnsName(route53, settings),
+        job.standin.resolve,
+    )  # fmt: skip
+    return ctx.server_place
+
+
+def test_a_late_run_of_yesterday_takes_the_latest_state_and_a_past_date_restores_its_days_end(
+    aurora_job: Job,
+    rds,
+    route53,
+    calls,  # noqa: F811
+):
+    """Yesterday's day ended less than backfill_after_hours (24) before the source's latest restorable
+    time: a late run of that night, a copy-on-write clone of the latest state, and the record says why. Three
+    days ago is a backfill: a full-copy restore to the end of that day, which moto's source (its window
+    begins when it was made) cannot give, so it is refused before anything is restored, naming the window
+    and the fix. An Airflow backfill run of yesterday restores yesterday's end whatever the margin."""
+    job = aurora_job
+    yesterday = TODAY - dt.timedelta(days=1)
+    late = job.run(yesterday)
+    assert late["outcome"] == "published", late.get("error")
+    assert late["clone_restore_type"] == "copy-on-write" and late["clone_backfill"] is False
+    assert "within backfill_after_hours (24)" in late["clone_point_reason"]
+
+    ctx = job.context(TODAY - dt.timedelta(days=3))
+    _place_with_clients(job, ctx, rds, route53)
+    with pytest.raises(DeidError, match="can be restored to .* only .*Fix: backfill a logical date inside"):
+        run(ctx, report=lambda line: None)
+    assert ctx.record["failed_step"] == "snapshot"
+    assert not calls.of("RestoreDBClusterToPointInTime")  # refused before AWS was asked
+
+    ctx = job.context(yesterday)
+    ctx.record["run_type"] = "backfill"  # as the operators note an Airflow backfill run
+    _place_with_clients(job, ctx, rds, route53)
+    with pytest.raises(DeidError, match=f"not to {TODAY.isoformat()}T00:00:00Z"):
+        run(ctx, report=lambda line: None)
+    assert not calls.of("RestoreDBClusterToPointInTime")
+
+
+def test_a_backfill_margin_of_0_restores_every_past_day(
+    postgres, tmp_path, aws, rds, route53, network, calls
+):  # noqa: F811
+    """backfill_after_hours: 0: yesterday too is restored to its end (refused on moto: before its window)."""
+    job = Job(
+        postgres, tmp_path, "aurora", make_source(rds, network), zone_of(route53),
+        extra="      backfill_after_hours: 0\n",
+    )  # fmt: skip
+    try:
+        assert job.config.database("shop").server_copies.backfill_after_hours == 0
+        ctx = job.context(TODAY - dt.timedelta(days=1))
+        _place_with_clients(job, ctx, rds, route53)
+        with pytest.raises(DeidError, match=f"not to {TODAY.isoformat()}T00:00:00Z"):
+            run(ctx, report=lambda line: None)
+        assert not calls.of("RestoreDBClusterToPointInTime")
+    finally:
+        job.standin.drop_all()
+        postgres.drop_database(job.production)
+
+
+def test_rds_snapshot_a_past_date_takes_the_newest_snapshot_of_that_day(rds_job: Job, rds, route53, calls):  # noqa: F811
+    """clone: rds_snapshot: tonight takes the newest snapshot; a backfill takes the newest taken by the end
+    of its day, and with none that old it is refused naming the oldest, before any restore is asked."""
+    job = rds_job
+    tonight = job.run(D1)
+    assert tonight["outcome"] == "published", tonight.get("error")
+    assert tonight["clone_backfill"] is False and tonight["clone_restore_type"] == "snapshot"
+    ctx = job.context(TODAY - dt.timedelta(days=3))
+    _place_with_clients(job, ctx, rds, route53)
+    with pytest.raises(DeidError, match="has no snapshot taken by .*: its oldest is"):
+        run(ctx, report=lambda line: None)
+    assert not calls.of("RestoreDBInstanceFromDBSnapshot")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from deid.cloud import aurora, dns, naming
+from deid.cloud import aurora, dns, naming, points
 from deid.cloud import rds as restores
 from deid.cloud.awserrors import aws
 from deid.cloud.results import CloneResult, Endpoint, Pointing
@@ -38,7 +38,10 @@ class ServerSource(Protocol):
     method: str
 
     def make(self, logical_date: dt.date, run_id: str, database: str) -> CloneResult:
-        """A new server holding the source's data (or the one this run made already: a retried task)."""
+        """A new server holding the source's data (or the one this run made already: a retried task).
+
+        A source that can restore a past moment (`restores_a_time = True`: AWS's) also takes
+        `backfill_run=`, the run's own word that it is a backfill (deid.cloud.points decides the moment)."""
 
     def listed(self, database: str) -> list[ServerCopy]:
         """deid's servers for `database` (found by tag, never by name), newest first."""
@@ -85,17 +88,23 @@ class AuroraSource:
     """Aurora cluster clones of `settings.source` (deid.cloud.aurora)."""
 
     method = "aurora"
+    restores_a_time = True
 
     def __init__(self, rds: Any, settings: ServerCopies):
         self.rds, self.settings = rds, settings
 
-    def make(self, logical_date: dt.date, run_id: str, database: str) -> CloneResult:
+    def make(
+        self, logical_date: dt.date, run_id: str, database: str, *, backfill_run: bool = False
+    ) -> CloneResult:
         s = self.settings
-        return aurora.clone_cluster(
+        latest = aurora.describe_cluster(self.rds, s.source).get("LatestRestorableTime")
+        point = _point(s, logical_date, latest, backfill_run)
+        result = aurora.clone_cluster(
             self.rds,
             s.source,
             logical_date,
             run_id,
+            restore_to=point.time,
             instance_class=s.instance_class,
             security_group_ids=list(s.security_group_ids) or None,
             timeout_seconds=s.timeout_seconds,
@@ -104,6 +113,7 @@ class AuroraSource:
             warn_at=s.warn_at,
             database=database,
         )
+        return _with_point(result, point)
 
     def listed(self, database: str) -> list[ServerCopy]:
         found = []
@@ -126,23 +136,30 @@ class RdsSnapshotSource:
     """RDS instances restored from snapshots of `settings.source` (deid.cloud.rds)."""
 
     method = "rds_snapshot"
+    restores_a_time = True
 
     def __init__(self, rds: Any, settings: ServerCopies):
         self.rds, self.settings = rds, settings
 
-    def make(self, logical_date: dt.date, run_id: str, database: str) -> CloneResult:
+    def make(
+        self, logical_date: dt.date, run_id: str, database: str, *, backfill_run: bool = False
+    ) -> CloneResult:
         s = self.settings
-        return restores.restore_instance(
+        latest = restores.describe_instance(self.rds, s.source).get("LatestRestorableTime")
+        point = _point(s, logical_date, latest, backfill_run)
+        result = restores.restore_instance(
             self.rds,
             s.source,
             logical_date,
             run_id,
+            taken_by=point.time,
             instance_class=s.instance_class,
             security_group_ids=list(s.security_group_ids) or None,
             timeout_seconds=s.timeout_seconds,
             poll_seconds=s.poll_seconds,
             database=database,
         )
+        return _with_point(result, point)
 
     def listed(self, database: str) -> list[ServerCopy]:
         found = []
@@ -159,6 +176,24 @@ class RdsSnapshotSource:
 
     def delete(self, copy_id: str) -> None:
         restores.delete_restore(self.rds, copy_id)
+
+
+def _point(
+    settings: ServerCopies, logical_date: dt.date, latest: dt.datetime | None, backfill_run: bool
+) -> points.RestorePoint:
+    return points.restore_point(
+        logical_date, latest, after_hours=settings.backfill_after_hours, backfill_run=backfill_run
+    )
+
+
+def _with_point(result: CloneResult, point: points.RestorePoint) -> CloneResult:
+    """`result` saying whether its run restored the end of its date, and why. A retried task's clone was
+    made by its first try, whose choice its restore type and time keep (deid:restore-type)."""
+    if result.resumed and result.kind == "aurora_clone":
+        made = result.restore_type == "full-copy"
+        reason = f"the clone the task's first try made ({result.restore_type})"
+        return result.model_copy(update={"backfill": made, "point_reason": reason})
+    return result.model_copy(update={"backfill": point.backfill, "point_reason": point.reason})
 
 
 class DnsName:

@@ -122,8 +122,8 @@ def newest_first(described: Iterable[Mapping], created_key: str) -> list[Mapping
 
 
 def end_of_logical_date(logical_date: dt.date) -> dt.datetime:
-    """The moment a daily run of `logical_date` clones production: the end of its data interval, midnight
-    UTC after the date. A backfill restores to it, so it sees what that night's run saw."""
+    """The moment a backfill of `logical_date` restores: midnight UTC after the date, so the whole day is
+    in, the same whenever it runs (deid.cloud.points says which runs are backfills, and why this moment)."""
     return dt.datetime.combine(logical_date + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 

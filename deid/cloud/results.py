@@ -59,6 +59,10 @@ class CloneResult(BaseModel):
     clone_limit: int | None = None
     warning: str | None = None  # set when the count is near the limit
     resumed: bool = False  # a retried task found its clone already made and only waited for it
+    # set by the job (deid.cloud.copies): whether the run restored the end of its logical date (a backfill)
+    # rather than the latest state, and why (deid.cloud.points)
+    backfill: bool = False
+    point_reason: str | None = None
 
 
 class Deleted(BaseModel):

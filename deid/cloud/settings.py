@@ -14,6 +14,7 @@ each with a section of the same name.
       poll_seconds: 30
       clone_limit: 15                             # copy-on-write clones per source (Aurora's limit)
       warn_at: 13                                 # the run record warns from this many
+      backfill_after_hours: 24                    # a past date restores its day's end (deid.cloud.points)
 
 `rds_snapshot:` takes the same keys, `instance:` instead of `cluster:`, and no clone_limit or warn_at (a
 restore from a snapshot counts against no clone limit). The staging connection's user, password and options
@@ -25,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from deid.cloud import aurora, dns, naming
+from deid.cloud import aurora, dns, naming, points
 from deid.errors import ConfigError, Problem
 
 METHODS = {"aurora": "cluster", "rds_snapshot": "instance"}  # clone method -> the key naming its source
@@ -38,6 +39,7 @@ COMMON_KEYS = (
     "security_group_ids",
     "timeout_seconds",
     "poll_seconds",
+    "backfill_after_hours",
 )
 AURORA_KEYS = ("clone_limit", "warn_at")
 
@@ -58,6 +60,7 @@ class ServerCopies:
     poll_seconds: float = aurora.POLL_SECONDS
     clone_limit: int = aurora.CLONE_LIMIT
     warn_at: int = aurora.WARN_AT
+    backfill_after_hours: float = points.BACKFILL_AFTER_HOURS
 
     def keys(self) -> tuple[str, ...]:
         return (METHODS[self.method], *COMMON_KEYS, *(AURORA_KEYS if self.method == "aurora" else ()))
@@ -123,6 +126,7 @@ def parse_server_copies(
         "poll_seconds": (0.001, None, float),
         "clone_limit": (1, None, int),
         "warn_at": (1, None, int),
+        "backfill_after_hours": (0, None, float),
     }
     for name, (low, high, kind) in numbers.items():
         if name in section and name in allowed:
@@ -157,7 +161,8 @@ def _number(
     if high is not None:
         bounds = f"from {low:g} to {high:g}"
     else:
-        bounds = "above 0" if low < 1 else f"of at least {low:g}"
-    what = "a whole number" if kind is int else "a number of seconds"
+        bounds = "of 0 or more" if low == 0 else "above 0" if low < 1 else f"of at least {low:g}"
+    unit = "hours" if name.endswith("_hours") else "seconds"
+    what = "a whole number" if kind is int else f"a number of {unit}"
     example = getattr(ServerCopies, name, 1)  # the default
     return [source.problem(where, f"{name} must be {what} {bounds}", f"e.g. {name}: {example:g}")]

@@ -212,8 +212,15 @@ class ServerPlace:
         return deleted
 
     def make(self, ctx: RunContext) -> CloneResult:
-        """Tonight's server (the snapshot's cloner calls this): made, waited for, remembered."""
-        result = self.source.make(ctx.logical_date, ctx.holder.run_id, ctx.database.name)
+        """Tonight's server (the snapshot's cloner calls this): made, waited for, remembered. A source that
+        can restore a past moment is told whether the run says it is a backfill (an Airflow backfill: the
+        operators note the run type in the record); deid.cloud.points decides the moment."""
+        day, run_id, name = ctx.logical_date, ctx.holder.run_id, ctx.database.name
+        if getattr(self.source, "restores_a_time", False):
+            backfill_run = ctx.record.get("run_type") == "backfill"
+            result = self.source.make(day, run_id, name, backfill_run=backfill_run)
+        else:
+            result = self.source.make(day, run_id, name)
         self.work = ServerCopy(
             id=result.clone_id,
             logical_date=ctx.logical_date,
@@ -366,3 +373,6 @@ def record_clone(record: dict[str, Any], result: CloneResult) -> None:
         record["clone_limit"] = result.clone_limit
     if result.warning:
         record["clone_warning"] = result.warning
+    record["clone_backfill"] = result.backfill
+    if result.point_reason:
+        record["clone_point_reason"] = result.point_reason
