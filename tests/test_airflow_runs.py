@@ -309,3 +309,29 @@ def test_a_database_with_nothing_to_rewrite_is_still_published(postgres, airflow
             for copy in copies_on(c, staging):
                 drop_database(c, copy.name)
         postgres.drop_database(prod)
+
+
+def test_the_airflow_record_holds_every_fact_the_steps_note(refresh, published):
+    """Each task passes on every key its step added to the run context's record (no list of keys to fall
+    behind the steps): the DAG run's record holds every fact `deid run`'s record holds for the same
+    database. Runs last in this module: it publishes a later date from the CLI."""
+    import os
+
+    from deid.config import EnvSettings, load_config
+    from deid.run import run
+    from deid.steps.context import RunContext
+
+    settings = EnvSettings(
+        {"DEID_CONN_PROD": refresh.prod, "DEID_CONN_STG": refresh.server, "DEID_SECRET_SALT": SALT}
+    )
+    ctx = RunContext.resolve(load_config(os.environ["DEID_CONFIG"]), "learners", THIRD, settings)
+    cli = run(ctx, report=lambda line: None)
+    assert cli["outcome"] == "published", cli.get("error")
+    airflow = record(refresh, SECOND)
+    # noted by every step from the scrub's tables to the publish's retention, none lost on the way
+    assert {"clone_seconds", "kept", "offsets", "row_counts"} <= set(cli)
+    assert sorted(set(cli) - set(airflow)) == []
+    assert airflow["run_type"] == "manual"  # dag.test() makes a manual run; the CLI's record has none
+
+
+THIRD = dt.date(2026, 11, 29)

@@ -29,6 +29,10 @@ from typing import Any
 from deid.errors import DeidError
 
 RECORD_FORMAT = 1
+# facts more than one step adds to, by name: the rebase's offsets, then the sequences migrations created
+# (steps/migrate.py). One process's context merges them; a record assembled from separate processes' facts
+# (Airflow's tasks) merges them too.
+MERGED_FACTS = ("offsets",)
 OUTCOMES = ("published", "kept", "failed", "step")
 
 

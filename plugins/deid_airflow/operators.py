@@ -15,7 +15,9 @@ What every step shares lives in DeidStepOperator.execute, in this order:
    AirflowFailException: the task fails without retry, and marks the working copy unusable (cleanup drops
    it). Transient ones (a lost connection, the lock busy) are retried;
 5. the step's facts (names, counts, offsets, seconds; never a row value) go to XCom under FACTS_KEY, for the
-   run record that publish assembles; the return value is what the next task needs.
+   run record that publish assembles; the return value is what the next task needs. The facts are every
+   key the step added to or changed in the run context's record (records.step_facts), as `deid run`'s
+   record gets them: no list of keys here to fall behind the steps. An operator adds its own on top.
 
 Each task builds its own RunContext and finds everything else on the working copy itself: the plan (built
 from the copy's schema as cloned, which the snapshot stores on it), the steps that finished on it, the
@@ -24,6 +26,7 @@ sequence offsets. Only the tables to scrub travel by XCom (scrub_prepare -> scru
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -37,7 +40,7 @@ from deid.errors import DeidError
 from deid.steps.context import RunContext
 from deid_airflow.hook import DeidHook
 from deid_airflow.params import check_conf, is_dry_run, requested_tables, run_date
-from deid_airflow.records import FACTS_KEY, run_record, save_record
+from deid_airflow.records import FACTS_KEY, run_record, save_record, step_facts
 
 
 @contextmanager
@@ -66,6 +69,9 @@ class DeidStepOperator(BaseOperator):
     step: ClassVar[str] = ""
     lock: ClassVar[str | None] = "exclusive"  # "shared" for the mapped scrub tasks; None: no lock
     runs_on_dry_run: ClassVar[bool] = False
+    # the step's additions to the context's record go to XCom with its facts (off for the mapped scrub:
+    # each task's fact is its table's, which run_record files under `tables`)
+    passes_record: ClassVar[bool] = True
     template_fields: Sequence[str] = ("database", "config_path", "logical_date")
 
     def __init__(
@@ -87,22 +93,34 @@ class DeidStepOperator(BaseOperator):
         if is_dry_run(context) and not self.runs_on_dry_run:
             raise AirflowSkipException("dry run: plan only, nothing is copied")
         started, began = time.monotonic(), time.time()
+        ctx, before = None, None
         try:
             with terminal_errors_fail_now():
                 ctx = self.run_context(context)
                 lock = nullcontext() if self.lock is None else self._run_lock(ctx)
                 with lock:
-                    facts = dict(self.run(ctx, context) or {})
+                    before = copy.deepcopy(ctx.record)
+                    returned = dict(self.run(ctx, context) or {})
+                facts = {**step_facts(before, ctx.record), **returned} if self.passes_record else returned
         except AirflowSkipException:
             raise
         except BaseException as error:
             if isinstance(error, AirflowFailException) or self._last_try(context):
                 self.poison(context, error)
-                self.save_failure(context, error)
+                # what the step noted before it failed (the clone it made, the count near Aurora's limit)
+                partial = None
+                if ctx is not None and before is not None and self.passes_record:
+                    partial = step_facts(before, ctx.record)
+                    partial.update(step=self.step, task_seconds=self._since(started), task_started=began)
+                self.save_failure(context, error, partial)
             raise
-        facts.update(step=self.step, task_seconds=round(time.monotonic() - started, 3), task_started=began)
+        facts.update(step=self.step, task_seconds=self._since(started), task_started=began)
         context["ti"].xcom_push(key=FACTS_KEY, value=facts)
         return self.result(facts, ctx, context)
+
+    @staticmethod
+    def _since(started: float) -> float:
+        return round(time.monotonic() - started, 3)
 
     def run_context(self, context: Mapping[str, Any]) -> RunContext:
         from deid.config import load_config
@@ -122,6 +140,10 @@ class DeidStepOperator(BaseOperator):
             via="airflow", dag_id=ti.dag_id, run_id=ti.run_id, since=began.isoformat() if began else "?"
         )
         ctx.record["run_id"] = ti.run_id
+        # scheduled, manual, backfill, asset_triggered: a backfill restores its logical date's end with
+        # server copies (deid.cloud.points), and the record says which run it was
+        run_type = getattr(dag_run, "run_type", None)
+        ctx.record["run_type"] = str(getattr(run_type, "value", run_type)) if run_type else None
         return ctx
 
     def _run_lock(self, ctx: RunContext):
@@ -154,6 +176,7 @@ class DeidStepOperator(BaseOperator):
             "logical_date": ctx.logical_date.isoformat(),
             "dag_id": ti.dag_id,
             "run_id": ti.run_id,
+            "run_type": ctx.record.get("run_type"),
         }
         try:
             upstream = self.get_flat_relative_ids(upstream=True)
@@ -171,7 +194,9 @@ class DeidStepOperator(BaseOperator):
         try_number = getattr(context.get("ti"), "try_number", None)
         return not isinstance(try_number, int) or try_number > (self.retries or 0)
 
-    def save_failure(self, context: Mapping[str, Any], error: BaseException) -> None:
+    def save_failure(
+        self, context: Mapping[str, Any], error: BaseException, partial: Mapping[str, Any] | None = None
+    ) -> None:
         """Save the record of a run that ends here: the facts of the steps before, this step, and why.
 
         The failing task saves it because no later task may run: the cleanup teardown does not run when
@@ -179,7 +204,7 @@ class DeidStepOperator(BaseOperator):
         """
         try:
             ctx = self.run_context(context)
-            record = self.collect_record(ctx, context)
+            record = self.collect_record(ctx, context, *([partial] if partial else []))
             for warning in save_record(record, ctx, "failed", self.step, error):
                 self.log.warning("%s", warning)
             self.log.info("record of the failed run saved as %s", record["files"]["record"])
@@ -224,19 +249,7 @@ class SnapshotOperator(DeidStepOperator):
     def run(self, ctx, context):
         from deid.steps.snapshot import snapshot
 
-        snapshot(ctx)
-        keys = (
-            "clone_method",
-            "clone_seconds",
-            "clone_method_detail",
-            "clone_extra_bytes",
-            "clone_shared",
-            "dropped_leftovers",
-            "rules_digest",
-            "schema_hash",
-            "plan",
-        )
-        return {k: ctx.record[k] for k in (*keys, "rules_awaiting_migrations") if k in ctx.record}
+        snapshot(ctx)  # its facts: what it added to ctx.record (see the module's docstring)
 
 
 class ScrubPrepareOperator(DeidStepOperator):
@@ -260,6 +273,7 @@ class ScrubTableOperator(DeidStepOperator):
 
     step = "scrub"
     lock = "shared"
+    passes_record = False
     template_fields: Sequence[str] = (*DeidStepOperator.template_fields, "table")
 
     def __init__(self, *, table: str, **kwargs: Any):
@@ -293,10 +307,9 @@ class RebaseOperator(DeidStepOperator):
         from deid.steps.rebase import rebase
 
         rebase(ctx)
-        return {"offsets": ctx.record["offsets"]}
 
     def result(self, facts, ctx, context):
-        return facts["offsets"]
+        return ctx.record["offsets"]
 
 
 class MigrateOperator(DeidStepOperator):
@@ -308,7 +321,6 @@ class MigrateOperator(DeidStepOperator):
         from deid.steps.migrate import migrate
 
         migrate(ctx)
-        return {k: ctx.record[k] for k in ("migrations", "rules_for_dropped") if k in ctx.record}
 
 
 class ValidateOperator(DeidStepOperator):
@@ -321,7 +333,6 @@ class ValidateOperator(DeidStepOperator):
         from deid.steps.validate import validate
 
         validate(ctx)
-        return {k: ctx.record[k] for k in ("checks", "row_counts", "expectations") if k in ctx.record}
 
 
 class PublishOperator(DeidStepOperator):
@@ -336,8 +347,7 @@ class PublishOperator(DeidStepOperator):
         from deid.steps.publish import publish
 
         outcome = publish(ctx)  # the run_id is noted on the copy: its run record is found by it
-        keys = ("published", "kept", "dropped", "kept_instead_of_published")
-        return {"outcome": outcome, **{k: ctx.record[k] for k in keys if k in ctx.record}}
+        return {"outcome": outcome}
 
     def result(self, facts, ctx, context):
         # The copy is published (or kept) by now: nothing below may fail the task (a retry of publish would

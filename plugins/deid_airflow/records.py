@@ -14,11 +14,17 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from deid.records.record import add_table_result
+from deid.records.record import MERGED_FACTS, add_table_result
 
 FACTS_KEY = "deid_facts"
 RECORDS_VARIABLE = "deid_records_dir"
 _BOOKKEEPING = ("step", "task_seconds", "task_started")  # every task's facts carry these
+
+
+def step_facts(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """What a step added to the run context's record (`after`) or changed in it since `before`: the facts
+    `deid run`'s record gets from that step, whatever their keys."""
+    return {k: v for k, v in after.items() if k not in before or before[k] != v}
 
 
 def run_record(run: Mapping[str, Any], facts: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
@@ -36,7 +42,12 @@ def run_record(run: Mapping[str, Any], facts: Iterable[Mapping[str, Any] | None]
                 record, fact["table"], {k: v for k, v in fact.items() if k not in (*_BOOKKEEPING, "table")}
             )
         else:
-            record.update({k: v for k, v in fact.items() if k not in _BOOKKEEPING})
+            for key, value in fact.items():
+                if key in _BOOKKEEPING:
+                    continue
+                if key in MERGED_FACTS and isinstance(record.get(key), dict) and isinstance(value, dict):
+                    value = {**record[key], **value}  # a later step adds to it, as in `deid run`'s context
+                record[key] = value
     # Tables the plan leaves untouched get no scrub task; the CLI's record lists them, so this one does too.
     for table, verdict in record.get("plan", {}).items():
         if verdict == "untouched":
