@@ -14,7 +14,15 @@ clone_method_detail, clone_extra_bytes, clone_shared (template clones: docs/reco
 steps {name: {start, seconds}}, tables {table: {rows, seconds, action, sessions or parts}},
 row_counts {table: {rows, expected}}, offsets, migrations, checks, expectations (with waivers: the checks
 the rule file waives, each with table, column, check, reason, line, matched and checked counts), published,
-kept, dropped, files, upload.
+kept, dropped, files, upload; Airflow: dag_id, run_type (scheduled | manual | backfill | asset_triggered).
+
+Copies that are servers (docs/records.md, "Server copies"): clone_id (cluster, instance or data directory);
+aurora and rds_snapshot: clone_restore_type (copy-on-write | full-copy | snapshot), clone_restore_time (UTC,
+the moment the copy holds), clone_backfill (the logical date's end restored, not the latest state),
+clone_point_reason, clone_available_seconds, clone_aws_seconds {call: seconds}, clone_resumed, clone_count,
+clone_limit and clone_warning (Aurora's clone limit); reflink: clone_copy_seconds, clone_start_seconds,
+clone_extra_bytes, clone_shared, clone_source_state; from publish: published_clone, dns_change {previous,
+seconds}, retention_seconds, publish_warning.
 """
 
 from __future__ import annotations
