@@ -84,11 +84,14 @@ def _for(described: Mapping, database: str) -> bool:
 _GONE = ("deleting", "deleted")
 
 
-class AuroraSource:
-    """Aurora cluster clones of `settings.source` (deid.cloud.aurora)."""
+class _AwsSource:
+    """Copies of `settings.source` that AWS makes as servers, found by deid's tags. The two kinds differ in
+    which call makes one (`_restore`), how it is described (`_described`, the keys below) and how it goes."""
 
-    method = "aurora"
+    method: str
     restores_a_time = True
+    _status_key: str
+    _created_key: str
 
     def __init__(self, rds: Any, settings: ServerCopies):
         self.rds, self.settings = rds, settings
@@ -97,82 +100,98 @@ class AuroraSource:
         self, logical_date: dt.date, run_id: str, database: str, *, backfill_run: bool = False
     ) -> CloneResult:
         s = self.settings
-        latest = aurora.describe_cluster(self.rds, s.source).get("LatestRestorableTime")
-        point = _point(s, logical_date, latest, backfill_run)
-        result = aurora.clone_cluster(
-            self.rds,
-            s.source,
+        point = _point(s, logical_date, self._latest_restorable(), backfill_run)
+        result = self._restore(
             logical_date,
             run_id,
-            restore_to=point.time,
+            point.time,
             instance_class=s.instance_class,
             security_group_ids=list(s.security_group_ids) or None,
             timeout_seconds=s.timeout_seconds,
             poll_seconds=s.poll_seconds,
-            clone_limit=s.clone_limit,
-            warn_at=s.warn_at,
             database=database,
         )
         return _with_point(result, point)
 
     def listed(self, database: str) -> list[ServerCopy]:
         found = []
-        for cluster in aurora.clones_of(self.rds, self.settings.source):
-            status = str(cluster.get("Status", ""))
-            if not _for(cluster, database) or status in _GONE:
+        for described in self._described():
+            status = str(described.get(self._status_key, ""))
+            if not _for(described, database) or status in _GONE:
                 continue
-            endpoint = None
-            if cluster.get("Endpoint") and cluster.get("Port"):
-                endpoint = Endpoint(host=cluster["Endpoint"], port=int(cluster["Port"]))
-            found.append(_copy(cluster, "ClusterCreateTime", endpoint, status))
+            found.append(_copy(described, self._created_key, self._endpoint(described), status))
         return found
+
+    def _latest_restorable(self) -> dt.datetime | None:
+        raise NotImplementedError
+
+    def _restore(self, logical_date: dt.date, run_id: str, when: dt.datetime | None, **options: Any):
+        raise NotImplementedError
+
+    def _described(self) -> list[dict]:
+        raise NotImplementedError
+
+    def _endpoint(self, described: Mapping) -> Endpoint | None:
+        raise NotImplementedError
+
+
+class AuroraSource(_AwsSource):
+    """Aurora cluster clones of `settings.source` (deid.cloud.aurora)."""
+
+    method = "aurora"
+    _status_key, _created_key = "Status", "ClusterCreateTime"
+
+    def _latest_restorable(self) -> dt.datetime | None:
+        return aurora.describe_cluster(self.rds, self.settings.source).get("LatestRestorableTime")
+
+    def _restore(self, logical_date: dt.date, run_id: str, when: dt.datetime | None, **options: Any):
+        s = self.settings
+        return aurora.clone_cluster(
+            self.rds,
+            s.source,
+            logical_date,
+            run_id,
+            restore_to=when,
+            clone_limit=s.clone_limit,
+            warn_at=s.warn_at,
+            **options,
+        )
+
+    def _described(self) -> list[dict]:
+        return aurora.clones_of(self.rds, self.settings.source)
+
+    def _endpoint(self, described: Mapping) -> Endpoint | None:
+        if described.get("Endpoint") and described.get("Port"):
+            return Endpoint(host=described["Endpoint"], port=int(described["Port"]))
+        return None
 
     def delete(self, copy_id: str) -> None:
         s = self.settings
         aurora.delete_clone(self.rds, copy_id, timeout_seconds=s.timeout_seconds, poll_seconds=s.poll_seconds)
 
 
-class RdsSnapshotSource:
+class RdsSnapshotSource(_AwsSource):
     """RDS instances restored from snapshots of `settings.source` (deid.cloud.rds)."""
 
     method = "rds_snapshot"
-    restores_a_time = True
+    _status_key, _created_key = "DBInstanceStatus", "InstanceCreateTime"
 
-    def __init__(self, rds: Any, settings: ServerCopies):
-        self.rds, self.settings = rds, settings
+    def _latest_restorable(self) -> dt.datetime | None:
+        return restores.describe_instance(self.rds, self.settings.source).get("LatestRestorableTime")
 
-    def make(
-        self, logical_date: dt.date, run_id: str, database: str, *, backfill_run: bool = False
-    ) -> CloneResult:
-        s = self.settings
-        latest = restores.describe_instance(self.rds, s.source).get("LatestRestorableTime")
-        point = _point(s, logical_date, latest, backfill_run)
-        result = restores.restore_instance(
-            self.rds,
-            s.source,
-            logical_date,
-            run_id,
-            taken_by=point.time,
-            instance_class=s.instance_class,
-            security_group_ids=list(s.security_group_ids) or None,
-            timeout_seconds=s.timeout_seconds,
-            poll_seconds=s.poll_seconds,
-            database=database,
+    def _restore(self, logical_date: dt.date, run_id: str, when: dt.datetime | None, **options: Any):
+        return restores.restore_instance(
+            self.rds, self.settings.source, logical_date, run_id, taken_by=when, **options
         )
-        return _with_point(result, point)
 
-    def listed(self, database: str) -> list[ServerCopy]:
-        found = []
-        for instance in restores.restores_of(self.rds, self.settings.source):
-            status = str(instance.get("DBInstanceStatus", ""))
-            if not _for(instance, database) or status in _GONE:
-                continue
-            address = instance.get("Endpoint") or {}
-            endpoint = None
-            if address.get("Address") and address.get("Port"):
-                endpoint = Endpoint(host=address["Address"], port=int(address["Port"]))
-            found.append(_copy(instance, "InstanceCreateTime", endpoint, status))
-        return found
+    def _described(self) -> list[dict]:
+        return restores.restores_of(self.rds, self.settings.source)
+
+    def _endpoint(self, described: Mapping) -> Endpoint | None:
+        address = described.get("Endpoint") or {}
+        if address.get("Address") and address.get("Port"):
+            return Endpoint(host=address["Address"], port=int(address["Port"]))
+        return None
 
     def delete(self, copy_id: str) -> None:
         restores.delete_restore(self.rds, copy_id)
