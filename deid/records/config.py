@@ -2,6 +2,7 @@
 
     records:
       dir: records                  # relative to deid.yaml; $DEID_RECORDS_DIR overrides it
+      keep_days: 400                # runs started longer ago are deleted (default 400; 0: keep every run)
       s3:                           # optional: every run's files are also uploaded here
         bucket: acme-deid-records
         prefix: staging-refresh/    # default: none
@@ -21,10 +22,13 @@ from pathlib import Path
 
 from deid.errors import Problem
 
-RECORDS_KEYS = ("dir", "s3")
+RECORDS_KEYS = ("dir", "keep_days", "s3")
 S3_KEYS = ("bucket", "prefix", "region", "sse", "kms_key_id", "endpoint_url")
 SSE_MODES = ("AES256", "aws:kms")
 DEFAULT_DIR = "records"
+# Longer than a year, so that last year's run of the same day is there to compare with; records are small
+# (tens of KB a run), so the point of pruning is that nothing grows forever, not disk space.
+DEFAULT_KEEP_DAYS = 400
 DIR_VARIABLE = "DEID_RECORDS_DIR"
 
 
@@ -50,6 +54,7 @@ class S3Target:
 class RecordsConfig:
     dir: str = DEFAULT_DIR  # as written; resolved against deid.yaml's folder by `directory`
     s3: S3Target | None = None
+    keep_days: int = DEFAULT_KEEP_DAYS  # 0: never prune
 
     def directory(self, root: Path) -> Path:
         return Path(os.environ.get(DIR_VARIABLE) or root / self.dir)
@@ -71,8 +76,18 @@ def parse_records(source, spec) -> tuple[RecordsConfig, list[Problem]]:
             source.problem((*path, "dir"), "records.dir must be a folder name", "e.g. dir: records")
         )
         folder = DEFAULT_DIR
+    keep_days = spec.get("keep_days", DEFAULT_KEEP_DAYS)
+    if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 0:
+        problems.append(
+            source.problem(
+                (*path, "keep_days"),
+                "records.keep_days must be a whole number of days",
+                f"e.g. keep_days: {DEFAULT_KEEP_DAYS}, or keep_days: 0 to keep every run's record",
+            )
+        )
+        keep_days = DEFAULT_KEEP_DAYS
     s3 = _s3(source, (*path, "s3"), spec.get("s3"), problems)
-    return RecordsConfig(dir=folder, s3=s3), problems
+    return RecordsConfig(dir=folder, s3=s3, keep_days=keep_days), problems
 
 
 def _s3(source, path, spec, problems: list[Problem]) -> S3Target | None:
