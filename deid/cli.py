@@ -383,6 +383,38 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_records_lifecycle(args: argparse.Namespace) -> int:
+    """The S3 lifecycle rule that expires uploaded run records after deid.yaml's records.keep_days.
+
+    Prints the rule as JSON; --apply puts it on the bucket (replacing an earlier deid rule, keeping every
+    other rule of the bucket). Local records are pruned by every run; S3 objects only by this rule.
+    """
+    import json
+
+    from deid.records.retention import apply_lifecycle, lifecycle_rule
+
+    records = _config(args).records
+    if args.apply:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from deid.errors import ConfigError, TransientError
+
+        try:
+            apply_lifecycle(records)
+        except ClientError as error:  # refused: a permission or the bucket, which a person must fix
+            code = error.response.get("Error", {}).get("Code", "error")
+            raise ConfigError(
+                f"could not set the lifecycle of {records.s3.where()}: {code}; the role needs "
+                "s3:GetLifecycleConfiguration and s3:PutLifecycleConfiguration on the bucket"
+            ) from None
+        except BotoCoreError as error:  # the network or the endpoint: worth a retry
+            raise TransientError(f"could not reach {records.s3.where()}: {type(error).__name__}") from None
+        print(f"{records.s3.where()}: run records expire {records.keep_days} days after upload")
+    else:
+        print(json.dumps(lifecycle_rule(records), indent=2))
+    return 0
+
+
 def format_status(info: dict) -> str:
     """One line per copy: what it is, which logical date, since when, which rules, how far IDs moved."""
     lines = []
@@ -602,6 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("database")
     history.add_argument("--limit", type=_positive, default=20, help="at most this many runs (default 20)")
     history.add_argument("--json", action="store_true", help="the records themselves, as JSON")
+
+    lifecycle = add("records-lifecycle", cmd_records_lifecycle)
+    lifecycle.add_argument("--apply", action="store_true", help="put the rule on the bucket (else: print it)")
 
     rules_schema = add("rules-schema", cmd_rules_schema)
     rules_schema.add_argument("--out", default="rules/rules.schema.json")

@@ -7,7 +7,8 @@ followed by a good one are both in the history:
     <records dir>/<database>/<logical date>__<started>.html      its report (deid.records.report)
     <records dir>/metrics/database=<database>/<logical date>__<started>.parquet   per-table metrics
 
-Files are 0600 and the folders deid makes 0700, whatever the umask (deid.records.files).
+Files are 0600 and the folders deid makes 0700, whatever the umask (deid.records.files). Runs older than
+records.keep_days are deleted after each save (deid.records.retention).
 
 The metrics folder is one Parquet dataset, partitioned the Hive way: each run appends a file, and
 `pyarrow.dataset.dataset(<records dir>/metrics, partitioning="hive")` (or DuckDB, Athena, Spark) queries the
@@ -83,6 +84,7 @@ def save_run(record: dict[str, Any], records: RecordsConfig, directory: Path) ->
         if "report" in written:  # the local report shows how the upload went (the uploaded one cannot)
             writers["report"]()
     _write_record(record, directory, paths["record"], warnings)
+    _prune(record, records, directory, warnings)
     warnings = list(dict.fromkeys(warnings))  # the record is written twice with S3: one warning is enough
     for warning in warnings:
         log.warning(warning)
@@ -122,6 +124,16 @@ def _write_record(record: Mapping[str, Any], directory: Path, relative: str, war
         write_private(directory, relative, (json.dumps(record, indent=2, default=str) + "\n").encode())
     except OSError as error:
         warnings.append(f"could not write the run record {directory / relative}: {_reason(error)}")
+
+
+def _prune(record: Mapping[str, Any], records: RecordsConfig, directory: Path, warnings: list[str]) -> None:
+    """Apply records.keep_days to this database's local records, now that this run's are written."""
+    from deid.records.retention import prune
+
+    try:
+        prune(directory, record["database"], records.keep_days)
+    except OSError as error:
+        warnings.append(f"could not delete run records older than {records.keep_days} days: {_reason(error)}")
 
 
 def _reason(error: BaseException) -> str:
