@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 
 from deid.errors import TerminalError
 from deid.names import column_key
@@ -81,6 +82,24 @@ class Report:
             "expectations": [asdict(o) for o in self.outcomes],
             "waivers": [{**asdict(w), "place": w.place} for w in self.waived],
         }
+
+
+# expectations that read one sequence, not rows of a table
+ONE_SEQUENCE = frozenset({"sequence_above_production"})
+
+
+def with_checked(outcomes: list[Outcome], rows: Mapping[str, int]) -> list[Outcome]:
+    """Every evaluated outcome with how many it looked at. A suite query returns its counts only when it
+    fails (deid.expect.spec), so a passing one says nothing of what it read: a scan of a table read its
+    rows, which the copy's own count (`rows`, table -> rows counted in the copy) gives; a sequence check
+    read one sequence. An outcome that was not evaluated, or of a table with no count, keeps None."""
+    done = []
+    for o in outcomes:
+        if o.checked is None and o.unexpected is not None:
+            n = 1 if o.expectation in ONE_SEQUENCE else rows.get(o.table)
+            o = replace(o, checked=n) if n is not None else o
+        done.append(o)
+    return done
 
 
 def raise_on_failure(report: Report) -> None:

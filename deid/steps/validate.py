@@ -44,6 +44,7 @@ class Check:
     ok: bool
     detail: str  # counts only
     counts: tuple[int, int] | None = field(default=None, compare=False)  # row_count: (found, expected)
+    checked: int | None = field(default=None, compare=False)  # rows counted, or sampled values compared
 
     def __str__(self) -> str:
         return f"{'ok ' if self.ok else 'FAIL'} {self.name} {self.subject}: {self.detail}"
@@ -106,7 +107,12 @@ def _expected(
 def _row_count(w: sa.Connection, tp: TablePlan, expected: int, d: ValidationDialect) -> Check:
     found = _scalar(w, d.count_rows(tp.table))
     return Check(
-        "row_count", tp.table, found == expected, f"{found} rows, expected {expected}", (found, expected)
+        "row_count",
+        tp.table,
+        found == expected,
+        f"{found} rows, expected {expected}",
+        (found, expected),
+        checked=found,
     )
 
 
@@ -141,6 +147,7 @@ def _changed_values(
                 column_key(tp.table, action.column),
                 equal <= allowed,
                 f"{equal} of {len(pairs)} sampled values equal production's (allowed {int(allowed)})",
+                checked=len(pairs),
             )
         )
     return checks
@@ -160,6 +167,7 @@ def validate(ctx) -> list[Check]:
     from deid.expect import scope
     from deid.expect.gate import validate_with_expectations
     from deid.expect.report import raise_on_failure as raise_on_failed_expectation
+    from deid.expect.report import with_checked
     from deid.expect.suites import validated_key_outcomes
     from deid.expect.tallied import tallied_columns
     from deid.steps.ledger import applied_plan, begin, finish
@@ -208,8 +216,12 @@ def validate(ctx) -> list[Check]:
     finally:
         prod.dispose()
         work.dispose()
+    # what each check looked at, passing ones too: rows counted in the copy, or values compared
+    found = {c.subject: c.counts[0] for c in checks if c.counts}
+    report.outcomes = with_checked(report.outcomes, found)
     ctx.record["checks"] = [
-        {"name": c.name, "subject": c.subject, "ok": c.ok, "detail": c.detail} for c in checks
+        {"name": c.name, "subject": c.subject, "ok": c.ok, "detail": c.detail, "checked": c.checked}
+        for c in checks
     ]
     # rows in the copy and when it was cloned (0 for a table emptied by its rules or a subset run)
     ctx.record["row_counts"] = {
