@@ -151,7 +151,9 @@ def test_rerun_of_the_same_date_keeps_only_the_newer_previous_build(postgres, pr
     ctx = release(postgres, production, staging, D1, "third")
     assert label_of(postgres, staging) == "third"
     assert label_of(postgres, kept_name(staging, D1)) == "second"
-    assert ctx.record["dropped"] == [kept_name(staging, D1)]
+    # the first build is gone, its name kept by the second: replaced, not both kept and dropped
+    assert ctx.record["kept"] == ctx.record["replaced"] == [kept_name(staging, D1)]
+    assert "dropped" not in ctx.record
 
 
 def test_retention_drops_the_oldest_kept_copies(postgres, production, staging):

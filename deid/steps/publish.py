@@ -86,9 +86,7 @@ def publish_databases(ctx: RunContext, state) -> str:
         dropped += _retain(c, staging, ctx.database.retention)
         kept = [x.name for x in copies_on(c, staging) if x.role == "kept"]
     ctx.record["published"] = staging
-    ctx.record["kept"] = kept
-    if dropped:
-        ctx.record["dropped"] = dropped
+    note_copies(ctx.record, kept, dropped)
     return "published"
 
 
@@ -109,10 +107,21 @@ def _keep_older(ctx: RunContext, c: sa.Connection, work: Copy, published: Copy, 
         "published_date": str(published.logical_date),
         "reason": "the published copy is of a later logical date (publish it anyway with --publish-older)",
     }
-    ctx.record["kept"] = [x.name for x in copies_on(c, ctx.staging_name) if x.role == "kept"]
-    if dropped:
-        ctx.record["dropped"] = dropped
+    note_copies(ctx.record, [x.name for x in copies_on(c, ctx.staging_name) if x.role == "kept"], dropped)
     return "kept"
+
+
+def note_copies(record: dict[str, Any], kept: list[str], dropped: list[str]) -> None:
+    """The record's `kept` (the kept copies there now), `dropped` (copies gone) and `replaced` (an older
+    build of a date, dropped to keep a newer build of that date under the same name): a replaced name is
+    kept, so listing it as dropped too would say one copy is both."""
+    record["kept"] = kept
+    for key, names in (
+        ("replaced", [d for d in dropped if d in kept]),
+        ("dropped", [d for d in dropped if d not in kept]),
+    ):
+        if names:
+            record[key] = names
 
 
 def _published_state(metadata) -> dict[str, Any]:
