@@ -186,12 +186,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_schema(args: argparse.Namespace) -> int:
-    """Regenerate the JSON Schema that editors use to validate and complete rule files."""
+    """Regenerate the JSON Schemas that editors use to validate and complete rule files and deid.yaml."""
     from deid.rules import jsonschema
 
-    out = Path(args.out)
-    out.write_text(jsonschema.render(out.parent / "policies"))
-    print(f"wrote {out}")
+    for written in jsonschema.write(Path(args.out)):
+        print(f"wrote {written}")
     return 0
 
 

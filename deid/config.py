@@ -8,52 +8,168 @@ CLI too, so one set of variables serves both.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from deid import yamlsrc
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from deid import yamlmodel, yamlsrc
 from deid.backends import DEFAULT_ENGINE, backend_for, engine_names
-from deid.cloud.settings import ServerCopies, parse_server_copies
+from deid.cloud.settings import METHODS, AuroraSection, RdsSnapshotSection, ServerCopies
 from deid.db import connection_url
 from deid.errors import ConfigError, MissingSetting, Problem
 from deid.expect.settings import Settings as ValidationSettings
-from deid.expect.settings import parse_validation
-from deid.preview.access import PreviewAccess, parse_preview
-from deid.records.config import RecordsConfig, parse_records
+from deid.preview.access import PreviewAccess
+from deid.records.config import RecordsConfig
 from deid.suggest import did_you_mean
+from deid.yamlmodel import EXPECTS, STRICT, problem
 
 # sections an engine's cloner reads itself (its `parse_section`): `reflink:` (a copied data directory)
 CLONER_SECTIONS = ("reflink",)
-DATABASE_KEYS = (
-    "engine",
-    "production",
-    "staging_server",
-    "staging_name",
-    "clone",
-    "aurora",
-    "rds_snapshot",
-    "reflink",
-    "migrations",
-    "retention",
-    "scrub_sessions",
-    "scrub_parts",
-    "split_from_rows",
-    "stream_from_rows",
-    "salt_secret",
-    "rules",
-    "schedule",
-    "staging_roles",
-    "description",
-    "validation",
-    "preview",
-)
-TOP_KEYS = ("databases", "records", "preview")
+SERVER_SECTIONS = ("aurora", "rds_snapshot")  # deid.cloud.settings
 DEFAULT_CONFIG = "deid.yaml"
+SCHEMA_FILE = "deid.schema.json"  # beside rules.schema.json; `deid rules-schema` writes both
+Text = Annotated[str, Field(min_length=1)]
+Engine = Literal[tuple(engine_names())]  # type: ignore[valid-type]
+
+
+def _said(what: str, description: str, **more: Any) -> Any:
+    """A text setting whose error says what it is (`a path`), not only that it is text."""
+    return Field(description=description, json_schema_extra={EXPECTS: what}, **more)
+
+
+class MigrationsSpec(BaseModel):
+    """migrations: {sql: FOLDER} or {alembic: SCRIPT_LOCATION}, relative to deid.yaml."""
+
+    model_config = STRICT
+
+    sql: Text | None = Field(None, description="A folder of V<n>__name.sql files")
+    alembic: Text | None = Field(None, description="An Alembic script location")
+
+    @model_validator(mode="after")
+    def _one(self) -> MigrationsSpec:
+        if (self.sql is None) == (self.alembic is None):
+            raise problem(
+                "migrations takes one of sql: FOLDER or alembic: SCRIPT_LOCATION",
+                "for example migrations: {sql: migrations/learners}",
+            )
+        return self
+
+
+class DatabaseSpec(BaseModel):
+    """One production database that deid refreshes, as deid.yaml says it (DatabaseConfig: as resolved)."""
+
+    model_config = STRICT
+
+    engine: Engine = Field(DEFAULT_ENGINE, description="The database engine")
+    production: Text = Field(description="The production database's connection name, resolved at run time")
+    staging_server: Text = Field(description="The staging server's connection name, resolved at run time")
+    salt_secret: Text = Field(description="The name of the salt's secret, resolved at run time")
+    staging_name: Text | None = _said(
+        "a name", "The staging copy's name (default: <database>_staging)", default=None
+    )
+    rules: Text | None = _said(
+        "a path", "The rule file, relative to deid.yaml (default: rules/<database>.yaml)", default=None
+    )
+    clone: Text | None = Field(
+        None,
+        description="How the working copy is made (template, dump, reflink, aurora, rds_snapshot; default: "
+        "the server's own copy where the engine has one, else dump)",
+    )
+    aurora: AuroraSection | None = Field(None, description="With clone: aurora")
+    rds_snapshot: RdsSnapshotSection | None = Field(None, description="With clone: rds_snapshot")
+    reflink: dict[str, Any] | None = Field(
+        None, description="With clone: reflink (a copied data directory; its cloner reads this section)"
+    )
+    migrations: MigrationsSpec | None = _said(
+        "{sql: FOLDER} or {alembic: SCRIPT_LOCATION}",
+        "The schema migrations staging needs and production lacks, e.g. {sql: migrations/learners}",
+        default=None,
+    )
+    retention: Annotated[int, Field(ge=0)] = Field(
+        3, description="The number of previous staging copies kept for rollback"
+    )
+    scrub_sessions: Annotated[int, Field(ge=1, le=64)] = Field(
+        2, description="Sessions that share the rewrite of one big table: about the free cores"
+    )
+    scrub_parts: Annotated[int, Field(ge=1, le=256)] = Field(
+        1, description="Parts a big streamed table is split into: the workers' cores"
+    )
+    split_from_rows: Annotated[int, Field(ge=0)] = Field(
+        200_000, description="Tables this big (estimated rows) or bigger are shared or split"
+    )
+    stream_from_rows: Annotated[int, Field(ge=0)] = Field(
+        10_000, description="Tables this big (estimated rows) or bigger stream through the vector forms"
+    )
+    schedule: Text = _said("a cron expression", "When the nightly run starts", default="0 3 * * *")
+    staging_roles: Annotated[tuple[Text, ...], Field(strict=False)] = _said(
+        "a list of role names",
+        "Roles granted access on publish, e.g. staging_roles: [developers, qa]; default: PUBLIC",
+        default=(),
+    )
+    description: Text | None = _said("text", "What the database is, for people", default=None)
+    validation: ValidationSettings = Field(
+        default_factory=ValidationSettings, description="How hard validation looks"
+    )
+    preview: PreviewAccess | None = Field(
+        None, description="Who may preview this database (replaces the top level's preview:)"
+    )
+
+    @model_validator(mode="after")
+    def _sections(self) -> DatabaseSpec:
+        clone = self.clone_method
+        for other in (*SERVER_SECTIONS, *CLONER_SECTIONS):
+            if getattr(self, other) is not None and other != clone:
+                raise problem(
+                    f"'{other}:' is read only with clone: {other}, and this database clones with '{clone}'",
+                    f"set clone: {other}, or remove the {other} section",
+                    at=other,
+                )
+        if clone in SERVER_SECTIONS and getattr(self, clone) is None:
+            key = METHODS[clone]
+            raise problem(
+                f"clone: {clone} needs a '{clone}:' section (a mapping)",
+                f"{clone}: {{{key}: prod-learners, hosted_zone_id: Z..., "
+                "record_name: learners-staging.example}",
+                at="clone",
+            )
+        return self
+
+    @property
+    def clone_method(self) -> str:
+        """The clone method said, or the engine's default: the server's own copy where it has one (no row
+        moves through a client), else a dump."""
+        if self.clone is not None:
+            return self.clone
+        return "template" if backend_for(self.engine).capabilities.instant_clone else "dump"
+
+
+class DeidYaml(BaseModel):
+    """deid.yaml: which production databases deid refreshes every night, and how."""
+
+    model_config = ConfigDict(**STRICT, title="deid.yaml")
+
+    databases: dict[str, DatabaseSpec] = Field(
+        default_factory=dict,
+        description="Production databases by name: each one's connections, rule file and settings",
+        json_schema_extra={EXPECTS: "a mapping of database names"},
+    )
+    records: RecordsConfig = Field(
+        default_factory=RecordsConfig, description="Where run records, reports and metrics go"
+    )
+    preview: PreviewAccess = Field(
+        default_factory=PreviewAccess, description="Who may preview production values (default: nobody)"
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    """deid.yaml's JSON Schema, for editors (`# yaml-language-server: $schema=rules/deid.schema.json`)."""
+    schema = DeidYaml.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 @dataclass(frozen=True)
@@ -137,187 +253,75 @@ def load_config(path: Path | str | None = None) -> Config:
             source.problem((), "deid.yaml is a mapping with databases (and optionally records)", "")
         )
     data = source.data if isinstance(source.data, dict) else {}
-    problems += source.unknown_keys((), data, TOP_KEYS, where="deid.yaml")
-    records, found = parse_records(source, data.get("records"))
-    problems += found
-    preview, found = parse_preview(source, ("preview",), data.get("preview"))
+    spec, found = yamlmodel.validate(source, DeidYaml, data, top="deid.yaml")
     problems += found
     databases = {}
-    databases_data = data.get("databases") or {}
-    if not isinstance(databases_data, dict):
-        problems.append(
-            source.problem(
-                ("databases",),
-                "databases must be a mapping of database names",
-                "e.g. databases: {learners: {production: ..., staging_server: ..., salt_secret: ...}}",
-            )
-        )
-        databases_data = {}
-    for name, spec in databases_data.items():
-        db, found = _database(source, str(name), spec)
+    for name, db in spec.databases.items() if spec else ():
+        resolved, found = _database(source, name, db, data["databases"][name])
         problems += found
-        if db:
-            databases[db.name] = db
+        databases[name] = resolved
     if problems:
         raise ConfigError("\n".join(str(p) for p in sorted(problems)))
     return Config(
         file=str(path),
         root=path.resolve().parent,
         databases=databases,
-        records=records,
-        preview=preview or PreviewAccess(),
+        records=spec.records,
+        preview=spec.preview,
     )
 
 
-def _database(source, name: str, spec) -> tuple[DatabaseConfig | None, list[Problem]]:
+def _database(source, name: str, spec: DatabaseSpec, raw: dict) -> tuple[DatabaseConfig, list[Problem]]:
+    """A database as the run uses it: defaults that depend on its name or engine filled in, its clone
+    method checked against its engine's (a registry the model cannot import), its cloner's section read."""
+    from deid.cloners import cloner_for, cloner_names  # here: the cloners import this module
+
     path = ("databases", name)
-    if not isinstance(spec, dict):
-        return None, [
-            source.problem(path, f"database {name} must be a mapping", "see deid.yaml in the repository")
-        ]
-    problems = source.unknown_keys(path, spec, DATABASE_KEYS, where=f"database {name}")
-    for required in ("production", "staging_server", "salt_secret"):
-        if not isinstance(spec.get(required), str):
-            problems.append(
-                source.problem(
-                    path,
-                    f"database {name} needs '{required}' (a name, resolved at run time)",
-                    f"add {required}: <name>",
-                )
-            )
-    engine = spec.get("engine", DEFAULT_ENGINE)
-    engines = engine_names()
-    if engine not in engines:
-        problems.append(
-            source.problem(
-                (*path, "engine"),
-                f"unknown engine '{engine}'.{did_you_mean(str(engine), engines)}",
-                f"supported: {', '.join(engines)}",
-            )
-        )
-    # where the server can copy a database itself, that is the default: no row moves through a client
-    instant = engine in engines and backend_for(engine).capabilities.instant_clone
-    clone = spec.get("clone", "template" if instant else "dump")
-    from deid.cloners import (  # here: the cloners import the run context, which imports this module
-        cloner_for,
-        cloner_names,
-    )
-
-    clone_methods = cloner_names(engine) if engine in engines else ()
-    if clone_methods and clone not in clone_methods:
+    problems = []
+    clone = spec.clone_method
+    server_copies = (
+        getattr(spec, clone).server_copies() if clone in SERVER_SECTIONS else None
+    )  # deid.cloud.settings
+    methods = cloner_names(spec.engine)
+    if clone not in methods:
         problems.append(
             source.problem(
                 (*path, "clone"),
-                f"unknown clone method '{clone}'.{did_you_mean(str(clone), clone_methods)}",
-                f"use one of {', '.join(clone_methods)}",
+                f"unknown clone method '{clone}'.{did_you_mean(clone, methods)}",
+                f"use one of {', '.join(methods)}",
             )
         )
-    server_copies, found = parse_server_copies(source, path, spec, str(clone))
-    problems += found
-    parse_section = (
-        getattr(cloner_for(clone, engine), "parse_section", None) if clone in clone_methods else None
-    )
+    parse_section = getattr(cloner_for(clone, spec.engine), "parse_section", None) if not problems else None
     if parse_section is not None:
-        server_copies, found = parse_section(source, path, spec, str(clone))
+        server_copies, found = parse_section(source, path, raw, clone)
         problems += found
-    for other in CLONER_SECTIONS:
-        if other in spec and other != clone and parse_section is None:
-            problems.append(
-                source.problem(
-                    (*path, other),
-                    f"'{other}:' is read only with clone: {other}, and this database clones with '{clone}'",
-                    f"set clone: {other}, or remove the {other} section",
-                )
-            )
-    whole = functools.partial(_whole, source, path, spec, problems)
-    retention = whole("retention", 3, 0, None, "the number of previous staging copies kept for rollback")
-    sessions = whole(
-        "scrub_sessions", 2, 1, 64, "sessions that share the rewrite of one big table: about the free cores"
-    )
-    parts = whole("scrub_parts", 1, 1, 256, "parts a big streamed table is split into: the workers' cores")
-    split_from = whole("split_from_rows", 200_000, 0, None, "tables this big or bigger are shared or split")
-    stream_from = whole(
-        "stream_from_rows", 10_000, 0, None, "tables this big or bigger stream through the vector forms"
-    )
-    problems += _texts(source, path, spec)
-    migrations = _migrations(source, (*path, "migrations"), spec.get("migrations"), problems)
-    validation, found = parse_validation(source, (*path, "validation"), spec.get("validation"))
-    problems += found
-    preview, found = parse_preview(source, (*path, "preview"), spec.get("preview"))
-    problems += found
-    if problems:
-        return None, problems
+    staging_name = spec.staging_name or f"{name}_staging"
+    migrations = spec.migrations
     return DatabaseConfig(
         name=name,
-        engine=engine,
-        production=spec["production"],
-        staging_server=spec["staging_server"],
-        staging_name=spec.get("staging_name", f"{name}_staging"),
-        rules=spec.get("rules", f"rules/{name}.yaml"),
-        salt_secret=spec["salt_secret"],
+        engine=spec.engine,
+        production=spec.production,
+        staging_server=spec.staging_server,
+        staging_name=staging_name,
+        rules=spec.rules or f"rules/{name}.yaml",
+        salt_secret=spec.salt_secret,
         clone=clone,
-        retention=retention,
-        scrub_sessions=sessions,
-        scrub_parts=parts,
-        split_from_rows=split_from,
-        stream_from_rows=stream_from,
-        migrations=migrations,
-        schedule=str(spec.get("schedule", "0 3 * * *")),
-        staging_roles=tuple(str(r) for r in spec.get("staging_roles") or ()),
-        validation=validation,
-        preview=preview,
+        retention=spec.retention,
+        scrub_sessions=spec.scrub_sessions,
+        scrub_parts=spec.scrub_parts,
+        split_from_rows=spec.split_from_rows,
+        stream_from_rows=spec.stream_from_rows,
+        migrations=None
+        if migrations is None
+        else Migrations("sql", migrations.sql)
+        if migrations.sql
+        else Migrations("alembic", migrations.alembic or ""),
+        schedule=spec.schedule,
+        staging_roles=spec.staging_roles,
+        validation=spec.validation,
+        preview=spec.preview,
         server_copies=server_copies,
-    ), []
-
-
-# Settings that are text, and what each must be: a mistyped one would fail later, far from its line.
-_TEXTS = {
-    "staging_name": "a name",
-    "rules": "a path",
-    "schedule": "a cron expression",
-    "description": "text",
-}
-
-
-def _texts(source, path, spec) -> list[Problem]:
-    problems = [
-        source.problem(
-            (*path, key), f"{key} must be {kind}", f"write {key}: <{kind.split()[-1]}> as plain text"
-        )
-        for key, kind in _TEXTS.items()
-        if key in spec and not (isinstance(spec[key], str) and spec[key])
-    ]
-    roles = spec.get("staging_roles") or []  # empty: PUBLIC may connect
-    if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):
-        problems.append(
-            source.problem(
-                (*path, "staging_roles"),
-                "staging_roles must be a list of role names",
-                "e.g. staging_roles: [developers, qa]",
-            )
-        )
-    return problems
-
-
-def _migrations(source, path, spec, problems: list[Problem]) -> Migrations | None:
-    if spec is None:
-        return None
-    if (
-        isinstance(spec, dict)
-        and len(spec) == 1
-        and next(iter(spec)) in ("sql", "alembic")
-        and isinstance(next(iter(spec.values())), str)
-    ):
-        kind, folder = next(iter(spec.items()))
-        return Migrations(kind=kind, path=str(folder))
-    problems.append(
-        source.problem(
-            path,
-            "migrations must be {sql: FOLDER} or {alembic: SCRIPT_LOCATION}",
-            "for example migrations: {sql: migrations/learners}",
-        )
-    )
-    return None
+    ), problems
 
 
 class Settings(Protocol):
@@ -364,15 +368,3 @@ class EnvSettings:
             ("DEID_SECRET_", "AIRFLOW_VAR_"),
             "Set one to the secret's value (it is never logged).",
         )[0]
-
-
-def _whole(
-    source, path, spec, problems: list, key: str, default: int, low: int, high: int | None, hint: str
-) -> int:
-    """spec[key] (or `default`) when it is a whole number in [low, high]; else a problem naming the key."""
-    value = spec.get(key, default)
-    whole = isinstance(value, int) and not isinstance(value, bool)
-    if not whole or value < low or (high is not None and value > high):
-        bounds = f"from {low} to {high}" if high is not None else f"≥ {low}"
-        problems.append(source.problem((*path, key), f"{key} must be a whole number {bounds}", hint))
-    return value

@@ -90,15 +90,15 @@ def test_missing_secret_message_never_contains_other_secrets():
         ),
         (
             BASE + "    retention: -1\n",
-            "deid.yaml:6: retention must be a whole number",
+            "deid.yaml:6: databases.a.retention must be a whole number ≥ 0",
         ),
         (
             BASE + "    engin: postgresql\n",
-            "deid.yaml:6: unknown key 'engin' in database a. Did you mean 'engine'?",
+            "deid.yaml:6: unknown key 'engin' in databases.a. Did you mean 'engine'?",
         ),
         (
             "databases:\n  a:\n    production: p\n    salt_secret: k\n",
-            "deid.yaml:2: database a needs 'staging_server'",
+            "deid.yaml:2: databases.a needs 'staging_server' (the staging server's connection name",
         ),
         (
             BASE + "    engine: postgress\n",
@@ -106,19 +106,22 @@ def test_missing_secret_message_never_contains_other_secrets():
         ),
         (
             BASE + "    validation: {sample_rows: 0}\n",
-            "deid.yaml:6: validation.sample_rows: must be a whole number ≥ 1",
+            "deid.yaml:6: databases.a.validation.sample_rows must be a whole number ≥ 1",
         ),
         (BASE + "    validation:\n      sample_row: 5\n", "deid.yaml:7: unknown key 'sample_row'"),
         (
             BASE + "    validation: {pii_scan_rows: every}\n",
-            "pii_scan_rows: must be a whole number ≥ 1, or all",
+            "deid.yaml:6: databases.a.validation.pii_scan_rows must be a whole number ≥ 1, or all",
         ),
-        (BASE + "    validation: {search_production: 1}\n", "search_production: must be true or false"),
+        (
+            BASE + "    validation: {search_production: 1}\n",
+            "deid.yaml:6: databases.a.validation.search_production must be true or false",
+        ),
         (
             BASE + "record: {dir: r}\n",
             "deid.yaml:6: unknown key 'record' in deid.yaml. Did you mean 'records'?",
         ),
-        (BASE + "records: {s3: {prefix: p}}\n", "deid.yaml:6: records.s3 needs a bucket"),
+        (BASE + "records: {s3: {prefix: p}}\n", "deid.yaml:6: records.s3 needs 'bucket'"),
         (
             BASE + "records:\n  s3: {bucket: b, sse: none}\n",
             "deid.yaml:7: records.s3.sse must be one of AES256, aws:kms",
@@ -179,13 +182,19 @@ HOSTILE = [
     (BASE + "    retention: !!int 3\n", "deid.yaml:6: explicit tag !!int is not allowed"),
     (BASE + "    <<: {retention: 3}\n", "deid.yaml:6: merge keys (<<) are not allowed"),
     ("databases: [a, b]\n", "deid.yaml:1: databases must be a mapping of database names"),
-    (BASE + "    staging_roles: 5\n", "deid.yaml:6: staging_roles must be a list of role names"),
-    (BASE + "    staging_roles: [a, [b]]\n", "deid.yaml:6: staging_roles must be a list of role names"),
-    (BASE + "    rules: [a.yaml]\n", "deid.yaml:6: rules must be a path"),
-    (BASE + "    staging_name: {a: 1}\n", "deid.yaml:6: staging_name must be a name"),
-    (BASE + "    schedule: [1]\n", "deid.yaml:6: schedule must be a cron expression"),
-    (BASE + "    description: [1]\n", "deid.yaml:6: description must be text"),
-    (BASE + "    migrations: {sql: [a]}\n", "deid.yaml:6: migrations must be {sql: FOLDER}"),
+    (BASE + "    staging_roles: 5\n", "deid.yaml:6: databases.a.staging_roles must be a list of role names"),
+    (
+        BASE + "    staging_roles: [a, [b]]\n",
+        "deid.yaml:6: databases.a.staging_roles must be a list of role names",
+    ),
+    (BASE + "    rules: [a.yaml]\n", "deid.yaml:6: databases.a.rules must be a path"),
+    (BASE + "    staging_name: {a: 1}\n", "deid.yaml:6: databases.a.staging_name must be a name"),
+    (BASE + "    schedule: [1]\n", "deid.yaml:6: databases.a.schedule must be a cron expression"),
+    (BASE + "    description: [1]\n", "deid.yaml:6: databases.a.description must be text"),
+    (
+        BASE + "    migrations: {sql: [a]}\n",
+        "deid.yaml:6: databases.a.migrations must be {sql: FOLDER} or {alembic: SCRIPT_LOCATION}",
+    ),
     ("[1, 2]\n", "deid.yaml:1: deid.yaml is a mapping with databases (and optionally records)"),
 ]
 

@@ -66,7 +66,7 @@ def test_an_rds_snapshot_section_names_an_instance_and_takes_no_clone_limit(tmp_
         "      hosted_zone_id: Z1\n      record_name: billing-staging.example\n      clone_limit: 15\n"
     )
     found = problems(tmp_path, text)
-    assert "deid.yaml:11: unknown key 'clone_limit' in a.rds_snapshot" in found
+    assert "deid.yaml:11: unknown key 'clone_limit' in databases.a.rds_snapshot" in found
     config, _ = load(tmp_path, text.replace("      clone_limit: 15\n", ""))
     assert config.database("a").server_copies.source == "prod-billing"
 
@@ -87,12 +87,12 @@ def test_mistakes_in_the_section_are_each_named(tmp_path):
         AURORA + "      clustr: x\n      ttl: 0\n      timeout_seconds: soon\n"
         "      security_group_ids: sg-1\n      clone_limit: 15\n      warn_at: 16\n",
     )
-    assert "deid.yaml:11: unknown key 'clustr' in a.aurora. Did you mean 'cluster'?" in found
-    assert "deid.yaml:12: ttl must be a whole number from 1 to 86400" in found
-    assert "deid.yaml:13: timeout_seconds must be a number of seconds above 0" in found
-    assert "deid.yaml:14: security_group_ids must be a list" in found
+    assert "deid.yaml:11: unknown key 'clustr' in databases.a.aurora. Did you mean 'cluster'?" in found
+    assert "deid.yaml:12: databases.a.aurora.ttl must be a whole number from 1 to 86400" in found
+    assert "deid.yaml:13: databases.a.aurora.timeout_seconds must be a number above 0" in found
+    assert "deid.yaml:14: databases.a.aurora.security_group_ids must be a list of text" in found
     found = problems(tmp_path, AURORA + "      backfill_after_hours: -1\n")
-    assert "deid.yaml:11: backfill_after_hours must be a number of hours of 0 or more" in found
+    assert "deid.yaml:11: databases.a.aurora.backfill_after_hours must be a number ≥ 0" in found
     found = problems(tmp_path, AURORA + "      warn_at: 16\n")
     assert "deid.yaml:11: warn_at (16) is above clone_limit (15)" in found
     found = problems(tmp_path, AURORA.replace("prod-learners", "Prod_Learners"))

@@ -24,10 +24,13 @@ are dialled at each clone's endpoint (a clone keeps its source's users); `retent
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from deid.cloud import aurora, dns, naming, points
-from deid.errors import ConfigError, Problem
+from deid.errors import ConfigError
+from deid.yamlmodel import STRICT, problem
 
 METHODS = {"aurora": "cluster", "rds_snapshot": "instance"}  # clone method -> the key naming its source
 COMMON_KEYS = (
@@ -66,103 +69,96 @@ class ServerCopies:
         return (METHODS[self.method], *COMMON_KEYS, *(AURORA_KEYS if self.method == "aurora" else ()))
 
 
-def parse_server_copies(
-    source, path: tuple, spec: dict, clone: str
-) -> tuple[ServerCopies | None, list[Problem]]:
-    """The section of `clone` (a server-copy method) in the database `spec` at `path`; problems name the
-    file, the line and the fix. A section for a method the database does not use is an error too: a setting
-    that does nothing would be a setting someone believes in."""
-    problems = [
-        source.problem(
-            (*path, other),
-            f"'{other}:' is read only with clone: {other}, and this database clones with '{clone}'",
-            f"set clone: {other}, or remove the {other} section",
-        )
-        for other in METHODS
-        if other in spec and other != clone
-    ]
-    if clone not in METHODS:
-        return None, problems
-    section = spec.get(clone)
-    where = (*path, clone)
-    key = METHODS[clone]
-    example = (
-        f"{clone}: {{{key}: prod-learners, hosted_zone_id: Z..., record_name: learners-staging.example}}"
+Text = Annotated[str, Field(min_length=1)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+def _identifier(value: str, what: str) -> str:
+    try:
+        return naming.check_identifier(value, what)
+    except ConfigError as error:
+        raise problem(str(error), "use the identifier AWS shows") from None
+
+
+class _Section(BaseModel):
+    """What `aurora:` and `rds_snapshot:` share."""
+
+    model_config = STRICT
+
+    region: Text | None = Field(
+        None, description="The AWS region (default: boto3's own: AWS_REGION, the profile)"
     )
-    if not isinstance(section, dict):
-        problems.append(
-            source.problem(
-                where if clone in spec else (*path, "clone"),
-                f"clone: {clone} needs a '{clone}:' section (a mapping)",
-                example,
-            )
-        )
-        return None, problems
-    allowed = (key, *COMMON_KEYS, *(AURORA_KEYS if clone == "aurora" else ()))
-    problems += source.unknown_keys(where, section, allowed, where=f"{path[-1]}.{clone}")
-    for required in (key, "hosted_zone_id", "record_name"):
-        if not (isinstance(section.get(required), str) and section[required]):
-            problems.append(
-                source.problem(where, f"{path[-1]}.{clone} needs '{required}' (text)", f"add {required}: ...")
-            )
-    for text in ("region", "instance_class"):
-        if text in section and not (isinstance(section[text], str) and section[text]):
-            problems.append(source.problem((*where, text), f"{text} must be text", f"e.g. {text}: ..."))
-    if isinstance(section.get(key), str) and section[key]:
-        try:
-            naming.check_identifier(section[key], f"{clone}.{key}")
-        except ConfigError as error:
-            problems.append(source.problem((*where, key), str(error), "use the identifier AWS shows"))
-    groups = section.get("security_group_ids", [])
-    if not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups):
-        problems.append(
-            source.problem(
-                (*where, "security_group_ids"), "security_group_ids must be a list", "[sg-0abc...]"
-            )
-        )
-    numbers = {
-        "ttl": (1, 86400, int),
-        "timeout_seconds": (0.001, None, float),
-        "poll_seconds": (0.001, None, float),
-        "clone_limit": (1, None, int),
-        "warn_at": (1, None, int),
-        "backfill_after_hours": (0, None, float),
-    }
-    for name, (low, high, kind) in numbers.items():
-        if name in section and name in allowed:
-            problems += _number(source, (*where, name), name, section[name], low, high, kind)
-    if problems:
-        return None, problems
-    defaults = ServerCopies(method=clone, source="", hosted_zone_id="", record_name="")
-    given: dict[str, Any] = {k: section[k] for k in allowed if k in section and k != key}
-    if "security_group_ids" in given:
-        given["security_group_ids"] = tuple(given["security_group_ids"])
-    copies = ServerCopies(**{**defaults.__dict__, **given, "source": section[key]})
-    if copies.warn_at > copies.clone_limit:
-        problems.append(
-            source.problem(
-                (*where, "warn_at"),
-                f"warn_at ({copies.warn_at}) is above clone_limit ({copies.clone_limit}): it never warns",
+    hosted_zone_id: Text = Field(
+        description="The Route 53 zone of the staging name, e.g. Z0123456789ABCDEFGHIJ"
+    )
+    record_name: Text = Field(
+        description="The CNAME staging users connect to, e.g. learners-staging.db.example.internal"
+    )
+    ttl: Annotated[int, Field(ge=1, le=86400)] = Field(
+        dns.TTL_SECONDS, description=f"Of that CNAME, in seconds, e.g. ttl: {dns.TTL_SECONDS}"
+    )
+    instance_class: Text | None = Field(None, description="Default: the source writer's, e.g. db.r6g.large")
+    security_group_ids: Annotated[tuple[Text, ...], Field(strict=False)] = Field(
+        (), description="Default: the source's, e.g. [sg-0123456789abcdef0]"
+    )
+    timeout_seconds: Seconds = Field(
+        aurora.TIMEOUT_SECONDS, description=f"Bound on each wait for AWS, e.g. {aurora.TIMEOUT_SECONDS:g}"
+    )
+    poll_seconds: Seconds = Field(
+        aurora.POLL_SECONDS, description=f"Seconds between two looks at AWS, e.g. {aurora.POLL_SECONDS:g}"
+    )
+    backfill_after_hours: Annotated[float, Field(ge=0)] = Field(
+        points.BACKFILL_AFTER_HOURS,
+        description="A past date restores its day's end once it ended this many hours before the latest "
+        f"restorable time (deid.cloud.points), e.g. {points.BACKFILL_AFTER_HOURS:g}",
+    )
+
+    def copies(self, method: str, source: str) -> ServerCopies:
+        given: dict[str, Any] = self.model_dump(exclude={"cluster", "instance"})
+        return ServerCopies(method=method, source=source, **given)
+
+
+class AuroraSection(_Section):
+    """clone: aurora: each copy is a copy-on-write clone of an Aurora cluster, a server of its own."""
+
+    cluster: Text = Field(description="The source cluster's identifier (AWS clones it; deid never connects)")
+    clone_limit: Annotated[int, Field(ge=1)] = Field(
+        aurora.CLONE_LIMIT,
+        description=f"Copy-on-write clones per source (Aurora's limit: {aurora.CLONE_LIMIT})",
+    )
+    warn_at: Annotated[int, Field(ge=1)] = Field(
+        aurora.WARN_AT, description=f"The run record warns from this many clones, e.g. {aurora.WARN_AT}"
+    )
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster(cls, value: str) -> str:
+        return _identifier(value, "aurora.cluster")
+
+    @model_validator(mode="after")
+    def _warns(self) -> AuroraSection:
+        if self.warn_at > self.clone_limit:
+            raise problem(
+                f"warn_at ({self.warn_at}) is above clone_limit ({self.clone_limit}): it never warns",
                 "set warn_at to at most clone_limit, e.g. two below it",
+                at="warn_at",
             )
-        )
-        return None, problems
-    return copies, []
+        return self
+
+    def server_copies(self) -> ServerCopies:
+        return self.copies("aurora", self.cluster)
 
 
-def _number(
-    source, where: tuple, name: str, value: Any, low: float, high: float | None, kind
-) -> list[Problem]:
-    fits = isinstance(value, int | float) and not isinstance(value, bool)
-    if kind is int:
-        fits = fits and isinstance(value, int)
-    if fits and value >= low and (high is None or value <= high):
-        return []
-    if high is not None:
-        bounds = f"from {low:g} to {high:g}"
-    else:
-        bounds = "of 0 or more" if low == 0 else "above 0" if low < 1 else f"of at least {low:g}"
-    unit = "hours" if name.endswith("_hours") else "seconds"
-    what = "a whole number" if kind is int else f"a number of {unit}"
-    example = getattr(ServerCopies, name, 1)  # the default
-    return [source.problem(where, f"{name} must be {what} {bounds}", f"e.g. {name}: {example:g}")]
+class RdsSnapshotSection(_Section):
+    """clone: rds_snapshot: each copy is an RDS instance restored from the source's newest snapshot (no
+    clone limit applies)."""
+
+    instance: Text = Field(description="The source instance's identifier")
+
+    @field_validator("instance")
+    @classmethod
+    def _instance(cls, value: str) -> str:
+        return _identifier(value, "rds_snapshot.instance")
+
+    def server_copies(self) -> ServerCopies:
+        return self.copies("rds_snapshot", self.instance)

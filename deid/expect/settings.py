@@ -1,64 +1,53 @@
-"""How hard validation looks: sample sizes and thresholds, with defaults sized for a nightly run."""
+"""How hard validation looks: sample sizes and thresholds, with defaults sized for a nightly run.
+
+A database's `validation:` mapping in deid.yaml sets any of these; unknown keys are errors. Row limits take a
+whole number ≥ 1, or `all` (every row: slower, but nothing goes unread), kept here as None.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from deid.yamlmodel import STRICT
+
+# "all" is kept as None (every row), which is not itself a value to write
+Rows = Annotated[int, Field(ge=1)] | Literal["all"]
+Hits = Annotated[int, Field(ge=0)]
 
 
-@dataclass(frozen=True)
-class Settings:
-    # Leak check (a): rows per table matched by primary key between production and the working copy.
-    sample_rows: int = 1000
-    # Leak check (a): look for the sampled scrubbed values in the whole of production's column (one scan of
-    # the production table per table with such columns). Off: only the same-row comparison runs.
-    search_production: bool = True
-    # PII scan (b): rows per table read from the kept text columns (None: every row).
-    pii_scan_rows: int | None = 100_000
-    # PII scan (b): a kept column fails when more of its rows than this match one pattern.
-    pii_max_hits: int = 0
-    # Free text (c): rows per kept text column whose tokens are compared with production's identifiers.
-    free_text_rows: int | None = 20_000
-    # Free text (c): a kept column fails when more distinct production identifiers than this occur in it.
-    free_text_max_hits: int = 0
+class Settings(BaseModel):
+    model_config = STRICT
 
+    sample_rows: Annotated[int, Field(ge=1)] = Field(
+        1000,
+        description="Leak check: rows per table matched by primary key between production and the "
+        "working copy",
+    )
+    search_production: bool = Field(
+        True,
+        description="Leak check: look for the sampled scrubbed values in the whole of production's column "
+        "(one scan of the production table per table with such columns); false: only the same-row comparison",
+    )
+    pii_scan_rows: Rows = Field(
+        100_000, description="PII scan: rows per table read from the kept text columns (all: every row)"
+    )
+    pii_max_hits: Hits = Field(
+        0, description="PII scan: a kept column fails when more of its rows than this match one pattern"
+    )
+    free_text_rows: Rows = Field(
+        20_000,
+        description="Free text: rows per kept text column whose tokens are compared with production's "
+        "identifiers (all: every row)",
+    )
+    free_text_max_hits: Hits = Field(
+        0,
+        description="Free text: a kept column fails when more distinct production identifiers than this "
+        "occur in it",
+    )
 
-def parse_validation(source, path: tuple, spec) -> tuple[Settings, list]:
-    """A database's `validation:` mapping in deid.yaml (any of the fields above); unknown keys are errors.
-
-    Row limits take a whole number ≥ 1, or `all` (every row: slower, but nothing goes unread); thresholds a
-    whole number ≥ 0; search_production true or false.
-    """
-    from dataclasses import fields, replace
-
-    if spec is None:
-        return Settings(), []
-    if not isinstance(spec, dict):
-        return Settings(), [
-            source.problem(path, "validation must be a mapping", "e.g. validation: {sample_rows: 5000}")
-        ]
-    names = tuple(f.name for f in fields(Settings))
-    problems = source.unknown_keys(path, spec, names, where=f"{'.'.join(map(str, path))}")
-    values = {}
-    for key, value in spec.items():
-        if key not in names:
-            continue
-        checked, fix = _setting(key, value)
-        if fix:
-            problems.append(source.problem((*path, key), f"validation.{key}: {fix}", ""))
-        else:
-            values[key] = checked
-    return replace(Settings(), **values), problems
-
-
-def _setting(key: str, value) -> tuple[object, str]:
-    """(value, "") when `value` suits the field `key`, else (None, what it must be)."""
-    whole = isinstance(value, int) and not isinstance(value, bool)
-    if key == "search_production":
-        return (value, "") if isinstance(value, bool) else (None, "must be true or false")
-    if key in ("pii_scan_rows", "free_text_rows"):
-        if value == "all":
-            return None, ""
-        return (value, "") if whole and value >= 1 else (None, "must be a whole number ≥ 1, or all")
-    if key == "sample_rows":
-        return (value, "") if whole and value >= 1 else (None, "must be a whole number ≥ 1")
-    return (value, "") if whole and value >= 0 else (None, "must be a whole number ≥ 0")
+    @field_validator("pii_scan_rows", "free_text_rows", mode="after")
+    @classmethod
+    def _all_rows(cls, value: int | str | None) -> int | None:
+        return None if value == "all" else value  # None: every row

@@ -20,40 +20,39 @@ import grp
 import os
 import pwd
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import Annotated
 
-from deid.errors import ConfigError, Problem, UsageError
+from pydantic import AfterValidator, BaseModel, Field
 
-PREVIEW_KEYS = ("allowed",)
+from deid.errors import ConfigError, UsageError
+from deid.yamlmodel import EXPECTS, STRICT
+
 GROUP = "group:"
 
 
-@dataclass(frozen=True)
-class PreviewAccess:
-    allowed: tuple[str, ...] = ()  # empty: nobody
+def _entry(value: str) -> str:
+    if value == GROUP:
+        raise ValueError("group: without a group's name")
+    return value
+
+
+class PreviewAccess(BaseModel):
+    """A `preview:` section of deid.yaml (top level, or a database's own, which replaces it)."""
+
+    model_config = STRICT
+
+    allowed: Annotated[
+        tuple[Annotated[str, Field(min_length=1), AfterValidator(_entry)], ...], Field(strict=False)
+    ] = Field(
+        (),
+        description='OS user names, or OS groups as group:NAME, e.g. allowed: [alice, "group:dba"]; '
+        "default: nobody",
+        json_schema_extra={EXPECTS: "a list of user names or group:NAME"},
+    )
 
     def admits(self, user: str, groups: Iterable[str]) -> bool:
         names = {user} | {GROUP + g for g in groups}
         return any(entry in names for entry in self.allowed)
-
-
-def parse_preview(source, path: tuple, spec) -> tuple[PreviewAccess | None, list[Problem]]:
-    """A `preview:` section (None when absent); problems point at its lines."""
-    if spec is None:
-        return None, []
-    fix = 'e.g. preview: {allowed: [alice, "group:dba"]}'
-    if not isinstance(spec, dict):
-        return None, [source.problem(path, "preview must be a mapping with 'allowed'", fix)]
-    problems = source.unknown_keys(path, spec, PREVIEW_KEYS, where="preview")
-    allowed = spec.get("allowed", [])
-    if not isinstance(allowed, list) or not all(isinstance(a, str) and a not in ("", GROUP) for a in allowed):
-        problems.append(
-            source.problem(
-                (*path, "allowed"), "preview.allowed must be a list of user names or group:NAME", fix
-            )
-        )
-        allowed = []
-    return (None if problems else PreviewAccess(tuple(allowed))), problems
 
 
 def current_user() -> tuple[str, tuple[str, ...]]:

@@ -17,29 +17,42 @@ Credentials never live here: boto3 finds them as usual (environment, profile, in
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
-from deid.errors import Problem
+from pydantic import BaseModel, Field, model_validator
 
-RECORDS_KEYS = ("dir", "keep_days", "s3")
-S3_KEYS = ("bucket", "prefix", "region", "sse", "kms_key_id", "endpoint_url")
-SSE_MODES = ("AES256", "aws:kms")
+from deid.yamlmodel import STRICT, problem
+
 DEFAULT_DIR = "records"
 # Longer than a year, so that last year's run of the same day is there to compare with; records are small
 # (tens of KB a run), so the point of pruning is that nothing grows forever, not disk space.
 DEFAULT_KEEP_DAYS = 400
 DIR_VARIABLE = "DEID_RECORDS_DIR"
+Text = Annotated[str, Field(min_length=1)]
 
 
-@dataclass(frozen=True)
-class S3Target:
-    bucket: str
-    prefix: str = ""
-    region: str | None = None
-    sse: str = "AES256"
-    kms_key_id: str | None = None
-    endpoint_url: str | None = None
+class S3Target(BaseModel):
+    """records.s3: every run's files are also uploaded to this bucket."""
+
+    model_config = STRICT
+
+    bucket: Text = Field(description="The bucket's name")
+    prefix: str = Field("", description="Prepended to every object key, e.g. staging-refresh/")
+    region: Text | None = Field(None, description="The bucket's region (default: boto3's own resolution)")
+    sse: Literal["AES256", "aws:kms"] = Field(
+        "AES256",
+        description="Server-side encryption, which cannot be turned off: records describe production "
+        "databases",
+    )
+    kms_key_id: Text | None = Field(None, description="With sse: aws:kms only (default: the AWS-managed key)")
+    endpoint_url: Text | None = Field(None, description="An S3-compatible store (MinIO, Ceph); default: AWS")
+
+    @model_validator(mode="after")
+    def _kms_key_needs_kms(self) -> S3Target:
+        if self.kms_key_id is not None and self.sse != "aws:kms":
+            raise problem("kms_key_id needs sse: aws:kms", "add sse: aws:kms", at="kms_key_id")
+        return self
 
     def key(self, relative: str) -> str:
         """The object key of a file at `relative` (a path under the records dir, with '/')."""
@@ -50,79 +63,22 @@ class S3Target:
         return f"s3://{self.bucket}/{self.prefix.strip('/')}"
 
 
-@dataclass(frozen=True)
-class RecordsConfig:
-    dir: str = DEFAULT_DIR  # as written; resolved against deid.yaml's folder by `directory`
-    s3: S3Target | None = None
-    keep_days: int = DEFAULT_KEEP_DAYS  # 0: never prune
+class RecordsConfig(BaseModel):
+    """deid.yaml's records: section."""
+
+    model_config = STRICT
+
+    dir: Text = Field(
+        DEFAULT_DIR,
+        description="The folder of run records, reports and metrics, relative to deid.yaml; "
+        f"${DIR_VARIABLE} overrides it",
+    )
+    s3: S3Target | None = Field(None, description="Every run's files are also uploaded here")
+    keep_days: Annotated[int, Field(ge=0)] = Field(
+        DEFAULT_KEEP_DAYS,
+        description=f"Runs started longer ago are deleted, e.g. keep_days: {DEFAULT_KEEP_DAYS}, or 0 to keep "
+        "every run's record",
+    )
 
     def directory(self, root: Path) -> Path:
         return Path(os.environ.get(DIR_VARIABLE) or root / self.dir)
-
-
-def parse_records(source, spec) -> tuple[RecordsConfig, list[Problem]]:
-    """The `records:` section of deid.yaml (`source`: its yamlsrc.Source, for line numbers)."""
-    path = ("records",)
-    if spec is None:
-        return RecordsConfig(), []
-    if not isinstance(spec, dict):
-        return RecordsConfig(), [
-            source.problem(path, "records must be a mapping", "for example records: {dir: records}")
-        ]
-    problems = source.unknown_keys(path, spec, RECORDS_KEYS, where="records")
-    folder = spec.get("dir", DEFAULT_DIR)
-    if not isinstance(folder, str) or not folder:
-        problems.append(
-            source.problem((*path, "dir"), "records.dir must be a folder name", "e.g. dir: records")
-        )
-        folder = DEFAULT_DIR
-    keep_days = spec.get("keep_days", DEFAULT_KEEP_DAYS)
-    if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 0:
-        problems.append(
-            source.problem(
-                (*path, "keep_days"),
-                "records.keep_days must be a whole number of days",
-                f"e.g. keep_days: {DEFAULT_KEEP_DAYS}, or keep_days: 0 to keep every run's record",
-            )
-        )
-        keep_days = DEFAULT_KEEP_DAYS
-    s3 = _s3(source, (*path, "s3"), spec.get("s3"), problems)
-    return RecordsConfig(dir=folder, s3=s3, keep_days=keep_days), problems
-
-
-def _s3(source, path, spec, problems: list[Problem]) -> S3Target | None:
-    if spec is None:
-        return None
-    if not isinstance(spec, dict):
-        problems.append(source.problem(path, "records.s3 must be a mapping", "with at least bucket: NAME"))
-        return None
-    problems += source.unknown_keys(path, spec, S3_KEYS, where="records.s3")
-    texts = {key: spec[key] for key in S3_KEYS if key in spec}
-    for key, value in texts.items():
-        if not isinstance(value, str) or not value:
-            problems.append(source.problem((*path, key), f"records.s3.{key} must be text", ""))
-    if not isinstance(spec.get("bucket"), str):
-        problems.append(source.problem(path, "records.s3 needs a bucket", "add bucket: <bucket name>"))
-    sse = spec.get("sse", "AES256")
-    if sse not in SSE_MODES:
-        problems.append(
-            source.problem(
-                (*path, "sse"),
-                f"records.s3.sse must be one of {', '.join(SSE_MODES)}",
-                "server-side encryption cannot be turned off: records describe production databases",
-            )
-        )
-    if "kms_key_id" in spec and sse != "aws:kms":
-        problems.append(
-            source.problem((*path, "kms_key_id"), "kms_key_id needs sse: aws:kms", "add sse: aws:kms")
-        )
-    if problems:
-        return None
-    return S3Target(
-        bucket=spec["bucket"],
-        prefix=spec.get("prefix", ""),
-        region=spec.get("region"),
-        sse=sse,
-        kms_key_id=spec.get("kms_key_id"),
-        endpoint_url=spec.get("endpoint_url"),
-    )

@@ -194,4 +194,26 @@ def build(policies_dir: Path) -> dict[str, Any]:
 
 
 def render(policies_dir: Path) -> str:
-    return json.dumps(build(policies_dir), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    return _text(build(policies_dir))
+
+
+def render_config() -> str:
+    """deid.yaml's JSON Schema, generated from its model (deid.config.DeidYaml)."""
+    from deid.config import json_schema
+
+    return _text(json_schema())
+
+
+def write(out: Path) -> list[Path]:
+    """Write the rule files' schema to `out` and deid.yaml's beside it (`deid rules-schema`)."""
+    from deid.config import SCHEMA_FILE
+
+    out = Path(out)
+    out.write_text(render(out.parent / "policies"))
+    config = out.parent / SCHEMA_FILE
+    config.write_text(render_config())
+    return [out, config]
+
+
+def _text(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
