@@ -11,11 +11,22 @@ Parameters are parsed once, here, into plain values; transformer code never re-p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pyarrow as pa
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError, PydanticUndefined
 
 from deid.schema import Column, Kind
 
@@ -63,27 +74,82 @@ class Param:
     def type_name(self) -> str:
         return _TYPE_NAMES[self.type]
 
-    def parse(self, value: Any) -> Any:
-        """Check one value against this parameter; return it (ints are accepted where numbers are)."""
-        if value is None and self.default is None:  # an optional parameter given as null: absent
-            return None
-        ok = isinstance(value, self.type) and not (self.type is int and isinstance(value, bool))
-        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        if not ok:
-            got = _TYPE_NAMES.get(type(value), type(value).__name__)
-            raise ParamError(f"parameter '{self.name}' must be {self.type_name}, got {got}")
-        if self.choices and value not in self.choices:
-            options = ", ".join(repr(c) for c in self.choices)
-            raise ParamError(f"parameter '{self.name}' must be one of {options}, got {value!r}")
-        if self.minimum is not None and value < self.minimum:
-            raise ParamError(f"parameter '{self.name}' must be at least {self.minimum:g}, got {value}")
-        if self.maximum is not None and value > self.maximum:
-            raise ParamError(f"parameter '{self.name}' must be at most {self.maximum:g}, got {value}")
-        problem = self.validate(value) if self.validate else None
-        if problem:
-            raise ParamError(f"parameter '{self.name}' {problem}")
-        return value
+    def field(self) -> tuple[Any, Any]:
+        """This parameter as a pydantic field (type, FieldInfo) of its transformer's params model: the one
+        place its type, bounds, choices and own check are enforced, and the source of its JSON Schema."""
+        checks: list[Any] = []
+        extra: dict[str, Any] = {}
+        if self.choices:
+            checks.append(AfterValidator(functools.partial(_one_of, self)))
+            extra["enum"] = list(self.choices)
+        if self.validate is not None:
+            checks.append(AfterValidator(functools.partial(_valid, self)))
+        kind: Any = Annotated[_PYDANTIC_TYPES[self.type], Field(ge=self.minimum, le=self.maximum), *checks]
+        if self.default is None:
+            kind = kind | None
+        default = PydanticUndefined if self.required else self.default
+        info = Field(default, description=self.description, json_schema_extra=extra or None)
+        return kind, info
+
+
+_PYDANTIC_TYPES: dict[type, Any] = {
+    str: str,
+    int: int,
+    float: float,
+    bool: bool,
+    dict: dict[str, Any],
+    list: list[Any],
+}
+
+
+def _one_of(param: Param, value: Any) -> Any:
+    if value not in param.choices:
+        options = ", ".join(repr(c) for c in param.choices)
+        raise PydanticCustomError(
+            "deid", "must be one of {options}, got {got}", {"options": options, "got": repr(value)}
+        )
+    return value
+
+
+def _valid(param: Param, value: Any) -> Any:
+    problem = param.validate(value) if param.validate else None
+    if problem:
+        raise PydanticCustomError("deid", "{problem}", {"problem": problem})
+    return value
+
+
+def _param_error(transformer: Transformer, error: dict[str, Any]) -> str:
+    """A pydantic error of a params model in deid's words, naming the parameter."""
+    kind, loc, value = error["type"], error["loc"], error.get("input")
+    name = str(loc[0]) if loc else ""
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        from deid.suggest import did_you_mean
+
+        known = transformer.params_model.model_fields
+        allowed = ", ".join(sorted(known)) or "none"
+        hint = did_you_mean(name, known)
+        return f"unknown parameter '{name}' for {transformer.name} (allowed: {allowed}).{hint}"
+    param = transformer.param(name)
+    if param is None:  # a check across parameters (validate_params)
+        return f"{transformer.name}: {error['msg']}"
+    if kind == "missing":
+        return f"{transformer.name} needs parameter '{name}' ({param.description})"
+    if kind == "greater_than_equal":
+        return f"parameter '{name}' must be at least {ctx['ge']:g}, got {value}"
+    if kind == "less_than_equal":
+        return f"parameter '{name}' must be at most {ctx['le']:g}, got {value}"
+    if kind == "deid":
+        return f"parameter '{name}' {error['msg']}"
+    got = _TYPE_NAMES.get(type(value), type(value).__name__)
+    return f"parameter '{name}' must be {param.type_name}, got {got}"
+
+
+def _across(transformer: Transformer, model: BaseModel) -> BaseModel:
+    problem = transformer.validate_params(dict(model)) if transformer.validate_params else None
+    if problem:
+        raise PydanticCustomError("deid", "{problem}", {"problem": problem})
+    return model
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,28 +215,31 @@ class Transformer:
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 
+    @functools.cached_property
+    def params_model(self) -> type[BaseModel]:
+        """The typed model of this transformer's parameters, made from its Params: rule files' params are
+        validated by it, and rules.schema.json describes them from it."""
+        fields = {p.name: p.field() for p in self.params}
+        validators = {"across": model_validator(mode="after")(functools.partial(_across, self))}
+        return create_model(
+            f"params of {self.name}",
+            __config__=ConfigDict(extra="forbid", strict=True, frozen=True),
+            __validators__=validators if self.validate_params else None,
+            **fields,
+        )
+
     def parse_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Validate user parameters and fill defaults. Raises ParamError naming the first bad one."""
-        from deid.suggest import did_you_mean
+        try:
+            return dict(self.params_model.model_validate(dict(given)))
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            first = min(errors, key=lambda e: (e["type"] != "extra_forbidden", self._order(e["loc"])))
+            raise ParamError(_param_error(self, first)) from None
 
-        known = {p.name for p in self.params}
-        for name in given:
-            if name not in known:
-                hint = did_you_mean(name, known)
-                allowed = ", ".join(sorted(known)) or "none"
-                raise ParamError(f"unknown parameter '{name}' for {self.name} (allowed: {allowed}).{hint}")
-        out: dict[str, Any] = {}
-        for p in self.params:
-            if p.name in given:
-                out[p.name] = p.parse(given[p.name])
-            elif p.required:
-                raise ParamError(f"{self.name} needs parameter '{p.name}' ({p.description})")
-            else:
-                out[p.name] = p.default
-        problem = self.validate_params(out) if self.validate_params else None
-        if problem:
-            raise ParamError(f"{self.name}: {problem}")
-        return out
+    def _order(self, loc: tuple) -> int:
+        names = [p.name for p in self.params]
+        return names.index(loc[0]) if loc and loc[0] in names else len(names)
 
     def cannot_apply(self, target: Target, params: Mapping[str, Any]) -> str | None:
         """Why this transformer cannot produce values for the target, or None when it can."""
