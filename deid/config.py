@@ -237,6 +237,13 @@ class Config:
     def rules_path(self, name: str) -> Path:
         return self.root / self.database(name).rules
 
+    def settings(self) -> EnvSettings:
+        """How the CLI resolves this file's names: the environment, then deid.env beside this file
+        (deid.envfile: `./dev demo` writes one)."""
+        from deid import envfile
+
+        return EnvSettings(env_file=envfile.beside(self.root))
+
 
 def config_path(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get("DEID_CONFIG") or DEFAULT_CONFIG)
@@ -339,27 +346,37 @@ def env_name(name: str) -> str:
 
 
 class EnvSettings:
-    def __init__(self, environ: Mapping[str, str] | None = None):
+    """Names resolved from environment variables, then from `env_file` (deid.envfile), when given."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None, env_file: Path | None = None):
         self.environ = os.environ if environ is None else environ
+        self.env_file = env_file
 
     def _lookup(self, kind: str, name: str, prefixes: tuple[str, ...], hint: str) -> tuple[str, str]:
-        """The value and the variable it was found in."""
+        """The value and where it was found ("environment variable X", "X in FILE")."""
         places = [f"environment variable {p}{env_name(name)}" for p in prefixes]
-        for prefix in prefixes:
-            value = self.environ.get(prefix + env_name(name))
-            if value:
-                return value, prefix + env_name(name)
+        for prefix, place in zip(prefixes, places, strict=True):
+            if value := self.environ.get(prefix + env_name(name)):
+                return value, place
+        if self.env_file is not None:
+            from deid import envfile
+
+            variable = prefixes[0] + env_name(name)
+            where = f"{variable} in {self.env_file}"
+            if value := envfile.read(self.env_file).get(variable):
+                return value, where
+            places.append(where + ("" if self.env_file.exists() else " (no such file)"))
         raise MissingSetting(kind, name, places, hint)
 
     def connection(self, name: str) -> str:
-        value, variable = self._lookup(
+        value, where = self._lookup(
             "connection",
             name,
             ("DEID_CONN_", "AIRFLOW_CONN_"),
             f"Set one to a URL such as {backend_for(DEFAULT_ENGINE).url_example}, or a key=value string "
             "such as 'host=db port=5432 dbname=x user=u'.",
         )
-        return connection_url(value, f"connection '{name}' (environment variable {variable})")
+        return connection_url(value, f"connection '{name}' ({where})")
 
     def secret(self, name: str) -> str:
         return self._lookup(

@@ -19,6 +19,9 @@ import pytest
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
+# No deid.env (deid.envfile): the demo leaves one beside the checkout's deid.yaml, and a setting a test
+# leaves unset must stay unset, not point at a developer's demo server.
+os.environ["DEID_ENV_FILE"] = ""
 
 
 @dataclass
