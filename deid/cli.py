@@ -200,11 +200,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     Everything date-dependent derives from --date (the logical date; default: today, UTC), so a rerun of a
     date gives the same staging data. Two runs of the same database never overlap.
     """
-    from deid.config import EnvSettings
     from deid.run import parse_date, run
     from deid.steps.context import RunContext
 
-    ctx = RunContext.resolve(_config(args), args.database, parse_date(args.date), EnvSettings())
+    config = _config(args)
+    ctx = RunContext.resolve(config, args.database, parse_date(args.date), config.settings())
     ctx.publish_older = args.publish_older
     record = run(
         ctx, only=args.only, report=lambda line: print(f"deid run {args.database}: {line}", flush=True)
@@ -240,18 +240,17 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     """Swap a kept staging copy back in (default: the newest kept one); the current one is kept.
 
     Refused while a run of the database is under way (a CLI run, or an Airflow run between its tasks)."""
-    from deid.config import EnvSettings
     from deid.run import parse_date
     from deid.steps.guard import check_no_run_under_way, guarded
     from deid.steps.places import place_for
 
     config = _config(args)
     db = config.database(args.database)
-    server = EnvSettings().connection(db.staging_server)
+    server = config.settings().connection(db.staging_server)
     to = parse_date(args.to) if args.to else None
     with guarded(server, db.staging_name) as repaired:
         _say_repaired(repaired)
-        place = place_for(config, args.database, EnvSettings())
+        place = place_for(config, args.database, config.settings())
         if db.server_copies is None:
             check_no_run_under_way(server, db.staging_name, _cli_holder())
         restored = place.rollback(to)
@@ -269,16 +268,15 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
     A working copy that belongs to an Airflow run is left alone unless --force: use it only when that run is
     over (failed without its cleanup task)."""
-    from deid.config import EnvSettings
     from deid.steps.guard import guarded
     from deid.steps.places import place_for
 
     config = _config(args)
     db = config.database(args.database)
-    server = EnvSettings().connection(db.staging_server)
+    server = config.settings().connection(db.staging_server)
     with guarded(server, db.staging_name) as repaired:
         _say_repaired(repaired)
-        dropped = place_for(config, args.database, EnvSettings()).drop_work(_cli_holder(), args.force)
+        dropped = place_for(config, args.database, config.settings()).drop_work(_cli_holder(), args.force)
     dropped += _drop_preview_leftovers(db.engine, server)
     print(f"dropped {', '.join(dropped)}" if dropped else f"{db.staging_name} has no working copy")
     return 0
@@ -318,13 +316,12 @@ def _say_repaired(repaired: list[str]) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """What is published for a database, since when, from which rules, with which offsets; and kept copies."""
-    from deid.config import EnvSettings
     from deid.steps.places import place_for
 
     config = _config(args)
     db = config.database(args.database)
-    server = EnvSettings().connection(db.staging_server)
-    place = place_for(config, args.database, EnvSettings())
+    server = config.settings().connection(db.staging_server)
+    place = place_for(config, args.database, config.settings())
     info = place.status()
     info["repaired"] = _repair_if_idle(server, db.staging_name)
     if info["repaired"]:
@@ -523,11 +520,10 @@ def _lint_schema(args: argparse.Namespace, database: str, rules_path: Path):
 
 def _introspect(config, name: str):
     from deid.backends import backend_for
-    from deid.config import EnvSettings
     from deid.db import connect_readonly
 
     db = config.database(name)
-    engine = connect_readonly(EnvSettings().connection(db.production))
+    engine = connect_readonly(config.settings().connection(db.production))
     try:
         with engine.connect() as connection:
             return backend_for(db.engine).introspect(connection, name)

@@ -225,12 +225,11 @@ def render(
 def scan_database(config, database: str, rows: int, write: str | None, say=print) -> int:
     """`deid scan`: sample production read-only, print the report, write the draft when asked."""
     from deid.backends import backend_for
-    from deid.config import EnvSettings
     from deid.db import connect_readonly
 
     db = config.database(database)
     backend = backend_for(db.engine)
-    engine = connect_readonly(EnvSettings().connection(db.production))
+    engine = connect_readonly(config.settings().connection(db.production))
     try:
         with engine.connect() as connection:
             schema = backend.introspect(connection, database)

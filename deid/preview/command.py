@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from deid.config import Config, EnvSettings
+from deid.config import Config
 from deid.preview.access import check_allowed, check_terminal
 
 
@@ -17,7 +17,7 @@ def preview(config: Config, args, stdout=None) -> int:
     from deid.preview.render import render
 
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
-    result = compute(config, args.database, args.table, args.rows, columns, EnvSettings())
+    result = compute(config, args.database, args.table, args.rows, columns, config.settings())
     print(render(result), file=stdout)
     return 0
 
