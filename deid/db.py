@@ -64,10 +64,30 @@ def connection_url(text: str, what: str) -> str:
             )
         text = url.render_as_string(hide_password=False)
     try:
-        normalise_url(url)
+        _check_arguments(normalise_url(url))
     except ConfigError as error:
-        raise ConfigError(f"{what} is not a database URL deid can use: {error}") from None
+        raise ConfigError(
+            f"{what} is not a database URL deid can use: {error}\n    fix: set it to a URL such as "
+            f"{backend_for(DEFAULT_ENGINE).url_example} (the value is not shown: it may hold a password)"
+        ) from None
     return text
+
+
+def _check_arguments(url: sa.URL) -> None:
+    """ConfigError for what would fail before any server is dialled (a port that is not a number from 1 to
+    65535, a driver that is not installed, an argument the driver's dialect cannot read), so that a
+    malformed setting is a configuration error found when it is read, not a crash at its first use."""
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ConfigError(f"port {url.port} is not a port number (1 to 65535)")
+    try:
+        sa.create_engine(url).dispose()  # reads the arguments and loads the driver; dials nothing
+    except sa.exc.NoSuchModuleError:
+        raise ConfigError(f"no driver '{url.drivername}' is installed") from None
+    except (sa.exc.ArgumentError, ValueError, TypeError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        for secret in url_secrets(url):
+            reason = reason.replace(secret, MASK)
+        raise ConfigError(f"its arguments cannot be read ({reason})") from None
 
 
 def safe_url(url: str | sa.URL) -> str:
@@ -163,13 +183,18 @@ def _transient_errors(url: sa.URL):
         connecting = context.connection is None and isinstance(
             context.sqlalchemy_exception, sa.exc.OperationalError
         )
+        if context.connection is None and isinstance(context.sqlalchemy_exception, sa.exc.ProgrammingError):
+            # the driver refused the connection's arguments before dialling (an unknown option): no retry
+            # helps; its message names the option, never a value
+            return ConfigError(
+                f"Cannot connect to {where}: {_masked(context.original_exception, secrets)}. Fix the "
+                "connection's parameters."
+            )
         if not (connecting or context.is_disconnect):
             return None
         # The driver's first line says why (refused, timeout, authentication); it never holds row values,
         # and any echo of the password is masked all the same.
-        reason = str(context.original_exception).strip().splitlines()[0] if context.original_exception else ""
-        for secret in secrets:
-            reason = reason.replace(secret, MASK)
+        reason = _masked(context.original_exception, secrets)
         verb = "Cannot connect to" if connecting else "Lost the connection to"
         # Refusals by a server that answered (a wrong password, an unknown role or database) are
         # configuration errors, not transient ones: Airflow must not retry them.
@@ -182,3 +207,11 @@ def _transient_errors(url: sa.URL):
         return TransientError(f"{verb} {where}: {reason}")
 
     return handle_error
+
+
+def _masked(error: BaseException | None, secrets: list[str]) -> str:
+    """The first line of a driver's error, any echo of a secret masked."""
+    reason = str(error).strip().splitlines()[0] if error is not None and str(error).strip() else ""
+    for secret in secrets:
+        reason = reason.replace(secret, MASK)
+    return reason
