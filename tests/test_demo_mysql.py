@@ -20,6 +20,7 @@ import yaml
 
 from deid.backends import backend_for
 from deid.demo import seed as demo
+from deid.demo.local_airflow import DEMO_SALT
 from deid.plan import build_plan
 from deid.records.store import read_records
 from deid.rules import coverage
@@ -182,10 +183,11 @@ def test_the_demo_command_runs_the_nightly_job_on_mariadb(mysql_server, tmp_path
     command = [sys.executable, "-m", "deid.demo", "--server", server, "--database", name, "--learners", "60",
                "--date", "2026-11-28"]  # fmt: skip
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DEID_CONN_", "DEID_SECRET_"))},
         "DEID_DEMO_AIRFLOW_HOME": str(tmp_path / "airflow_home"),
         "DEID_RECORDS_DIR": str(tmp_path / "records"),
     }
+    env.pop("DEID_ENV_FILE", None)  # deid.env beside this test's own deid.yaml: the demo writes it there
     staging = f"{name}_staging"
     try:
         first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
@@ -197,8 +199,22 @@ def test_the_demo_command_runs_the_nightly_job_on_mariadb(mysql_server, tmp_path
         assert (record["outcome"], record["via"], record["published"]) == ("published", "airflow", staging)
         assert "scrub public.audit_events: rebuilt" in first.stdout  # no key: rebuilt (json inside)
         config = f".cache/demo-mysql/{name}/deid.yaml"
-        assert f"DEID_CONFIG={config} DEID_CONN_STAGING=mysql+pymysql://" in first.stdout
+        assert f"DEID_CONFIG={config} .venv/bin/deid status learners" in first.stdout
         assert "engine: mysql" in (ROOT / config).read_text()
+        # its connections and salt beside it, for the CLI, with nothing exported; the salt never shown
+        settings = ROOT / config.replace("deid.yaml", "deid.env")
+        assert settings.stat().st_mode & 0o777 == 0o600
+        assert f"DEID_SECRET_DEID_SALT={DEMO_SALT}\n" in settings.read_text()
+        assert DEMO_SALT not in first.stdout + first.stderr
+        status = subprocess.run(
+            [sys.executable, "-m", "deid.cli", "status", "learners"],
+            cwd=ROOT,
+            env={**env, "DEID_CONFIG": config},
+            capture_output=True,
+            text=True,
+        )
+        assert status.returncode == 0, status.stderr
+        assert status.stdout.startswith(f"published  {staging} ") and "date 2026-11-28" in status.stdout
         copy = sa.create_engine(mysql_server.url(staging), poolclass=sa.pool.NullPool)
         with copy.connect() as c:
             emails = c.exec_driver_sql("SELECT email, profile FROM learners").all()

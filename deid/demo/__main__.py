@@ -7,7 +7,12 @@ rollback). Airflow's home is `airflow_home/` in the checkout (see deid.demo.loca
 `--engine E --server URL` seeds the learners database of another engine's server (the engine's schema, the
 same rows for the same seed) and, where deid cannot yet run the nightly job on that engine, stops after
 checking the engine's rule file against it (`deid lint`), saying what is missing and what to
-run next."""
+run next.
+
+Either way the demo leaves what the CLI needs in deid.env beside the deid.yaml it ran with (deid.envfile:
+the server's connections and the demo's salt, mode 0600), so that `.venv/bin/deid status learners` and the
+other commands work as they are, with nothing exported. The embedded server keeps its port (DEMO_PORT of
+the engine's demo package) from one start to the next, so the file stays right."""
 
 from __future__ import annotations
 
@@ -49,6 +54,18 @@ def ensure_seeded(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The demo; what stops it on purpose (a missing tool, a setting) is said in one line with its exit
+    code, as the CLI does, never as a traceback."""
+    from deid.errors import DeidError
+
+    try:
+        return _demo(argv)
+    except DeidError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+def _demo(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="./dev demo", description=__doc__)
     parser.add_argument(
         "--learners", type=int, default=2000, help="size of the seeded database (first run only)"
@@ -196,13 +213,13 @@ def run_job(
     os.environ.update(env)
     # The CLI below reads Airflow's spellings too, but prefers its own: set those, so that a DEID_CONN_...
     # left in the shell cannot point it at another server than the DAG's.
-    os.environ.update(
-        {
-            key.replace("AIRFLOW_CONN_", "DEID_CONN_").replace("AIRFLOW_VAR_", "DEID_SECRET_"): value
-            for key, value in env.items()
-            if key.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))
-        }
-    )
+    settings = {
+        key.replace("AIRFLOW_CONN_", "DEID_CONN_").replace("AIRFLOW_VAR_", "DEID_SECRET_"): value
+        for key, value in env.items()
+        if key.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+    }
+    os.environ.update(settings)
+    left = leave_settings(config, settings)
 
     from deid.cli import main as deid
 
@@ -230,25 +247,43 @@ def run_job(
         print(f"\n$ deid {' '.join(command)}", flush=True)
         if code := deid(command):
             return code
-    from deid.config import env_name
-
     db = load_config().database(DEMO_DATABASE)
-    cli = (
-        f"DEID_CONFIG={_shown(str(config))} DEID_CONN_{env_name(db.staging_server)}="
-        f"{_without_password(server.url())} .venv/bin/deid status {DEMO_DATABASE}"
+    deid_cli = (
+        ".venv/bin/deid"
+        if config == ROOT / "deid.yaml"
+        else f"DEID_CONFIG={_shown(str(config))} .venv/bin/deid"
     )
     print(
         f"\ndemo: done in {time.monotonic() - started:.1f}s. The server keeps running; to look around:\n"
+        f"  {deid_cli} status {DEMO_DATABASE}     # plan, history, run, rollback too: {left}\n"
         f"  {support.shell_command(server.url(db.staging_name))}\n"
         + (
             "  ./dev airflow                 # the Airflow UI on http://127.0.0.1:8080 with this DAG\n"
             if config == ROOT / "deid.yaml"
-            else f"  {cli}   # history, rollback too\n"
+            else ""
         )
         + f"  ./dev demo {' '.join([*(again or []), '--date', str(day - dt.timedelta(days=1))])}  # another "
         "logical date: the published copy is kept for rollback"
     )
     return 0
+
+
+def leave_settings(config: Path, settings: dict[str, str]) -> str:
+    """Write the demo's connections and salt (`settings`: DEID_CONN_<NAME>, DEID_SECRET_<NAME>) to deid.env
+    beside `config`, where the CLI reads them (deid.envfile); what it did, to say. The salt is in the file,
+    readable by its owner only, and never printed."""
+    from deid import envfile
+
+    path = envfile.beside(config.parent)
+    if path is None:
+        return "$DEID_ENV_FILE is empty, so no deid.env was written: export DEID_CONN_... yourself"
+    envfile.write(
+        path,
+        settings,
+        "Written by ./dev demo: the demo's server and salt, for the deid CLI with "
+        f"{_shown(str(config))}\n(the environment wins over this file). Rewritten by every demo run.",
+    )
+    return f"{_shown(str(path))} holds the demo's connections and salt"
 
 
 def check_only(
@@ -276,13 +311,13 @@ def check_only(
         f"    rules: {rules}\n"
     )
     production = server.url(name)
-    os.environ.update(
-        {
-            "DEID_CONN_DEMO_LEARNERS": production,
-            "DEID_CONN_DEMO_STAGING": server.url(),
-            "DEID_SECRET_DEMO_SALT": DEMO_SALT,
-        }
-    )
+    settings = {
+        "DEID_CONN_DEMO_LEARNERS": production,
+        "DEID_CONN_DEMO_STAGING": server.url(),
+        "DEID_SECRET_DEMO_SALT": DEMO_SALT,
+    }
+    os.environ.update(settings)
+    left = leave_settings(config, settings)
     lint = ["--config", str(config), "lint", "--database", DEMO_DATABASE, str(rules)]
     print(f"\n$ deid {' '.join(map(_shown, lint))}", flush=True)
     if code := deid(lint):
@@ -293,8 +328,8 @@ def check_only(
         + "".join(f"  - {item}\n" for item in missing)
         + "To look around:\n"
         f"  {support.shell_command(production)}\n"
-        f"  DEID_CONN_DEMO_LEARNERS={_without_password(production)} "
-        f".venv/bin/deid --config {_shown(str(config))} plan {DEMO_DATABASE}   # the scrub's statements"
+        f"  .venv/bin/deid --config {_shown(str(config))} plan {DEMO_DATABASE}   # the scrub's statements "
+        f"({left})"
     )
     return 0
 

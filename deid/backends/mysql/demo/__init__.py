@@ -32,8 +32,8 @@ def config_text(production: str, rules: Path) -> str:
     at the server. The staging name follows the production database's, so a second demo database on one
     server (`--database learners_bench`) publishes beside the first, not over it."""
     return f"""# Written by `python -m deid.demo --server mysql+pymysql://...`: the demo database
-# '{production}' on MariaDB. deid reads it through $DEID_CONFIG (the demo sets it, and the names below, for
-# Airflow and the CLI).
+# '{production}' on MariaDB. deid reads it through $DEID_CONFIG; the names below resolve from deid.env
+# beside it, which the demo writes too (the server's connections and the demo's salt).
 databases:
   learners:
     description: Online learning platform (the demo database), on MariaDB.

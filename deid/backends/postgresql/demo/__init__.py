@@ -16,6 +16,7 @@ from deid.backends.postgresql.demo.load import SCHEMA_SQL, load
 from deid.db import normalise_url
 
 __all__ = [
+    "DEMO_PORT",
     "EMBEDDED_FOLDER",
     "RULES",
     "SCHEMA_SQL",
@@ -27,13 +28,17 @@ __all__ = [
 
 RULES = "rules/learners.yaml"  # the demo's rule file, relative to the checkout
 EMBEDDED_FOLDER = "demo-pg18"  # the embedded server's data folder, under the checkout's .cache/
+# The embedded server's port from one start to the next (a free one, remembered, when another holds it): the
+# connections the demo leaves in deid.env stay right. Near 5432 (a server of your own) without taking it.
+DEMO_PORT = 54329
 
 
 def start_embedded(data: Path):
-    """The embedded PostgreSQL 18 on `data` (started, initialised on first use, or found running)."""
+    """The embedded PostgreSQL 18 on `data` (started, initialised on first use, or found running), on
+    DEMO_PORT unless taken."""
     from deid.backends.postgresql.demo import embedded
 
-    return embedded.start(data)
+    return embedded.start(data, prefer=DEMO_PORT)
 
 
 def create_database(server_url: str, name: str) -> bool:

