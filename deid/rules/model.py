@@ -10,7 +10,6 @@ from typing import Any, Literal
 from deid.rules.condition import Condition
 
 CopyMode = Literal["full", "schema_only"]
-COPY_MODES: tuple[str, ...] = ("full", "schema_only")
 
 
 def frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
