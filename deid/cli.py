@@ -215,25 +215,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def print_summary(record: dict) -> None:
     """What a run did, in a few lines: rows scrubbed, sequences rebased, migrations, checks, publish."""
-    tables = record.get("tables", {})
-    if tables:
-        rewritten = {t: v for t, v in tables.items() if v["action"] != "untouched"}
-        rows = sum(v["rows"] for v in rewritten.values())
-        print(f"scrubbed {rows} rows in {len(rewritten)} tables ({len(tables) - len(rewritten)} untouched)")
-    if record.get("offsets"):
-        print(f"rebased {len(record['offsets'])} sequences")
-    if record.get("migrations") is not None:
-        print(f"migrations applied: {', '.join(record['migrations']) or 'none'}")
-    checks = record.get("checks", [])
-    if checks:
-        print(f"validation: {sum(c['ok'] for c in checks)} of {len(checks)} checks passed")
-    for w in (record.get("expectations") or {}).get("waivers") or []:
-        print(
-            f"waived by the rule file: {w['check']} on {w['place']} ({w['matched']} matched of "
-            f"{w['checked']} checked): {w['reason']}"
-        )
-    if record.get("published"):
-        print(f"published {record['published']}; kept: {', '.join(record.get('kept', [])) or 'none'}")
+    from deid.records.history import summary_lines
+
+    for line in summary_lines(record):
+        print(line)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

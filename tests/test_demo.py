@@ -46,7 +46,7 @@ def test_the_demo_publishes_a_scrubbed_copy_and_says_where_its_report_is(tmp_pat
             "learners_staging",
         )
         assert f"report (open it in a browser): {record['files']['report']}" in result.stdout
-        passed = len(record["checks"])
+        passed = len(record["checks"]) + len(record["expectations"]["expectations"])  # one count of both
         assert f"validation: {passed} of {passed} checks passed" in result.stdout
         assert "$ deid history learners" in result.stdout and "published learners_staging" in result.stdout
 

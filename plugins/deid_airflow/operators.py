@@ -330,9 +330,14 @@ class ValidateOperator(DeidStepOperator):
     step = "validate"
 
     def run(self, ctx, context):
+        from deid.records.counts import run_counts
         from deid.steps.validate import validate
 
-        validate(ctx)
+        try:
+            validate(ctx)
+        finally:  # the same count as the run's summary, deid status and the report, passed or not
+            if ctx.record.get("checks") or ctx.record.get("expectations"):
+                self.log.info("validation: %s", run_counts(ctx.record).checks_text())
 
 
 class PublishOperator(DeidStepOperator):
@@ -358,6 +363,10 @@ class PublishOperator(DeidStepOperator):
             for warning in save_record(record, ctx, outcome):
                 self.log.warning("%s", warning)
             self.log.info("run record saved as %s", record["files"]["record"])
+            from deid.records.history import summary_lines
+
+            for line in summary_lines(record):  # what `deid run` prints at its end, in the same words
+                self.log.info("%s", line)
         except Exception as error:
             self.log.warning("could not save the run record (%s); it is in XCom", type(error).__name__)
         return record
