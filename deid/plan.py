@@ -123,6 +123,29 @@ class Plan:
         )
         return hashlib.sha256(text.encode()).hexdigest()
 
+    def to_json(self) -> str:
+        """Every decision as JSON (what a copy carries: the plan its snapshot made, state.CopyState)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        """The plan `to_json` wrote; the same digest (parameters are JSON values: strings, numbers, lists and
+        mappings, as their YAML gave them)."""
+        data = json.loads(text)
+
+        def action(d: dict[str, Any]) -> ColumnAction:
+            return ColumnAction(**{**d, "waivers": tuple(Waiver(**w) for w in d.get("waivers", ()))})
+
+        def table(d: dict[str, Any]) -> TablePlan:
+            tuples = {k: tuple(d.get(k, ())) for k in ("before", "after", "recomputed", "keep_rows_columns")}
+            limit = RowLimit(**d.get("keep_rows_limit", {}))
+            actions = tuple(action(a) for a in d["actions"])
+            return TablePlan(**{**d, **tuples, "keep_rows_limit": limit, "actions": actions})
+
+        tables = tuple(table(t) for t in data["tables"])
+        listed = {k: tuple(data.get(k, ())) for k in ("dictionaries", "preamble")}
+        return cls(**{**data, **listed, "tables": tables})
+
 
 def plan_for(
     rules: RuleFile, schema: Schema, *, has_migrations: bool, subset: Iterable[str] | None = None

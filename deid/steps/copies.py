@@ -28,7 +28,7 @@ from deid.backends import CopyStore, backend_for
 from deid.db import backend_of, engine
 from deid.errors import ConfigError
 from deid.steps.context import KEPT_MARK, WORK_MARK, work_name
-from deid.steps.state import FORMAT, CopyState, checked, parse_state
+from deid.steps.state import FORMAT, RUN_ONLY, CopyState, checked, parse_state
 
 # The longest suffix deid adds to a staging name; an engine may silently truncate a longer name.
 _LONGEST_SUFFIX = len(work_name("", dt.date(2000, 1, 1)))
@@ -52,7 +52,7 @@ class Copy:
 
     def as_dict(self) -> dict[str, Any]:
         # the schema the copy was cloned with is for deid's steps, not for people reading `deid status`
-        metadata = {k: v for k, v in self.metadata.items() if k != "snapshot_schema"}
+        metadata = {k: v for k, v in self.metadata.items() if k not in RUN_ONLY}
         return {
             "name": self.name,
             "logical_date": self.logical_date.isoformat() if self.logical_date else None,

@@ -4,10 +4,10 @@
     ...                                 # the step's work
     finish(ctx, state, "rebase", ...)   # the stamp, with the digests the next steps compare
 
-`begin` also checks that the copy is this run's (deid.lock.check_holder). `applied_plan` rebuilds the plan
-from the copy's own schema (as cloned) and the rule file, and refuses when either changed since the steps
-before: every step of a copy works from one plan, the one the scrub applied. `poison` marks a copy that a
-failed step may have left half done, so that no later step, and no publish, ever takes it.
+`begin` also checks that the copy is this run's (deid.lock.check_holder). `applied_plan` reads the plan the
+snapshot made from the copy's own schema and stored on it, and refuses when the rule file changed since:
+every step of a copy works from one plan, made once per run, the one the scrub applied. `poison` marks a
+copy that a failed step may have left half done, so that no later step, and no publish, ever takes it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from deid.errors import DeidError, TerminalError
 from deid.lock import check_holder
-from deid.plan import Plan, plan_for
+from deid.plan import Plan
 from deid.rules.load import load_rules
 from deid.rules.model import RuleFile
 from deid.schema import Schema
@@ -95,8 +95,9 @@ def poison(ctx: RunContext, step: str, error: BaseException) -> None:
 
 
 def applied_plan(ctx: RunContext, state: CopyState) -> tuple[Plan, Schema, RuleFile]:
-    """The plan of this copy: built from the schema it was cloned with and the rule file, which must be the
-    one its snapshot checked (and, once scrubbed, give the plan the scrub applied).
+    """The plan of this copy, the schema it was cloned with and the rule file: the plan its snapshot made
+    and stored on it (never planned again), the rule file the one its snapshot checked, and, once scrubbed,
+    the plan the one the scrub applied.
 
     Adds rules_digest, schema_hash and rules_awaiting_migrations to the run record.
     """
@@ -110,14 +111,12 @@ def applied_plan(ctx: RunContext, state: CopyState) -> tuple[Plan, Schema, RuleF
             "one set of rules. Run the job again from its snapshot step"
         )
     schema = state.schema()
-    plan, waiting = plan_for(
-        rules, schema, has_migrations=ctx.database.migrations is not None, subset=state.subset
-    )
+    plan, waiting = state.plan()
     scrubbed = state.stamp("scrub")
     if scrubbed is not None and scrubbed.plan != plan.digest:
         raise TerminalError(
-            f"the plan for {ctx.work_name} is no longer the one its scrub applied (a policy or deid itself "
-            "changed since): run the job again from its snapshot step"
+            f"the plan on {ctx.work_name} is not the one its scrub applied: run the job again from its "
+            "snapshot step"
         )
     ctx.record["rules_digest"] = rules.digest
     ctx.record["schema_hash"] = schema.digest

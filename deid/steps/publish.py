@@ -36,6 +36,7 @@ from deid.steps.copies import (
     transaction,
 )
 from deid.steps.snapshot import cleanup
+from deid.steps.state import RUN_ONLY
 
 __all__ = ["cleanup", "publish", "rollback", "status"]  # status and cleanup: where the CLI and run look
 
@@ -127,7 +128,7 @@ def note_copies(record: dict[str, Any], kept: list[str], dropped: list[str]) -> 
 def _published_state(metadata) -> dict[str, Any]:
     """A copy's state as it goes live: its stamps and counts stay with it (which rules and plan scrubbed
     it, which checks passed, for which run); the cloned schema, the holder and run-time marks do not."""
-    return {k: v for k, v in metadata.items() if k not in ("snapshot_schema", "holder", "reopen", "poisoned")}
+    return {k: v for k, v in metadata.items() if k not in (*RUN_ONLY, "holder", "reopen", "poisoned")}
 
 
 def repair(c: sa.Connection, staging: str) -> list[str]:

@@ -35,7 +35,7 @@ from deid.cloud.results import CloneResult
 from deid.errors import TerminalError, TransientError
 from deid.lock import check_holder
 from deid.steps.copies import admin, new_metadata, parse_metadata, set_metadata, store
-from deid.steps.state import CopyState, Holder, Refused, parse_state
+from deid.steps.state import RUN_ONLY, CopyState, Holder, Refused, parse_state
 
 if TYPE_CHECKING:
     from deid.config import DatabaseConfig
@@ -58,7 +58,7 @@ class View:
 
     def as_dict(self) -> dict[str, Any]:
         """As `deid status` shows a copy: the shape of steps/copies.Copy.as_dict, and the server's facts."""
-        metadata = {k: v for k, v in self.metadata.items() if k != "snapshot_schema"}
+        metadata = {k: v for k, v in self.metadata.items() if k not in RUN_ONLY}
         return {
             "name": self.copy.id,
             "logical_date": self.copy.logical_date.isoformat() if self.copy.logical_date else None,

@@ -5,9 +5,10 @@ snapshot first drops every working copy a killed run left behind (unless it belo
 under way: see deid.lock.check_holder), a failed clone drops what it had built, and `cleanup` drops
 tonight's copy when a later step fails.
 
-Once cloned, the copy is read, not production: its own schema (stored on it, from which every later step
-builds the plan), the row count of every table, and the rules checked against that schema, so an
-unclassified column fails the run here, before any step works on the copy. The snapshot is the copy's first
+Once cloned, the copy is read, not production: its own schema, the row count of every table, and the rules
+checked against that schema, so an unclassified column fails the run here, before any step works on the
+copy. The plan made from that schema is the run's only one: stored on the copy with the schema, every later
+step reads it from there (steps/state.py). The snapshot is the copy's first
 stamp (steps/state.py).
 """
 
@@ -31,7 +32,7 @@ from deid.steps.context import RunContext
 from deid.steps.copies import new_metadata
 from deid.steps.ledger import finish
 from deid.steps.places import place_of
-from deid.steps.state import CopyState, pack_schema
+from deid.steps.state import CopyState, pack_plan, pack_schema
 
 
 def snapshot(ctx: RunContext) -> None:
@@ -61,6 +62,7 @@ def snapshot(ctx: RunContext) -> None:
                 "subset": sorted(ctx.only_tables) if ctx.only_tables is not None else None,
                 "rows": rows,
                 "snapshot_schema": pack_schema(schema),
+                "snapshot_plan": pack_plan(plan, waiting),  # the run's one plan: later steps read it
             }
         )
         finish(
@@ -68,6 +70,7 @@ def snapshot(ctx: RunContext) -> None:
             state,
             "snapshot",
             rules=rules.digest,
+            plan=plan.digest,
             schema=schema.digest,
             counts={"tables": len(schema.rule_tables), "rows": sum(rows.values())},
         )

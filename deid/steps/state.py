@@ -18,23 +18,34 @@ Besides the stamps:
 - `holder`: the run that owns the working copy (an Airflow run holds it across its tasks; see lock.py).
 - `reopen`: publish closed this copy to connections and has not finished; the next deid command for the
   database opens it again (see publish.repair).
-- `snapshot_schema`: the copy's own schema when it was cloned (compressed JSON), from which every later step
-  rebuilds the plan, so the plan never comes from production, which may change while a run is under way.
+- `snapshot_schema`: the copy's own schema when it was cloned (compressed JSON), so the plan never comes
+  from production, which may change while a run is under way; the migrate step and the publish gate compare
+  the copy's schema now with it.
+- `snapshot_plan`: the plan the snapshot made from that schema (compressed JSON, with the rules it set aside
+  for the migrations). Every later step, each Airflow task, reads it instead of planning again: one plan per
+  run, and its digest, in the snapshot's stamp, proves it is the one the snapshot made.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import zlib
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from deid.errors import TerminalError
 from deid.schema import Schema
 
+if TYPE_CHECKING:
+    from deid.plan import Plan
+
+# what only the steps of the run read (large, and not for people reading `deid status`); a copy going live
+# leaves them behind
+RUN_ONLY = ("snapshot_schema", "snapshot_plan")
 FORMAT = 1  # the value of the "deid" key: the version of this layout (new keys are optional, so still 1)
 STEPS = ("snapshot", "scrub", "rebase", "migrate", "validate")  # stamped in this order; publish consumes
 Step = Literal["snapshot", "scrub", "rebase", "migrate", "validate"]
@@ -108,6 +119,7 @@ class CopyState(_Strict):
     holder: Holder | None = None
     reopen: Reopen | None = None
     snapshot_schema: Annotated[str, Field(max_length=50_000_000)] | None = None
+    snapshot_plan: Annotated[str, Field(max_length=50_000_000)] | None = None
 
     @field_validator("logical_date")
     @classmethod
@@ -131,6 +143,26 @@ class CopyState(_Strict):
             raise TerminalError("the working copy does not carry the schema it was cloned with")
         return Schema.from_json(zlib.decompress(base64.b64decode(self.snapshot_schema)).decode())
 
+    def plan(self) -> tuple[Plan, list[str]]:
+        """The plan the snapshot made for this copy, and the rules it set aside for the migrations; refused
+        when the copy carries none or not the one its snapshot stamped (its digest)."""
+        from deid.plan import Plan
+
+        snapshot = self.stamp("snapshot")
+        if not self.snapshot_plan or snapshot is None:
+            raise Refused(
+                "the working copy does not carry the plan of its snapshot (an earlier deid made it): run "
+                "the job again from its snapshot step"
+            )
+        packed = json.loads(zlib.decompress(base64.b64decode(self.snapshot_plan)).decode())
+        plan = Plan.from_json(packed["plan"])
+        if plan.digest != snapshot.plan:
+            raise Refused(
+                "the plan on the working copy is not the one its snapshot made (its digest differs): run the "
+                "job again from its snapshot step"
+            )
+        return plan, list(packed["awaiting_migrations"])
+
     # --- writing ---------------------------------------------------------------------------------------
 
     def with_stamp(self, stamp: Stamp) -> CopyState:
@@ -147,6 +179,12 @@ class CopyState(_Strict):
 def pack_schema(schema: Schema) -> str:
     """The schema as stored on the copy: compressed JSON (a few KB for hundreds of tables)."""
     return base64.b64encode(zlib.compress(schema.to_json().encode(), 9)).decode()
+
+
+def pack_plan(plan: Plan, awaiting_migrations: Iterable[str]) -> str:
+    """The plan as stored on the copy: compressed JSON, with the rules set aside for the migrations."""
+    packed = {"plan": plan.to_json(), "awaiting_migrations": sorted(awaiting_migrations)}
+    return base64.b64encode(zlib.compress(json.dumps(packed).encode(), 9)).decode()
 
 
 def parse_state(data: Mapping[str, Any] | None) -> CopyState | None:
