@@ -12,6 +12,8 @@ import datetime as dt
 import json
 import threading
 import uuid
+from collections import Counter
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -83,15 +85,21 @@ def refresh(postgres, airflow_home, tmp_path_factory, webhook):
     env.setenv("AIRFLOW_VAR_DEID_RECORDS_DIR", str(folder / "records"))
     env.setenv("AIRFLOW_VAR_DEID_ALERT_WEBHOOK", webhook.url)
 
+    counted: dict[str, Counter] = {}
+
     def run(day: dt.date, **conf):
         # A DAG parsed for each run: dag.test() runs the tasks in this process, and a run's param values
         # would otherwise stay on the DAG object for the next (a worker parses the DAG for every task).
         dag = fast_retries(DagBag(dag_folder=str(ROOT / "dags")).dags[DAG_ID])
         logical = dt.datetime.combine(day, dt.time(3), tzinfo=dt.UTC)
-        return dag.test(logical_date=logical, run_conf=conf or None)
+        with counting() as counts:  # the tasks run in this process: their schema reads and plans, counted
+            dag_run = dag.test(logical_date=logical, run_conf=conf or None)
+        counted[dag_run.run_id] = counts
+        return dag_run
 
     yield SimpleNamespace(
         run=run,
+        counted=counted,
         prod=postgres.url(prod),
         staging=staging,
         staging_url=postgres.url(staging),
@@ -105,6 +113,32 @@ def refresh(postgres, airflow_home, tmp_path_factory, webhook):
         for copy in copies_on(c, staging):
             drop_database(c, copy.name)
     postgres.drop_database(prod)
+
+
+@contextmanager
+def counting():
+    """Count, while in the block, the reads of a database's schema (the backend's introspection entry point,
+    through which every step reads one) and the plans built from a schema (deid.plan.build_plan, through
+    which every plan is made): the real calls, counted on their way through."""
+    import deid.plan
+    from deid.backends import DEFAULT_ENGINE, backend_for
+
+    counts: Counter = Counter()
+    backend = type(backend_for(DEFAULT_ENGINE))
+    introspect, build_plan = backend.introspect, deid.plan.build_plan
+
+    def counted_introspect(self, connection, name):
+        counts["introspections"] += 1
+        return introspect(self, connection, name)
+
+    def counted_build_plan(*args, **kwargs):
+        counts["plans"] += 1
+        return build_plan(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backend, "introspect", counted_introspect)
+        patch.setattr(deid.plan, "build_plan", counted_build_plan)
+        yield counts
 
 
 @pytest.fixture(scope="module")
@@ -336,3 +370,123 @@ def test_the_airflow_record_holds_every_fact_the_steps_note(refresh, published):
 
 
 THIRD = dt.date(2026, 11, 29)
+
+
+# --- Airflow's view of a run: its duration, the staging copy's asset ------------------------------------
+
+CONSUMER = "reset_test_accounts"
+# Every run reads a schema this many times, whatever its number of tables (each scrub task reads none): the
+# preflight reads production's, the snapshot, the rebase, the migrate step (after its migrations) and the
+# publish gate the copy's, and validate both (the copy's against production's)
+INTROSPECTIONS = 7
+# and builds this many plans: production's at preflight (an early warning, a dry run's), the copy's at the
+# snapshot, which every later task reads from the copy (state.CopyState.plan)
+PLANS = 2
+
+
+def dag_runs(dag_id: str) -> list:
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(DagRun).filter_by(dag_id=dag_id).order_by(DagRun.id).all()
+        session.expunge_all()
+    return rows
+
+
+def asset_events(staging: str) -> list:
+    """The events of the staging copy's asset, oldest first, detached."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from deid_airflow.assets import staging_asset
+
+    asset = staging_asset(staging)
+    with create_session() as session:
+        rows = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.uri == asset.uri, AssetModel.name == asset.name)
+            .order_by(AssetEvent.id)
+            .all()
+        )
+        session.expunge_all()
+    return rows
+
+
+def register_consumer(folder: Path, staging: str) -> None:
+    """Another team's DAG, scheduled on the staging copy's asset as dags/README.md shows, parsed into the
+    metadata database as a DAG processor would (a bundle of its own), unpaused."""
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.utils.session import create_session
+
+    (folder / "consumer.py").write_text(
+        "from airflow.providers.standard.operators.empty import EmptyOperator\n"
+        "from airflow.sdk import DAG, Asset\n\n"
+        f'with DAG("{CONSUMER}", schedule=[Asset("deid://{staging}")], is_paused_upon_creation=False):\n'
+        '    EmptyOperator(task_id="reset")\n'
+    )
+    with create_session() as session:
+        session.merge(DagBundleModel(name="consumers"))
+    bag = DagBag(dag_folder=str(folder), bundle_path=folder, bundle_name="consumers")
+    assert not bag.import_errors and CONSUMER in bag.dags
+    sync_bag_to_db(bag, "consumers", None)
+
+
+def queued_for(dag_id: str) -> int:
+    """Asset events waiting to trigger `dag_id` (the scheduler's AssetDagRunQueue)."""
+    from airflow.models.asset import AssetDagRunQueue
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.query(AssetDagRunQueue).filter_by(target_dag_id=dag_id).count()
+
+
+def test_every_run_reads_schemas_and_plans_as_often_whatever_its_tables(refresh, published):
+    full = published[SECOND]
+    subset = refresh.run(dt.date(2026, 12, 2), tables=["public.courses", "public.instructors"])
+    assert (full.state, subset.state) == ("success", "success")
+    tasks = {run.run_id: sum(key.startswith("scrub[") for key in states(run)) for run in (full, subset)}
+    assert tasks[full.run_id] != tasks[subset.run_id]  # another number of scrub tasks, as many reads
+    for run in (full, subset):
+        counts = refresh.counted[run.run_id]
+        assert (counts["introspections"], counts["plans"]) == (INTROSPECTIONS, PLANS), (run.run_id, counts)
+
+
+def test_the_demos_run_lasts_its_wall_time_and_publish_updates_the_staging_asset(
+    refresh, published, tmp_path
+):
+    """The demo's own command (`airflow dags test` with the date as a param), as a subprocess on this module's
+    Airflow: the DAG run's start and end, and the duration the UI shows (DagRun.duration, the API's), are
+    the run's wall time, not days since a logical date; publish updated the staging copy's asset and queued
+    a DAG scheduled on it. A later run that keeps an older copy (not published) adds no event."""
+    import subprocess
+
+    from deid.demo.local_airflow import dags_test
+
+    register_consumer(tmp_path, refresh.staging)
+    before = len(asset_events(refresh.staging))
+    assert before >= 2  # the module's published runs (dag.test) updated it already
+    day = dt.date(2026, 12, 3)  # later than every date this module published before: published
+    began = dt.datetime.now(dt.UTC)
+    result = subprocess.run(dags_test(DAG_ID, day), capture_output=True, text=True, timeout=900)
+    ended = dt.datetime.now(dt.UTC)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    run = dag_runs(DAG_ID)[-1]
+    assert (run.state, run.conf) == ("success", {"date": "2026-12-03"})
+    assert began <= run.start_date <= run.end_date <= ended
+    assert run.duration == (run.end_date - run.start_date).total_seconds() < 600
+    assert record(refresh, day)["run_id"] == run.run_id  # the copy of the param's date, by this run
+
+    events = asset_events(refresh.staging)
+    assert len(events) == before + 1
+    event = events[-1]
+    assert (event.source_dag_id, event.source_task_id, event.source_run_id) == (DAG_ID, "publish", run.run_id)
+    assert event.extra["logical_date"] == "2026-12-03" and event.extra["staging_name"] == refresh.staging
+    assert queued_for(CONSUMER) == 1  # the scheduler would now trigger the consumer
+
+    older = refresh.run(dt.date(2026, 11, 26))  # a backfill of a past date: kept for rollback
+    assert older.state == "success" and states(older)["publish"] == "skipped"
+    assert record(refresh, dt.date(2026, 11, 26))["outcome"] == "kept"
+    assert len(asset_events(refresh.staging)) == before + 1

@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -351,12 +352,12 @@ def _shown(path: str) -> str:
 
 def run_dag(env: dict[str, str], day: dt.date) -> int:
     """`airflow dags test` of the demo DAG for `day`, showing deid's log lines; the full log goes to a file"""
-    from deid.demo.local_airflow import AIRFLOW, HOME
+    from deid.demo.local_airflow import HOME, dags_test
 
     log = HOME / "logs" / "demo-dags-test.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    command = [str(AIRFLOW), "dags", "test", DAG_ID, day.isoformat()]
-    print(f"\n$ airflow dags test {DAG_ID} {day}   (full log: {_shown(str(log))})", flush=True)
+    command = dags_test(DAG_ID, day)  # the date as a param: the run's duration is its wall time
+    print(f"\n$ airflow {shlex.join(command[1:])}   (full log: {_shown(str(log))})", flush=True)
     with log.open("w") as out:
         process = subprocess.Popen(
             command, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -19,9 +19,10 @@ What every step shares lives in DeidStepOperator.execute, in this order:
    key the step added to or changed in the run context's record (records.step_facts), as `deid run`'s
    record gets them: no list of keys here to fall behind the steps. An operator adds its own on top.
 
-Each task builds its own RunContext and finds everything else on the working copy itself: the plan (built
-from the copy's schema as cloned, which the snapshot stores on it), the steps that finished on it, the
-sequence offsets. Only the tables to scrub travel by XCom (scrub_prepare -> scrub, mapped), to map over.
+Each task builds its own RunContext and finds everything else on the working copy itself: the plan (the
+run's only one, made by the snapshot from the copy's schema as cloned and stored on it; no task plans again),
+the steps that finished on it, the sequence offsets. Only the tables to scrub travel by XCom (scrub_prepare
+-> scrub, mapped), to map over.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 
 from deid.errors import DeidError
 from deid.steps.context import RunContext
+from deid_airflow.assets import event_extra
 from deid_airflow.hook import DeidHook
 from deid_airflow.params import check_conf, is_dry_run, requested_tables, run_date
 from deid_airflow.records import FACTS_KEY, run_record, save_record, step_facts
@@ -343,7 +345,9 @@ class ValidateOperator(DeidStepOperator):
 class PublishOperator(DeidStepOperator):
     """Swap the working copy in under the staging name, atomically; keep the previous copy.
 
-    Returns the run record (every step's facts) and writes it to the records dir (see records.py).
+    Returns the run record (every step's facts) and writes it to the records dir (see records.py). Its
+    outlets (the DAG gives it the staging copy's asset, deid_airflow.assets) get an event with the record's
+    names and dates; a copy kept instead of published (an older date) skips the task, so they get none.
     """
 
     step = "publish"
@@ -369,6 +373,15 @@ class PublishOperator(DeidStepOperator):
                 self.log.info("%s", line)
         except Exception as error:
             self.log.warning("could not save the run record (%s); it is in XCom", type(error).__name__)
+        if outcome != "published":
+            # the staging copy was not refreshed: a skipped task records no event for the DAG's outlets
+            kept = record.get("kept_instead_of_published") or {}
+            raise AirflowSkipException(
+                f"not published: kept as {kept.get('copy')} for rollback, as the published copy is of a "
+                f"later logical date ({kept.get('published_date')}); the param publish_older publishes it"
+            )
+        for asset in self.outlets:  # the staging copy's asset (deid_airflow.assets): what the event says
+            context["outlet_events"][asset].extra.update(event_extra(record))
         return record
 
 
