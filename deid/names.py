@@ -10,6 +10,9 @@ other's rules. So a part that cannot be written bare is double-quoted, SQL style
     dot."schema.t"             schema dot, table schema.t
     public."Learners 2"."e.mail"   a column e.mail of table "Learners 2"
 
+A key is deid's spelling, not SQL: a backend writes the names in its engine's SQL (Backend.quote_table,
+deid.backends.quoting).
+
 Matching is exact (case, blanks and unicode as written): `public.Learners` is table `Learners`, never
 `learners`. A key with more parts than its kind has (`dot.schema.t` for a table) is refused as ambiguous,
 with the spellings it could mean.
@@ -114,14 +117,3 @@ def column_names(text: str) -> tuple[str, str, str]:
     if len(names) != 3:
         raise BadName(f"'{text}' is not schema.table.column")
     return names[0], names[1], names[2]
-
-
-def quote_ident(name: str) -> str:
-    """A name as an SQL identifier (always quoted: exact case, any character)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_table(table: str) -> str:
-    """The SQL of a table (or sequence, view) given by its key: "schema"."name"."""
-    schema, name = table_names(table)
-    return f"{quote_ident(schema)}.{quote_ident(name)}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from deid.backends.postgresql.validation.names import regex_literal
 from deid.backends.postgresql.validation.pii import card_number
 from deid.expect.pii import PATTERNS
-from deid.expect.sql import regex_literal
 
 CASES = [
     ("email", "write to jane.doe+news@mail.example.org today", True),

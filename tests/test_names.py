@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deid import names
+from deid.backends import backend_for
 
 ODD = [
     "public",
@@ -65,5 +66,6 @@ def test_keys_that_name_no_single_table_are_errors(written, message):
 
 
 def test_sql_quoting_follows_the_names_not_the_key():
-    assert names.quote_table('"dot.schema".t') == '"dot.schema"."t"'
-    assert names.quote_table('a."say ""hi"""') == '"a"."say ""hi"""'
+    quote_table = backend_for("postgresql").quote_table
+    assert quote_table('"dot.schema".t') == '"dot.schema"."t"'
+    assert quote_table('a."say ""hi"""') == '"a"."say ""hi"""'

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import sqlalchemy as sa
 
 from deid.backends.diagnosis import Diagnosis
+from deid.backends.quoting import STANDARD, Quoting
 from deid.backends.scrubbing import Progress, Scrubbing, TableResult
 from deid.errors import ConfigError
-from deid.names import table_names
 from deid.schema import CheckTerm, Schema, Table
 
 if TYPE_CHECKING:
@@ -538,20 +538,21 @@ class Backend:
         engine runs no SQL forms: its scrub works from the plan's decisions."""
         return TableStatements()
 
-    # --- how the engine spells what deid writes itself (row conditions, names) ---
+    # --- how the engine spells what deid writes itself (row conditions, names): deid.backends.quoting ---
+
+    quoting: ClassVar[Quoting] = STANDARD  # the SQL standard's ("name", 'text') unless the engine says
 
     def quote_identifier(self, name: str) -> str:
-        """A name as an SQL identifier of the engine (the standard's double quotes by default)."""
-        return '"' + name.replace('"', '""') + '"'
+        """A name as an SQL identifier of the engine, always quoted."""
+        return self.quoting.identifier(name)
 
-    def table_sql(self, table: str) -> str:
+    def quote_table(self, table: str) -> str:
         """The SQL name of a table given by its key (`schema.table`), on a connection to its database."""
-        schema, name = table_names(table)
-        return f"{self.quote_identifier(schema)}.{self.quote_identifier(name)}"
+        return self.quoting.table(table)
 
     def quote_literal(self, text: str) -> str:
         """A string literal, for text written in rule files only, never for production values."""
-        return "'" + text.replace("'", "''") + "'"
+        return self.quoting.literal(text)
 
     def like_ignoring_case(self, column_sql: str, pattern_sql: str, negate: bool) -> str:
         """`column [NOT] LIKE pattern`, ignoring case (the standard's way by default)."""

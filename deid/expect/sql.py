@@ -7,7 +7,8 @@ what is quoted is escaped (text() removes the backslash), once, where the text i
 the engines' dialects use); the queries' own parameters (`:deid_digest_key`) are written unquoted. `%`
 needs nothing: text() doubles it for drivers that read it as a placeholder.
 
-The engine's SQL itself is the backend's (Backend.validation(), a ValidationDialect).
+The engine's SQL itself is the backend's (Backend.validation(), a ValidationDialect), its names and literals
+too (the dialect's quote_ident, quote_table and literal, over deid.backends.quoting).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import sqlalchemy as sa
 
 from deid.backends.base import ValidationDialect
 from deid.plan import TablePlan
-from deid.rules import targets
 from deid.schema import ForeignKey, Schema, Table
 
 
@@ -32,24 +32,6 @@ def dialect_of(engine: sa.Engine | sa.Connection) -> ValidationDialect:
 def for_text(sql: str) -> str:
     """Quoted SQL (a name, a literal) made safe for text(): its colons escaped."""
     return sql.replace(":", "\\:")
-
-
-def quote_ident(name: str) -> str:
-    """A quoted identifier in the standard's spelling, for text() (the engines quote their own)."""
-    return for_text(targets.quote_ident(name))
-
-
-def quote_table(qualified: str) -> str:
-    """A quoted schema.table in the standard's spelling, for text()."""
-    return for_text(targets.quote_table(qualified))
-
-
-def literal(value: str) -> str:
-    """An SQL string literal in the standard's spelling, of text we wrote (patterns, names), for text()."""
-    return for_text("'" + value.replace("'", "''") + "'")
-
-
-regex_literal = literal  # a regular expression's colons (`[:alpha:]`, `2001:db8`) are escaped like any other
 
 
 def static_condition(table_plan: TablePlan) -> str:
@@ -84,10 +66,6 @@ __all__ = [
     "for_gx",
     "for_text",
     "foreign_keys",
-    "literal",
     "not_static",
-    "quote_ident",
-    "quote_table",
-    "regex_literal",
     "static_condition",
 ]

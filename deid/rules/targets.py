@@ -6,7 +6,6 @@ the engine maps it over the array, so no transformer has to know about arrays.
 
 from __future__ import annotations
 
-from deid.names import quote_ident, quote_table  # noqa: F401  (re-exported: callers import them from here)
 from deid.schema import Column, Kind, Table
 from deid.transformers.base import Target
 

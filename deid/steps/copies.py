@@ -107,10 +107,6 @@ def execute(connection: sa.Connection, statement: str) -> None:
     rawsql.execute(connection, statement)
 
 
-def quote(connection: sa.Connection, name: str) -> str:
-    return connection.dialect.identifier_preparer.quote_identifier(name)
-
-
 def store(connection: sa.Connection) -> CopyStore:
     """The copies of the engine `connection` speaks to."""
     return backend_for(connection.dialect.name).copy_store()

@@ -100,7 +100,7 @@ def _read_copy(ctx: RunContext) -> tuple[Schema, dict[str, int], int]:
                     f"production has {', '.join(reserved)}, where deid keeps its own objects in the working "
                     "copy: rename it in production"
                 )
-            rows = {t.qualified: _count(c, backend.table_sql(t.qualified)) for t in schema.rule_tables}
+            rows = {t.qualified: _count(c, backend.quote_table(t.qualified)) for t in schema.rule_tables}
             found = backend.large_objects(c)
     except sa.exc.DBAPIError as exc:
         raise retell(exc, "reading the working copy") from None

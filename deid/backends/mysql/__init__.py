@@ -22,6 +22,7 @@ from deid.backends.base import (
     TriggerSilencing,
 )
 from deid.backends.diagnosis import Diagnosis
+from deid.backends.mysql.quoting import QUOTING
 from deid.backends.scrubbing import Scrubbing
 from deid.schema import Schema, Table
 
@@ -65,18 +66,7 @@ class MysqlBackend(Backend):
 
         return table.name in TABLES or is_rebuild_table(table.name)
 
-    def quote_identifier(self, name: str) -> str:
-        return "`" + name.replace("`", "``") + "`"
-
-    def table_sql(self, table: str) -> str:
-        # every table of a MySQL database is in deid's one namespace: the connection's database
-        from deid.names import table_names
-
-        return self.quote_identifier(table_names(table)[1])
-
-    def quote_literal(self, text: str) -> str:
-        # a backslash escapes in MySQL's string literals (unless sql_mode has NO_BACKSLASH_ESCAPES)
-        return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+    quoting = QUOTING  # backquoted names, backslashes doubled in literals (deid.backends.quoting)
 
     def introspect(self, connection: sa.Connection, database_name: str) -> Schema:
         from deid.backends.mysql.introspect import introspect

@@ -37,7 +37,8 @@ import sqlalchemy as sa
 
 from deid import rawsql
 from deid.backends.mysql.cloners import objects
-from deid.backends.mysql.cloners.objects import Definition, quote
+from deid.backends.mysql.cloners.objects import Definition
+from deid.backends.mysql.quoting import qualified, quote_identifier, quote_literal
 from deid.errors import ConfigError, TerminalError
 
 NOTE_TABLE = "_deid_note"
@@ -90,7 +91,7 @@ def databases(c: sa.Connection, name: str, prefix: str) -> list[tuple[str, bool,
 
 def read_note(c: sa.Connection, database: str) -> str | None:
     try:
-        table = f"{quote(database)}.{quote(NOTE_TABLE)}"
+        table = f"{qualified(database, NOTE_TABLE)}"
         note = rawsql.execute(c, f"SELECT note FROM {table} WHERE id = 1").scalar()
     except sa.exc.DBAPIError as error:
         if _number(error) in (_NO_SUCH_TABLE, _NO_SUCH_DATABASE):
@@ -101,7 +102,7 @@ def read_note(c: sa.Connection, database: str) -> str | None:
 
 def write_note(c: sa.Connection, database: str, text: str) -> None:
     """Replace the copy's note (the table is made on the first write; it commits on its own)."""
-    table = f"{quote(database)}.{quote(NOTE_TABLE)}"
+    table = f"{qualified(database, NOTE_TABLE)}"
     rawsql.execute(
         c,
         f"CREATE TABLE IF NOT EXISTS {table} (id tinyint NOT NULL PRIMARY KEY, note longtext NOT NULL) "
@@ -151,7 +152,7 @@ def _sessions(c: sa.Connection, database: str) -> list[int]:
 
 
 def drop(c: sa.Connection, database: str) -> None:
-    rawsql.execute(c, f"DROP DATABASE IF EXISTS {quote(database)}")
+    rawsql.execute(c, f"DROP DATABASE IF EXISTS {quote_identifier(database)}")
 
 
 def database_options(charset: str, collation: str) -> str:
@@ -168,7 +169,7 @@ def create_closed(c: sa.Connection, name: str, options: str) -> None:
     grant but deid's own reaches the name: then only deid's role (and accounts holding privileges ON *.*)
     can read the unscrubbed rows from the first moment."""
     check_grants(c, name)
-    rawsql.execute(c, f"CREATE DATABASE {quote(name)} {options}")
+    rawsql.execute(c, f"CREATE DATABASE {quote_identifier(name)} {options}")
 
 
 def check_grants(c: sa.Connection, name: str) -> None:
@@ -196,7 +197,9 @@ def check_grants(c: sa.Connection, name: str) -> None:
         if (_text(u), _text(h)) != (user, host)
     ]
     if others:
-        shown = "; ".join(f"{kind} grant ON {quote(db)}.* TO '{u}'@'{h}'" for u, h, db, kind in others)
+        shown = "; ".join(
+            f"{kind} grant ON {quote_identifier(db)}.* TO '{u}'@'{h}'" for u, h, db, kind in others
+        )
         raise TerminalError(
             f"{len(others)} grant(s) would let other accounts read the working copy {name} before it is "
             f"scrubbed: {shown}. In MySQL grants match database names as LIKE patterns (`_` and `%` are "
@@ -244,8 +247,7 @@ def _account(role: str) -> tuple[str, str]:
 
 def _grantee(role: str) -> str:
     user, host = _account(role)
-    literal = lambda text: "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"  # noqa: E731
-    return literal(user) if "@" not in role else f"{literal(user)}@{literal(host)}"
+    return quote_literal(user) if "@" not in role else f"{quote_literal(user)}@{quote_literal(host)}"
 
 
 def grant_connect(c: sa.Connection, database: str, roles: tuple[str, ...]) -> None:
@@ -254,7 +256,7 @@ def grant_connect(c: sa.Connection, database: str, roles: tuple[str, ...]) -> No
     if not roles:
         return
     grantees = ", ".join(_grantee(role) for role in roles)
-    rawsql.execute(c, f"GRANT {STAGING_PRIVILEGES} ON {quote(database)}.* TO {grantees}")
+    rawsql.execute(c, f"GRANT {STAGING_PRIVILEGES} ON {quote_identifier(database)}.* TO {grantees}")
 
 
 @contextmanager
@@ -315,9 +317,9 @@ def rename(c: sa.Connection, renames: list[tuple[str, str]]) -> None:
     for target, (charset, collation) in _targets(renames, origins).items():
         options = database_options(charset, collation)
         if target in schemata:
-            rawsql.execute(c, f"ALTER DATABASE {quote(target)} {options}")
+            rawsql.execute(c, f"ALTER DATABASE {quote_identifier(target)} {options}")
         else:
-            rawsql.execute(c, f"CREATE DATABASE {quote(target)} {options}")
+            rawsql.execute(c, f"CREATE DATABASE {quote_identifier(target)} {options}")
     statement = _rename_statement(renames, origins)
     dropped: list[tuple[str, Definition]] = []
     try:
@@ -399,7 +401,7 @@ def _rename_statement(renames: list[tuple[str, str]], origins: list[_Origin]) ->
         for origin, at in list(location.items()):
             if at != old:
                 continue
-            pairs += [f"{quote(old)}.{quote(t)} TO {quote(new)}.{quote(t)}" for t in tables[origin]]
+            pairs += [f"{qualified(old, t)} TO {qualified(new, t)}" for t in tables[origin]]
             location[origin] = new
     return f"RENAME TABLE {', '.join(pairs)}" if pairs else ""
 
@@ -449,5 +451,5 @@ def _recreate(c: sa.Connection, origins: list[_Origin]) -> list[str]:
         expected = {v.name for o in origins if o.destination == origin.name for v in o.views}
         if origin.name in {o.destination for o in origins}:
             for name in set(objects.view_names(c, origin.name)) - expected:
-                rawsql.execute(c, f"DROP VIEW IF EXISTS {quote(origin.name)}.{quote(name)}")
+                rawsql.execute(c, f"DROP VIEW IF EXISTS {qualified(origin.name, name)}")
     return failed

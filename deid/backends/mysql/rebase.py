@@ -64,9 +64,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from deid import names
+from deid import names, rawsql
 from deid.backends.mysql import texts
-from deid.backends.mysql.types import quote_identifier
+from deid.backends.mysql.quoting import quote_identifier, quote_literal
 from deid.backends.rebasing import Facts, Marker, read_marker, with_marker
 from deid.errors import TerminalError
 from deid.offsets import Bound, NoRoom, offset_for
@@ -355,11 +355,12 @@ def set_counter(connection: sa.Connection, table: str, next_value: int, comment:
     its COMMENT in one statement, so that they change together or not at all; then read the counter back.
     TerminalError when the server kept another value: it keeps a counter at the column's maximum + 1 rather
     than a lower value, without a warning."""
-    # PyMySQL's own parameters (sa.text would read a ':x' in the name as one); the name's '%' is doubled
-    # by quote_identifier, and halved again by PyMySQL as it puts the comment in
-    connection.exec_driver_sql(
-        f"ALTER TABLE {quote_identifier(table)} AUTO_INCREMENT = {int(next_value)}, COMMENT = %(comment)s",
-        {"comment": comment},
+    # no parameters (sa.text would read a ':x' in the name as one, PyMySQL's a '%'): the comment is deid's
+    # marker (names and numbers), written as a literal
+    rawsql.execute(
+        connection,
+        f"ALTER TABLE {quote_identifier(table)} AUTO_INCREMENT = {int(next_value)}, "
+        f"COMMENT = {quote_literal(comment)}",
     )
     kept = connection.execute(COUNTER, {"name": table}).scalar()
     if kept is None or int(kept) != next_value:

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 import sqlalchemy as sa
 
+from deid import rawsql
 from deid.backends.mysql import scrub_ledger, stream, textforms, triggers_off
-from deid.backends.mysql.types import quote_identifier
+from deid.backends.mysql.quoting import quote_identifier
 from deid.plan import TablePlan
 from deid.schema import Schema, Table
 from deid.vector.apply import StreamedColumn, read_columns, transform
@@ -135,7 +136,7 @@ def streamed_rows(writer: sa.Connection, rebuilt: Rebuilt) -> int:
     new = rebuilt.names[0]
     holder = quote_identifier(new) if _exists(writer, new) else rebuilt.sql
     where = f" WHERE ({rebuilt.keep_rows_where}) IS NOT TRUE" if rebuilt.keep_rows_where else ""
-    return int(writer.exec_driver_sql(f"SELECT COUNT(*) FROM {holder}{where}").scalar() or 0)
+    return int(rawsql.execute(writer, f"SELECT COUNT(*) FROM {holder}{where}").scalar() or 0)
 
 
 def fill(
@@ -146,7 +147,7 @@ def fill(
     new = rebuilt.names[0]
     state = scrub_ledger.rebuild_state(writer, table_key)
     if state is None:
-        definition = writer.exec_driver_sql(f"SHOW CREATE TABLE {rebuilt.sql}").one()[1]
+        definition = rawsql.execute(writer, f"SHOW CREATE TABLE {rebuilt.sql}").one()[1]
         scrub_ledger.note_rebuild(writer, table_key, "filling", definition)
     else:  # a killed fill: the old table still holds every row, as it was
         definition = state[1]
@@ -157,7 +158,7 @@ def fill(
     stream.execute(writer, _renamed(definition, rebuilt.table.name, new))
     rows = _fill(writer, reader, rebuilt, new, key, tally)
     counted = [
-        writer.exec_driver_sql(f"SELECT COUNT(*) FROM {quote_identifier(t)}").scalar()
+        rawsql.execute(writer, f"SELECT COUNT(*) FROM {quote_identifier(t)}").scalar()
         for t in (rebuilt.table.name, new)
     ]
     if counted[0] != counted[1]:
@@ -203,8 +204,8 @@ def _fill(
     ]
     listed = ", ".join(quote_identifier(n) for n in inserted)
     # an explicit 0 in an AUTO_INCREMENT column stays 0 (a dump's setting)
-    saved = writer.exec_driver_sql("SELECT @@SESSION.sql_mode").scalar()
-    writer.exec_driver_sql("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
+    saved = rawsql.execute(writer, "SELECT @@SESSION.sql_mode").scalar()
+    rawsql.execute(writer, "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
     try:
         if rebuilt.keep_rows_where:
             stream.execute(

@@ -26,8 +26,9 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from deid import rawsql
 from deid.backends.mysql import rebuild, scrub_ledger, stream, textforms, triggers_off, unique_off
-from deid.backends.mysql.types import quote_identifier
+from deid.backends.mysql.quoting import quote_identifier
 from deid.backends.scrubbing import Progress, Scrubbing, TableResult
 from deid.dberrors import retell
 from deid.errors import TerminalError
@@ -89,7 +90,7 @@ def prepare_scrub(
     with _session(engine) as connection:
         try:
             for statement in scrub_ledger.DDL:
-                connection.exec_driver_sql(statement)
+                rawsql.execute(connection, statement)
             scrub_ledger.start(connection, plan)
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub preparation") from None
@@ -148,8 +149,8 @@ def _scrub_table(
             unique_off.restore(connection, table_plan.table)
             return TableResult(table_plan.table, rows, 0.0, "already scrubbed")
         if table_plan.copy == "schema_only":
-            rows = connection.exec_driver_sql(f"SELECT COUNT(*) FROM {quote_identifier(table.name)}").scalar()
-            connection.exec_driver_sql(f"TRUNCATE TABLE {quote_identifier(table.name)}")
+            rows = rawsql.execute(connection, f"SELECT COUNT(*) FROM {quote_identifier(table.name)}").scalar()
+            rawsql.execute(connection, f"TRUNCATE TABLE {quote_identifier(table.name)}")
             with _transaction(connection):
                 scrub_ledger.note(connection, plan, table_plan.table, int(rows or 0))
             return TableResult(table_plan.table, int(rows or 0), time.monotonic() - started, "emptied")
@@ -199,7 +200,7 @@ def _rebuild_table(
         tally = new_tally(rebuilt.columns)
         try:
             with _session(engine) as reader:
-                reader.exec_driver_sql("SET SESSION net_write_timeout = 86400")
+                rawsql.execute(reader, "SET SESSION net_write_timeout = 86400")
                 rows = rebuild.fill(connection, reader, rebuilt, table_plan.table, key, tally)
             tallies = tally.close()
         except BaseException:
@@ -229,7 +230,7 @@ def _stream_table(
     try:
         with _session(engine) as reader:
             # a server waiting on a slow reader drops the connection after net_write_timeout (60 s)
-            reader.exec_driver_sql("SET SESSION net_write_timeout = 86400")
+            rawsql.execute(reader, "SET SESSION net_write_timeout = 86400")
             rows = stream.stream_into_staging(connection, reader, streamed, key, tally)
         tallies = tally.close()
     except BaseException:
@@ -238,7 +239,7 @@ def _stream_table(
     with _transaction(connection):
         stream.apply_staging(connection, streamed)
         if _system_versioned(connection, streamed.table.name):  # MariaDB keeps old rows: production's values
-            connection.exec_driver_sql(f"DELETE HISTORY FROM {streamed.sql}")
+            rawsql.execute(connection, f"DELETE HISTORY FROM {streamed.sql}")
         scrub_ledger.note(connection, plan, table_plan.table, rows, tallies)
     stream.drop_staging(connection)
     triggers_off.restore(connection, table_plan.table)
@@ -295,8 +296,9 @@ def check_static_rows(
     """TerminalError naming the table and the counts when its condition keeps more rows than its limit."""
     if not streamed.keep_rows_where:
         return
-    kept, total = connection.exec_driver_sql(
-        f"SELECT COALESCE(SUM(({streamed.keep_rows_where}) IS TRUE), 0), COUNT(*) FROM {streamed.sql}"
+    kept, total = rawsql.execute(
+        connection,
+        f"SELECT COALESCE(SUM(({streamed.keep_rows_where}) IS TRUE), 0), COUNT(*) FROM {streamed.sql}",
     ).one()
     allowed = table_plan.keep_rows_limit.allowed(int(total))
     if kept > allowed:
@@ -356,9 +358,9 @@ def finish_scrub(
             names = [_table(schema, t.table).name for t in wanted]
             for chunk in range(0, len(names), 50):  # renewed from the scrubbed rows
                 listed = ", ".join(quote_identifier(n) for n in names[chunk : chunk + 50])
-                connection.exec_driver_sql(f"ANALYZE TABLE {listed}").all()
+                rawsql.execute(connection, f"ANALYZE TABLE {listed}").all()
             for name in scrub_ledger.TABLES:
-                connection.exec_driver_sql(f"DROP TABLE IF EXISTS `{name}`")
+                rawsql.execute(connection, f"DROP TABLE IF EXISTS `{name}`")
         except sa.exc.DBAPIError as exc:
             raise retell(exc, "scrub") from None
     return {t.table: ledger[t.table][2] for t in wanted}, counted, []
@@ -389,9 +391,10 @@ def _broken_foreign_keys(
                 for c, r in zip(fk.columns, fk.ref_columns, strict=True)
             )
             present = " AND ".join(f"c.{quote_identifier(c)} IS NOT NULL" for c in fk.columns)
-            orphans = connection.exec_driver_sql(
+            orphans = rawsql.execute(
+                connection,
                 f"SELECT COUNT(*) FROM {quote_identifier(table.name)} AS c WHERE {present} AND NOT EXISTS "
-                f"(SELECT 1 FROM {quote_identifier(parent.name)} AS p WHERE {on})"
+                f"(SELECT 1 FROM {quote_identifier(parent.name)} AS p WHERE {on})",
             ).scalar()
             if orphans:
                 broken.append((table.qualified, fk.name, fk.ref_table, int(orphans)))
@@ -404,20 +407,20 @@ def _session(engine: sa.Engine) -> Iterator[sa.Connection]:
     values in UTC and UTF-8, strict, foreign keys not checked row by row."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         for statement in (*textforms.SESSION, "SET SESSION foreign_key_checks = 0"):
-            connection.exec_driver_sql(statement)
+            rawsql.execute(connection, statement)
         try:
             yield connection
         finally:
-            connection.exec_driver_sql("SET SESSION foreign_key_checks = 1")
+            rawsql.execute(connection, "SET SESSION foreign_key_checks = 1")
 
 
 @contextmanager
 def _transaction(connection: sa.Connection) -> Iterator[None]:
     """An explicit transaction on an autocommit session."""
-    connection.exec_driver_sql("START TRANSACTION")
+    rawsql.execute(connection, "START TRANSACTION")
     try:
         yield
     except BaseException:
-        connection.exec_driver_sql("ROLLBACK")
+        rawsql.execute(connection, "ROLLBACK")
         raise
-    connection.exec_driver_sql("COMMIT")
+    rawsql.execute(connection, "COMMIT")

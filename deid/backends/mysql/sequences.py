@@ -44,9 +44,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from deid import names
+from deid import names, rawsql
+from deid.backends.mysql.quoting import quote_identifier, quote_literal
 from deid.backends.mysql.rebase import COMMENT_LIMIT, chunks, column_bound, column_range, referencing
-from deid.backends.mysql.types import quote_identifier
 from deid.backends.rebasing import Facts, Marker, read_marker, with_marker
 from deid.errors import TerminalError
 from deid.offsets import Bound, NoRoom, character_length, digits_range, offset_for
@@ -108,10 +108,11 @@ def set_sequence(connection: sa.Connection, plan: SequencePlan) -> None:
     """Comment, RESTART, comment (see the module docstring); then read the sequence back. TerminalError
     when the server kept another value."""
     quoted = quote_identifier(plan.name)
-    comment = f"ALTER TABLE {quoted} COMMENT = %(comment)s"
-    connection.exec_driver_sql(comment, {"comment": plan.interim})
-    connection.exec_driver_sql(f"ALTER SEQUENCE {quoted} RESTART WITH {int(plan.next_value)}")
-    connection.exec_driver_sql(comment, {"comment": plan.comment})
+    # the comments are deid's markers (names and numbers), written as literals: no parameters, so a '%' of
+    # the name is no placeholder (deid.rawsql)
+    rawsql.execute(connection, f"ALTER TABLE {quoted} COMMENT = {quote_literal(plan.interim)}")
+    rawsql.execute(connection, f"ALTER SEQUENCE {quoted} RESTART WITH {int(plan.next_value)}")
+    rawsql.execute(connection, f"ALTER TABLE {quoted} COMMENT = {quote_literal(plan.comment)}")
     kept = connection.execute(
         sa.select(sa.column("next_not_cached_value")).select_from(sa.table(plan.name))
     ).scalar_one()

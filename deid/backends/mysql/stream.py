@@ -32,7 +32,7 @@ import pymysql.cursors
 import sqlalchemy as sa
 
 from deid.backends.mysql import textforms
-from deid.backends.mysql.types import quote_identifier
+from deid.backends.mysql.quoting import quote_identifier
 from deid.errors import TerminalError
 from deid.plan import TablePlan
 from deid.schema import Column, Kind, Table

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from deid.backends.mysql.types import quote_identifier
+from deid.backends.mysql.quoting import quote_identifier
 from deid.schema import Column, Kind
 
 # Every session of the scrub: values read and written in UTC and as UTF-8; a value a column cannot hold is

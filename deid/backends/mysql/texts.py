@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from deid.backends.mysql.types import quote_identifier
+from deid.backends.mysql.quoting import quote_identifier, quote_literal
 from deid.schema import Kind
 
 _BARE_LITERAL_KINDS = (Kind.INTEGER, Kind.NUMERIC, Kind.FLOAT)
@@ -47,7 +47,7 @@ def default(raw: str | None, extra: str, kind: Kind, mariadb: bool, database: st
         return expression(raw, mariadb, database)
     if kind in _BARE_LITERAL_KINDS or raw.startswith(("b'", "0x")):
         return raw
-    return "'" + raw.replace("'", "''") + "'"
+    return quote_literal(raw)
 
 
 def on_update(extra: str) -> str | None:

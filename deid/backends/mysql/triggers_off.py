@@ -14,8 +14,9 @@ import re
 
 import sqlalchemy as sa
 
+from deid import rawsql
+from deid.backends.mysql.quoting import quote_identifier
 from deid.backends.mysql.scrub_ledger import TRIGGERS
-from deid.backends.mysql.types import quote_identifier
 
 _TRIGGERS = sa.text("""
 SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS
@@ -40,7 +41,7 @@ def set_aside(
     found = connection.execute(_TRIGGERS, {"t": table, "events": events}).scalars()
     names = [n for n in found if n not in set(keep)]
     for position, name in enumerate(names):
-        shown = connection.exec_driver_sql(f"SHOW CREATE TRIGGER {quote_identifier(name)}").mappings().one()
+        shown = rawsql.execute(connection, f"SHOW CREATE TRIGGER {quote_identifier(name)}").mappings().one()
         connection.execute(
             sa.text(
                 f"INSERT IGNORE INTO `{TRIGGERS}` (table_key, name, position, statement, sql_mode, "
@@ -57,7 +58,7 @@ def set_aside(
             },
         )
     for name in names:  # every definition is in the ledger (autocommitted) before the first drop
-        connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {quote_identifier(name)}")
+        rawsql.execute(connection, f"DROP TRIGGER IF EXISTS {quote_identifier(name)}")
     return names
 
 
@@ -75,8 +76,9 @@ def restore(connection: sa.Connection, table_key: str | None = None) -> list[str
     ).all()
     if not saved:
         return []
-    session = connection.exec_driver_sql(
-        "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client, @@SESSION.collation_connection"
+    session = rawsql.execute(
+        connection,
+        "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client, @@SESSION.collation_connection",
     ).one()
     cursor = connection.connection.dbapi_connection.cursor()  # the body's % signs are not parameters
     try:

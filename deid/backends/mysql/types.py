@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy.dialects import mysql
-
+from deid.backends.mysql.quoting import quote_identifier  # the spelling both servers print in expressions
 from deid.schema import Kind
-
-# always backquoted, a backquote doubled: the spelling both servers print in expressions
-quote_identifier = mysql.dialect().identifier_preparer.quote_identifier
 
 KINDS: dict[str, Kind] = {
     "char": Kind.TEXT,

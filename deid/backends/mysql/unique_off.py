@@ -19,9 +19,10 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 
+from deid import rawsql
 from deid.backends.mysql.errors import ER_DUP_ENTRY, errno_of
+from deid.backends.mysql.quoting import quote_identifier
 from deid.backends.mysql.scrub_ledger import UNIQUE
-from deid.backends.mysql.types import quote_identifier
 from deid.errors import TerminalError
 from deid.schema import Table
 
@@ -35,7 +36,7 @@ def set_aside(connection: sa.Connection, table_key: str, table: Table, rewritten
     wanted = {k.name for k in table.unique_keys if not k.primary and set(k.columns) & rewritten}
     if not wanted:
         return []
-    shown = connection.exec_driver_sql(f"SHOW CREATE TABLE {quote_identifier(table.name)}").one()[1]
+    shown = rawsql.execute(connection, f"SHOW CREATE TABLE {quote_identifier(table.name)}").one()[1]
     clauses = {}
     for line in shown.splitlines():
         found = _CLAUSE.match(line)
@@ -51,8 +52,8 @@ def set_aside(connection: sa.Connection, table_key: str, table: Table, rewritten
     dropped = []
     for name in clauses:
         try:
-            connection.exec_driver_sql(
-                f"ALTER TABLE {quote_identifier(table.name)} DROP INDEX {quote_identifier(name)}"
+            rawsql.execute(
+                connection, f"ALTER TABLE {quote_identifier(table.name)} DROP INDEX {quote_identifier(name)}"
             )
         except sa.exc.DBAPIError as exc:
             if errno_of(exc) != _NEEDED_IN_FOREIGN_KEY:
@@ -89,7 +90,7 @@ def restore(connection: sa.Connection, table_key: str | None = None) -> list[str
         if missing:
             added = ", ".join(f"ADD {clause}" for _, clause in missing)
             try:
-                connection.exec_driver_sql(f"ALTER TABLE {quote_identifier(table)} {added}")
+                rawsql.execute(connection, f"ALTER TABLE {quote_identifier(table)} {added}")
             except sa.exc.DBAPIError as exc:
                 if errno_of(exc) != ER_DUP_ENTRY:
                     raise

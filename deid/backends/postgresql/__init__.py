@@ -17,6 +17,7 @@ from deid.backends.base import (
     TriggerSilencing,
 )
 from deid.backends.diagnosis import Diagnosis
+from deid.backends.postgresql.quoting import QUOTING
 from deid.backends.scrubbing import Scrubbing
 from deid.schema import CheckTerm, Schema, Table
 
@@ -25,6 +26,7 @@ class PostgresqlBackend(Backend):
     name = "postgresql"
     driver = "psycopg"
     url_example = "postgresql://user@host:5432/dbname"
+    quoting = QUOTING  # deid.backends.quoting with SQLAlchemy's PostgreSQL dialect
     capabilities = Capabilities(
         transactional_ddl=True,
         database_rename=True,

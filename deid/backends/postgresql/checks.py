@@ -12,6 +12,7 @@ import datetime
 import re
 from decimal import Decimal, InvalidOperation
 
+from deid.backends.postgresql.quoting import QUOTING
 from deid.schema import CheckTerm
 
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
@@ -97,7 +98,7 @@ def _ident(text: str) -> str:
 
 
 def _quoted(name: str) -> str:
-    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
+    return QUOTING.identifier_if_needed(name)  # as the server prints a name in a definition
 
 
 def _unquote(text: str) -> str:

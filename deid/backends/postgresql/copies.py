@@ -12,13 +12,10 @@ from contextlib import contextmanager, suppress
 import sqlalchemy as sa
 
 from deid import rawsql
+from deid.backends.postgresql.quoting import quote_ident
 from deid.errors import TerminalError
 
 _INSUFFICIENT_PRIVILEGE = "42501"
-
-
-def _quote(c: sa.Connection, name: str) -> str:
-    return c.dialect.identifier_preparer.quote_identifier(name)
 
 
 def exists(c: sa.Connection, database: str) -> bool:
@@ -55,7 +52,7 @@ def write_note(c: sa.Connection, database: str, text: str) -> None:
 
 
 def set_allow_connections(c: sa.Connection, database: str, allow: bool) -> None:
-    rawsql.execute(c, f"ALTER DATABASE {_quote(c, database)} WITH ALLOW_CONNECTIONS {str(allow)}")
+    rawsql.execute(c, f"ALTER DATABASE {quote_ident(database)} WITH ALLOW_CONNECTIONS {str(allow)}")
 
 
 def terminate_sessions(c: sa.Connection, database: str) -> int:
@@ -80,7 +77,7 @@ def terminate_sessions(c: sa.Connection, database: str) -> int:
 
 def drop(c: sa.Connection, database: str) -> None:
     # FORCE ends any session that slipped in between (PostgreSQL 13+).
-    rawsql.execute(c, f"DROP DATABASE IF EXISTS {_quote(c, database)} WITH (FORCE)")
+    rawsql.execute(c, f"DROP DATABASE IF EXISTS {quote_ident(database)} WITH (FORCE)")
 
 
 def create_closed(c: sa.Connection, name: str, options: str) -> None:
@@ -90,7 +87,7 @@ def create_closed(c: sa.Connection, name: str, options: str) -> None:
     created with connections disabled and opened only once PUBLIC's CONNECT is revoked: there is no moment
     at which another role could read the unscrubbed rows.
     """
-    db = _quote(c, name)
+    db = quote_ident(name)
     rawsql.execute(c, f"CREATE DATABASE {db} {options} ALLOW_CONNECTIONS false")
     # Explicit, so the owner is deid's role even when the session runs under SET ROLE or a template owner.
     rawsql.execute(c, f"ALTER DATABASE {db} OWNER TO CURRENT_USER")
@@ -116,10 +113,10 @@ def rename(c: sa.Connection, renames: list[tuple[str, str]]) -> None:
     """Rename databases, in order, in the caller's transaction (ALTER DATABASE ... RENAME is
     transactional)."""
     for old, new in renames:
-        rawsql.execute(c, f"ALTER DATABASE {_quote(c, old)} RENAME TO {_quote(c, new)}")
+        rawsql.execute(c, f"ALTER DATABASE {quote_ident(old)} RENAME TO {quote_ident(new)}")
 
 
 def grant_connect(c: sa.Connection, database: str, roles: tuple[str, ...]) -> None:
     """Let `roles` (every role when empty) connect to `database`."""
-    grantees = ", ".join(_quote(c, r) for r in roles) if roles else "PUBLIC"
-    rawsql.execute(c, f"GRANT CONNECT ON DATABASE {_quote(c, database)} TO {grantees}")
+    grantees = ", ".join(quote_ident(r) for r in roles) if roles else "PUBLIC"
+    rawsql.execute(c, f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {grantees}")

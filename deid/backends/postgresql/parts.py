@@ -37,10 +37,10 @@ import sqlalchemy as sa
 from deid import rawsql
 from deid.backends.postgresql import scrub_ledger, swap
 from deid.backends.postgresql.forms.support import SCHEMA, apply_key
+from deid.backends.postgresql.quoting import quote_table
 from deid.backends.postgresql.split import block_ranges
 from deid.backends.postgresql.stream import Streamed, stream_into_table
 from deid.errors import TerminalError
-from deid.names import quote_table
 from deid.plan import Plan, TablePlan
 from deid.vector.apply import new_tally
 from deid.vector.prf import Key

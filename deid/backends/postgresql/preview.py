@@ -28,9 +28,10 @@ from deid.backends.postgresql.forms import support
 from deid.backends.postgresql.forms.dictionaries import load_dictionaries
 from deid.backends.postgresql.forms.support import support_sql
 from deid.backends.postgresql.lock import lock_key
+from deid.backends.postgresql.quoting import quote_ident, quote_table
 from deid.dberrors import retell
 from deid.errors import TerminalError, TransientError
-from deid.names import quote_ident, quote_table, table_names
+from deid.names import table_names
 from deid.steps.copies import drop_database
 
 PREFIX = "deid_preview_"

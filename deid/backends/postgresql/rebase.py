@@ -54,6 +54,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from deid import names
+from deid.backends.postgresql.quoting import QUOTING, quote_ident, quote_literal
 from deid.backends.rebasing import Facts, Marker, read_marker, with_marker
 from deid.errors import TerminalError
 from deid.offsets import (
@@ -66,7 +67,6 @@ from deid.offsets import (
     type_range,
     widening,
 )
-from deid.rules.targets import quote_ident
 from deid.schema import Column, Schema, Sequence, Table
 
 log = logging.getLogger("deid.rebase")
@@ -449,17 +449,12 @@ def _apply(connection: sa.Connection, plan: _Plan) -> None:
         f"ALTER SEQUENCE {name} RESTART WITH {int(plan.next_value)}", execution_options=_RAW
     )
     connection.exec_driver_sql(
-        f"COMMENT ON SEQUENCE {name} IS {_literal(plan.comment)}", execution_options=_RAW
+        f"COMMENT ON SEQUENCE {name} IS {quote_literal(plan.comment)}", execution_options=_RAW
     )
 
 
-def _literal(text: str) -> str:
-    """An escape-string literal: correct whatever standard_conforming_strings says."""
-    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
 def _quote(sequence: Sequence) -> str:
-    return f"{quote_ident(sequence.schema)}.{quote_ident(sequence.name)}"
+    return QUOTING.qualified(sequence.schema, sequence.name)
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:

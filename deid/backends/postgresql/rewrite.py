@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from deid import rawsql
+from deid.backends.postgresql.quoting import quote_ident
 
 _INDEXES = sa.text(
     """
@@ -62,7 +63,7 @@ def set_aside_indexes(connection: sa.Connection, table_sql: str) -> list[SetAsid
     for row in connection.execute(_INDEXES, {"table": table_sql}).mappings():
         after = tuple(s for s in (row["comment"], row["cluster"], row["identity"]) if s is not None)
         if row["conname"]:
-            quoted = '"' + row["conname"].replace('"', '""') + '"'
+            quoted = quote_ident(row["conname"])
             item = SetAside(
                 name=row["conname"],
                 drop=f"ALTER TABLE {table_sql} DROP CONSTRAINT {quoted}",

@@ -11,9 +11,9 @@ from collections.abc import Iterator, Sequence
 
 import sqlalchemy as sa
 
+from deid.backends.postgresql.validation.names import quote_ident, quote_table, regex_literal
 from deid.backends.postgresql.validation.pii import pii_test, without_hex_keys
 from deid.expect.pii import PATTERNS
-from deid.expect.sql import quote_ident, quote_table, regex_literal
 from deid.schema import Column, Kind, Table
 
 # A value holding one of these is an identifier or a key; PATTERNS are the validation's own (deid.expect.pii)

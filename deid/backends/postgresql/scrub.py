@@ -34,6 +34,7 @@ from deid.backends.postgresql.forms.dictionaries import load_dictionaries
 from deid.backends.postgresql.forms.support import SCHEMA, apply_key, support_sql
 from deid.backends.postgresql.introspect import introspect
 from deid.backends.postgresql.parts import Unit
+from deid.backends.postgresql.quoting import quote_table
 from deid.backends.postgresql.rewrite import restore_indexes, set_aside_indexes
 from deid.backends.postgresql.split import rewrite_split
 from deid.backends.postgresql.stream import (
@@ -51,7 +52,7 @@ from deid.backends.scrubbing import (
 )
 from deid.dberrors import retell
 from deid.errors import TerminalError
-from deid.names import key, quote_table
+from deid.names import key
 from deid.plan import Plan, TablePlan
 from deid.schema import Schema
 from deid.vector.apply import engine_side, new_tally, streamed_columns

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from deid.backends.base import TableStatements
-from deid.names import quote_ident, quote_table
+from deid.backends.postgresql.quoting import quote_ident, quote_table
 from deid.rules.model import TableRule
 from deid.schema import Table
 

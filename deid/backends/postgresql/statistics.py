@@ -19,8 +19,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from deid import rawsql
+from deid.backends.postgresql.quoting import quote_table
 from deid.errors import TerminalError
-from deid.names import quote_table, table_names
+from deid.names import table_names
 
 _LEFT = sa.text(
     "SELECT DISTINCT format('%I.%I', schemaname, tablename) FROM pg_stats "

@@ -34,9 +34,9 @@ import sqlalchemy as sa
 
 from deid import rawsql
 from deid.backends.postgresql.forms.support import dbapi_connection
+from deid.backends.postgresql.quoting import quote_ident, quote_table
 from deid.backends.postgresql.textforms import set_statements
 from deid.errors import TerminalError
-from deid.names import quote_ident, quote_table
 from deid.plan import TablePlan
 from deid.schema import Table
 from deid.vector.apply import StreamedColumn, read_columns, transform

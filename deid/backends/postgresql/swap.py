@@ -34,7 +34,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from deid import rawsql
-from deid.names import key, quote_ident, quote_table
+from deid.backends.postgresql.quoting import quote_ident, quote_literal, quote_table
+from deid.names import key
 
 # the new table's index builds sort in memory (in the transaction that finishes the swap)
 SORT_IN_MEMORY = "SET LOCAL maintenance_work_mem = '256MB'"
@@ -208,8 +209,8 @@ def _incoming(swap: Swap, value: str) -> None:
     if fk["valid"]:
         swap.pending.append((fk["table"], fk["name"]))
     if fk["comment"] is not None:
-        literal = "'" + fk["comment"].replace("'", "''") + "'"
-        swap.referencing.append(f"COMMENT ON CONSTRAINT {name} ON {fk['table']} IS {literal}")
+        comment = quote_literal(fk["comment"])
+        swap.referencing.append(f"COMMENT ON CONSTRAINT {name} ON {fk['table']} IS {comment}")
 
 
 def _owned(swap: Swap, statement: str) -> None:

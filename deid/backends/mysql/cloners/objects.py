@@ -26,13 +26,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from deid import rawsql
+from deid.backends.mysql.quoting import qualified, quote_identifier
 from deid.errors import TerminalError
 
 ROUTINE_KINDS = ("PROCEDURE", "FUNCTION")
-
-
-def quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 @dataclass(frozen=True)
@@ -104,7 +101,7 @@ def triggers(c: sa.Connection, database: str) -> list[Definition]:
     )
     found = []
     for name, table in rows:
-        shown = _show(c, f"SHOW CREATE TRIGGER {quote(database)}.{quote(name)}")
+        shown = _show(c, f"SHOW CREATE TRIGGER {qualified(database, name)}")
         found.append(
             Definition(
                 "TRIGGER",
@@ -124,7 +121,7 @@ def views(c: sa.Connection, database: str) -> list[Definition]:
     found = []
     with using(c, database):
         for name in view_names(c, database):
-            shown = _show(c, f"SHOW CREATE VIEW {quote(name)}")
+            shown = _show(c, f"SHOW CREATE VIEW {quote_identifier(name)}")
             found.append(
                 Definition(
                     "VIEW",
@@ -148,7 +145,7 @@ def routines(c: sa.Connection, database: str) -> list[Definition]:
     )
     found = []
     for name, kind in rows:
-        shown = _show(c, f"SHOW CREATE {kind} {quote(database)}.{quote(name)}")
+        shown = _show(c, f"SHOW CREATE {kind} {qualified(database, name)}")
         found.append(
             Definition(
                 kind,
@@ -170,7 +167,7 @@ def events(c: sa.Connection, database: str) -> list[Definition]:
     )
     found = []
     for (name,) in rows:
-        shown = _show(c, f"SHOW CREATE EVENT {quote(database)}.{quote(name)}")
+        shown = _show(c, f"SHOW CREATE EVENT {qualified(database, name)}")
         found.append(
             Definition(
                 "EVENT",
@@ -192,7 +189,7 @@ def _show(c: sa.Connection, statement: str) -> dict:
 
 def drop(c: sa.Connection, definition: Definition, database: str) -> None:
     kind = "TABLE" if definition.kind == "SEQUENCE" else definition.kind
-    rawsql.execute(c, f"DROP {kind} IF EXISTS {quote(database)}.{quote(definition.name)}")
+    rawsql.execute(c, f"DROP {kind} IF EXISTS {qualified(database, definition.name)}")
 
 
 def disable_events(c: sa.Connection, database: str) -> list[str]:
@@ -200,7 +197,7 @@ def disable_events(c: sa.Connection, database: str) -> list[str]:
     query = "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = :d"
     names = [name for (name,) in _names(c, query, database)]
     for name in names:
-        rawsql.execute(c, f"ALTER EVENT {quote(database)}.{quote(name)} DISABLE")
+        rawsql.execute(c, f"ALTER EVENT {qualified(database, name)} DISABLE")
     return names
 
 
@@ -252,7 +249,7 @@ def repoint_defaults(c: sa.Connection, database: str, old: str, names: Iterable[
         if moved != default:
             rawsql.execute(
                 c,
-                f"ALTER TABLE {quote(database)}.{quote(table)} ALTER COLUMN {quote(column)} "
+                f"ALTER TABLE {qualified(database, table)} ALTER COLUMN {quote_identifier(column)} "
                 f"SET DEFAULT ({moved})",
             )
             changed.append(f"{table}.{column}")
@@ -318,13 +315,13 @@ def create_all(
 def using(c: sa.Connection, database: str) -> Iterator[None]:
     """`database` as the session's current one (where unqualified names resolve), the previous one after."""
     before = _text(rawsql.execute(c, "SELECT DATABASE()").scalar())
-    rawsql.execute(c, f"USE {quote(database)}")
+    rawsql.execute(c, f"USE {quote_identifier(database)}")
     try:
         yield
     finally:
         if before is not None and before != database:
             with suppress(sa.exc.DBAPIError):  # it was dropped meanwhile (a renamed copy's emptied database)
-                rawsql.execute(c, f"USE {quote(before)}")
+                rawsql.execute(c, f"USE {quote_identifier(before)}")
 
 
 @contextmanager
@@ -361,7 +358,7 @@ _PART = r"(?:`(?:[^`]|``)+`|[\w$]+)"
 def repoint(statement: str, old: str, new: str, names: Iterable[str]) -> str:
     """`statement` with its references to database `old` made references to `new`: `old` followed by one
     of `names` (the objects of `old`) or by two more name parts; strings and comments untouched."""
-    spellings = [re.escape(quote(old))]
+    spellings = [re.escape(quote_identifier(old))]
     if re.fullmatch(r"[\w$]+", old):
         spellings.append(rf"(?<![\w$`.]){re.escape(old)}(?![\w$])")
     reference = re.compile(
@@ -376,7 +373,7 @@ def repoint(statement: str, old: str, new: str, names: Iterable[str]) -> str:
         part = match["next"]
         name = part[1:-1].replace("``", "`") if part.startswith("`") else part
         if match["third"] or name in known:
-            return quote(new) + match["rest"]
+            return quote_identifier(new) + match["rest"]
         return match[0]
 
     return reference.sub(replace, statement)

@@ -39,7 +39,7 @@ from deid import rawsql
 from deid.backends.mysql import copies
 from deid.backends.mysql.cloners import objects
 from deid.backends.mysql.cloners.dump import read_source
-from deid.backends.mysql.cloners.objects import quote
+from deid.backends.mysql.quoting import qualified, quote_identifier
 from deid.cloners import Cloner, create_working_copy
 from deid.db import connect_readonly, safe_url
 from deid.errors import ConfigError, TerminalError, TransientError
@@ -85,9 +85,9 @@ class SameServerCloner(Cloner):
 def _check_same_server(production: sa.Connection, staging: sa.Connection, ctx: RunContext) -> None:
     """ConfigError unless the production URL and the staging server URL reach one server: same host name,
     port and data directory, and (when the staging role may see it) production's own session listed there."""
-    there = tuple(production.exec_driver_sql(_SERVER).one())
-    session = production.exec_driver_sql("SELECT CONNECTION_ID()").scalar_one()
-    here = tuple(staging.exec_driver_sql(_SERVER).one())
+    there = tuple(rawsql.execute(production, _SERVER).one())
+    session = rawsql.execute(production, "SELECT CONNECTION_ID()").scalar_one()
+    here = tuple(rawsql.execute(staging, _SERVER).one())
     seen = staging.execute(
         sa.text("SELECT DB FROM information_schema.PROCESSLIST WHERE ID = :i"), {"i": session}
     ).first()
@@ -123,7 +123,7 @@ def copy_database(c: sa.Connection, source: str, work: str) -> float:
                 rawsql.execute(c, definition)
         locked, counters = _copy_rows(c, source, work, tables, definitions)
         for table, counter in counters.items():
-            rawsql.execute(c, f"ALTER TABLE {quote(work)}.{quote(table)} AUTO_INCREMENT = {counter}")
+            rawsql.execute(c, f"ALTER TABLE {qualified(work, table)} AUTO_INCREMENT = {counter}")
     finally:
         c.execute(sa.text("SET SESSION sql_mode = :m"), {"m": saved[0]})
         rawsql.execute(c, f"SET SESSION foreign_key_checks = {int(saved[1])}")
@@ -139,7 +139,7 @@ def copy_database(c: sa.Connection, source: str, work: str) -> float:
 
 
 def _definition(c: sa.Connection, database: str, table: str) -> str:
-    shown = rawsql.execute(c, f"SHOW CREATE TABLE {quote(database)}.{quote(table)}").one()
+    shown = rawsql.execute(c, f"SHOW CREATE TABLE {qualified(database, table)}").one()
     text = shown[1]
     return text.decode() if isinstance(text, bytes) else text
 
@@ -151,8 +151,8 @@ def _copy_rows(
     locked and production's AUTO_INCREMENT counters as they were under the lock."""
     if not tables:
         return 0.0, {}
-    locks = [f"{quote(source)}.{quote(t)} READ" for t in tables]
-    locks += [f"{quote(work)}.{quote(t)} WRITE" for t in tables]
+    locks = [f"{qualified(source, t)} READ" for t in tables]
+    locks += [f"{qualified(work, t)} WRITE" for t in tables]
     columns = _insertable_columns(c, source)
     started = time.monotonic()
     rawsql.execute(c, f"LOCK TABLES {', '.join(locks)}")
@@ -166,11 +166,11 @@ def _copy_rows(
                 f"({', '.join(sorted({*changed, *added}))}); the run may be retried"
             )
         for table in tables:
-            listed = ", ".join(quote(name) for name in columns[table])
+            listed = ", ".join(quote_identifier(name) for name in columns[table])
             rawsql.execute(
                 c,
-                f"INSERT INTO {quote(work)}.{quote(table)} ({listed}) "
-                f"SELECT {listed} FROM {quote(source)}.{quote(table)}",
+                f"INSERT INTO {qualified(work, table)} ({listed}) "
+                f"SELECT {listed} FROM {qualified(source, table)}",
             )
         counters = {t: int(m[1]) for t in tables if (m := _COUNTER.search(now[t]))}
     finally:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from deid import rawsql
 from deid.backends.mysql.demo.load import SCHEMA_SQL, load
+from deid.backends.mysql.quoting import quote_identifier
 from deid.db import normalise_url
 
 __all__ = ["RULES", "SCHEMA_SQL", "config_text", "create_database", "load", "shell_command"]
@@ -59,8 +61,8 @@ def create_database(server_url: str, name: str) -> bool:
             ).scalar()
             if found:
                 return False
-            quoted = c.dialect.identifier_preparer.quote_identifier(name)
-            c.exec_driver_sql(f"CREATE DATABASE {quoted} CHARACTER SET {CHARSET} COLLATE {COLLATION}")
+            quoted = quote_identifier(name)
+            rawsql.execute(c, f"CREATE DATABASE {quoted} CHARACTER SET {CHARSET} COLLATE {COLLATION}")
             return True
     finally:
         admin.dispose()

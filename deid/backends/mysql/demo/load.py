@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from deid import rawsql
+from deid.backends.mysql.quoting import quote_identifier
 from deid.db import normalise_url
 
 if TYPE_CHECKING:
@@ -44,24 +46,25 @@ def load(url: str, tables: Iterable[TableRows]) -> dict[str, int]:
     try:
         with engine.begin() as conn:
             for statement in statements(SCHEMA_SQL.read_text()):
-                conn.exec_driver_sql(statement)
+                rawsql.execute(conn, statement)
         counts = {}
         with engine.begin() as conn:
             cursor = conn.connection.driver_connection.cursor()
-            quote = conn.dialect.identifier_preparer.quote_identifier
             for table in tables:
                 name = table.table.rpartition(".")[2]
-                counts[f"{NAMESPACE}.{name}"] = _insert(cursor, quote, name, table)
-            cursor.execute("ANALYZE TABLE " + ", ".join(quote(t.rpartition(".")[2]) for t in counts))
+                counts[f"{NAMESPACE}.{name}"] = _insert(cursor, name, table)
+            cursor.execute(
+                "ANALYZE TABLE " + ", ".join(quote_identifier(t.rpartition(".")[2]) for t in counts)
+            )
             cursor.fetchall()
     finally:
         engine.dispose()
     return counts
 
 
-def _insert(cursor, quote, name: str, table: TableRows) -> int:
+def _insert(cursor, name: str, table: TableRows) -> int:
     statement = (
-        f"INSERT INTO {quote(name)} ({', '.join(map(quote, table.columns))}) "
+        f"INSERT INTO {quote_identifier(name)} ({', '.join(map(quote_identifier, table.columns))}) "
         f"VALUES ({', '.join(['%s'] * len(table.columns))})"
     )
     count = 0

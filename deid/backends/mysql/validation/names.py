@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from deid.backends.mysql.types import quote_identifier
+from deid.backends.mysql.quoting import QUOTING
 from deid.expect.digests import KEY_PARAM
 from deid.expect.sql import for_text
-from deid.names import table_names
 
 # The session's text forms: TIMESTAMP values read in UTC, backslashes in literals as escapes (literal()
 # doubles them), strictness as the scrub's sessions have it. MySQL 8 serves information_schema's
@@ -36,17 +35,17 @@ def gx_engine_options() -> dict[str, Any]:
 
 
 def quote_ident(name: str) -> str:
-    return for_text(quote_identifier(name))
+    return for_text(QUOTING.identifier(name))
 
 
 def quote_table(table: str) -> str:
     """A table of the connection's database (deid names it `public.<table>`: the one namespace)."""
-    return quote_ident(table_names(table)[1])
+    return for_text(QUOTING.table(table))
 
 
 def literal(text: str) -> str:
     # a backslash escapes in MySQL's string literals: regular expressions keep theirs doubled
-    return for_text("'" + text.replace("\\", "\\\\").replace("'", "''") + "'")
+    return for_text(QUOTING.literal(text))
 
 
 def text(value: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from deid.backends.mysql.types import quote_identifier
+from deid.backends.mysql.quoting import quote_identifier
 from deid.backends.mysql.validation.names import literal, null_text, quote_ident, quote_table, unpivot
 from deid.expect.sql import not_static, static_condition
 from deid.names import table_names

@@ -18,11 +18,12 @@ import time
 import sqlalchemy as sa
 
 from deid.backends.postgresql import cow
+from deid.backends.postgresql.quoting import quote_ident
 from deid.cloners import Cloner, create_working_copy
 from deid.db import backend_of, connect_readonly, safe_url
 from deid.errors import ConfigError, TerminalError
 from deid.steps.context import RunContext
-from deid.steps.copies import admin, quote
+from deid.steps.copies import admin
 
 # Where a database lives: its server's start time (microseconds) and its oid on that server. Two servers
 # never agree on both, whatever host names the URLs use, and neither needs a privilege to read.
@@ -62,7 +63,7 @@ class TemplateCloner(Cloner):
             strategy, method = cow.file_copy(c)
             disk = cow.watch_disk(c, source)
             try:
-                create_working_copy(c, ctx.work_name, f"TEMPLATE {quote(c, source)}{strategy}")
+                create_working_copy(c, ctx.work_name, f"TEMPLATE {quote_ident(source)}{strategy}")
             except sa.exc.OperationalError as e:
                 # Someone connected between the check and the copy.
                 if getattr(e.orig, "sqlstate", None) != OBJECT_IN_USE:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from deid import rawsql
 from deid.backends.postgresql.demo.load import SCHEMA_SQL, load
+from deid.backends.postgresql.quoting import quote_ident
 from deid.db import normalise_url
 
 __all__ = [
@@ -48,7 +50,7 @@ def create_database(server_url: str, name: str) -> bool:
         with admin.connect() as c:
             if c.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar():
                 return False
-            c.exec_driver_sql(f"CREATE DATABASE {c.dialect.identifier_preparer.quote_identifier(name)}")
+            rawsql.execute(c, f"CREATE DATABASE {quote_ident(name)}")
             return True
     finally:
         admin.dispose()

@@ -17,7 +17,7 @@ from typing import Any
 
 from deid.backends.postgresql.forms import basic, dates, fake, hashing, masking, numeric, structured
 from deid.backends.postgresql.forms.sql import ELEMENT, SqlForm, element_wise, over_array, sql_target
-from deid.names import quote_ident
+from deid.backends.postgresql.quoting import quote_ident
 from deid.rules.targets import target_for
 from deid.schema import Column, Table
 

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from deid.backends.postgresql.forms.common import by_key
-from deid.backends.postgresql.forms.sql import cast, quote_literal
+from deid.backends.postgresql.forms.sql import cast
 from deid.backends.postgresql.forms.support import shift_days_sql
+from deid.backends.postgresql.quoting import quote_literal
 from deid.schema import Kind
 from deid.transformers.base import Target
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from deid.backends.postgresql.forms.sql import quote_literal
 from deid.backends.postgresql.forms.support import SCHEMA, dbapi_connection, prf_int_sql
+from deid.backends.postgresql.quoting import quote_literal
 from deid.transformers.dictionaries import NAMES, SIZES, entries
 
 

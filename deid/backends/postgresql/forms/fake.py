@@ -8,8 +8,9 @@ from typing import Any
 
 from deid.backends.postgresql.forms.common import fit, hex_of, tag
 from deid.backends.postgresql.forms.dictionaries import pick
-from deid.backends.postgresql.forms.sql import SqlForm, cast, keyed, quote_literal
+from deid.backends.postgresql.forms.sql import SqlForm, cast, keyed
 from deid.backends.postgresql.forms.support import doc_ipv4_sql, prf_int_sql
+from deid.backends.postgresql.quoting import quote_literal
 from deid.schema import Kind
 from deid.transformers.base import Target
 from deid.transformers.common import text_limit

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from deid.backends.postgresql.forms.common import hex_of
-from deid.backends.postgresql.forms.sql import cast, keyed, quote_literal
+from deid.backends.postgresql.forms.sql import cast, keyed
 from deid.backends.postgresql.forms.support import SCHEMA, uuid_sql
+from deid.backends.postgresql.quoting import quote_literal
 from deid.schema import Kind
 from deid.transformers.base import Target
 from deid.transformers.keying import ROUND_TABLE_MAX_DIGITS, round_table_entries

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deid.backends.postgresql.forms.sql import cast, quote_literal
+from deid.backends.postgresql.forms.sql import cast
+from deid.backends.postgresql.quoting import quote_literal
 from deid.transformers.base import Target
 from deid.transformers.masking import BLANK, RESTRICTED_ZIP3
 

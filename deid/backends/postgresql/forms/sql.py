@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from deid.names import quote_ident
+from deid.backends.postgresql.quoting import quote_ident, quote_literal
 from deid.schema import Column, Kind
 from deid.transformers.base import Target
 
@@ -30,11 +30,6 @@ def over_array(element_sql: str, column: Column) -> str:
         f"WITH ORDINALITY AS _deid_u({ELEMENT}, _deid_n) "
         f"ORDER BY _deid_n)::{column.data_type} END"
     )
-
-
-def quote_literal(value: str) -> str:
-    """An SQL string literal. Only used for values written in rule files, never for production data."""
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def cast(expression: str, sql_type: str) -> str:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from deid.backends.postgresql.forms.sql import cast, quote_literal, sql_target
+from deid.backends.postgresql.forms.sql import cast, sql_target
 from deid.backends.postgresql.forms.support import SCHEMA
+from deid.backends.postgresql.quoting import quote_literal
 from deid.schema import Kind
 from deid.transformers.base import Target
 from deid.transformers.common import text_limit

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from deid.backends.postgresql.quoting import QUOTING
 from deid.expect.sql import for_text
-from deid.rules import targets
 
 # Text forms of dates and numbers follow session settings; both databases must render them alike for digests
 # of the same value to match, whatever each server's defaults.
@@ -27,17 +27,17 @@ def gx_engine_options() -> dict[str, Any]:
 
 def quote_ident(name: str) -> str:
     """A quoted identifier, for text()."""
-    return for_text(targets.quote_ident(name))
+    return for_text(QUOTING.identifier(name))
 
 
 def quote_table(table: str) -> str:
     """A quoted schema.table, for text()."""
-    return for_text(targets.quote_table(table))
+    return for_text(QUOTING.table(table))
 
 
 def literal(text: str) -> str:
     """An SQL string literal of text we wrote (patterns, names), never of row data, for text()."""
-    return for_text("'" + text.replace("'", "''") + "'")
+    return for_text(QUOTING.literal(text))
 
 
 regex_literal = literal  # a regular expression's colons (`[:alpha:]`, `2001:db8`) are escaped like any other
@@ -45,7 +45,7 @@ regex_literal = literal  # a regular expression's colons (`[:alpha:]`, `2001:db8
 
 def regclass(table: str) -> str:
     """The table's oid, from its quoted name as a literal (quoted once: literal() escapes the colons)."""
-    return f"{literal(targets.quote_table(table))}::regclass"
+    return f"{literal(QUOTING.table(table))}::regclass"
 
 
 def keyed(value_sql: str) -> str:

@@ -8,25 +8,25 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from deid import names
+from deid.backends.postgresql.quoting import QUOTING
 from deid.backends.postgresql.validation.names import literal, quote_ident, quote_table, regclass
 from deid.expect.sql import not_static, static_condition
 from deid.plan import TablePlan
-from deid.rules import targets
 from deid.schema import ForeignKey, Table
 
 # --- the quick checks: run as they are (deid.rawsql), so names are quoted without escaping colons
 
 
 def count_rows(table: str) -> str:
-    return f"SELECT count(*) FROM {targets.quote_table(table)}"
+    return f"SELECT count(*) FROM {QUOTING.table(table)}"
 
 
 def sample_digests(table: Table, columns: Sequence[str], exempt: str | None, rows: int) -> str:
-    key = ", ".join(targets.quote_ident(c) for c in table.primary_key)
+    key = ", ".join(QUOTING.identifier(c) for c in table.primary_key)
     where = f"WHERE ({exempt}) IS NOT TRUE" if exempt else ""
-    digests = ", ".join(f"md5({targets.quote_ident(c)}::text)" for c in columns)
+    digests = ", ".join(f"md5({QUOTING.identifier(c)}::text)" for c in columns)
     # the same deterministic sample on both sides: the first rows by key (keys are kept, so they match)
-    table_sql = targets.quote_table(table.qualified)
+    table_sql = QUOTING.table(table.qualified)
     return f"SELECT {key}, {digests} FROM {table_sql} {where} ORDER BY {key} LIMIT {rows}"
 
 
