@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from contextlib import suppress
 
+from deid.config import Config, Settings
 from deid.steps.context import RunContext
 
 STEPS = ("snapshot", "scrub", "rebase", "migrate", "validate", "publish")
@@ -45,6 +47,7 @@ def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] 
     from deid.records.record import finish_record, start_record
     from deid.steps.guard import guarded
     from deid.steps.ledger import poison
+    from deid.steps.preflight import checked_rules
     from deid.steps.publish import cleanup
     from deid.steps.state import Holder, now
 
@@ -59,8 +62,10 @@ def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] 
     record["subset"] = sorted(ctx.only_tables) if ctx.only_tables is not None else None
     record.setdefault("steps", {})
     ctx.holder = Holder(via="cli", run_id=record["run_id"], since=now())
-    began, name, outcome = time.monotonic(), None, "step"
+    began, name, outcome = time.monotonic(), "preflight", "step"
     try:
+        checked_rules(ctx)  # a broken or misplaced rule file fails here, before the lock and any copy
+        name = None
         with guarded(ctx.staging_server_url, ctx.staging_name) as repaired:
             if repaired:
                 record["repaired"] = repaired
@@ -89,7 +94,8 @@ def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] 
                     _quietly(cleanup, ctx, error)  # never leave a half-scrubbed copy behind
                 raise
     except BaseException as error:
-        # `name` is None when the lock was refused: another run holds it, and this one did nothing
+        # `name` is "preflight" when the rule file failed, None when the lock was refused (another run
+        # holds it): either way this run did nothing
         finish_record(record, "failed", failed_step=name or "lock", error=error)
         _save(ctx, report)
         raise
@@ -101,15 +107,53 @@ def run(ctx: RunContext, only: str | None = None, report: Callable[[str], None] 
     return record
 
 
+def context_for(
+    config: Config,
+    name: str,
+    logical_date: dt.date,
+    settings: Settings,
+    report: Callable[[str], None] = print,
+) -> RunContext:
+    """The run's context (RunContext.resolve). A setting it cannot resolve (a connection missing or
+    malformed, the salt's secret unset) fails the run at its preflight: the error is raised after a record
+    of the failed run is saved, as for any other failure. An unknown database has nowhere to be recorded."""
+    from deid.errors import DeidError
+    from deid.records.record import finish_record, start_record
+
+    config.database(name)
+    try:
+        return RunContext.resolve(config, name, logical_date, settings)
+    except DeidError as error:
+        record = start_record(name, logical_date, config.rules_path(name), via="cli")
+        finish_record(record, "failed", failed_step="preflight", error=error)
+        _save_record(record, config, _resolvable_secrets(config, name, settings), report)
+        raise
+
+
+def _resolvable_secrets(config: Config, name: str, settings: Settings) -> list[str]:
+    """secrets_of's list, of the settings that could be resolved: the record's last guard."""
+    from deid.db import url_secrets
+    from deid.errors import DeidError
+
+    db, found = config.database(name), []
+    with suppress(DeidError):
+        found.append(settings.secret(db.salt_secret))
+    for connection in (db.production, db.staging_server):
+        with suppress(DeidError):
+            url = settings.connection(connection)
+            found += [url, *url_secrets(url)]
+    return found
+
+
 def _validation_ahead(steps: tuple[str, ...]) -> Callable[[], object] | None:
     """What the scrub starts once its rows are all transformed, when validate follows in this process: GX's
     import, while the server builds the last table's indexes (started earlier, it would hold the GIL the
     stream's threads need: the scrub took 4.5 s longer for 2.8 s less of validate, side by side)."""
     if "validate" not in steps:
         return None
-    from deid.expect import gx_import
+    from deid.expect import gx_runner
 
-    return gx_import.in_background
+    return gx_runner.import_in_background
 
 
 def _quietly(function: Callable[[RunContext], object], ctx: RunContext, error: BaseException) -> None:
@@ -122,18 +166,22 @@ def _quietly(function: Callable[[RunContext], object], ctx: RunContext, error: B
 
 def _save(ctx: RunContext, report: Callable[[str], None]) -> None:
     """Save the record; never raise: the run's own outcome (a publish, or the error that failed it) stands."""
+    _save_record(ctx.record, ctx.config, secrets_of(ctx), report)
+
+
+def _save_record(record: dict, config: Config, secrets: list[str], report: Callable[[str], None]) -> None:
     from deid.records.record import check_clean, error_text
     from deid.records.store import save_run
 
     try:
-        check_clean(ctx.record, secrets_of(ctx))
-        warnings = save_run(ctx.record, ctx.config.records, ctx.config.records_dir)
+        check_clean(record, secrets)
+        warnings = save_run(record, config.records, config.records_dir)
     except Exception as error:
         report(f"warning: the run record was not saved ({error_text(error)})")
         return
     for warning in warnings:
         report(f"warning: {warning}")
-    report(f"record: {ctx.record['files']['record']}")
+    report(f"record: {record['files']['record']}")
 
 
 def secrets_of(ctx: RunContext) -> list[str]:
@@ -156,13 +204,16 @@ def _progress_line(result) -> str:
     return f"  {result.table}: {result.action} {result.rows:,} rows in {result.seconds:.2f}s{rate}{shared}"
 
 
-def parse_date(text: str | None) -> dt.date:
-    """--date: an ISO date; by default today in UTC, which is what Airflow's daily logical date would be."""
+def parse_date(text: str | None, option: str = "--date") -> dt.date:
+    """--date: an ISO date; by default today in UTC, which is what Airflow's daily logical date would be.
+    Anything else is wrong usage (exit code 2), named with `option`."""
     if not text:
         return dt.datetime.now(dt.UTC).date()
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        from deid.errors import DeidError
+        from deid.errors import UsageError
 
-        raise DeidError(f"--date {text!r} is not a date: use YYYY-MM-DD") from None
+        raise UsageError(
+            f"{option} {text!r} is not a date\n    fix: write it as YYYY-MM-DD, e.g. {option} 2026-11-27"
+        ) from None

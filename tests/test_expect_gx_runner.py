@@ -1,11 +1,15 @@
-"""The Great Expectations runner fails closed: an expectation GX cannot evaluate fails, without its error
-text (which may quote a value)."""
+"""The Great Expectations runner: GX's built-ins where it has one, deid's own checks as GX custom
+expectations, results in GX's format without values; it fails closed: an expectation GX cannot evaluate
+fails, without its error text (which may quote a value)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import sqlalchemy as sa
 
-from deid.expect.gx_runner import run_specs
+from deid.expect.gx_runner import run_specs, run_suites
 from deid.expect.spec import Spec
 
 
@@ -29,3 +33,69 @@ def test_an_expectation_that_cannot_be_evaluated_fails_without_quoting_the_error
     assert outcomes[("failing", "a")].ok
     b = outcomes[("failing", "b")]
     assert (b.ok, b.unexpected, b.checked) == (False, 3, 10) and "ssn: 3 rows" in str(b)
+
+
+def test_row_counts_and_uniqueness_are_gx_built_ins_whose_results_hold_no_value(pg_engine: sa.Engine):
+    """GX's own expectations where it has one, on a table asset (mixed case, `:` and a space in the names);
+    the results, in GX's format, count what broke them and never list a value."""
+    table = "public.Gx Built:ins"
+    with pg_engine.begin() as c:
+        c.exec_driver_sql('DROP TABLE IF EXISTS "Gx Built:ins"')
+        c.exec_driver_sql('CREATE TABLE "Gx Built:ins" ("Email Address" text)')
+        c.exec_driver_sql(
+            """INSERT INTO "Gx Built:ins" VALUES ('dup-secret@x.test'), ('dup-secret@x.test'), ('b@x.test')"""
+        )
+    try:
+        specs = [
+            Spec("row_count_unchanged", table, (None,), "", gx="ExpectTableRowCountToEqual",
+                 gx_kwargs={"value": 4}),
+            Spec("unique_values", table, ("Email Address",), "", gx="ExpectColumnValuesToBeUnique",
+                 gx_kwargs={"column": "Email Address"}),
+            Spec("sequence_above_production", "public.s", (None,),
+                 "SELECT NULL::text AS column_name, 1 AS unexpected WHERE false"),
+        ]  # fmt: skip
+        run = run_suites(pg_engine, "x", specs)
+    finally:
+        with pg_engine.begin() as c:
+            c.exec_driver_sql('DROP TABLE "Gx Built:ins"')
+    outcomes = {o.expectation: o for o in run.outcomes}
+    assert (outcomes["row_count_unchanged"].ok, outcomes["row_count_unchanged"].unexpected) == (False, 1)
+    assert outcomes["row_count_unchanged"].checked == 3
+    unique = outcomes["unique_values"]
+    assert (unique.ok, unique.unexpected, unique.checked) == (False, 2, 3)
+    assert outcomes["sequence_above_production"].ok
+    kinds = {r["expectation_config"]["type"] for result in run.results for r in result["results"]}
+    assert kinds == {
+        "expect_table_row_count_to_equal",
+        "expect_column_values_to_be_unique",
+        "expect_sequence_above_production",
+    }
+    text = json.dumps(run.results)
+    assert "dup-secret" not in text and "partial_unexpected_list" not in text
+
+
+def test_an_error_text_is_not_kept_in_gx_results(pg_engine: sa.Engine):
+    # the server's message quotes the value it could not cast, which appears nowhere in the query
+    broken = Spec(
+        "broken", "public.t", (None,), "SELECT NULL::text AS column_name, md5('v')::int AS unexpected"
+    )
+    run = run_suites(pg_engine, "x", [broken])
+    assert not run.outcomes[0].ok
+    (item,) = run.results[0]["results"]
+    assert item["exception_info"]["raised_exception"] is True
+    assert hashlib.md5(b"v").hexdigest() not in json.dumps(run.results)
+
+
+def test_deids_checks_are_gx_custom_expectations_without_overrides():
+    """Subclasses of GX's UnexpectedRowsExpectation that keep GX's own validation (no private override),
+    registered under their names; GX imported as it is, nothing deferred or patched."""
+    import sys
+
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    from deid.expect import gx_expectations
+
+    for name, cls in gx_expectations.CUSTOM.items():
+        assert "_validate" not in cls.__dict__
+        assert get_expectation_impl("expect_" + name) is cls
+    assert not any(type(f).__module__.startswith("deid") for f in sys.meta_path)

@@ -14,7 +14,7 @@ from deid.backends.base import ValidationDialect
 from deid.dberrors import retell
 from deid.expect.digests import new_key
 from deid.expect.free_text import free_text_outcomes
-from deid.expect.gx_runner import run_specs
+from deid.expect.gx_runner import run_suites
 from deid.expect.leaks import leak_outcomes
 from deid.expect.pii import pii_specs, waived_counts
 from deid.expect.report import Outcome, Report, Waived
@@ -66,7 +66,9 @@ def validate_with_expectations(
                     p, plan, schema, offsets or {}, rows, compared, shaped, validated_keys, dialect
                 )
                 specs += pii_specs(plan, schema, settings, dialect)
-                report.outcomes += run_specs(work, plan.database, specs)
+                suites = run_suites(work, plan.database, specs)
+                report.outcomes += suites.outcomes
+                report.gx_results = suites.results  # GX's own format, kept beside the run record
                 report.seconds["suite"] = round(time.perf_counter() - started, 3)
             if any(a.waivers for tp in plan.tables for a in tp.actions):
                 started = time.perf_counter()

@@ -1,74 +1,66 @@
-"""Run deid's expectation specs as one Great Expectations suite on the working copy.
+"""Run deid's expectation specs as Great Expectations suites on the working copy, as GX checkpoints.
 
 One ephemeral context per run (no files, analytics and progress bars off), one SQL data source on the
-working copy, one suite per database made only of UnexpectedRowsExpectation (a subclass that runs each query
-once). GX's column-map expectations are not used: their results carry sample values, which we must never
-hold. Results come back as Outcomes, one per column of each spec. Should more than 200 rows come back for
-one spec, GX keeps 200: the counts are then short, but the expectation still fails.
+working copy. The checks GX has a built-in for (row counts, uniqueness: Spec.gx) run on a table asset of
+their table (named by the engine's gx_table), one suite per table. deid's own checks are GX custom
+expectations (gx_expectations), each an UnexpectedRowsExpectation whose query names its own tables (several
+span tables: foreign keys, sequences), in one suite on a query asset of a constant batch. The results come
+back as Outcomes, one per column of each spec, and in GX's own format (to_json_dict() of each
+ExpectationSuiteValidationResult), which the run keeps beside its record.
+
+No result may carry a row value: built-ins report counts only (their result format excludes unexpected
+values), deid's queries select counts and names only (deid.expect.spec), and an error's text (which may
+quote a value) is dropped from the kept results. Should more than 200 rows come back for one custom spec,
+GX keeps 200: the counts are then short, but the expectation still fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import cache
+from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
 from deid.errors import TransientError
-from deid.expect.gx_import import great_expectations
 from deid.expect.report import Outcome
 from deid.expect.spec import Spec
 from deid.expect.sql import dialect_of, for_gx
 
-# The batch is a constant: every query names its own tables (see sql.for_gx).
+# The custom expectations' batch is a constant: every query names its own tables (see sql.for_gx).
 _BATCH_QUERY = "SELECT 1 AS working_copy"
+# deid's queries return counts and names: GX may hand their rows back
+_CUSTOM_FORMAT = {"result_format": "COMPLETE"}
+# built-ins would otherwise list up to 20 unexpected values of the column: never kept, never fetched
+BUILT_IN_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0, "exclude_unexpected_values": True}
+QUERIES = "deid checks"  # the query asset's name
 
 
-@cache
-def _expectation_class():
-    """UnexpectedRowsExpectation reading its query once.
-
-    GX's own computes two metrics, the rows and their count, each by running the query; a scan of a large
-    table would then be paid twice. Our queries return a handful of rows at most, so the rows (which GX
-    fetches up to 200 of) give the count."""
-    great_expectations()
-    from great_expectations.expectations import UnexpectedRowsExpectation
-
-    class ExpectDeidQueryReturnsNoRows(UnexpectedRowsExpectation):
-        metric_dependencies = ("unexpected_rows_query.table",)
-
-        def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
-            rows = metrics["unexpected_rows_query.table"]
-            return {
-                "success": not rows,
-                "result": {"observed_value": len(rows), "details": {"unexpected_rows": rows}},
-            }
-
-    return ExpectDeidQueryReturnsNoRows
+@dataclass
+class SuiteRun:
+    outcomes: list[Outcome] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)  # GX's own, one per suite
 
 
 def run_specs(work: sa.Engine, database: str, specs: Sequence[Spec]) -> list[Outcome]:
-    if not specs:
-        return []
-    gx = great_expectations()
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
+    return run_suites(work, database, specs).outcomes
 
-    context = gx.get_context(
-        mode="ephemeral",
-        project_config=DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(),
-            analytics_enabled=False,
-            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-        ),
-    )
-    # the engine's session settings for GX's own connections, where its queries need them
-    options = dialect_of(work).gx_engine_options()
+
+def run_suites(work: sa.Engine, database: str, specs: Sequence[Spec]) -> SuiteRun:
+    if not specs:
+        return SuiteRun()
+    import great_expectations as gx
+
+    from deid.expect import gx_expectations
+
+    context = _context(gx)
+    dialect = dialect_of(work)
+    options = dialect.gx_engine_options()  # the engine's session settings for GX's own connections
     try:
         source = context.data_sources.add_sql(
             name="working_copy",
@@ -79,27 +71,110 @@ def run_specs(work: sa.Engine, database: str, specs: Sequence[Spec]) -> list[Out
         raise TransientError(
             f"Great Expectations could not connect to the working copy ({type(exc).__name__})."
         ) from None
-    batch = source.add_query_asset(name="working_copy", query=_BATCH_QUERY).add_batch_definition("whole")
-    suite = context.suites.add(gx.ExpectationSuite(name=f"deid.{database}"))
-    expectation = _expectation_class()
+    suites: dict[str, Any] = {}  # asset name -> (batch definition, suite)
+
+    def suite_of(asset: str) -> Any:
+        if asset not in suites:
+            if asset == QUERIES:
+                made = source.add_query_asset(name=QUERIES, query=_BATCH_QUERY)
+            else:
+                made = _table_asset(source, asset, *dialect.gx_table(asset))
+            batch = made.add_batch_definition_whole_table("whole")
+            suites[asset] = (batch, context.suites.add(gx.ExpectationSuite(name=f"deid.{database}.{asset}")))
+        return suites[asset][1]
+
     for index, spec in enumerate(specs):
-        suite.add_expectation(
-            expectation(
+        meta = {"spec": index, "deid": spec.expectation, "detail": spec.detail}
+        if spec.gx:
+            expectation = gx_expectations.built_in(spec.gx)(**spec.gx_kwargs, meta=meta)
+            suite_of(spec.table).add_expectation(expectation)
+        else:
+            expectation = gx_expectations.custom(spec.expectation)(
                 unexpected_rows_query=for_gx(spec.query),
                 description=f"{spec.expectation} {spec.table}",
-                meta={"spec": index},
+                meta=meta,
             )
-        )
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=f"deid.{database}", data=batch, suite=suite)
-    )
+            suite_of(QUERIES).add_expectation(expectation)
+    # two checkpoints, for the run's result format (which overrides the expectations' own): the built-ins'
+    # leaves values out, deid's custom queries' keeps their rows (counts and names)
+    checkpoints = []
+    for kind, result_format in (("tables", BUILT_IN_FORMAT), ("checks", _CUSTOM_FORMAT)):
+        definitions = [
+            context.validation_definitions.add(
+                gx.ValidationDefinition(name=suite.name, data=batch, suite=suite)
+            )
+            for asset, (batch, suite) in suites.items()
+            if (asset == QUERIES) == (kind == "checks")
+        ]
+        if definitions:
+            checkpoints.append(
+                context.checkpoints.add(
+                    gx.Checkpoint(
+                        name=f"deid.{database}.{kind}",
+                        validation_definitions=definitions,
+                        result_format=result_format,
+                    )
+                )
+            )
     with _quiet("great_expectations"):
-        result = definition.run(result_format="COMPLETE")
-    outcomes: list[Outcome] = []
-    for item in result.results:
-        spec = specs[item.expectation_config.meta["spec"]]
-        outcomes += _outcomes(spec, item)
-    return outcomes
+        done = [checkpoint.run() for checkpoint in checkpoints]
+    run = SuiteRun()
+    seen: set[int] = set()
+    for result in (r for d in done for r in d.run_results.values()):
+        run.results.append(_without_errors(result.to_json_dict()))
+        for item in result.results:
+            index = item.expectation_config.meta["spec"]
+            seen.add(index)
+            run.outcomes += _outcomes(specs[index], item)
+    # fail closed: a spec GX did not report on fails
+    for index, spec in enumerate(specs):
+        if index not in seen:
+            run.outcomes += _not_evaluated(spec, "not reported by Great Expectations")
+    return run
+
+
+def _context(gx) -> Any:
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    return gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        ),
+    )
+
+
+def _table_asset(source, name: str, schema: str | None, table: str):
+    """GX's table asset of `schema.table`. Both names go as SQLAlchemy's quoted names: GX would lowercase a
+    schema given as text, and quote one given in quotes twice ("Sales Data"). GX deprecates schema_name in
+    favour of one schema per data source; the suite spans schemas."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return source.add_table_asset(
+            name=name,
+            table_name=sa.sql.quoted_name(table, quote=True),
+            schema_name=sa.sql.quoted_name(schema, quote=True) if schema is not None else None,
+        )
+
+
+def _without_errors(result: dict[str, Any]) -> dict[str, Any]:
+    """A suite's result with the text of each error replaced by the fact: GX keeps the database's message
+    and the statement, either of which may quote a value."""
+    for item in result.get("results", []):
+        info = item.get("exception_info") or {}
+        raised = _raised(info)
+        item["exception_info"] = {
+            "raised_exception": raised,
+            "exception_message": "could not be evaluated (the error's text is not kept)" if raised else None,
+            "exception_traceback": None,
+        }
+    return result
 
 
 def _raised(info) -> bool:
@@ -111,20 +186,24 @@ def _raised(info) -> bool:
     return any(isinstance(v, dict) and v.get("raised_exception") for v in info.values())
 
 
+def _not_evaluated(spec: Spec, why: str) -> list[Outcome]:
+    return [
+        Outcome(spec.expectation, spec.table, column, False, None, None, 0, why) for column in spec.columns
+    ]
+
+
 def _outcomes(spec: Spec, item) -> list[Outcome]:
     # fail closed: an expectation GX could not evaluate, or that failed without saying where, fails
-    if _raised(item.exception_info) or item.result is None or "details" not in item.result:
+    if _raised(item.exception_info) or item.result is None:
         # the exception's text may quote a value (an invalid cast prints it): only the fact is reported
-        return [
-            Outcome(spec.expectation, spec.table, column, False, None, None, 0, "could not be evaluated")
-            for column in spec.columns
-        ]
+        return _not_evaluated(spec, "could not be evaluated")
+    if spec.gx:
+        return _built_in(spec, item)
+    if "details" not in item.result:
+        return _not_evaluated(spec, "could not be evaluated")
     rows = item.result["details"].get("unexpected_rows") or []
     if not item.success and not rows:
-        return [
-            Outcome(spec.expectation, spec.table, column, False, None, None, 0, "failed without a count")
-            for column in spec.columns
-        ]
+        return _not_evaluated(spec, "failed without a count")
     outcomes = []
     for column in spec.columns:
         mine = [r for r in rows if _get(r, "column_name") == column]
@@ -139,6 +218,25 @@ def _outcomes(spec: Spec, item) -> list[Outcome]:
             Outcome(spec.expectation, spec.table, column, not mine, unexpected, checked, 0, detail)
         )
     return outcomes
+
+
+def _built_in(spec: Spec, item) -> list[Outcome]:
+    """A built-in's counts: a table's rows (observed_value), or a column's rows that broke it of those read
+    (unexpected_count of element_count)."""
+    result = item.result
+    (column,) = spec.columns
+    if "observed_value" in result:  # ExpectTableRowCountToEqual
+        observed, expected = result["observed_value"], spec.gx_kwargs["value"]
+        if not isinstance(observed, int):
+            return _not_evaluated(spec, "could not be evaluated")
+        unexpected = abs(observed - expected)
+        return [Outcome(spec.expectation, spec.table, column, bool(item.success) and not unexpected,
+                        unexpected, observed, 0, spec.detail)]  # fmt: skip
+    unexpected, checked = result.get("unexpected_count"), result.get("element_count")
+    if not isinstance(unexpected, int):
+        return _not_evaluated(spec, "could not be evaluated")
+    ok = bool(item.success) and unexpected == 0
+    return [Outcome(spec.expectation, spec.table, column, ok, unexpected, checked, 0, spec.detail)]
 
 
 def _get(row, key: str):
@@ -157,3 +255,17 @@ def _quiet(name: str) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+def import_in_background() -> threading.Thread:
+    """Start importing GX on a daemon thread (run_suites then finds it imported, or imports it itself if it
+    failed). A run starts it once the scrub has transformed its last rows: seconds of one core spent while
+    the process waits on the server's index builds, instead of at the start of validate."""
+
+    def quietly() -> None:
+        with contextlib.suppress(Exception):  # validate imports it again and reports what fails
+            import great_expectations  # noqa: F401
+
+    thread = threading.Thread(target=quietly, name="deid-import-gx", daemon=True)
+    thread.start()
+    return thread

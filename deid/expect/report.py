@@ -64,6 +64,9 @@ class Report:
     outcomes: list[Outcome] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # per phase: suite, leaks, free_text
     waived: list[Waived] = field(default_factory=list)
+    # Great Expectations' results in its own format (ExpectationSuiteValidationResult.to_json_dict(), one per
+    # suite), kept beside the run record (deid.records.store), not in it
+    gx_results: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -4,11 +4,16 @@ Every query returns rows of counts and names only: `column_name` (NULL for table
 `unexpected` (how many broke it), `checked` (how many were looked at), and optionally `pattern`. A passing
 expectation returns no row. The queries never select a row value, so neither GX's results nor deid's report
 can carry one.
+
+Where Great Expectations has a built-in for the check (deid.expect.gx_expectations.BUILT_IN), the spec
+names it instead of a query: `gx`, the class, and `gx_kwargs`, its arguments; it runs on the table
+itself (a table asset), and its result format leaves values out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -18,3 +23,5 @@ class Spec:
     columns: tuple[str | None, ...]  # one outcome per entry; (None,) for a table-level expectation
     query: str
     detail: str = ""  # what was compared, counts and names only (e.g. "production has 200 rows")
+    gx: str = ""  # a GX built-in expectation's class, run on `table` (query is then "")
+    gx_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)

@@ -1,7 +1,8 @@
 """The expectation suite of a database, built from its plan (the rules) and schema, never by hand.
 
-Per table: row count equal to production's (0 for schema_only); each scrubbed column in the shape its
-transformer promises; a unique scrubbed column without duplicates; static test rows identical to production
+Per table: row count equal to production's (0 for schema_only; GX's ExpectTableRowCountToEqual); each
+scrubbed column in the shape its transformer promises; a unique scrubbed column without duplicates (GX's
+ExpectColumnValuesToBeUnique); static test rows identical to production
 (compared as one digest of the rows, computed in each database). Per foreign key: no orphans. Per sequence:
 the next value at or above production's high water plus the rebase offset. Production's side (counts, the
 static rows' digest, sequence states) is read first; values never leave a database.
@@ -86,8 +87,10 @@ def _row_count(table_plan: TablePlan, expected: int, d: ValidationDialect) -> Sp
         "row_count_unchanged",
         table_plan.table,
         (None,),
-        d.row_count_query(table_plan.table, expected),
+        "",
         f"{expected} rows when cloned" if table_plan.copy == "full" else "schema_only: expected 0",
+        gx="ExpectTableRowCountToEqual",
+        gx_kwargs={"value": expected},
     )
 
 
@@ -125,13 +128,17 @@ def _shapes(
 
 
 def _unique(table: Table, table_plan: TablePlan, d: ValidationDialect) -> list[Spec]:
+    """GX's built-in, on the table: it reads the column even where a unique index already proves it, since
+    the scrub may have set the index aside and built it again."""
     return [
         Spec(
             "unique_values",
             table_plan.table,
             (action.column,),
-            d.unique_query(table_plan.table, action.column),
-            "duplicated values counted (a valid unique index proves none)",
+            "",
+            "rows whose value another row has",
+            gx="ExpectColumnValuesToBeUnique",
+            gx_kwargs={"column": action.column},
         )
         for action in table_plan.rewritten
         if table.is_unique(action.column) and action.transformer != "null"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from deid.backends.mysql.validation import shapes
 from deid.backends.mysql.validation.free_text import identifier_sql, identifiers_found, token_digests
+from deid.backends.mysql.validation.gx import gx_table
 from deid.backends.mysql.validation.leaks import found_in_production, leak_counts, leak_sample
 from deid.backends.mysql.validation.names import (
     gx_engine_options,
@@ -37,6 +38,7 @@ __all__ = [
     "count_rows",
     "found_in_production",
     "gx_engine_options",
+    "gx_table",
     "identifier_sql",
     "identifiers_found",
     "kept_text",

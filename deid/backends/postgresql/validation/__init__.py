@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from deid.backends.postgresql.validation import shapes
 from deid.backends.postgresql.validation.free_text import identifier_sql, identifiers_found, token_digests
+from deid.backends.postgresql.validation.gx import gx_table
 from deid.backends.postgresql.validation.leaks import found_in_production, leak_counts, leak_sample
 from deid.backends.postgresql.validation.names import (
     gx_engine_options,
@@ -35,6 +36,7 @@ __all__ = [
     "count_rows",
     "found_in_production",
     "gx_engine_options",
+    "gx_table",
     "identifier_sql",
     "identifiers_found",
     "kept_text",
