@@ -3,9 +3,9 @@
 Exit codes:
   0   success
   1   rule or data problems a person must fix (lint findings, unclassified columns, failed checks)
-  2   wrong command-line usage
-  3   configuration error (deid.yaml, a missing connection or secret)
-  4   transient failure (a database unreachable): retrying may help
+  2   wrong command-line usage (an unknown option, a date that is not YYYY-MM-DD)
+  3   configuration error (deid.yaml, a connection or secret missing or malformed)
+  4   transient failure (a database unreachable, another run holding the lock): retrying may help
   70  a bug in deid (run again with --debug and report the traceback)
 Errors are printed once, without a traceback, unless --debug is given.
 """
@@ -42,6 +42,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     for path in files:
         try:
             rules = load_rules(path)
+            _check_users(args, rules)
             note = _threshold_note(args, rules.database)
             if note:
                 print(f"{path}: {note}")
@@ -67,6 +68,22 @@ def cmd_lint(args: argparse.Namespace) -> int:
             failures.append(exc)
             print(str(exc), file=sys.stderr)
     return 1 if failures else 0
+
+
+def _check_users(args: argparse.Namespace, rules) -> None:
+    """RuleProblems when a database of deid.yaml uses this rule file while it names another database (as
+    `deid run` refuses it). No deid.yaml, or one that cannot be read: nothing to compare with (lint is about
+    rule files; the commands that read deid.yaml say what is wrong with it)."""
+    from deid.errors import ConfigError
+    from deid.steps.preflight import database_mismatches, users_of
+
+    try:
+        config = _config(args)
+    except ConfigError:
+        return
+    problems = database_mismatches(rules, config, users_of(config, Path(rules.file)))
+    if problems:
+        raise RuleProblems(problems)
 
 
 def _threshold_note(args: argparse.Namespace, database: str) -> str | None:
@@ -200,15 +217,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     Everything date-dependent derives from --date (the logical date; default: today, UTC), so a rerun of a
     date gives the same staging data. Two runs of the same database never overlap.
     """
-    from deid.run import parse_date, run
-    from deid.steps.context import RunContext
+    from deid.run import context_for, parse_date, run
 
+    def report(line: str) -> None:
+        print(f"deid run {args.database}: {line}", flush=True)
+
+    logical_date = parse_date(args.date)  # wrong usage (exit 2) before anything else is read
     config = _config(args)
-    ctx = RunContext.resolve(config, args.database, parse_date(args.date), config.settings())
+    ctx = context_for(config, args.database, logical_date, config.settings(), report)
     ctx.publish_older = args.publish_older
-    record = run(
-        ctx, only=args.only, report=lambda line: print(f"deid run {args.database}: {line}", flush=True)
-    )
+    record = run(ctx, only=args.only, report=report)
     print_summary(record)
     return 0
 
@@ -232,7 +250,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     config = _config(args)
     db = config.database(args.database)
     server = config.settings().connection(db.staging_server)
-    to = parse_date(args.to) if args.to else None
+    to = parse_date(args.to, "--to") if args.to else None
     with guarded(server, db.staging_name) as repaired:
         _say_repaired(repaired)
         place = place_for(config, args.database, config.settings())

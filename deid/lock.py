@@ -26,13 +26,14 @@ import sqlalchemy as sa
 
 from deid.db import backend_of, engine, normalise_url
 from deid.errors import ConfigError, TransientError
-from deid.steps.state import Holder, Refused
+from deid.steps.state import Holder
 
 APPLICATION_NAME = "deid run"
 
 
 class Busy(TransientError):
-    """Another deid command or run holds the staging name: retrying later may succeed (exit code 4)."""
+    """Another deid command or run holds the staging name (its session lock, or its working copy between an
+    Airflow run's tasks): retrying once it is over may succeed (exit code 4)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,9 @@ def _connect(eng: sa.Engine, database: str | None) -> Iterator[sa.Connection]:
 
 
 def check_holder(holder: Holder | None, mine: Holder, copy: str, *, dropping: bool = False) -> None:
-    """TerminalError unless this run (`mine`) may work on `copy`, held by `holder`.
+    """Busy unless this run (`mine`) may work on `copy`, held by `holder`: another run holds it, as it would
+    hold the session lock, so the refusal is transient (exit code 4, Airflow retries) where a copy a step
+    may not take for what was done to it (steps/state.py Refused) is not.
 
     A copy nobody holds, or held by a CLI command (one process: it held the session lock, which this
     caller now holds, so it is over), is anyone's. An Airflow run's copy is that run's; `dropping` (a snapshot
@@ -105,7 +108,7 @@ def check_holder(holder: Holder | None, mine: Holder, copy: str, *, dropping: bo
     same_dag = mine.via == "airflow" and mine.dag_id == holder.dag_id
     if same_dag and (mine.run_id == holder.run_id or dropping):
         return
-    raise Refused(
+    raise Busy(
         f"{copy} belongs to {holder.describe()}, which refreshes this staging copy right now. Wait for it "
         "to finish; if that run is over without dropping its copy (see Airflow), `deid cleanup DATABASE "
         "--force` drops it"
