@@ -32,7 +32,7 @@ from deid.yamlmodel import EXPECTS, STRICT, problem
 CLONER_SECTIONS = ("reflink",)
 SERVER_SECTIONS = ("aurora", "rds_snapshot")  # deid.cloud.settings
 DEFAULT_CONFIG = "deid.yaml"
-SCHEMA_FILE = "deid.schema.json"  # beside rules.schema.json; `deid rules-schema` writes both
+SCHEMA_FILE = "deid.schema.json"  # in rules/schemas/; `deid rules-schema` writes it
 Text = Annotated[str, Field(min_length=1)]
 Engine = Literal[tuple(engine_names())]  # type: ignore[valid-type]
 
@@ -167,7 +167,8 @@ class DeidYaml(BaseModel):
 
 
 def json_schema() -> dict[str, Any]:
-    """deid.yaml's JSON Schema, for editors (`# yaml-language-server: $schema=rules/deid.schema.json`)."""
+    """deid.yaml's JSON Schema, for editors: deid.yaml's first line names it
+    (`# yaml-language-server: $schema=rules/schemas/deid.schema.json`)."""
     schema = DeidYaml.model_json_schema()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 

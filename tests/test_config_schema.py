@@ -15,7 +15,7 @@ from deid.errors import ConfigError
 from deid.rules import jsonschema as schemas
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMITTED = ROOT / "rules" / "deid.schema.json"
+COMMITTED = ROOT / "rules" / "schemas" / "deid.schema.json"
 BASE = "databases:\n  a:\n    production: p\n    staging_server: s\n    salt_secret: k\n"
 
 
@@ -25,14 +25,14 @@ def validator() -> jsonschema.Draft202012Validator:
 
 def test_committed_schema_is_up_to_date_and_valid():
     assert COMMITTED.read_text() == schemas.render_config(), (
-        "rules/deid.schema.json is stale: `deid rules-schema`"
+        "rules/schemas/deid.schema.json is stale: `deid rules-schema`"
     )
     jsonschema.Draft202012Validator.check_schema(json.loads(COMMITTED.read_text()))
 
 
 def test_the_repository_config_names_the_schema_and_validates():
     text = (ROOT / "deid.yaml").read_text()
-    assert text.startswith("# yaml-language-server: $schema=rules/deid.schema.json")
+    assert text.startswith("# yaml-language-server: $schema=rules/schemas/deid.schema.json")
     assert not [e.message for e in validator().iter_errors(yaml.safe_load(text))]
     assert load_config(ROOT / "deid.yaml").database("learners").retention >= 0
 
@@ -81,5 +81,5 @@ def test_schema_and_deid_both_accept_every_setting(tmp_path):
 def test_rules_schema_command_writes_both(tmp_path):
     (tmp_path / "policies").symlink_to(ROOT / "rules" / "policies")
     written = schemas.write(tmp_path / "rules.schema.json")
-    assert [p.name for p in written] == ["rules.schema.json", "deid.schema.json"]
+    assert [p.name for p in written] == ["rules.schema.json", "deid.schema.json", "record.schema.json"]
     assert written[1].read_text() == COMMITTED.read_text()

@@ -32,7 +32,9 @@ import hashlib
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt
 
 from deid.errors import DeidError
 
@@ -42,6 +44,56 @@ RECORD_FORMAT = 1
 # (Airflow's tasks) merges them too.
 MERGED_FACTS = ("offsets",)
 OUTCOMES = ("published", "kept", "failed", "step")
+
+
+class _Facts(BaseModel):
+    # the steps add facts of their own (the docstring lists them; docs/records.md says what each means): the
+    # model types the ones every record has and that readers (history, status, reports) rely on
+    model_config = ConfigDict(extra="allow")
+
+
+class RulesFacts(_Facts):
+    file: str = Field(description="The rule file, by its path in the repository when it is in git")
+    sha256: str | None = Field(description="The sha256 of its bytes (None: unreadable)")
+    git_commit: str | None = Field(description="The commit it was last changed in (None: not in git)")
+    git_dirty: bool | None = Field(description="The file differs from that commit")
+
+
+class StepFacts(_Facts):
+    start: NonNegativeFloat = Field(description="Seconds from the run's start")
+    seconds: NonNegativeFloat = Field(description="How long the step took")
+
+
+class TableFacts(_Facts):
+    rows: NonNegativeInt | None = Field(None, description="Rows the scrub wrote")
+    seconds: NonNegativeFloat | None = Field(None, description="Seconds it took")
+    action: str = Field(description="What the scrub did to the table (rewritten, rebuilt, untouched, ...)")
+
+
+class RunRecord(_Facts):
+    """A run record (format 1): what one run of deid did and found, one JSON document per run."""
+
+    model_config = ConfigDict(extra="allow", title="deid run record")
+
+    record_format: Literal[1] = Field(description="The record's format")
+    deid_version: str
+    run_id: str = Field(min_length=1)
+    via: Literal["cli", "airflow"]
+    database: str = Field(min_length=1, description="The database's name in deid.yaml")
+    logical_date: dt.date
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    seconds: NonNegativeFloat | None = None
+    outcome: Literal[OUTCOMES] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="published | kept (older than the published copy, so kept for rollback) | failed | "
+        "step (one step run with --only); none while the run is under way",
+    )
+    failed_step: str | None = None
+    error: str | None = Field(None, description="deid's message (places, never values), or the error's type")
+    rules: RulesFacts
+    steps: dict[str, StepFacts] = Field(default_factory=dict)
+    tables: dict[str, TableFacts] = Field(default_factory=dict)
 
 
 def now_utc() -> str:
@@ -71,13 +123,14 @@ def finish_record(
     failed_step: str | None = None,
     error: BaseException | None = None,
 ) -> dict[str, Any]:
-    """Close the record: outcome, the failed step and why, the finish time and total seconds."""
-    assert outcome in OUTCOMES, outcome
+    """Close the record: outcome, the failed step and why, the finish time and total seconds. A record that
+    does not fit RunRecord is deid's own mistake: a ValueError names the field."""
     finished = now_utc()
     record.update(outcome=outcome, failed_step=failed_step, error=error_text(error), finished_at=finished)
     started = record.get("started_at")
     if started:
         record["seconds"] = round((_parse(finished) - _parse(started)).total_seconds(), 3)
+    RunRecord.model_validate(record)
     return record
 
 

@@ -208,6 +208,11 @@ def _def_name(kind: str, name: str) -> str:
     return f"{kind}_{name.replace('.', '_')}"
 
 
+def _one_of(names: list[str]) -> Any:
+    """One of `names` (any text when there are none: a folder without policies)."""
+    return Literal[tuple(names)] if names else str  # type: ignore[valid-type]
+
+
 def keys(model: type[BaseModel]) -> tuple[str, ...]:
     """The keys a model accepts, as written in the file."""
     return tuple(field.alias or name for name, field in model.model_fields.items())
@@ -224,7 +229,7 @@ def schema_model(transformers: tuple, classes: list[str], policies: list[str]) -
             "rule_class",
             __base__=_Rule,
             __doc__="An identifier class of the policy; the policy names its transformer.",
-            class_=(Literal[tuple(classes)], Field(alias="class")),  # type: ignore[misc]
+            class_=(_one_of(classes), Field(alias="class")),
             params=(Params, Field(None, description="Overrides of the class transformer's parameters")),
             waive=(Waive | None, Field(None, description=Waive.__doc__)),
         )
@@ -250,6 +255,6 @@ def schema_model(transformers: tuple, classes: list[str], policies: list[str]) -
     return create_model(
         "rule file",
         __base__=RuleFileSpec,
-        policy=(Literal[tuple(policies)], Field(DEFAULT_POLICY, description="The policy (rules/policies/)")),  # type: ignore[misc]
+        policy=(_one_of(policies), Field(DEFAULT_POLICY, description="The policy (rules/policies/)")),
         tables=(dict[str, table], Field(description=RuleFileSpec.model_fields["tables"].description)),
     )
