@@ -92,3 +92,12 @@ def test_extras_airflow_cannot_put_in_a_url_are_refused_without_showing_them(hoo
     text = str(caught.value)
     assert "Airflow connection 'learners_prod'" in text and "extras" in text
     assert KEY_PASSPHRASE not in text and "keepalives" in text
+
+
+def test_a_malformed_connection_uri_names_the_connection_and_its_variable_not_its_password(hook, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_STAGING", "postgresql://deid:hook-secret-5@db.internal:notaport/x")
+    with pytest.raises(ConfigError) as refused:
+        hook.connection("staging")
+    text = str(refused.value)
+    assert "'staging'" in text and "AIRFLOW_CONN_STAGING" in text and "fix:" in text, text
+    assert "port" in text and "hook-secret-5" not in text  # why, from deid's own reading of the URI

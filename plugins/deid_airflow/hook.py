@@ -34,6 +34,7 @@ class DeidHook(BaseHook):
         try:
             conn = self.get_connection(name)
         except AirflowNotFoundException:
+            _refuse_unreadable_variable(name)
             raise MissingSetting(
                 "connection",
                 name,
@@ -84,3 +85,24 @@ class DeidHook(BaseHook):
             return self.get_connection(name).password
         except AirflowNotFoundException:
             return None
+
+
+def _refuse_unreadable_variable(name: str) -> None:
+    """ConfigError when AIRFLOW_CONN_<NAME> is set but Airflow found no connection in it: Airflow logs its
+    parse error (a port that is not a number, say) and answers "not defined", which would send the reader
+    looking for a setting that is there. The value is never shown; deid's own reading of it says why,
+    when it is a URI."""
+    import os
+
+    variable = f"AIRFLOW_CONN_{env_name(name)}"
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return
+    what = f"Airflow connection '{name}' (environment variable {variable})"
+    if not value.startswith("{"):
+        connection_url(value, what)  # deid's reading says why, naming the same connection
+    raise ConfigError(
+        f"{what} is set, but Airflow cannot read it (the value is not shown: it may hold a password)\n"
+        f"    fix: set it to a URI such as {backend_for(DEFAULT_ENGINE).url_example}, or to Airflow's JSON "
+        "form of a connection"
+    )
