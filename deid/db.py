@@ -19,7 +19,7 @@ from urllib.parse import quote, quote_plus, urlencode
 import sqlalchemy as sa
 
 from deid.backends import DEFAULT_ENGINE, Backend, backend_for, url_from_dsn
-from deid.errors import ConfigError, TransientError
+from deid.errors import BadConnectionSettings, ConfigError, TransientError
 
 MASK = "***"  # what people see instead of a secret, as SQLAlchemy shows a hidden password
 NOT_SHOWN = "(a connection string, not shown: it may hold a password)"
@@ -186,7 +186,7 @@ def _transient_errors(url: sa.URL):
         if context.connection is None and isinstance(context.sqlalchemy_exception, sa.exc.ProgrammingError):
             # the driver refused the connection's arguments before dialling (an unknown option): no retry
             # helps; its message names the option, never a value
-            return ConfigError(
+            return BadConnectionSettings(
                 f"Cannot connect to {where}: {_masked(context.original_exception, secrets)}. Fix the "
                 "connection's parameters."
             )

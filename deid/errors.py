@@ -43,6 +43,11 @@ class ConfigError(TerminalError):
     exit_code = 3
 
 
+class BadConnectionSettings(ConfigError):
+    """The driver refused a connection's own settings before dialling (an option it does not know): the
+    setting must change, whatever database or server it names."""
+
+
 class MissingSetting(ConfigError):
     """A connection or secret was not found; the message lists every place that was looked at."""
 

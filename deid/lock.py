@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from deid.db import backend_of, engine, normalise_url
-from deid.errors import ConfigError, TransientError
+from deid.errors import BadConnectionSettings, ConfigError, TransientError
 from deid.steps.state import Holder
 
 APPLICATION_NAME = "deid run"
@@ -83,6 +83,8 @@ def _connect(eng: sa.Engine, database: str | None) -> Iterator[sa.Connection]:
     try:
         with eng.connect() as c:
             yield c
+    except BadConnectionSettings:
+        raise  # the staging connection's own settings, wherever it would connect
     except ConfigError as refused:
         # the server answered but will not let deid into that database (missing, or CONNECT revoked)
         raise ConfigError(
