@@ -478,6 +478,10 @@ def test_the_demos_run_lasts_its_wall_time_and_publish_updates_the_staging_asset
     assert began <= run.start_date <= run.end_date <= ended
     assert run.duration == (run.end_date - run.start_date).total_seconds() < 600
     assert record(refresh, day)["run_id"] == run.run_id  # the copy of the param's date, by this run
+    # the task logs count the checks as deid run, status, history and the report do (deid.records.counts)
+    done = record(refresh, day)
+    checks = len(done["checks"]) + len(done["expectations"]["expectations"])
+    assert f"validation: {checks} of {checks} checks passed" in result.stdout + result.stderr
 
     events = asset_events(refresh.staging)
     assert len(events) == before + 1
