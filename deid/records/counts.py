@@ -68,12 +68,12 @@ class RunCounts:
         return sum(a == "untouched" for a in self.actions.values())
 
     def checks_text(self) -> str:
-        """ "127 of 129 checks passed" (and the waivers): the one way any view says it."""
+        """The one way any view says the checks: 127 of 129 checks passed (and the waivers)."""
         text = f"{self.passed:,} of {len(self.checks):,} checks passed"
         return text + (f", {self.waived} waived" if self.waived else "")
 
     def tables_text(self) -> str:
-        """ "scrubbed 30,000 rows in 3 tables; 1 emptied, 11 untouched (15 tables)"."""
+        """The tables: scrubbed 30,000 rows in 3 tables; 1 emptied, 11 untouched (15 tables)."""
         text = f"scrubbed {self.rows_scrubbed:,} rows in {self.scrubbed} tables"
         rest = [f"{n} {word}" for n, word in ((self.emptied, "emptied"), (self.untouched, "untouched")) if n]
         rest_text = f"; {', '.join(rest)}" if rest else ""

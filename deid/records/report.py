@@ -187,7 +187,7 @@ def _check(c: Check) -> dict[str, Any]:
 
 
 def counts_text(c: Check) -> str:
-    """ "0 unexpected of 2,000 checked (allowed 5)", "2,000 checked", or "not evaluated"."""
+    """What one check looked at: 0 unexpected of 2,000 checked (allowed 5), 2,000 checked, not evaluated."""
     if c.checked is None and c.unexpected is None:
         return "not evaluated" if not c.ok else "not counted"
     seen = f"{c.checked:,} checked" if c.checked is not None else "not counted"
