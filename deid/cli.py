@@ -382,6 +382,32 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Great Expectations' Data Docs of a database's validations (--data-docs): prints the site's index.html.
+
+    Built from the results each run keeps in GX's format beside its record (<run>.gx.json), into
+    <records dir>/<database>/data-docs/: every run that has them, or the one --run names (its
+    <logical date>__<started> name, its run id, or its logical date). Without --data-docs: the run's report.
+    """
+    from deid.records.store import read_records
+
+    config = _config(args)
+    config.database(args.database)  # an unknown name is an error
+    if args.data_docs:
+        from deid.expect.data_docs import build
+
+        print(build(config.records_dir, args.database, args.run))
+        return 0
+    runs = [r for r in read_records(config.records_dir, args.database)
+            if args.run in (None, r.get("run_id"), r.get("logical_date"))]  # fmt: skip
+    if not runs:
+        from deid.errors import ConfigError
+
+        raise ConfigError(f"no {'such ' if args.run else ''}run of {args.database} in {config.records_dir}")
+    print(runs[0].get("files", {}).get("report", ""))
+    return 0
+
+
 def cmd_records_lifecycle(args: argparse.Namespace) -> int:
     """The S3 lifecycle rule that expires uploaded run records after deid.yaml's records.keep_days.
 
@@ -632,6 +658,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("database")
     history.add_argument("--limit", type=_positive, default=20, help="at most this many runs (default 20)")
     history.add_argument("--json", action="store_true", help="the records themselves, as JSON")
+
+    report = add("report", cmd_report)
+    report.add_argument("database")
+    report.add_argument("--run", help="one run: <logical date>__<started>, its run id, or a logical date")
+    report.add_argument("--data-docs", action="store_true", help="build Great Expectations' Data Docs")
 
     lifecycle = add("records-lifecycle", cmd_records_lifecycle)
     lifecycle.add_argument("--apply", action="store_true", help="put the rule on the bucket (else: print it)")
