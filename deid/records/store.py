@@ -5,6 +5,8 @@ followed by a good one are both in the history:
 
     <records dir>/<database>/<logical date>__<started>.json      the record (deid.records.record)
     <records dir>/<database>/<logical date>__<started>.html      its report (deid.records.report)
+    <records dir>/<database>/<logical date>__<started>.gx.json   its validation results in GX's format
+                                                                 (`deid report --data-docs` reads them)
     <records dir>/metrics/database=<database>/<logical date>__<started>.parquet   per-table metrics
 
 Files are 0600 and the folders deid makes 0700, whatever the umask (deid.records.files). Runs older than
@@ -32,6 +34,8 @@ from deid.records.files import write_private
 
 log = logging.getLogger("deid.records")
 METRICS = "metrics"
+# the record's key for the validate step's results in GX's own format, written to <run>.gx.json by save_run
+GX_RESULTS = "gx_validation"
 
 
 def base_name(record: Mapping[str, Any]) -> str:
@@ -60,12 +64,17 @@ def save_run(record: dict[str, Any], records: RecordsConfig, directory: Path) ->
     from deid.records.report import render_report
 
     paths = relative_paths(record)
+    gx_results = record.pop(GX_RESULTS, None)  # beside the record, not in it
+    if gx_results:
+        paths["gx"] = paths["record"].removesuffix(".json") + ".gx.json"
     record["files"] = {kind: str(directory / path) for kind, path in paths.items()}
     warnings = []
     writers = {
         "report": lambda: write_private(directory, paths["report"], render_report(record).encode()),
         "metrics": lambda: write_private(directory, paths["metrics"], parquet_bytes(record)),
     }
+    if gx_results:
+        writers["gx"] = lambda: write_private(directory, paths["gx"], json.dumps(gx_results).encode())
     written = {}
     for kind, write in writers.items():
         try:
@@ -95,6 +104,8 @@ def read_records(directory: Path, database: str) -> list[dict[str, Any]]:
     """Every record of `database`, the most recently started first. Unreadable files are skipped."""
     found = []
     for path in (directory / database).glob("*.json"):
+        if path.name.endswith(".gx.json"):  # a run's GX results, beside its record
+            continue
         try:
             record = json.loads(path.read_text())
         except (OSError, ValueError):

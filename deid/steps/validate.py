@@ -186,6 +186,7 @@ def validate(ctx) -> list[Check]:
     from deid.expect.report import with_checked
     from deid.expect.suites import validated_key_outcomes
     from deid.expect.tallied import tallied_columns
+    from deid.records.store import GX_RESULTS
     from deid.steps.ledger import applied_plan, begin, finish
 
     state = begin(ctx, "validate")
@@ -244,6 +245,7 @@ def validate(ctx) -> list[Check]:
         c.subject: {"rows": c.counts[0], "expected": c.counts[1]} for c in checks if c.counts
     }
     ctx.record["expectations"] = report.as_dict()
+    ctx.record[GX_RESULTS] = report.gx_results  # GX's own format: save_run writes it beside the record
     if not_compared:
         ctx.record["not_compared_with_production"] = sorted(not_compared)
     raise_on_failure(checks)
