@@ -12,9 +12,11 @@ rollback | failed | step: one step run with --only),
 failed_step, error, rules {file, sha256, git_commit, git_dirty}, schema_hash, clone_method, clone_seconds,
 clone_method_detail, clone_extra_bytes, clone_shared (template clones: docs/records.md), subset,
 steps {name: {start, seconds}}, tables {table: {rows, seconds, action, sessions or parts}},
-row_counts {table: {rows, expected}}, offsets, migrations, checks, expectations (with waivers: the checks
-the rule file waives, each with table, column, check, reason, line, matched and checked counts), published,
-kept, dropped, files, upload; Airflow: dag_id, run_type (scheduled | manual | backfill | asset_triggered).
+row_counts {table: {rows, expected}}, plan {table: rewritten | emptied | untouched}, offsets, migrations,
+checks and expectations (each with `checked`, the rows or values it looked at; with waivers: the checks the
+rule file waives, each with table, column, check, reason, line, matched and checked counts), published,
+kept, replaced (kept names whose older build of that date was dropped), dropped, files, upload; Airflow:
+dag_id, run_type (scheduled | manual | backfill | asset_triggered).
 
 Copies that are servers (docs/records.md, "Server copies"): clone_id (cluster, instance or data directory);
 aurora and rds_snapshot: clone_restore_type (copy-on-write | full-copy | snapshot), clone_restore_time (UTC,
