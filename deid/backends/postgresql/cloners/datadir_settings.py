@@ -20,20 +20,46 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, Field, model_validator
+
+from deid import yamlmodel
 from deid.errors import Problem
+from deid.yamlmodel import EXPECTS, STRICT, problem
 
 METHOD = "reflink"
-KEYS = (
-    "data_directory",
-    "copies",
-    "port",
-    "listen_addresses",
-    "bindir",
-    "full_copy",
-    "start_timeout_seconds",
-)
+AbsolutePath = Annotated[
+    str, Field(pattern=r"^/", json_schema_extra={EXPECTS: "an absolute path", "examples": ["/srv/..."]})
+]
+
+
+class ReflinkSection(BaseModel):
+    """deid.yaml's `reflink:` section (above), validated with its errors at their file:line."""
+
+    model_config = STRICT
+
+    data_directory: AbsolutePath = Field(
+        description="A stopped standby or a restored base backup; never started"
+    )
+    copies: AbsolutePath = Field(description="Where the copies live: the same filesystem, with reflinks")
+    port: Annotated[int, Field(ge=1, le=65535, json_schema_extra={EXPECTS: "a port number"})] = Field(
+        description="The published copy serves staging here, e.g. port: 5433"
+    )
+    listen_addresses: Annotated[str, Field(min_length=1)] = Field(
+        "localhost", description="Where the published copy listens, e.g. '*'"
+    )
+    bindir: AbsolutePath | None = Field(None, description="Default: found from the source's PG_VERSION")
+    full_copy: bool = Field(False, description="true: accept a full copy where there are no reflinks")
+    start_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        300.0, description="Bound on each start (replaying the standby's WAL), e.g. 300"
+    )
+
+    @model_validator(mode="after")
+    def _apart(self) -> ReflinkSection:
+        if Path(self.copies).resolve().is_relative_to(Path(self.data_directory).resolve()):
+            raise problem("copies must be outside data_directory", "a folder beside it", at="copies")
+        return self
 
 
 @dataclass(frozen=True)
@@ -77,40 +103,17 @@ def parse_section(source, path: tuple, spec: dict, clone: str) -> tuple[DataDirC
     if not isinstance(section, dict):
         at = where if METHOD in spec else (*path, "clone")
         return None, [source.problem(at, f"clone: {METHOD} needs a '{METHOD}:' section (a mapping)", example)]
-    problems = source.unknown_keys(where, section, KEYS, where=f"{path[-1]}.{METHOD}")
-    for key in ("data_directory", "copies", "bindir"):
-        value = section.get(key)
-        if (key in section or key != "bindir") and not (isinstance(value, str) and value.startswith("/")):
-            problems.append(
-                source.problem((*where, key), f"{key} must be an absolute path", f"{key}: /srv/...")
-            )
-    port = section.get("port")
-    if not (isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535):
-        problems.append(source.problem((*where, "port"), "port must be a port number", "port: 5433"))
-    listen = section.get("listen_addresses", "localhost")
-    if not (isinstance(listen, str) and listen):
-        problems.append(source.problem((*where, "listen_addresses"), "listen_addresses must be text", "'*'"))
-    if not isinstance(section.get("full_copy", False), bool):
-        problems.append(source.problem((*where, "full_copy"), "full_copy must be true or false", "false"))
-    timeout = section.get("start_timeout_seconds", 300)
-    if not (isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0):
-        problems.append(
-            source.problem((*where, "start_timeout_seconds"), "a number of seconds above 0", "300")
-        )
+    settings, problems = yamlmodel.validate(source, ReflinkSection, section, where)
     staging = spec.get("staging_name")
-    if problems or not isinstance(staging, str):
+    if settings is None or not isinstance(staging, str):
         return None, problems
-    if Path(section["copies"]).resolve().is_relative_to(Path(section["data_directory"]).resolve()):
-        return None, [
-            source.problem((*where, "copies"), "copies must be outside data_directory", "a folder beside it")
-        ]
     return DataDirCopies(
-        data_directory=Path(section["data_directory"]),
-        copies=Path(section["copies"]),
-        port=port,
+        data_directory=Path(settings.data_directory),
+        copies=Path(settings.copies),
+        port=settings.port,
         staging_name=staging,
-        listen_addresses=listen,
-        bindir=Path(section["bindir"]) if "bindir" in section else None,
-        full_copy=section.get("full_copy", False),
-        start_timeout_seconds=float(timeout),
+        listen_addresses=settings.listen_addresses,
+        bindir=Path(settings.bindir) if settings.bindir else None,
+        full_copy=settings.full_copy,
+        start_timeout_seconds=settings.start_timeout_seconds,
     ), []
