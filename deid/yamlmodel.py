@@ -88,8 +88,10 @@ def _told(source, schema, detail, loc, node, parent, path, top) -> tuple[tuple, 
         )
     name = ".".join(map(str, where)) or top
     message = f"{name} must be {words(schema, node)}"
-    if "enum" in node and isinstance(detail.get("input"), str):
-        message += "." + did_you_mean(detail["input"], [str(v) for v in node["enum"]])
+    if "enum" in node and isinstance(detail.get("input"), str):  # a name of deid's, never a row's value
+        message += f", got {detail['input'][:40]!r}." + did_you_mean(
+            detail["input"], [str(v) for v in node["enum"]]
+        )
     return where, source.problem(where, message.rstrip("."), node.get("description", ""))
 
 

@@ -222,7 +222,7 @@ class Transformer:
         fields = {p.name: p.field() for p in self.params}
         validators = {"across": model_validator(mode="after")(functools.partial(_across, self))}
         return create_model(
-            f"params of {self.name}",
+            "params_" + self.name.replace(".", "_"),
             __config__=ConfigDict(extra="forbid", strict=True, frozen=True),
             __validators__=validators if self.validate_params else None,
             **fields,
