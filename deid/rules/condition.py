@@ -3,9 +3,9 @@
 A condition is data written by a data owner, so it is never pasted into SQL. It is parsed, every node is
 checked against the allowed set (column names, literals, comparisons, AND/OR/NOT, IS [NOT] NULL, IS [NOT]
 TRUE/FALSE, IN with a list of literals, a column [NOT] LIKE / ILIKE a quoted pattern), and the SQL is rendered
-again from the tree, in the engine's spelling (Backend.quote_identifier, quote_literal, like_ignoring_case),
-with every identifier quoted. Anything else (subqueries, function calls, casts, several statements, comments)
-is refused.
+again from the tree, in the engine's spelling (Backend.quote_identifier, quote_literal, like_ignoring_case;
+names and literals by deid.backends.quoting, the one quoter), with every identifier quoted. Anything else
+(subqueries, function calls, casts, several statements, comments) is refused.
 
 A condition selects static test rows (`is_test_account = true`), so it is short. Its size is bounded before
 sqlglot reads it, because sqlglot's parser and the rendering below recurse once per nesting level (about 21
