@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--learners", type=int, default=2000, help="the demo's default size")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--label", default="now")
+    parser.add_argument("--keep", metavar="FOLDER", help="keep the databases and write the config to FOLDER")
     args = parser.parse_args(argv)
 
     from deid.demo.seed import seed
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             c.exec_driver_sql(f'CREATE DATABASE "{PRODUCTION}"')
         seed(production, learners=args.learners)
         with tempfile.TemporaryDirectory(prefix="deid-vbench-") as folder:
-            config = _config(Path(folder))
+            config = _config(Path(args.keep or folder))
             env = {
                 **os.environ,
                 "DEID_CONN_VBENCH_PROD": production,
@@ -112,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
                 for _ in range(args.runs)
             ]  # fmt: skip
     finally:
-        _drop_all(admin)
+        if not args.keep:
+            _drop_all(admin)
         admin.dispose()
     peak = max(r["peak_rss_mb"] for r in runs)
     result = {
