@@ -46,6 +46,8 @@ def build(records_dir: Path, database: str, run: str | None = None) -> Path:
         ValidationResultIdentifier,
     )
 
+    from deid.expect import gx_expectations  # noqa: F401  (deid's custom expectations, for their pages)
+
     schema = ExpectationSuiteValidationResultSchema()
     for name, started, results in runs:
         for result in results:
