@@ -214,11 +214,7 @@ def run_job(
     os.environ.update(env)
     # The CLI below reads Airflow's spellings too, but prefers its own: set those, so that a DEID_CONN_...
     # left in the shell cannot point it at another server than the DAG's.
-    settings = {
-        key.replace("AIRFLOW_CONN_", "DEID_CONN_").replace("AIRFLOW_VAR_", "DEID_SECRET_"): value
-        for key, value in env.items()
-        if key.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))
-    }
+    settings = cli_settings(env)
     os.environ.update(settings)
     left = leave_settings(config, settings)
 
@@ -267,6 +263,15 @@ def run_job(
         "logical date: the published copy is kept for rollback"
     )
     return 0
+
+
+def cli_settings(env: dict[str, str]) -> dict[str, str]:
+    """The Airflow connections and variables in `env` in the CLI's spelling (DEID_CONN_, DEID_SECRET_)."""
+    return {
+        key.replace("AIRFLOW_CONN_", "DEID_CONN_").replace("AIRFLOW_VAR_", "DEID_SECRET_"): value
+        for key, value in env.items()
+        if key.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+    }
 
 
 def leave_settings(config: Path, settings: dict[str, str]) -> str:

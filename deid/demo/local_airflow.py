@@ -126,7 +126,7 @@ def _group_alive(pgid: int) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     from deid.backends import DEFAULT_ENGINE
-    from deid.demo.__main__ import DEFAULT_DATA, ensure_seeded
+    from deid.demo.__main__ import DEFAULT_DATA, cli_settings, ensure_seeded, leave_settings
     from deid.demo.engines import demo_support
 
     parser = argparse.ArgumentParser(prog="./dev airflow", description=__doc__)
@@ -136,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
 
     server = demo_support(DEFAULT_ENGINE).start_embedded(Path(args.data))
     ensure_seeded(server, learners=2000)
-    env = {**environment(server), **standalone_environment(args.port)}
+    names = environment(server)
+    leave_settings(ROOT / "deid.yaml", cli_settings(names))  # the port may have moved: the CLI follows
+    env = {**names, **standalone_environment(args.port)}
     HOME.mkdir(exist_ok=True)
     print(
         f"airflow standalone on http://127.0.0.1:{args.port} (home {HOME.relative_to(ROOT)}/, "
