@@ -45,9 +45,7 @@ DEID_VOCABULARY: dict[str, tuple[tuple[str, str], ...]] = {
         (r"(?i)\bilike\b", "ILIKE is a word of the rule language (docs/rules.md); each engine renders it"),
         (r'_READER = "postgres"', "the sqlglot reader whose notation the rule language is written in"),
     ),
-    "deid/rules/spec.py": (
-        (r"(?i)\bilike\b", "the rule language's ILIKE, described for rule authors"),
-    ),
+    "deid/rules/spec.py": ((r"(?i)\bilike\b", "the rule language's ILIKE, described for rule authors"),),
     "deid/schema.py": (
         (
             r'BYTEA = "bytea"',
