@@ -93,27 +93,16 @@ def _asset(result: dict[str, Any]) -> str:
 
 def _context(site: Path):
     import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
 
-    return gx.get_context(
-        mode="ephemeral",
-        project_config=DataContextConfig(
-            store_backend_defaults=InMemoryStoreBackendDefaults(),
-            analytics_enabled=False,
-            progress_bars=ProgressBarsConfig(globally=False),
-            data_docs_sites={
-                SITE: {
-                    "class_name": "SiteBuilder",
-                    "store_backend": {
-                        "class_name": "TupleFilesystemStoreBackend",
-                        "base_directory": str(site),
-                    },
-                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                }
-            },
-        ),
+    from deid.expect.gx_runner import ephemeral_context
+
+    return ephemeral_context(
+        gx,
+        data_docs_sites={
+            SITE: {
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
     )

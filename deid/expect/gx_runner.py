@@ -58,7 +58,7 @@ def run_suites(work: sa.Engine, database: str, specs: Sequence[Spec]) -> SuiteRu
 
     from deid.expect import gx_expectations
 
-    context = _context(gx)
+    context = ephemeral_context(gx)
     dialect = dialect_of(work)
     options = dialect.gx_engine_options()  # the engine's session settings for GX's own connections
     try:
@@ -133,7 +133,9 @@ def run_suites(work: sa.Engine, database: str, specs: Sequence[Spec]) -> SuiteRu
     return run
 
 
-def _context(gx) -> Any:
+def ephemeral_context(gx, **settings: Any) -> Any:
+    """GX's in-memory context as deid uses it: no files, no analytics, no progress bars; `settings` add to
+    its DataContextConfig (Data Docs sites, for deid.expect.data_docs)."""
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
@@ -146,6 +148,7 @@ def _context(gx) -> Any:
             store_backend_defaults=InMemoryStoreBackendDefaults(),
             analytics_enabled=False,
             progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+            **settings,
         ),
     )
 
