@@ -198,6 +198,8 @@ def _transient_errors(url: sa.URL):
         verb = "Cannot connect to" if connecting else "Lost the connection to"
         # Refusals by a server that answered (a wrong password, an unknown role or database) are
         # configuration errors, not transient ones: Airflow must not retry them.
+        if connecting and backend.bad_settings(context.original_exception, reason):
+            return BadConnectionSettings(f"{verb} {where}: {reason}. Fix the connection's parameters.")
         if connecting and backend.refused(context.original_exception, reason):
             # The server answered and said no: retrying cannot help, the connection setting must change.
             return ConfigError(

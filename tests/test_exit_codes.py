@@ -183,6 +183,15 @@ CASES = [
         misleads="Create that database",  # the lock's database is there: the connection's option is wrong
     ),
     Case(
+        "staging URL with an option value the driver refuses",
+        ["run", "learners", "--date", DATE],
+        "an option the driver refuses",
+        ("invalid sslmode value", "Fix the connection's parameters"),
+        lambda s: s.env.update(DEID_CONN_STG=option(s, s.staging_url, "?sslmode=bogus")),
+        failed_step="lock",
+        misleads="Create that database",
+    ),
+    Case(
         "date that is not a date",
         ["run", "learners", "--date", "2026-13-01"],
         "`--date`",

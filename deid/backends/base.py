@@ -385,6 +385,11 @@ class Backend:
         a configuration error that no retry mends. `reason` is the driver's first line."""
         return False
 
+    def bad_settings(self, original: BaseException | None, reason: str) -> bool:
+        """Whether a failure to connect is the driver refusing a connection option's value (`sslmode=bogus`)
+        before it dials: a configuration error that no retry mends. `reason` is the driver's first line."""
+        return False
+
     # snapshot strategies of the engine: `clone:` name -> "module:Class" (a deid.cloners.Cloner)
     cloners: ClassVar[dict[str, str]] = {}
 

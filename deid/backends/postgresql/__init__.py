@@ -120,6 +120,11 @@ class PostgresqlBackend(Backend):
 
         return refused(reason)
 
+    def bad_settings(self, original: BaseException | None, reason: str) -> bool:
+        from deid.backends.postgresql.errors import bad_option
+
+        return bad_option(reason)
+
     def try_lock(self, connection: sa.Connection, name: str, shared: bool) -> int | None:
         from deid.backends.postgresql.lock import try_lock
 

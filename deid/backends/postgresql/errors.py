@@ -22,6 +22,10 @@ _REFUSED = re.compile(
     r"FATAL:.*(password authentication failed|does not exist|no pg_hba\.conf entry|not permitted to log in)"
 )
 
+# libpq's check of an option's value, made before it dials: 'invalid sslmode value: "bogus"'. Its message
+# quotes the option's value from the connection string, which is a setting, never row data.
+_BAD_OPTION = re.compile(r"\binvalid [a-z_]+ value: ")
+
 
 def diagnose(original: BaseException) -> Diagnosis:
     diag = getattr(original, "diag", None)
@@ -48,3 +52,7 @@ def diagnose(original: BaseException) -> Diagnosis:
 
 def refused(reason: str) -> bool:
     return bool(_REFUSED.search(reason))
+
+
+def bad_option(reason: str) -> bool:
+    return bool(_BAD_OPTION.search(reason))
