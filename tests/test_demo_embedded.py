@@ -71,14 +71,17 @@ def test_useradd_is_found_in_the_sbin_folders_when_path_lacks_them(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root starts the server as another user")
-def test_as_root_without_useradd_the_demo_says_what_is_missing_and_exits_3(tmp_path):
-    """The demo itself, as root, for a server user that does not exist and no useradd anywhere."""
+@pytest.mark.parametrize("entry", ["demo", "airflow"])
+def test_as_root_without_useradd_the_demo_says_what_is_missing_and_exits_3(tmp_path, entry):
+    """The demo and ./dev airflow themselves, as root, for a server user that does not exist and no useradd
+    anywhere."""
+    module = {"demo": "deid.demo.__main__", "airflow": "deid.demo.local_airflow"}[entry]
     script = (
         "import sys\n"
         "from deid.backends.postgresql.demo import embedded\n"
         f"embedded.SERVER_USER = 'deid_no_user_{uuid.uuid4().hex[:8]}'\n"
         "embedded.SBIN = ()\n"
-        "from deid.demo.__main__ import main\n"
+        f"from {module} import main\n"
         f"sys.exit(main(['--data', {str(tmp_path / 'data')!r}]))\n"
     )
     env = {**os.environ, "PATH": str(tmp_path / "bin")}
@@ -86,6 +89,6 @@ def test_as_root_without_useradd_the_demo_says_what_is_missing_and_exits_3(tmp_p
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 3, result.stdout + result.stderr
-    assert result.stderr.startswith("demo: the embedded PostgreSQL does not run as root, so deid runs it")
+    assert result.stderr.startswith(f"{entry}: the embedded PostgreSQL does not run as root, so deid runs it")
     assert "Install it (Debian/Ubuntu: apt-get install passwd" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "data").exists()

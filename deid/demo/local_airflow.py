@@ -125,6 +125,18 @@ def _group_alive(pgid: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`./dev airflow`; what stops it on purpose (a missing tool such as useradd, a setting) is said in one
+    line with its exit code, as the demo and the CLI do, never as a traceback."""
+    from deid.errors import DeidError
+
+    try:
+        return _standalone(argv)
+    except DeidError as error:
+        print(f"airflow: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+def _standalone(argv: list[str] | None) -> int:
     from deid.backends import DEFAULT_ENGINE
     from deid.demo.__main__ import DEFAULT_DATA, cli_settings, ensure_seeded, leave_settings
     from deid.demo.engines import demo_support
