@@ -366,7 +366,9 @@ class EnvSettings:
             where = f"{variable} in {self.env_file}"
             if value := envfile.read(self.env_file).get(variable):
                 return value, where
-            places.append(where + ("" if self.env_file.exists() else " (no such file)"))
+            # the one way a newcomer meets this file is the demo, which writes it: say so where it is missing
+            missing = " (no such file; `./dev demo` writes it for the demo's server)"
+            places.append(where + ("" if self.env_file.exists() else missing))
         raise MissingSetting(kind, name, places, hint)
 
     def connection(self, name: str) -> str:

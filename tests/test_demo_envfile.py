@@ -59,7 +59,8 @@ def test_a_missing_name_lists_the_file_among_the_places_looked_at(folder, monkey
     (folder / "deid.env").unlink()
     with pytest.raises(MissingSetting) as caught:
         load_config(folder / "deid.yaml").settings().connection("staging")
-    assert f"DEID_CONN_STAGING in {folder / 'deid.env'} (no such file)" in str(caught.value)
+    missing = f"DEID_CONN_STAGING in {folder / 'deid.env'} (no such file; `./dev demo` writes it"
+    assert missing in str(caught.value)
     assert "environment variable AIRFLOW_CONN_STAGING" in str(caught.value)
     monkeypatch.setenv("DEID_ENV_FILE", "")  # no file at all: it is not listed
     with pytest.raises(MissingSetting) as caught:
