@@ -74,6 +74,34 @@ def test_row_counts_and_uniqueness_are_gx_built_ins_whose_results_hold_no_value(
     assert "dup-secret" not in text and "partial_unexpected_list" not in text
 
 
+def test_uniqueness_is_checked_on_a_table_with_a_column_type_sqlalchemy_does_not_know(pg_engine: sa.Engine):
+    """On a table asset GX compiles every column's type first and fails on one SQLAlchemy reflects as
+    NullType (xml): the unique check of another column must still be evaluated (found by the canary test,
+    where it failed closed and held a good copy back)."""
+    with pg_engine.begin() as c:
+        c.exec_driver_sql("DROP TABLE IF EXISTS gx_xml_people")
+        c.exec_driver_sql("CREATE TABLE gx_xml_people (id int PRIMARY KEY, email text UNIQUE, resume xml)")
+        c.exec_driver_sql("INSERT INTO gx_xml_people VALUES (1, 'a@x.test', '<a/>'), (2, 'b@x.test', NULL)")
+    try:
+        specs = [
+            Spec("row_count_unchanged", "public.gx_xml_people", (None,), "", gx="ExpectTableRowCountToEqual",
+                 gx_kwargs={"value": 2}),
+            Spec("unique_values", "public.gx_xml_people", ("email",), "", gx="ExpectColumnValuesToBeUnique",
+                 gx_kwargs={"column": "email"}),
+            Spec("unique_values", "public.gx_xml_people", ("id",), "", gx="ExpectColumnValuesToBeUnique",
+                 gx_kwargs={"column": "id"}),
+        ]  # fmt: skip
+        outcomes = run_specs(pg_engine, "x", specs)
+    finally:
+        with pg_engine.begin() as c:
+            c.exec_driver_sql("DROP TABLE gx_xml_people")
+    assert [(o.expectation, o.column, o.ok, o.checked) for o in outcomes] == [
+        ("row_count_unchanged", None, True, 2),
+        ("unique_values", "email", True, 2),
+        ("unique_values", "id", True, 2),
+    ]
+
+
 def test_an_error_text_is_not_kept_in_gx_results(pg_engine: sa.Engine):
     # the server's message quotes the value it could not cast, which appears nowhere in the query
     broken = Spec(

@@ -181,7 +181,10 @@ def test_records_go_to_s3_and_a_failed_upload_does_not_fail_the_run(
     (record,) = read_records(records, "learners")
     assert record["upload"]["ok"] and "warning" not in good.stdout
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
-    assert keys == set(record["upload"]["keys"]) and len(keys) == 3
+    # the record, its report, its metrics and its validation results in GX's format
+    assert keys == set(record["upload"]["keys"]) and len(keys) == 4
+    assert {k.rsplit(".", 1)[-1] for k in keys} == {"json", "html", "parquet"}
+    assert sum(k.endswith(".gx.json") for k in keys) == 1
     assert all(k.startswith("nightly/") for k in keys)
 
     bad = run_with_bucket(bucket + "-missing", "2026-11-28")

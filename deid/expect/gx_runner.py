@@ -1,8 +1,9 @@
 """Run deid's expectation specs as Great Expectations suites on the working copy, as GX checkpoints.
 
 One ephemeral context per run (no files, analytics and progress bars off), one SQL data source on the
-working copy. The checks GX has a built-in for (row counts, uniqueness: Spec.gx) run on a table asset of
-their table (named by the engine's gx_table), one suite per table. deid's own checks are GX custom
+working copy. The checks GX has a built-in for (row counts, uniqueness: Spec.gx) run on their table: a row
+count on a table asset (named by the engine's gx_table), a column's check on a query asset selecting the
+columns checked, one suite per asset. deid's own checks are GX custom
 expectations (gx_expectations), each an UnexpectedRowsExpectation whose query names its own tables (several
 span tables: foreign keys, sequences), in one suite on a query asset of a constant batch. The results come
 back as Outcomes, one per column of each spec, and in GX's own format (to_json_dict() of each
@@ -39,6 +40,7 @@ _CUSTOM_FORMAT = {"result_format": "COMPLETE"}
 # built-ins would otherwise list up to 20 unexpected values of the column: never kept, never fetched
 BUILT_IN_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0, "exclude_unexpected_values": True}
 QUERIES = "deid checks"  # the query asset's name
+_COLUMNS = " (columns checked)"  # a table's query asset for its column built-ins: "<table> (columns checked)"
 
 
 @dataclass
@@ -72,11 +74,24 @@ def run_suites(work: sa.Engine, database: str, specs: Sequence[Spec]) -> SuiteRu
             f"Great Expectations could not connect to the working copy ({type(exc).__name__})."
         ) from None
     suites: dict[str, Any] = {}  # asset name -> (batch definition, suite)
+    # A built-in that checks a column (uniqueness) runs on a query asset that selects just the columns
+    # checked: on a table asset GX first compiles every column's type, and fails on a type SQLAlchemy does
+    # not know (xml, a custom type) even when the check never reads that column.
+    columns_of: dict[str, list[str]] = {}
+    for spec in specs:
+        if "column" in spec.gx_kwargs and spec.gx_kwargs["column"] not in columns_of.get(spec.table, []):
+            columns_of.setdefault(spec.table, []).append(spec.gx_kwargs["column"])
 
     def suite_of(asset: str) -> Any:
         if asset not in suites:
             if asset == QUERIES:
                 made = source.add_query_asset(name=QUERIES, query=_BATCH_QUERY)
+            elif asset.endswith(_COLUMNS):
+                table = asset.removesuffix(_COLUMNS)
+                names = ", ".join(dialect.quote_ident(column) for column in columns_of[table])
+                made = source.add_query_asset(
+                    name=asset, query=f"SELECT {names} FROM {dialect.quote_table(table)}"
+                )
             else:
                 made = _table_asset(source, asset, *dialect.gx_table(asset))
             batch = made.add_batch_definition_whole_table("whole")
@@ -87,7 +102,8 @@ def run_suites(work: sa.Engine, database: str, specs: Sequence[Spec]) -> SuiteRu
         meta = {"spec": index, "deid": spec.expectation, "detail": spec.detail}
         if spec.gx:
             expectation = gx_expectations.built_in(spec.gx)(**spec.gx_kwargs, meta=meta)
-            suite_of(spec.table).add_expectation(expectation)
+            asset = spec.table + _COLUMNS if "column" in spec.gx_kwargs else spec.table
+            suite_of(asset).add_expectation(expectation)
         else:
             expectation = gx_expectations.custom(spec.expectation)(
                 unexpected_rows_query=for_gx(spec.query),
