@@ -64,7 +64,7 @@ def make_record(outcome: str = "published", failed_step: str = "validate", timed
         "seconds": 31.2,
         "outcome": outcome,
         "failed_step": failed_step if failed else None,
-        "error": "validation of learners failed: 1 of 7 expectations" if failed else None,
+        "error": "validation of learners failed: 1 of the suite's 7 checks" if failed else None,
         "rules": {"file": "learners.yaml", "sha256": "9f2c" * 16, "git_commit": "4db94cb" + "0" * 33},
         "schema_hash": "ab12" * 16,
         "clone_method": "template",

@@ -113,6 +113,6 @@ def raise_on_failure(report: Report) -> None:
         if report.waived:  # what the rule file let pass, so no one reads a failure as waived
             lines += "\nwaived by the rule file (not failing):\n" + "\n".join(f"  {w}" for w in report.waived)
         raise TerminalError(
-            f"validation of {report.database} failed: {len(failed)} of {len(report.outcomes)} expectations; "
-            f"nothing was published.\n{lines}"
+            f"validation of {report.database} failed: {len(failed)} of the suite's {len(report.outcomes)} "
+            f"checks; nothing was published.\n{lines}"
         )
