@@ -55,14 +55,18 @@ def ensure_seeded(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The demo; what stops it on purpose (a missing tool, a setting) is said in one line with its exit
-    code, as the CLI does, never as a traceback."""
+    return in_one_line("demo", _demo, argv)
+
+
+def in_one_line(name: str, entry, argv: list[str] | None) -> int:
+    """Run an entry point of ./dev (the demo, ./dev airflow): what stops it on purpose (a missing tool such
+    as useradd, a setting) is said in one line with its exit code, as the CLI does, never as a traceback."""
     from deid.errors import DeidError
 
     try:
-        return _demo(argv)
+        return entry(argv)
     except DeidError as error:
-        print(f"demo: {error}", file=sys.stderr)
+        print(f"{name}: {error}", file=sys.stderr)
         return error.exit_code
 
 

@@ -125,15 +125,9 @@ def _group_alive(pgid: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`./dev airflow`; what stops it on purpose (a missing tool such as useradd, a setting) is said in one
-    line with its exit code, as the demo and the CLI do, never as a traceback."""
-    from deid.errors import DeidError
+    from deid.demo.__main__ import in_one_line
 
-    try:
-        return _standalone(argv)
-    except DeidError as error:
-        print(f"airflow: {error}", file=sys.stderr)
-        return error.exit_code
+    return in_one_line("airflow", _standalone, argv)
 
 
 def _standalone(argv: list[str] | None) -> int:
