@@ -81,7 +81,8 @@ def test_uniqueness_is_checked_on_a_table_with_a_column_type_sqlalchemy_does_not
     with pg_engine.begin() as c:
         c.exec_driver_sql("DROP TABLE IF EXISTS gx_xml_people")
         c.exec_driver_sql("CREATE TABLE gx_xml_people (id int PRIMARY KEY, email text UNIQUE, resume xml)")
-        c.exec_driver_sql("INSERT INTO gx_xml_people VALUES (1, 'a@x.test', '<a/>'), (2, 'b@x.test', NULL)")
+        # NULLs only: an embedded server built without libxml refuses any xml value, never the type
+        c.exec_driver_sql("INSERT INTO gx_xml_people VALUES (1, 'a@x.test', NULL), (2, 'b@x.test', NULL)")
     try:
         specs = [
             Spec("row_count_unchanged", "public.gx_xml_people", (None,), "", gx="ExpectTableRowCountToEqual",
