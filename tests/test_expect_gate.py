@@ -4,6 +4,7 @@ and the message names the place (table, column, expectation, counts) but never a
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,27 @@ def test_a_rule_that_keeps_an_email_column_is_caught(demo):
     message = failure_message(report)
     assert "public.instructors.email" in message
     assert_no_values(message, demo)
+
+
+def test_an_upper_cased_fake_email_breaks_its_shape_in_gx_regex_built_in(demo):
+    """The email shape is a regex and nothing more, so GX's ExpectColumnValuesToMatchRegex checks it, on the
+    value's text, case for case, with the static test accounts left out; its result counts, never lists."""
+    work, offsets = demo.working_copy()
+    execute(work, "UPDATE learners SET email = upper(email) WHERE id = (SELECT min(id) FROM learners "
+                  "WHERE is_test_account IS NOT TRUE AND email IS NOT NULL)")  # fmt: skip
+    report = demo.validate(work, offsets)
+    work.dispose()
+    assert failed(report) == {("values_match_transformer_shape", "public.learners", "email")}
+    (shape,) = report.failed
+    assert shape.unexpected == 1 and shape.checked > 1
+    regex = [
+        r for suite in report.gx_results for r in suite["results"]
+        if r["expectation_config"]["type"] == "expect_column_values_to_match_regex"
+        and r["expectation_config"]["kwargs"]["column"] == "email" and not r["success"]
+    ]  # fmt: skip
+    assert len(regex) == 1 and regex[0]["result"]["unexpected_count"] == 1
+    assert "partial_unexpected_list" not in regex[0]["result"]
+    assert_no_values(json.dumps(regex, default=str), demo)  # the custom queries name dictionary words
 
 
 def test_a_kept_email_column_fails_the_pii_scan(demo):

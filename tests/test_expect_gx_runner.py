@@ -10,7 +10,7 @@ import json
 import sqlalchemy as sa
 
 from deid.expect.gx_runner import run_specs, run_suites
-from deid.expect.spec import Spec
+from deid.expect.spec import Spec, View
 
 
 def test_an_expectation_that_cannot_be_evaluated_fails_without_quoting_the_error(pg_engine: sa.Engine):
@@ -88,9 +88,9 @@ def test_uniqueness_is_checked_on_a_table_with_a_column_type_sqlalchemy_does_not
             Spec("row_count_unchanged", "public.gx_xml_people", (None,), "", gx="ExpectTableRowCountToEqual",
                  gx_kwargs={"value": 2}),
             Spec("unique_values", "public.gx_xml_people", ("email",), "", gx="ExpectColumnValuesToBeUnique",
-                 gx_kwargs={"column": "email"}),
+                 gx_kwargs={"column": "email"}, view=View("columns checked", '"email"')),
             Spec("unique_values", "public.gx_xml_people", ("id",), "", gx="ExpectColumnValuesToBeUnique",
-                 gx_kwargs={"column": "id"}),
+                 gx_kwargs={"column": "id"}, view=View("columns checked", '"id"')),
         ]  # fmt: skip
         outcomes = run_specs(pg_engine, "x", specs)
     finally:

@@ -247,6 +247,19 @@ def test_a_production_email_left_in_a_scrubbed_column_breaks_its_shape(school):
     assert_no_values(failure_message(report), school)
 
 
+def test_an_upper_cased_fake_email_breaks_its_shape_case_for_case(school):
+    """GX's regex built-in reads the value's text under the binary collation: MariaDB's default collation
+    would match [a-z] on upper case too."""
+    work = school.working_copy("UPDATE learners SET email = UPPER(email) WHERE id = 10")
+    report = school.validate(work)
+    work.dispose()
+    assert failed(report) == {("values_match_transformer_shape", "public.learners", "email")}
+    (shape,) = report.failed
+    assert shape.unexpected == 1
+    types = {r["expectation_config"]["type"] for suite in report.gx_results for r in suite["results"]}
+    assert "expect_column_values_to_match_regex" in types
+
+
 def test_a_duplicated_unique_value_is_caught(school):
     work = school.working_copy(
         "ALTER TABLE learners DROP INDEX email",  # the copy's index would refuse the duplicate

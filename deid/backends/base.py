@@ -278,9 +278,6 @@ class ValidationDialect(Protocol):
     def shapes_query(self, table_plan: TablePlan, predicates: Sequence[tuple[str, str]]) -> str:
         """One scan of the table (static rows left out): a row per (column, predicate) some rows break."""
 
-    def unique_query(self, table: str, column: str) -> str:
-        """Fails with the number of values that occur more than once (a unique index may prove none)."""
-
     def static_rows_digest_query(self, table: Table, table_plan: TablePlan) -> str:
         """One row: how many rows keep_rows_where selects, and a digest of them all (their order aside)."""
 

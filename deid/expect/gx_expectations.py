@@ -2,7 +2,7 @@
 UnexpectedRowsExpectation, as GX documents custom SQL expectations (a class with its own description; the
 query is the instance's `unexpected_rows_query`; GX's own validation: success when the query returns no row).
 
-The built-ins used where one exists (row counts, uniqueness) are named in BUILT_IN; which check is which is
+The built-ins used where one exists (row counts, uniqueness, regex shapes) are named in BUILT_IN; which check is which is
 decided by deid.expect.suites, and run by deid.expect.gx_runner. Every custom query returns counts and names
 only (deid.expect.spec), so their results, kept in GX's own format beside the run record, hold no row value.
 
@@ -57,6 +57,7 @@ CUSTOM: dict[str, type[ExpectDeidQueryReturnsNoRows]] = {
 BUILT_IN = {
     "row_count_unchanged": "ExpectTableRowCountToEqual",
     "unique_values": "ExpectColumnValuesToBeUnique",
+    "values_match_transformer_shape": "ExpectColumnValuesToMatchRegex",  # where the promise is a regex
 }
 
 

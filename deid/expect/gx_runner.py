@@ -1,9 +1,9 @@
 """Run deid's expectation specs as Great Expectations suites on the working copy, as GX checkpoints.
 
 One ephemeral context per run (no files, analytics and progress bars off), one SQL data source on the
-working copy. The checks GX has a built-in for (row counts, uniqueness: Spec.gx) run on their table: a row
-count on a table asset (named by the engine's gx_table), a column's check on a query asset selecting the
-columns checked, one suite per asset. deid's own checks are GX custom
+working copy. The checks GX has a built-in for (row counts, uniqueness, regex shapes: Spec.gx) run on their
+table: a row count on a table asset (named by the engine's gx_table), a column's check on a query asset of
+the table's columns as deid reads them (Spec.view), one suite per asset. deid's own checks are GX custom
 expectations (gx_expectations), each an UnexpectedRowsExpectation whose query names its own tables (several
 span tables: foreign keys, sequences), in one suite on a query asset of a constant batch. The results come
 back as Outcomes, one per column of each spec, and in GX's own format (to_json_dict() of each
@@ -40,7 +40,6 @@ _CUSTOM_FORMAT = {"result_format": "COMPLETE"}
 # built-ins would otherwise list up to 20 unexpected values of the column: never kept, never fetched
 BUILT_IN_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0, "exclude_unexpected_values": True}
 QUERIES = "deid checks"  # the query asset's name
-_COLUMNS = " (columns checked)"  # a table's query asset for its column built-ins: "<table> (columns checked)"
 
 
 @dataclass
@@ -74,23 +73,17 @@ def run_suites(work: sa.Engine, database: str, specs: Sequence[Spec]) -> SuiteRu
             f"Great Expectations could not connect to the working copy ({type(exc).__name__})."
         ) from None
     suites: dict[str, Any] = {}  # asset name -> (batch definition, suite)
-    # A built-in that checks a column (uniqueness) runs on a query asset that selects just the columns
-    # checked: on a table asset GX first compiles every column's type, and fails on a type SQLAlchemy does
-    # not know (xml, a custom type) even when the check never reads that column.
-    columns_of: dict[str, list[str]] = {}
+    views: dict[str, list[Spec]] = {}  # a query asset's name -> the specs on it (Spec.view)
     for spec in specs:
-        if _by_query(spec) and spec.gx_kwargs["column"] not in columns_of.get(spec.table, []):
-            columns_of.setdefault(spec.table, []).append(spec.gx_kwargs["column"])
+        if spec.gx and spec.view is not None:
+            views.setdefault(_asset(spec), []).append(spec)
 
     def suite_of(asset: str) -> Any:
         if asset not in suites:
             if asset == QUERIES:
                 made = source.add_query_asset(name=QUERIES, query=_BATCH_QUERY)
-            elif asset.endswith(_COLUMNS):
-                table = asset.removesuffix(_COLUMNS)
-                names = ", ".join(dialect.quote_ident(column) for column in columns_of[table])
-                query = f"SELECT {names} FROM {dialect.quote_table(table)}"
-                made = source.add_query_asset(name=asset, query=query)
+            elif asset in views:
+                made = source.add_query_asset(name=asset, query=_view_query(dialect, views[asset]))
             else:
                 made = _table_asset(source, asset, *dialect.gx_table(asset))
             batch = made.add_batch_definition_whole_table("whole")
@@ -101,8 +94,7 @@ def run_suites(work: sa.Engine, database: str, specs: Sequence[Spec]) -> SuiteRu
         meta = {"spec": index, "deid": spec.expectation, "detail": spec.detail}
         if spec.gx:
             expectation = gx_expectations.built_in(spec.gx)(**spec.gx_kwargs, meta=meta)
-            asset = spec.table + _COLUMNS if _by_query(spec) else spec.table
-            suite_of(asset).add_expectation(expectation)
+            suite_of(_asset(spec)).add_expectation(expectation)
         else:
             expectation = gx_expectations.custom(spec.expectation)(
                 unexpected_rows_query=for_gx(spec.query),
@@ -168,11 +160,20 @@ def ephemeral_context(gx, **settings: Any) -> Any:
     )
 
 
-def _by_query(spec: Spec) -> bool:
-    """Whether a built-in runs on its table's query asset: a column's check, unless a name holds '%', which
-    GX's query text cannot carry (the driver reads it as a parameter, escaped or not); such a table's
-    column checks stay on its table asset."""
-    return "column" in spec.gx_kwargs and "%" not in spec.table + spec.gx_kwargs["column"]
+def _asset(spec: Spec) -> str:
+    """The asset a built-in runs on: its table's, or the query asset "<table> (<view label>)"."""
+    return f"{spec.table} ({spec.view.label})" if spec.view is not None else spec.table
+
+
+def _view_query(dialect, specs: Sequence[Spec]) -> str:
+    """The query asset of a table's columns as its specs read them: each column once, under its own name;
+    the specs of one view read the same rows (View.where)."""
+    selected: dict[str, str] = {}
+    for spec in specs:
+        assert spec.view is not None
+        selected.setdefault(spec.gx_kwargs["column"], spec.view.column)
+    names = ", ".join(f"{sql} AS {dialect.quote_ident(name)}" for name, sql in selected.items())
+    return f"SELECT {names} FROM {dialect.quote_table(specs[0].table)} {specs[0].view.where}".rstrip()
 
 
 def _table_asset(source, name: str, schema: str | None, table: str):
@@ -257,11 +258,18 @@ def _built_in(spec: Spec, item) -> list[Outcome]:
         unexpected = abs(observed - expected)
         return [Outcome(spec.expectation, spec.table, column, bool(item.success) and not unexpected,
                         unexpected, observed, 0, spec.detail)]  # fmt: skip
-    unexpected, checked = result.get("unexpected_count"), result.get("element_count")
-    if not isinstance(unexpected, int):
+    unexpected, checked = _count(result.get("unexpected_count")), _count(result.get("element_count"))
+    if unexpected is None:
         return _not_evaluated(spec, "could not be evaluated")
     ok = bool(item.success) and unexpected == 0
     return [Outcome(spec.expectation, spec.table, column, ok, unexpected, checked, 0, spec.detail)]
+
+
+def _count(value) -> int | None:
+    """A count GX reported: MySQL's SUM comes back as a DECIMAL, which GX hands on as a float (0.0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
+        return None
+    return int(value)
 
 
 def _get(row, key: str):

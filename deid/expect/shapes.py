@@ -92,7 +92,23 @@ def regex(transformer: str, params: Mapping[str, Any], column: Column) -> str | 
     if transformer == "hash":
         hexed = f"[0-9a-f]{{{params['length']}}}"
         return f"^{hexed}@{re.escape(params['domain'])}$" if params["format"] == "email" else f"^{hexed}$"
+    if transformer == "generalize_zip":
+        restricted = "|".join(RESTRICTED_ZIP3)
+        return f"^(000|(?!{restricted})[0-9]{{3}})" + ("00" if params["pad"] else "") + "$"
     return None
+
+
+def regex_promise(action: ColumnAction, column: Column, spelling: ShapeSpelling, value: str) -> str | None:
+    """SQL for the text a conforming value's regex is matched on, when the transformer's whole promise on this
+    column is that regex (checked by GX's ExpectColumnValuesToMatchRegex); None where it is more (a
+    dictionary entry, a mask, a date, each element of an array, a JSON path) or where there is none."""
+    if column.kind is Kind.ARRAY or action.transformer not in _REGEX_ONLY:
+        return None
+    if regex(action.transformer, action.params, column) is None:
+        return None  # hash's digits in an integer column: a range, not a text
+    if action.transformer in ("fake.ipv4", "fake.ipv6"):
+        return spelling.address_text(value, column)
+    return spelling.text(value)
 
 
 def _regex_only(transformer: str) -> Predicate:
@@ -128,12 +144,6 @@ def _redact(s: ShapeSpelling, value: str, params: Mapping[str, Any], column: Col
     )
 
 
-def _generalize_zip(s: ShapeSpelling, value: str, params: Mapping[str, Any], column: Column) -> str:
-    restricted = "|".join(RESTRICTED_ZIP3)
-    zip3 = f"^(000|(?!{restricted})[0-9]{{3}})" + ("00" if params["pad"] else "") + "$"
-    return s.matches(value, zip3)
-
-
 def _constant(s: ShapeSpelling, value: str, params: Mapping[str, Any], column: Column) -> str:
     # compared as the column holds the constant, so every type (json included) compares
     return s.equals_constant(value, params["value"], column)
@@ -153,10 +163,12 @@ PREDICATES: dict[str, Predicate] = {
     "fake.url": _regex_only("fake.url"),
     "hash": _hash,
     "redact": _redact,
-    "generalize_zip": _generalize_zip,
+    "generalize_zip": _regex_only("generalize_zip"),
     "constant": _constant,
     "truncate_date": _truncate_date,
 }
+# the transformers whose promise is a regex on the value's text and nothing more (regex_promise)
+_REGEX_ONLY = ("fake.email", "fake.phone", "fake.ipv4", "fake.ipv6", "fake.url", "hash", "generalize_zip")
 # Promises relative to production's value, checked on the primary-key sample (leaks.py).
 RELATIVE = ("shift_date", "noise")
 

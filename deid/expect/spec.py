@@ -6,14 +6,27 @@ expectation returns no row. The queries never select a row value, so neither GX'
 can carry one.
 
 Where Great Expectations has a built-in for the check (deid.expect.gx_expectations.BUILT_IN), the spec
-names it instead of a query: `gx`, the class, and `gx_kwargs`, its arguments; it runs on the table
-itself (a table asset), and its result format leaves values out.
+names it instead of a query: `gx`, the class, and `gx_kwargs`, its arguments; its result format leaves values
+out. It runs on the table itself (a table asset), or, when it checks a column, on `view`: a query asset of
+the table's columns as deid reads them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class View:
+    """A query asset of one table's checked columns: `label` names it ("<table> (<label>)"), `column` is
+    the column as it selects it (SQL, e.g. its text), `where` the rows it reads ("" for all). On a table
+    asset GX would first compile every column's type, and fail on one SQLAlchemy does not know (xml, a
+    custom type) even when the check never reads it."""
+
+    label: str
+    column: str
+    where: str = ""
 
 
 @dataclass(frozen=True)
@@ -25,3 +38,11 @@ class Spec:
     detail: str = ""  # what was compared, counts and names only (e.g. "production has 200 rows")
     gx: str = ""  # a GX built-in expectation's class, run on `table` (query is then "")
     gx_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
+    view: View | None = None  # where a built-in on a column runs (None: on the table asset)
+
+
+def fits_a_view(*names: str) -> bool:
+    """Whether GX can select these names in a query asset. Its query text cannot carry a '%' (the driver
+    reads it as a parameter, escaped or not), nor a ':' (GX compiles the asset's query and reads the result
+    as text() again, so an escaped ":x" turns into a bind parameter)."""
+    return not any("%" in name or ":" in name for name in names)

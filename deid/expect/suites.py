@@ -1,7 +1,8 @@
 """The expectation suite of a database, built from its plan (the rules) and schema, never by hand.
 
 Per table: row count equal to production's (0 for schema_only; GX's ExpectTableRowCountToEqual); each
-scrubbed column in the shape its transformer promises; a unique scrubbed column without duplicates (GX's
+scrubbed column in the shape its transformer promises (GX's ExpectColumnValuesToMatchRegex where the promise
+is a regex, else deid's scan); a unique scrubbed column without duplicates (GX's
 ExpectColumnValuesToBeUnique); static test rows identical to production
 (compared as one digest of the rows, computed in each database). Per foreign key: no orphans. Per sequence:
 the next value at or above production's high water plus the rebase offset. Production's side (counts, the
@@ -18,9 +19,9 @@ import sqlalchemy as sa
 from deid import rawsql
 from deid.backends.base import ValidationDialect
 from deid.expect.report import Outcome
-from deid.expect.shapes import conforms
-from deid.expect.spec import Spec
-from deid.expect.sql import foreign_keys
+from deid.expect.shapes import conforms, regex, regex_promise
+from deid.expect.spec import Spec, View, fits_a_view
+from deid.expect.sql import foreign_keys, not_static
 from deid.names import column_key
 from deid.plan import Plan, TablePlan
 from deid.schema import Schema, Table
@@ -56,9 +57,7 @@ def build_specs(
             specs.append(_row_count(table_plan, expected, d))
         if table_plan.copy != "full":
             continue
-        shape = _shapes(table, table_plan, d, shaped)
-        if shape:
-            specs.append(shape)
+        specs += _shapes(table, table_plan, d, shaped)
         specs += _unique(table, table_plan, d)
         if table_plan.keep_rows_where:
             specs.append(_static_rows_bounded(table_plan, d))
@@ -105,30 +104,54 @@ def _static_rows_bounded(table_plan: TablePlan, d: ValidationDialect) -> Spec:
 
 def _shapes(
     table: Table, table_plan: TablePlan, d: ValidationDialect, shaped: frozenset[str] = frozenset()
-) -> Spec | None:
-    """One scan of the table for all its scrubbed columns (but those in `shaped`): a row per column with
-    values out of shape."""
-    predicates = []
+) -> list[Spec]:
+    """Each scrubbed column (but those in `shaped`) in its transformer's shape, static test rows left out. A
+    promise that is a regex and nothing more is GX's ExpectColumnValuesToMatchRegex on the column's text;
+    the others share one scan of the table, a row per column with values out of shape."""
+    specs, predicates = [], []
+    detail = "static test rows excluded" if table_plan.keep_rows_where else ""
     for action in table_plan.rewritten:
         column = table.column(action.column)
         if column is None or column.generated or column_key(table_plan.table, action.column) in shaped:
             continue
-        predicate = conforms(action, column, d.quote_ident(action.column), d.shapes)
+        value = d.quote_ident(action.column)
+        text = regex_promise(action, column, d.shapes, value)
+        if text is not None and fits_a_view(table_plan.table, action.column):
+            specs.append(
+                Spec(
+                    "values_match_transformer_shape",
+                    table_plan.table,
+                    (action.column,),
+                    "",
+                    detail,
+                    gx="ExpectColumnValuesToMatchRegex",
+                    gx_kwargs={
+                        "column": action.column,
+                        "regex": regex(action.transformer, action.params, column),
+                    },
+                    view=View("shapes", text, not_static(table_plan)),
+                )
+            )
+            continue
+        predicate = conforms(action, column, value, d.shapes)
         if predicate is not None:
             predicates.append((action.column, predicate))
-    if not predicates:
-        return None
-    return Spec(
-        "values_match_transformer_shape",
-        table_plan.table,
-        tuple(name for name, _ in predicates),
-        d.shapes_query(table_plan, predicates),
-        "static test rows excluded" if table_plan.keep_rows_where else "",
-    )
+    if predicates:
+        query = d.shapes_query(table_plan, predicates)
+        specs.append(
+            Spec(
+                "values_match_transformer_shape",
+                table_plan.table,
+                tuple(n for n, _ in predicates),
+                query,
+                detail,
+            )
+        )
+    return specs
 
 
 def _unique(table: Table, table_plan: TablePlan, d: ValidationDialect) -> list[Spec]:
-    """GX's built-in, on the table: it reads the column even where a unique index already proves it, since
+    """GX's built-in, on the column: it reads the column even where a unique index already proves it, since
     the scrub may have set the index aside and built it again."""
     return [
         Spec(
@@ -139,6 +162,9 @@ def _unique(table: Table, table_plan: TablePlan, d: ValidationDialect) -> list[S
             "rows whose value another row has",
             gx="ExpectColumnValuesToBeUnique",
             gx_kwargs={"column": action.column},
+            view=View("columns checked", d.quote_ident(action.column))
+            if fits_a_view(table_plan.table, action.column)
+            else None,
         )
         for action in table_plan.rewritten
         if table.is_unique(action.column) and action.transformer != "null"

@@ -31,7 +31,6 @@ from deid.backends.mysql.validation.suites import (
     static_rows_bounded_query,
     static_rows_digest_query,
     static_rows_query,
-    unique_query,
 )
 
 __all__ = [
@@ -60,5 +59,4 @@ __all__ = [
     "static_rows_digest_query",
     "static_rows_query",
     "token_digests",
-    "unique_query",
 ]

@@ -29,7 +29,6 @@ from deid.backends.postgresql.validation.suites import (
     static_rows_bounded_query,
     static_rows_digest_query,
     static_rows_query,
-    unique_query,
 )
 
 __all__ = [
@@ -58,5 +57,4 @@ __all__ = [
     "static_rows_digest_query",
     "static_rows_query",
     "token_digests",
-    "unique_query",
 ]
