@@ -68,3 +68,23 @@ def test_a_record_that_does_not_fit_names_the_field(change, field):
     if "outcome" in change:
         with pytest.raises(ValidationError):
             finish_record(make_record(), change["outcome"])
+
+
+def test_a_record_read_back_that_does_not_fit_is_skipped_naming_the_file_and_field(tmp_path, caplog):
+    """`deid status`, `history` and `report` read records back through the model: a record edited by hand
+    (or another tool's JSON in the folder) is left out with a warning, never shown as a run."""
+    from deid.records.store import read_records
+
+    folder = tmp_path / "learners"
+    folder.mkdir()
+    good = make_record(outcome="published")
+    secret = "hand-edited-value-4242"
+    bad = {**make_record(outcome="failed"), "started_at": "2030-01-01T00:00:00+00:00", "via": secret}
+    (folder / "good.json").write_text(json.dumps(good))
+    (folder / "bad.json").write_text(json.dumps(bad))
+    with caplog.at_level("WARNING", logger="deid"):
+        records = read_records(tmp_path, "learners")
+    assert [r["outcome"] for r in records] == ["published"]
+    warning = caplog.text
+    assert "bad.json" in warning and "via" in warning and "record.schema.json" in warning
+    assert secret not in warning

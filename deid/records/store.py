@@ -101,7 +101,13 @@ def save_run(record: dict[str, Any], records: RecordsConfig, directory: Path) ->
 
 
 def read_records(directory: Path, database: str) -> list[dict[str, Any]]:
-    """Every record of `database`, the most recently started first. Unreadable files are skipped."""
+    """Every record of `database`, the most recently started first. Files that are not a run record as
+    RunRecord describes it (unreadable, edited by hand, another tool's) are skipped with a warning naming the
+    file and the first field that does not fit, never its value."""
+    from pydantic import ValidationError
+
+    from deid.records.record import RunRecord
+
     found = []
     for path in (directory / database).glob("*.json"):
         if path.name.endswith(".gx.json"):  # a run's GX results, beside its record
@@ -111,8 +117,18 @@ def read_records(directory: Path, database: str) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             log.warning("skipping %s: not a readable run record", path)
             continue
-        if isinstance(record, dict) and record.get("database") == database:
-            found.append(record)
+        if not isinstance(record, dict) or record.get("database") != database:
+            continue
+        try:
+            RunRecord.model_validate(record)
+        except ValidationError as error:
+            where = ".".join(str(part) for part in error.errors()[0]["loc"]) or "(the record)"
+            log.warning(
+                "skipping %s: not a run record (%s: %s); its schema is rules/schemas/record.schema.json",
+                path, where, error.errors()[0]["type"],
+            )  # fmt: skip
+            continue
+        found.append(record)
     return sorted(found, key=lambda r: str(r.get("started_at", "")), reverse=True)
 
 
