@@ -169,8 +169,21 @@ class DeidYaml(BaseModel):
 def json_schema() -> dict[str, Any]:
     """deid.yaml's JSON Schema, for editors: deid.yaml's first line names it
     (`# yaml-language-server: $schema=rules/schemas/deid.schema.json`)."""
-    schema = DeidYaml.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+    from pydantic.json_schema import models_json_schema
+
+    from deid.cloners import section_models
+
+    sections = section_models()
+    # the sections a cloner reads itself are typed by its model, which lives with the engine's cloner
+    (_, schema) = models_json_schema(
+        [(DeidYaml, "validation"), *((model, "validation") for model in sections.values())],
+        ref_template="#/$defs/{model}",
+    )
+    top = schema["$defs"].pop(DeidYaml.__name__)
+    for name, model in sections.items():
+        field = schema["$defs"]["DatabaseSpec"]["properties"][name]
+        field["anyOf"] = [{"$ref": f"#/$defs/{model.__name__}"}, {"type": "null"}]
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$defs": schema["$defs"], **top}
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,9 @@ def test_the_repository_config_names_the_schema_and_validates():
         "records: {s3: {prefix: p}}\n",
         "records: {s3: {bucket: b, sse: none}}\n",
         "preview: {allowed: alice}\n",
+        # the section a cloner reads itself is typed by its model (Cloner.section_model) in the schema too
+        "    clone: reflink\n    reflink: {data_directory: pgdata, copies: /srv/c, port: 5433}\n",
+        "    clone: reflink\n    reflink: {data_directory: /srv/d, copies: /srv/c, port: 5433, prot: 1}\n",
     ],
 )
 def test_schema_and_deid_both_refuse(tmp_path, extra):

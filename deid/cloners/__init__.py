@@ -39,6 +39,9 @@ class Cloner:
     """One snapshot strategy. Subclasses set `name` and implement `clone`."""
 
     name: ClassVar[str] = ""
+    # the pydantic model of the deid.yaml section named after the cloner, where it reads one itself
+    # (deid.config.CLONER_SECTIONS): deid.yaml's JSON Schema describes the section with it
+    section_model: ClassVar[type | None] = None
 
     def clone(self, ctx: RunContext) -> None:
         """Create tonight's working copy of the production database: ctx.work_name on the staging server,
@@ -83,3 +86,16 @@ def create_working_copy(connection: sa.Connection, name: str, options: str) -> N
     """Create the database `name` (`options`: the engine's, e.g. a template), reachable only by deid's role
     from its first moment: no other role could read the unscrubbed rows (Backend.copy_store)."""
     store(connection).create_closed(connection, name, options)
+
+
+def section_models() -> dict[str, type]:
+    """Each cloner section's model (Cloner.section_model), by section name, across every engine."""
+    from deid.backends import engine_names
+
+    found: dict[str, type] = {}
+    for engine in engine_names():
+        for name in _registry(engine):
+            model = _load(_registry(engine)[name]).section_model
+            if model is not None:
+                found[name] = model
+    return found

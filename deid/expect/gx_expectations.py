@@ -2,9 +2,10 @@
 UnexpectedRowsExpectation, as GX documents custom SQL expectations (a class with its own description; the
 query is the instance's `unexpected_rows_query`; GX's own validation: success when the query returns no row).
 
-The built-ins used where one exists (row counts, uniqueness, regex shapes) are named in BUILT_IN; which check is which is
-decided by deid.expect.suites, and run by deid.expect.gx_runner. Every custom query returns counts and names
-only (deid.expect.spec), so their results, kept in GX's own format beside the run record, hold no row value.
+The built-ins used where one exists (row counts, uniqueness, regex shapes) are named in BUILT_IN; which
+check is which is decided by deid.expect.suites, and run by deid.expect.gx_runner. Every custom query
+returns counts and names only (deid.expect.spec), so their results, kept in GX's own format beside the run
+record, hold no row value.
 
 Importing this module imports GX: only gx_runner does, when a suite runs.
 """

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deid.backends.postgresql.cloners import cluster, datadir, instance
-from deid.backends.postgresql.cloners.datadir_settings import DataDirCopies, parse_section
+from deid.backends.postgresql.cloners.datadir_settings import DataDirCopies, ReflinkSection, parse_section
 from deid.cloners import Cloner
 from deid.cloud.copies import ServerCopy
 from deid.cloud.results import Endpoint, Pointing
@@ -207,6 +207,7 @@ class ReflinkCloner(Cloner):
 
     name = "reflink"
     parse_section = staticmethod(parse_section)  # deid.config reads the `reflink:` section through it
+    section_model = ReflinkSection
 
     def clone(self, ctx: RunContext) -> None:
         from deid.steps.places import place_of
