@@ -266,7 +266,7 @@ def _built_in(spec: Spec, item) -> list[Outcome]:
 
 
 def _count(value) -> int | None:
-    """A count GX reported: MySQL's SUM comes back as a DECIMAL, which GX hands on as a float (0.0)."""
+    """A count GX reported: an engine's SUM may come back as a DECIMAL, which GX hands on as a float (0.0)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
         return None
     return int(value)
