@@ -11,8 +11,8 @@ the root of this repository.
   logical date of a run is its trigger time, so the run at 03:00 on 2026-11-28 builds the copy of
   2026-11-28, as `deid run` does by default that day.
 - One run at a time: max_active_runs=1, and every task holds deid's run lock (see the operators).
-- publish updates the Asset `deid://<staging name>` when it swaps a copy in (not when it keeps an older
-  one): other teams' DAGs schedule on it (`schedule=[Asset("deid://learners_staging")]`).
+- publish updates the Asset `deid://<staging server>/<staging name>` when it swaps a copy in (not when it
+  keeps an older one): other teams' DAGs schedule on it (`schedule=[Asset("deid://staging/learners_staging")]`).
 - Retries: RETRIES for transient errors only; terminal ones fail the task at once.
 - cleanup is the run's teardown: it runs once every step is done, whatever their outcome, and drops the
   working copy a failed run leaves (it may hold production values); it does not decide the run's state.
@@ -81,7 +81,11 @@ def staging_refresh(database: DatabaseConfig, config_path: Path) -> DAG:
         migrate = MigrateOperator(task_id="migrate", **common)
         validate = ValidateOperator(task_id="validate", **common)
         # "staging refreshed": other teams' DAGs schedule on this asset (deid_airflow/assets.py)
-        publish = PublishOperator(task_id="publish", outlets=[staging_asset(database.staging_name)], **common)
+        publish = PublishOperator(
+            task_id="publish",
+            outlets=[staging_asset(database.staging_server, database.staging_name)],
+            **common,
+        )
         steps = [preflight, snapshot, prepare, scrub, finish, rebase, migrate, validate, publish]
         chain(*steps)
         prepare >> finish

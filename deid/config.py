@@ -281,6 +281,7 @@ def load_config(path: Path | str | None = None) -> Config:
         resolved, found = _database(source, name, db, data["databases"][name])
         problems += found
         databases[name] = resolved
+    problems += _shared_staging_copies(source, databases)
     if problems:
         raise ConfigError("\n".join(str(p) for p in sorted(problems)))
     return Config(
@@ -290,6 +291,27 @@ def load_config(path: Path | str | None = None) -> Config:
         records=spec.records,
         preview=spec.preview,
     )
+
+
+def _shared_staging_copies(source, databases: Mapping[str, DatabaseConfig]) -> list[Problem]:
+    """Two databases publishing under one staging name on one server would replace each other's copy every
+    night and keep each other's as rollback copies: refused, at the second one's line."""
+    first: dict[tuple[str, str], str] = {}
+    problems = []
+    for name, db in databases.items():
+        key = (db.staging_server, db.staging_name)
+        if key in first:
+            problems.append(
+                source.problem(
+                    ("databases", name, "staging_name"),
+                    f"databases.{name} publishes its staging copy as {db.staging_name} on "
+                    f"{db.staging_server}, as databases.{first[key]} (line "
+                    f"{source.line(('databases', first[key]))}) does: each night's copy would replace the other's",
+                    f"give databases.{name} a staging_name of its own",
+                )
+            )
+        first.setdefault(key, name)
+    return problems
 
 
 def _database(source, name: str, spec: DatabaseSpec, raw: dict) -> tuple[DatabaseConfig, list[Problem]]:

@@ -81,6 +81,23 @@ def test_one_dag_per_database_from_the_config_alone(dags):
         assert str(dag.timetable.timezone) == "UTC"
 
 
+def test_each_dags_publish_updates_its_own_staging_copys_asset(dags):
+    """deid://<staging server>/<staging name>: the connection's name, never its URL, and percent-encoded
+    where a staging name holds what a URI cannot."""
+    from deid_airflow.assets import staging_asset
+
+    outlets = {
+        dag_id: [a.uri for a in dags.dags[dag_id].get_task("publish").outlets]
+        for dag_id in ("staging_refresh__learners", "staging_refresh__billing")
+    }
+    assert outlets == {
+        "staging_refresh__learners": ["deid://staging/learners_staging"],
+        "staging_refresh__billing": ["deid://staging/billing_staging"],
+    }
+    odd = staging_asset("stg east", "Sales Data/2026 50%")
+    assert odd.uri == "deid://stg%20east/Sales%20Data%2F2026%2050%25" and odd.name == odd.uri
+
+
 def test_a_broken_config_is_an_import_error_naming_the_file(config, airflow_home):
     from airflow.dag_processing.dagbag import DagBag
 

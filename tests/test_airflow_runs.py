@@ -400,7 +400,7 @@ def asset_events(staging: str) -> list:
     from airflow.utils.session import create_session
     from deid_airflow.assets import staging_asset
 
-    asset = staging_asset(staging)
+    asset = staging_asset("stg", staging)
     with create_session() as session:
         rows = (
             session.query(AssetEvent)
@@ -423,7 +423,7 @@ def register_consumer(folder: Path, staging: str) -> None:
     (folder / "consumer.py").write_text(
         "from airflow.providers.standard.operators.empty import EmptyOperator\n"
         "from airflow.sdk import DAG, Asset\n\n"
-        f'with DAG("{CONSUMER}", schedule=[Asset("deid://{staging}")], is_paused_upon_creation=False):\n'
+        f'with DAG("{CONSUMER}", schedule=[Asset("deid://stg/{staging}")], is_paused_upon_creation=False):\n'
         '    EmptyOperator(task_id="reset")\n'
     )
     with create_session() as session:

@@ -225,3 +225,40 @@ def test_an_unreadable_config_exits_3_naming_it(tmp_path, monkeypatch, capsys):
     assert main(["--config", str(path), "history", "a"]) == 3
     err = capsys.readouterr().err
     assert f"cannot read {path}: permission denied" in err and "Traceback" not in err
+
+
+def _two(tmp_path, a: str, b: str) -> Path:
+    path = tmp_path / "deid.yaml"
+    base = "    production: p\n    salt_secret: k\n"
+    path.write_text(f"databases:\n  a:\n{base}{a}  b:\n{base}{b}")
+    return path
+
+
+def test_two_databases_publishing_under_one_staging_name_on_one_server_are_refused(tmp_path):
+    path = _two(tmp_path, "    staging_server: s\n    staging_name: shared\n",
+                "    staging_server: s\n    staging_name: shared\n")  # fmt: skip
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    message = str(raised.value)
+    assert "deid.yaml:11:" in message  # b's staging_name
+    assert (
+        "databases.b" in message
+        and "databases.a (line 2)" in message
+        and "staging_name of its own" in message
+    )
+
+
+def test_a_default_staging_name_counts_and_another_server_is_another_copy(tmp_path):
+    # b's default staging name is b_staging: a may not take it on the same server
+    with pytest.raises(
+        ConfigError, match=r"deid\.yaml:7: databases\.b publishes its staging copy as b_staging"
+    ):
+        load_config(
+            _two(tmp_path, "    staging_server: s\n    staging_name: b_staging\n", "    staging_server: s\n")
+        )
+    config = load_config(_two(tmp_path, "    staging_server: s\n    staging_name: same\n",
+                              "    staging_server: t\n    staging_name: same\n"))  # fmt: skip
+    assert {(d.staging_server, d.staging_name) for d in config.databases.values()} == {
+        ("s", "same"),
+        ("t", "same"),
+    }
