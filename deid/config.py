@@ -301,12 +301,13 @@ def _shared_staging_copies(source, databases: Mapping[str, DatabaseConfig]) -> l
     for name, db in databases.items():
         key = (db.staging_server, db.staging_name)
         if key in first:
+            line = source.line(("databases", first[key]))
             problems.append(
                 source.problem(
                     ("databases", name, "staging_name"),
                     f"databases.{name} publishes its staging copy as {db.staging_name} on "
-                    f"{db.staging_server}, as databases.{first[key]} (line "
-                    f"{source.line(('databases', first[key]))}) does: each night's copy would replace the other's",
+                    f"{db.staging_server}, as databases.{first[key]} (line {line}) does: each night's copy "
+                    "would replace the other's",
                     f"give databases.{name} a staging_name of its own",
                 )
             )

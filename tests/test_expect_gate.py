@@ -173,25 +173,38 @@ def test_a_rule_that_keeps_an_email_column_is_caught(demo):
     assert_no_values(message, demo)
 
 
-def test_an_upper_cased_fake_email_breaks_its_shape_in_gx_regex_built_in(demo):
-    """The email shape is a regex and nothing more, so GX's ExpectColumnValuesToMatchRegex checks it, on the
-    value's text, case for case, with the static test accounts left out; its result counts, never lists."""
+def test_an_upper_cased_regex_shape_breaks_in_gx_regex_built_in_or_deids_scan(demo):
+    """A shape that is a regex and nothing more: GX's ExpectColumnValuesToMatchRegex checks it on a plain
+    text column of a table without static test rows (instructors.website, fake.url), case for case, its
+    result counting and never listing; deid's own scan does where static test rows are left out
+    (learners) or the column is of a domain (email_address). Both catch an upper-cased value."""
     work, offsets = demo.working_copy()
-    execute(work, "UPDATE learners SET email = upper(email) WHERE id = (SELECT min(id) FROM learners "
-                  "WHERE is_test_account IS NOT TRUE AND email IS NOT NULL)")  # fmt: skip
+    for table, column, kept in (
+        ("instructors", "website", "true"),
+        ("learners", "email", "is_test_account IS NOT TRUE"),
+    ):
+        execute(
+            work,
+            f"UPDATE {table} SET {column} = upper({column}) WHERE id = (SELECT min(id) FROM {table} "
+            f"WHERE {kept} AND {column} IS NOT NULL)",
+        )
     report = demo.validate(work, offsets)
     work.dispose()
-    assert failed(report) == {("values_match_transformer_shape", "public.learners", "email")}
-    (shape,) = report.failed
-    assert shape.unexpected == 1 and shape.checked > 1
-    regex = [
-        r for suite in report.gx_results for r in suite["results"]
+    assert failed(report) == {
+        ("values_match_transformer_shape", "public.instructors", "website"),
+        ("values_match_transformer_shape", "public.learners", "email"),
+    }
+    assert all(o.unexpected == 1 for o in report.failed)
+    regex = {
+        (r["expectation_config"]["kwargs"]["column"], r["success"], r["result"].get("unexpected_count"))
+        for suite in report.gx_results for r in suite["results"]
         if r["expectation_config"]["type"] == "expect_column_values_to_match_regex"
-        and r["expectation_config"]["kwargs"]["column"] == "email" and not r["success"]
-    ]  # fmt: skip
-    assert len(regex) == 1 and regex[0]["result"]["unexpected_count"] == 1
-    assert "partial_unexpected_list" not in regex[0]["result"]
-    assert_no_values(json.dumps(regex, default=str), demo)  # the custom queries name dictionary words
+    }  # fmt: skip
+    assert ("website", False, 1) in regex and not {c for c, *_ in regex} & {"email"}
+    kept = [r for suite in report.gx_results for r in suite["results"]
+            if r["expectation_config"]["type"] == "expect_column_values_to_match_regex"]  # fmt: skip
+    assert all("partial_unexpected_list" not in r["result"] for r in kept)
+    assert_no_values(json.dumps(kept, default=str), demo)  # the custom queries name dictionary words
 
 
 def test_a_kept_email_column_fails_the_pii_scan(demo):

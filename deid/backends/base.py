@@ -254,6 +254,13 @@ class ValidationDialect(Protocol):
     def gx_engine_options(self) -> dict[str, Any]:
         """create_engine() keyword arguments for Great Expectations' own sessions on the working copy."""
 
+    def gx_table(self, table: str) -> tuple[str | None, str]:
+        """(schema, table) as GX's table asset of `schema.table` names it."""
+
+    def gx_regex_as_deid(self, column: Column) -> bool:
+        """Whether GX's regex built-in, matching the column as it is, reads the text deid's shape reads
+        (the whole value, case for case); where not, deid's shape scan checks the column."""
+
     def quote_ident(self, name: str) -> str: ...
     def quote_table(self, table: str) -> str:
         """The SQL name of a table given by its key (`schema.table`)."""
@@ -277,6 +284,9 @@ class ValidationDialect(Protocol):
 
     def shapes_query(self, table_plan: TablePlan, predicates: Sequence[tuple[str, str]]) -> str:
         """One scan of the table (static rows left out): a row per (column, predicate) some rows break."""
+
+    def unique_query(self, table: str, column: str) -> str:
+        """Fails with the number of rows whose value another row has (a unique index may prove none)."""
 
     def static_rows_digest_query(self, table: Table, table_plan: TablePlan) -> str:
         """One row: how many rows keep_rows_where selects, and a digest of them all (their order aside)."""

@@ -1,9 +1,11 @@
 """Run deid's expectation specs as Great Expectations suites on the working copy, as GX checkpoints.
 
 One ephemeral context per run (no files, analytics and progress bars off), one SQL data source on the
-working copy. The checks GX has a built-in for (row counts, uniqueness, regex shapes: Spec.gx) run on their
-table: a row count on a table asset (named by the engine's gx_table), a column's check on a query asset of
-the table's columns as deid reads them (Spec.view), one suite per asset. deid's own checks are GX custom
+working copy. The checks GX has a built-in for (row counts, uniqueness, regex shapes: Spec.gx) run on a table
+asset of their table (named by the engine's gx_table), one suite per table, but on a table GX cannot read
+(a column type SQLAlchemy does not reflect), where a column's built-in runs its own query as a custom
+expectation. Never on a query asset of the table: GX learns a query asset's columns by running its query
+whole, which would bring every row of the column into this process. deid's own checks are GX custom
 expectations (gx_expectations), each an UnexpectedRowsExpectation whose query names its own tables (several
 span tables: foreign keys, sequences), in one suite on a query asset of a constant batch. The results come
 back as Outcomes, one per column of each spec, and in GX's own format (to_json_dict() of each
@@ -73,17 +75,15 @@ def run_suites(work: sa.Engine, database: str, specs: Sequence[Spec]) -> SuiteRu
             f"Great Expectations could not connect to the working copy ({type(exc).__name__})."
         ) from None
     suites: dict[str, Any] = {}  # asset name -> (batch definition, suite)
-    views: dict[str, list[Spec]] = {}  # a query asset's name -> the specs on it (Spec.view)
-    for spec in specs:
-        if spec.gx and spec.view is not None:
-            views.setdefault(_asset(spec), []).append(spec)
+    # GX reads a table asset's columns from the catalog (never its rows), and fails every check of a table
+    # with a column type SQLAlchemy does not reflect: there, a built-in's own query runs instead
+    unread = _unreflected(work, dialect, {spec.table for spec in specs if spec.gx and spec.query})
+    built_in = {i for i, spec in enumerate(specs) if spec.gx and not (spec.query and spec.table in unread)}
 
     def suite_of(asset: str) -> Any:
         if asset not in suites:
             if asset == QUERIES:
                 made = source.add_query_asset(name=QUERIES, query=_BATCH_QUERY)
-            elif asset in views:
-                made = source.add_query_asset(name=asset, query=_view_query(dialect, views[asset]))
             else:
                 made = _table_asset(source, asset, *dialect.gx_table(asset))
             batch = made.add_batch_definition_whole_table("whole")
@@ -92,9 +92,9 @@ def run_suites(work: sa.Engine, database: str, specs: Sequence[Spec]) -> SuiteRu
 
     for index, spec in enumerate(specs):
         meta = {"spec": index, "deid": spec.expectation, "detail": spec.detail}
-        if spec.gx:
+        if index in built_in:
             expectation = gx_expectations.built_in(spec.gx)(**spec.gx_kwargs, meta=meta)
-            suite_of(_asset(spec)).add_expectation(expectation)
+            suite_of(spec.table).add_expectation(expectation)
         else:
             expectation = gx_expectations.custom(spec.expectation)(
                 unexpected_rows_query=for_gx(spec.query),
@@ -132,7 +132,7 @@ def run_suites(work: sa.Engine, database: str, specs: Sequence[Spec]) -> SuiteRu
         for item in result.results:
             index = item.expectation_config.meta["spec"]
             seen.add(index)
-            run.outcomes += _outcomes(specs[index], item)
+            run.outcomes += _outcomes(specs[index], item, index in built_in)
     # fail closed: a spec GX did not report on fails
     for index, spec in enumerate(specs):
         if index not in seen:
@@ -160,20 +160,24 @@ def ephemeral_context(gx, **settings: Any) -> Any:
     )
 
 
-def _asset(spec: Spec) -> str:
-    """The asset a built-in runs on: its table's, or the query asset "<table> (<view label>)"."""
-    return f"{spec.table} ({spec.view.label})" if spec.view is not None else spec.table
-
-
-def _view_query(dialect, specs: Sequence[Spec]) -> str:
-    """The query asset of a table's columns as its specs read them: each column once, under its own name;
-    the specs of one view read the same rows (View.where)."""
-    selected: dict[str, str] = {}
-    for spec in specs:
-        assert spec.view is not None
-        selected.setdefault(spec.gx_kwargs["column"], spec.view.column)
-    names = ", ".join(f"{sql} AS {dialect.quote_ident(name)}" for name, sql in selected.items())
-    return f"SELECT {names} FROM {dialect.quote_table(specs[0].table)} {specs[0].view.where}".rstrip()
+def _unreflected(work: sa.Engine, dialect, tables: set[str]) -> set[str]:
+    """Of `tables`, those GX could not read as table assets: a column whose type SQLAlchemy reflects as
+    NullType (GX fails to compile it), or a table SQLAlchemy cannot reflect at all. Read from the catalog
+    as GX reads it, with SQLAlchemy's inspector."""
+    unread = set()
+    with work.connect() as connection, warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.exc.SAWarning)  # "did not recognize type"
+        inspector = sa.inspect(connection)
+        for table in sorted(tables):
+            schema, name = dialect.gx_table(table)
+            try:
+                columns = inspector.get_columns(name, schema=schema)
+            except sa.exc.SQLAlchemyError:
+                unread.add(table)
+                continue
+            if any(isinstance(column["type"], sa.types.NullType) for column in columns):
+                unread.add(table)
+    return unread
 
 
 def _table_asset(source, name: str, schema: str | None, table: str):
@@ -218,12 +222,12 @@ def _not_evaluated(spec: Spec, why: str) -> list[Outcome]:
     ]
 
 
-def _outcomes(spec: Spec, item) -> list[Outcome]:
+def _outcomes(spec: Spec, item, built_in: bool) -> list[Outcome]:
     # fail closed: an expectation GX could not evaluate, or that failed without saying where, fails
     if _raised(item.exception_info) or item.result is None:
         # the exception's text may quote a value (an invalid cast prints it): only the fact is reported
         return _not_evaluated(spec, "could not be evaluated")
-    if spec.gx:
+    if built_in:
         return _built_in(spec, item)
     if "details" not in item.result:
         return _not_evaluated(spec, "could not be evaluated")

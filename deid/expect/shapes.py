@@ -98,17 +98,13 @@ def regex(transformer: str, params: Mapping[str, Any], column: Column) -> str | 
     return None
 
 
-def regex_promise(action: ColumnAction, column: Column, spelling: ShapeSpelling, value: str) -> str | None:
-    """SQL for the text a conforming value's regex is matched on, when the transformer's whole promise on this
-    column is that regex (checked by GX's ExpectColumnValuesToMatchRegex); None where it is more (a
-    dictionary entry, a mask, a date, each element of an array, a JSON path) or where there is none."""
+def regex_shape(action: ColumnAction, column: Column) -> str | None:
+    """The regex a conforming value's text matches, when that is the transformer's whole promise on this
+    column (for GX's ExpectColumnValuesToMatchRegex); None where it is more (a dictionary entry, a mask, a
+    date, each element of an array, a JSON path), or a range (hash's digits into an integer)."""
     if column.kind is Kind.ARRAY or action.transformer not in _REGEX_ONLY:
         return None
-    if regex(action.transformer, action.params, column) is None:
-        return None  # hash's digits in an integer column: a range, not a text
-    if action.transformer in ("fake.ipv4", "fake.ipv6"):
-        return spelling.address_text(value, column)
-    return spelling.text(value)
+    return regex(action.transformer, action.params, column)
 
 
 def _regex_only(transformer: str) -> Predicate:

@@ -6,9 +6,10 @@ expectation returns no row. The queries never select a row value, so neither GX'
 can carry one.
 
 Where Great Expectations has a built-in for the check (deid.expect.gx_expectations.BUILT_IN), the spec
-names it instead of a query: `gx`, the class, and `gx_kwargs`, its arguments; its result format leaves values
-out. It runs on the table itself (a table asset), or, when it checks a column, on `view`: a query asset of
-the table's columns as deid reads them.
+names it: `gx`, the class, and `gx_kwargs`, its arguments. It runs on a table asset of its table, and its
+result format leaves values out. A built-in that checks a column also carries deid's own `query` for the
+same check, run instead, as a custom expectation, on a table GX cannot read: one with a column of a type
+SQLAlchemy does not reflect (xml, point), whose columns GX fails to compile before any check.
 """
 
 from __future__ import annotations
@@ -18,31 +19,11 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class View:
-    """A query asset of one table's checked columns: `label` names it ("<table> (<label>)"), `column` is
-    the column as it selects it (SQL, e.g. its text), `where` the rows it reads ("" for all). On a table
-    asset GX would first compile every column's type, and fail on one SQLAlchemy does not know (xml, a
-    custom type) even when the check never reads it."""
-
-    label: str
-    column: str
-    where: str = ""
-
-
-@dataclass(frozen=True)
 class Spec:
     expectation: str
     table: str
     columns: tuple[str | None, ...]  # one outcome per entry; (None,) for a table-level expectation
     query: str
     detail: str = ""  # what was compared, counts and names only (e.g. "production has 200 rows")
-    gx: str = ""  # a GX built-in expectation's class, run on `table` (query is then "")
+    gx: str = ""  # a GX built-in expectation's class, run on `table` (query: deid's own, or "")
     gx_kwargs: dict[str, Any] = field(default_factory=dict, hash=False)
-    view: View | None = None  # where a built-in on a column runs (None: on the table asset)
-
-
-def fits_a_view(*names: str) -> bool:
-    """Whether GX can select these names in a query asset. Its query text cannot carry a '%' (the driver
-    reads it as a parameter, escaped or not), nor a ':' (GX compiles the asset's query and reads the result
-    as text() again, so an escaped ":x" turns into a bind parameter)."""
-    return not any("%" in name or ":" in name for name in names)

@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from deid import rawsql
 from deid.backends.base import ValidationDialect
 from deid.expect.report import Outcome
-from deid.expect.shapes import conforms, regex, regex_promise
-from deid.expect.spec import Spec, View, fits_a_view
-from deid.expect.sql import foreign_keys, not_static
+from deid.expect.shapes import conforms, regex_shape
+from deid.expect.spec import Spec
+from deid.expect.sql import foreign_keys
 from deid.names import column_key
 from deid.plan import Plan, TablePlan
 from deid.schema import Schema, Table
@@ -105,36 +105,28 @@ def _static_rows_bounded(table_plan: TablePlan, d: ValidationDialect) -> Spec:
 def _shapes(
     table: Table, table_plan: TablePlan, d: ValidationDialect, shaped: frozenset[str] = frozenset()
 ) -> list[Spec]:
-    """Each scrubbed column (but those in `shaped`) in its transformer's shape, static test rows left out. A
-    promise that is a regex and nothing more is GX's ExpectColumnValuesToMatchRegex on the column's text;
-    the others share one scan of the table, a row per column with values out of shape."""
+    """Each scrubbed column (but those in `shaped`) in its transformer's shape, static test rows left out.
+    A promise that is a regex and nothing more is GX's ExpectColumnValuesToMatchRegex where GX reads the
+    column as deid does (the engine says where) and no static rows are to be left out (GX cannot leave out
+    rows by an SQL condition); the others share one scan of the table, a row per column out of shape."""
     specs, predicates = [], []
     detail = "static test rows excluded" if table_plan.keep_rows_where else ""
     for action in table_plan.rewritten:
         column = table.column(action.column)
         if column is None or column.generated or column_key(table_plan.table, action.column) in shaped:
             continue
-        value = d.quote_ident(action.column)
-        text = regex_promise(action, column, d.shapes, value)
-        if text is not None and fits_a_view(table_plan.table, action.column):
-            specs.append(
-                Spec(
-                    "values_match_transformer_shape",
-                    table_plan.table,
-                    (action.column,),
-                    "",
-                    detail,
-                    gx="ExpectColumnValuesToMatchRegex",
-                    gx_kwargs={
-                        "column": action.column,
-                        "regex": regex(action.transformer, action.params, column),
-                    },
-                    view=View("shapes", text, not_static(table_plan)),
-                )
-            )
+        predicate = conforms(action, column, d.quote_ident(action.column), d.shapes)
+        if predicate is None:
             continue
-        predicate = conforms(action, column, value, d.shapes)
-        if predicate is not None:
+        pattern = regex_shape(action, column)
+        if pattern is not None and not table_plan.keep_rows_where and d.gx_regex_as_deid(column):
+            only = d.shapes_query(table_plan, [(action.column, predicate)])  # where GX cannot read the table
+            kwargs = {"column": action.column, "regex": pattern}
+            specs.append(
+                Spec("values_match_transformer_shape", table_plan.table, (action.column,), only, detail,
+                     gx="ExpectColumnValuesToMatchRegex", gx_kwargs=kwargs)
+            )  # fmt: skip
+        else:
             predicates.append((action.column, predicate))
     if predicates:
         query = d.shapes_query(table_plan, predicates)
@@ -151,20 +143,18 @@ def _shapes(
 
 
 def _unique(table: Table, table_plan: TablePlan, d: ValidationDialect) -> list[Spec]:
-    """GX's built-in, on the column: it reads the column even where a unique index already proves it, since
-    the scrub may have set the index aside and built it again."""
+    """GX's built-in, on the table: it reads the column even where a unique index already proves it, since
+    the scrub may have set the index aside and built it again (deid's own query, for a table GX cannot read,
+    skips the scan where a valid unique index on exactly this column proves it)."""
     return [
         Spec(
             "unique_values",
             table_plan.table,
             (action.column,),
-            "",
+            d.unique_query(table_plan.table, action.column),
             "rows whose value another row has",
             gx="ExpectColumnValuesToBeUnique",
             gx_kwargs={"column": action.column},
-            view=View("columns checked", d.quote_ident(action.column))
-            if fits_a_view(table_plan.table, action.column)
-            else None,
         )
         for action in table_plan.rewritten
         if table.is_unique(action.column) and action.transformer != "null"

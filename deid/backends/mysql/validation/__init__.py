@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from deid.backends.mysql.validation import shapes
 from deid.backends.mysql.validation.free_text import identifier_sql, identifiers_found, token_digests
-from deid.backends.mysql.validation.gx import gx_table
+from deid.backends.mysql.validation.gx import gx_regex_as_deid, gx_table
 from deid.backends.mysql.validation.leaks import found_in_production, leak_counts, leak_sample
 from deid.backends.mysql.validation.names import (
     gx_engine_options,
@@ -31,12 +31,14 @@ from deid.backends.mysql.validation.suites import (
     static_rows_bounded_query,
     static_rows_digest_query,
     static_rows_query,
+    unique_query,
 )
 
 __all__ = [
     "count_rows",
     "found_in_production",
     "gx_engine_options",
+    "gx_regex_as_deid",
     "gx_table",
     "identifier_sql",
     "identifiers_found",
@@ -59,4 +61,5 @@ __all__ = [
     "static_rows_digest_query",
     "static_rows_query",
     "token_digests",
+    "unique_query",
 ]

@@ -63,6 +63,26 @@ def shapes_query(table_plan: TablePlan, predicates: Sequence[tuple[str, str]]) -
     )
 
 
+def unique_query(table: str, column: str) -> str:
+    column_sql = quote_ident(column)
+    # A unique index on exactly this column (no prefix of it) proves it without reading the table: the
+    # uncorrelated NOT EXISTS is evaluated once, so the GROUP BY runs only when no such index exists.
+    proven = (
+        "SELECT 1 FROM information_schema.STATISTICS i WHERE i.TABLE_SCHEMA = DATABASE() "
+        f"AND i.TABLE_NAME = {literal(table_names(table)[1])} AND i.NON_UNIQUE = 0 AND i.SEQ_IN_INDEX = 1 "
+        f"AND i.COLUMN_NAME = {literal(column)} AND i.SUB_PART IS NULL AND NOT EXISTS (SELECT 1 FROM "
+        "information_schema.STATISTICS o WHERE o.TABLE_SCHEMA = i.TABLE_SCHEMA "
+        "AND o.TABLE_NAME = i.TABLE_NAME AND o.INDEX_NAME = i.INDEX_NAME AND o.SEQ_IN_INDEX = 2)"
+    )
+    return (
+        # the rows whose value another row has, as GX's ExpectColumnValuesToBeUnique counts them
+        f"SELECT {literal(column)} AS column_name, SUM(n) AS unexpected FROM ("
+        f"SELECT COUNT(*) AS n FROM {quote_table(table)} WHERE {column_sql} IS NOT NULL "
+        f"AND NOT EXISTS ({proven}) GROUP BY {column_sql} HAVING COUNT(*) > 1) AS duplicated "
+        "HAVING COUNT(*) > 0"
+    )
+
+
 def static_rows_digest_query(table: Table, table_plan: TablePlan) -> str:
     # A row's text is the JSON array of its values; the rows' digest is the sum of their md5s (two 60-bit
     # halves, summed exactly as DECIMAL), which no row order changes. Static test rows are labelled fake by

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from deid.backends.postgresql.validation import shapes
 from deid.backends.postgresql.validation.free_text import identifier_sql, identifiers_found, token_digests
-from deid.backends.postgresql.validation.gx import gx_table
+from deid.backends.postgresql.validation.gx import gx_regex_as_deid, gx_table
 from deid.backends.postgresql.validation.leaks import found_in_production, leak_counts, leak_sample
 from deid.backends.postgresql.validation.names import (
     gx_engine_options,
@@ -29,12 +29,14 @@ from deid.backends.postgresql.validation.suites import (
     static_rows_bounded_query,
     static_rows_digest_query,
     static_rows_query,
+    unique_query,
 )
 
 __all__ = [
     "count_rows",
     "found_in_production",
     "gx_engine_options",
+    "gx_regex_as_deid",
     "gx_table",
     "identifier_sql",
     "identifiers_found",
@@ -57,4 +59,5 @@ __all__ = [
     "static_rows_digest_query",
     "static_rows_query",
     "token_digests",
+    "unique_query",
 ]

@@ -43,6 +43,11 @@ def literal(text: str) -> str:
 regex_literal = literal  # a regular expression's colons (`[:alpha:]`, `2001:db8`) are escaped like any other
 
 
+def regclass(table: str) -> str:
+    """The table's oid, from its quoted name as a literal (quoted once: literal() escapes the colons)."""
+    return f"{literal(QUOTING.table(table))}::regclass"
+
+
 def keyed(value_sql: str) -> str:
     """SQL for the keyed digest of a value (as text); NULL stays NULL (deid.expect.digests)."""
     from deid.expect.digests import KEY_PARAM

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from deid import names
 from deid.backends.postgresql.quoting import QUOTING
-from deid.backends.postgresql.validation.names import literal, quote_ident, quote_table
+from deid.backends.postgresql.validation.names import literal, quote_ident, quote_table, regclass
 from deid.expect.sql import not_static, static_condition
 from deid.plan import TablePlan
 from deid.schema import ForeignKey, Table
@@ -59,6 +59,26 @@ def shapes_query(table_plan: TablePlan, predicates: Sequence[tuple[str, str]]) -
         f"SELECT v.column_name, v.unexpected, s.n AS checked FROM (SELECT count(*) AS n, {', '.join(counts)} "
         f"FROM {quote_table(table_plan.table)} {not_static(table_plan)}) AS s "
         f"CROSS JOIN LATERAL (VALUES {values}) AS v(column_name, unexpected) WHERE v.unexpected > 0"
+    )
+
+
+def unique_query(table: str, column: str) -> str:
+    column_sql = quote_ident(column)
+    # A valid unique index on exactly this column proves it without reading the table: the uncorrelated
+    # NOT EXISTS becomes a one-time filter, so the GROUP BY runs only when no such index exists.
+    proven = (
+        "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+        "AND a.attnum = i.indkey[0] "
+        f"WHERE i.indrelid = {regclass(table)} AND i.indisunique "
+        f"AND i.indisvalid AND i.indnkeyatts = 1 AND i.indpred IS NULL AND i.indexprs IS NULL "
+        f"AND a.attname = {literal(column)}"
+    )
+    return (
+        # the rows whose value another row has, as GX's ExpectColumnValuesToBeUnique counts them
+        f"SELECT {literal(column)}::text AS column_name, sum(n) AS unexpected FROM ("
+        f"SELECT count(*) AS n FROM {quote_table(table)} WHERE {column_sql} IS NOT NULL "
+        f"AND NOT EXISTS ({proven}) GROUP BY {column_sql} HAVING count(*) > 1) AS duplicated "
+        "HAVING count(*) > 0"
     )
 
 
