@@ -132,3 +132,43 @@ def test_deids_checks_are_gx_custom_expectations_without_overrides():
         assert "_validate" not in cls.__dict__
         assert get_expectation_impl("expect_" + name) is cls
     assert not any(type(f).__module__.startswith("deid") for f in sys.meta_path)
+
+
+def test_no_statement_of_a_suite_brings_a_tables_rows_into_the_process(pg_engine: sa.Engine):
+    """GX computes the built-ins in the database: whatever it runs returns a handful of rows, never the
+    table's (a query asset made GX run `SELECT <columns> FROM <table>` whole, to learn its columns)."""
+    with pg_engine.begin() as c:
+        c.exec_driver_sql("DROP TABLE IF EXISTS gx_many")
+        c.exec_driver_sql("CREATE TABLE gx_many (id int PRIMARY KEY, email text, site text)")
+        c.exec_driver_sql(
+            "INSERT INTO gx_many SELECT g, 'u' || g || '@example.test', "
+            "'https://example.test/' || md5(g::text) FROM generate_series(1, 5000) AS g"
+        )
+    d, table = dialect_of(pg_engine), "public.gx_many"
+    specs = [
+        Spec("row_count_unchanged", table, (None,), "", gx="ExpectTableRowCountToEqual",
+             gx_kwargs={"value": 5000}),
+        Spec("unique_values", table, ("email",), d.unique_query(table, "email"),
+             gx="ExpectColumnValuesToBeUnique", gx_kwargs={"column": "email"}),
+        Spec("values_match_transformer_shape", table, ("site",), "SELECT 1 WHERE false",
+             gx="ExpectColumnValuesToMatchRegex",
+             gx_kwargs={"column": "site", "regex": "^https://example\\.test/[0-9a-f]{32}$"}),
+    ]  # fmt: skip
+    returned: list[int] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        returned.append(cursor.rowcount)
+
+    sa.event.listen(sa.engine.Engine, "after_cursor_execute", count)
+    try:
+        outcomes = run_specs(pg_engine, "x", specs)
+    finally:
+        sa.event.remove(sa.engine.Engine, "after_cursor_execute", count)
+        with pg_engine.begin() as c:
+            c.exec_driver_sql("DROP TABLE gx_many")
+    assert [(o.expectation, o.ok, o.checked) for o in outcomes] == [
+        ("row_count_unchanged", True, 5000),
+        ("unique_values", True, 5000),
+        ("values_match_transformer_shape", True, 5000),
+    ]
+    assert returned and max(returned) < 100, max(returned)
