@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from deid.expect.gx_runner import run_specs, run_suites
 from deid.expect.spec import Spec
 from deid.expect.sql import dialect_of
+from tests.mysql_server import mysql_engine, mysql_server, mysql_url  # noqa: F401
 
 
 def test_an_expectation_that_cannot_be_evaluated_fails_without_quoting_the_error(pg_engine: sa.Engine):
@@ -172,3 +173,28 @@ def test_no_statement_of_a_suite_brings_a_tables_rows_into_the_process(pg_engine
         ("values_match_transformer_shape", True, 5000),
     ]
     assert returned and max(returned) < 100, max(returned)
+
+
+def test_a_mysql_table_sqlalchemy_cannot_reflect_is_checked_by_deids_own_queries(mysql_engine: sa.Engine):
+    """MySQL/MariaDB's geometry reflects as NullType: the table's uniqueness runs as deid's own query (rows
+    whose value another row has, as GX counts them; a unique index proves the key), its row count as GX's."""
+    with mysql_engine.begin() as c:
+        c.exec_driver_sql("CREATE TABLE places (id int PRIMARY KEY, email varchar(50), spot geometry)")
+        c.exec_driver_sql("INSERT INTO places VALUES (1, 'a@x.test', NULL), (2, 'b@x.test', NULL)")
+        c.exec_driver_sql("INSERT INTO places VALUES (3, 'a@x.test', NULL)")
+    d, table = dialect_of(mysql_engine), "public.places"
+    specs = [
+        Spec("row_count_unchanged", table, (None,), "", gx="ExpectTableRowCountToEqual",
+             gx_kwargs={"value": 3}),
+        *(Spec("unique_values", table, (column,), d.unique_query(table, column),
+               gx="ExpectColumnValuesToBeUnique", gx_kwargs={"column": column})
+          for column in ("email", "id")),
+    ]  # fmt: skip
+    run = run_suites(mysql_engine, "x", specs)
+    assert [(o.expectation, o.column, o.ok, o.unexpected) for o in run.outcomes] == [
+        ("row_count_unchanged", None, True, 0),
+        ("unique_values", "email", False, 2),
+        ("unique_values", "id", True, 0),
+    ]
+    types = {r["expectation_config"]["type"] for suite in run.results for r in suite["results"]}
+    assert "expect_column_values_to_be_unique" not in types
