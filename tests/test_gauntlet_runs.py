@@ -149,3 +149,26 @@ def test_sigint_and_sigterm_mid_scrub_clean_up_and_exit_130_and_143(refresh):
         assert child.returncode == code, err
         assert f"stopped by {signal.Signals(signum).name}" in err and "Traceback" not in err
         assert refresh.copies() == {}  # the working copy, which held production rows, is gone
+
+
+def test_a_second_database_under_one_staging_name_on_one_server_is_refused_before_any_copy(
+    refresh, monkeypatch
+):
+    """deid.yaml refuses two databases sharing a staging name on one connection; through two connection
+    names to one server it cannot tell. The copies say which database they are of: the other database's
+    run stops before it copies production or drops any copy, naming the copies and the fix."""
+    second = refresh.folder / "rules" / "shop2.yaml"
+    refresh.setup(PEOPLE, PEOPLE_RULES, extra=(
+        f"  shop2:\n    production: prod\n    staging_server: stg2\n    staging_name: {refresh.staging}\n"
+        f"    salt_secret: salt\n    rules: {second}\n"
+    ))  # fmt: skip
+    second.write_text(f"version: 1\ndatabase: shop2\ntables:\n{PEOPLE_RULES}")
+    monkeypatch.setenv("DEID_CONN_STG2", refresh.postgres.admin_url)
+    assert refresh.run(D1).code == 0
+    before = set(refresh.copies())
+    refused = refresh.cli("run", "shop2", "--date", D2)
+    assert refused.code == 1, refused.err
+    assert f"{refresh.staging} on the staging server holds copies of database shop" in refused.err
+    assert "staging_name of its own" in refused.err
+    assert set(refresh.copies()) == before  # nothing copied, nothing dropped
+    assert refresh.run(D2).code == 0  # the database the copies are of goes on

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from deid import rawsql
 from deid.backends import CopyStore, backend_for
 from deid.db import backend_of, engine
-from deid.errors import ConfigError
+from deid.errors import ConfigError, TerminalError
 from deid.steps.context import KEPT_MARK, WORK_MARK, work_name
 from deid.steps.state import FORMAT, RUN_ONLY, CopyState, checked, parse_state
 
@@ -206,6 +206,22 @@ def copies_on(connection: sa.Connection, staging_name: str) -> list[Copy]:
             continue  # another staging name that merely starts like this one
         found.append(Copy(name, role, day, bool(allow), metadata))
     return sorted(found, key=lambda c: (c.logical_date or dt.date.min, _ROLE_ORDER[c.role]), reverse=True)
+
+
+def check_owned(copies: list[Copy], database: str, staging_name: str) -> None:
+    """TerminalError when copies under `staging_name` belong to another database (their metadata says
+    which): two databases sharing a staging name on one server, through two connection names or two
+    deployments, would replace each other's published copy and prune each other's kept ones. deid.yaml
+    refuses the plain case when it is read; this is the check on the server itself."""
+    others = sorted(c.name for c in copies if c.metadata.get("database") not in (None, database))
+    if others:
+        owners = sorted({str(c.metadata["database"]) for c in copies if c.name in others})
+        raise TerminalError(
+            f"{staging_name} on the staging server holds copies of database {', '.join(owners)} "
+            f"({', '.join(others)}), not of {database}: each would replace the other's copies. Give "
+            f"databases.{database} a staging_name of its own in deid.yaml; if it is {owners[0]} renamed, "
+            "drop or rename those copies first"
+        )
 
 
 def _date(text: Any, form: str) -> dt.date | None:

@@ -87,10 +87,12 @@ class DatabasePlace:
 
     def clear_leftovers(self, ctx: RunContext) -> list[str]:
         from deid.lock import check_holder
-        from deid.steps.copies import admin, copies_on, drop_database
+        from deid.steps.copies import admin, check_owned, copies_on, drop_database
 
         with admin(self.server) as c:
-            leftovers = [copy for copy in copies_on(c, self.staging_name) if copy.role == "work"]
+            copies = copies_on(c, self.staging_name)
+            check_owned(copies, ctx.database.name, self.staging_name)  # before anything is dropped or copied
+            leftovers = [copy for copy in copies if copy.role == "work"]
             for copy in leftovers:
                 state = copy.state
                 check_holder(state.holder if state else None, ctx.holder, copy.name, dropping=True)

@@ -23,6 +23,7 @@ from deid.steps.context import RunContext, kept_name
 from deid.steps.copies import (
     Copy,
     admin,
+    check_owned,
     check_staging_name,
     copies_on,
     drop_database,
@@ -67,6 +68,7 @@ def publish_databases(ctx: RunContext, state) -> str:
     roles = tuple(getattr(ctx.database, "staging_roles", ()) or ())
     with admin(ctx.staging_server_url) as c:
         copies = copies_on(c, staging)
+        check_owned(copies, ctx.database.name, staging)
         work = next((x for x in copies if x.name == ctx.work_name), None)
         if work is None:
             raise TerminalError(
