@@ -156,7 +156,8 @@ def test_a_second_database_under_one_staging_name_on_one_server_is_refused_befor
 ):
     """deid.yaml refuses two databases sharing a staging name on one connection; through two connection
     names to one server it cannot tell. The copies say which database they are of: the other database's
-    run stops before it copies production or drops any copy, naming the copies and the fix."""
+    run stops before it copies production or drops any copy, naming the copies and the fix; its rollback
+    too."""
     second = refresh.folder / "rules" / "shop2.yaml"
     refresh.setup(PEOPLE, PEOPLE_RULES, extra=(
         f"  shop2:\n    production: prod\n    staging_server: stg2\n    staging_name: {refresh.staging}\n"
@@ -172,3 +173,6 @@ def test_a_second_database_under_one_staging_name_on_one_server_is_refused_befor
     assert "staging_name of its own" in refused.err
     assert set(refresh.copies()) == before  # nothing copied, nothing dropped
     assert refresh.run(D2).code == 0  # the database the copies are of goes on
+    back = refresh.cli("rollback", "shop2")  # nor may the other database swap them
+    assert back.code == 1 and "holds copies of database shop" in back.err, back.err
+    assert refresh.cli("rollback", "shop").code == 0

@@ -55,8 +55,9 @@ class Place(Protocol):
 class DatabasePlace:
     """Copies as databases on the staging server (steps/copies.py)."""
 
-    def __init__(self, staging_server_url: str, staging_name: str):
+    def __init__(self, staging_server_url: str, staging_name: str, database: str | None = None):
         self.server, self.staging_name = staging_server_url, staging_name
+        self.database = database  # whose copies these must be (copies.check_owned); None: not checked
 
     def check_names(self) -> None:
         from deid.steps.copies import check_staging_name
@@ -120,7 +121,7 @@ class DatabasePlace:
     def rollback(self, to: dt.date | None) -> dt.date:
         from deid.steps.publish import rollback
 
-        return rollback(self.server, self.staging_name, to)
+        return rollback(self.server, self.staging_name, to, self.database)
 
     def status(self) -> dict[str, Any]:
         from deid.steps.copies import status
@@ -147,7 +148,7 @@ class DatabasePlace:
 def place_of(ctx: RunContext) -> Place:
     """Where ctx's copies live (one ServerPlace per context: it remembers tonight's server once found)."""
     if ctx.database.server_copies is None:
-        return DatabasePlace(ctx.staging_server_url, ctx.staging_name)
+        return DatabasePlace(ctx.staging_server_url, ctx.staging_name, ctx.database.name)
     if ctx.server_place is None:
         from deid.steps.servers import ServerPlace
 
@@ -161,7 +162,7 @@ def place_for(config, name: str, settings, resolver=None) -> Place:
     db = config.database(name)
     server = settings.connection(db.staging_server)
     if db.server_copies is None:
-        return DatabasePlace(server, db.staging_name)
+        return DatabasePlace(server, db.staging_name, name)
     from deid.steps.servers import ServerPlace
 
     return ServerPlace.build(db, server, settings.connection(db.production), resolver)

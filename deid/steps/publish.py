@@ -151,14 +151,19 @@ def repair(c: sa.Connection, staging: str) -> list[str]:
     return repaired
 
 
-def rollback(staging_server_url: str, staging_name: str, to: dt.date | None = None) -> dt.date:
+def rollback(
+    staging_server_url: str, staging_name: str, to: dt.date | None = None, database: str | None = None
+) -> dt.date:
     """Swap a kept copy back in (default: the newest kept one); the published one is kept under its date.
+    `database`: whose copies they must be (None: not checked).
 
     Returns the logical date of the copy now published. The caller holds the run lock (steps/guard.py).
     """
     check_staging_name(staging_name, staging_server_url)
     with admin(staging_server_url) as c:
         copies = copies_on(c, staging_name)
+        if database is not None:
+            check_owned(copies, database, staging_name)
         kept = [x for x in copies if x.role == "kept"]
         if not kept:
             raise TerminalError(f"{staging_name} has no kept copy to roll back to")
