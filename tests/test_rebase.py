@@ -190,7 +190,7 @@ def test_rebase_step_records_offsets(copies, production):
         record={},
         staging_server_url=server,
         holder=Holder(via="cli", run_id="test", since=now()),
-        database=types.SimpleNamespace(server_copies=None),  # copies are databases on the staging server
+        database=types.SimpleNamespace(name="learners", server_copies=None),  # copies: databases
         staging_name=sa.make_url(work).database.split("__work_")[0],
     )
     from deid.steps.copies import admin, new_metadata, read_metadata, set_metadata
