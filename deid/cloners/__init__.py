@@ -94,8 +94,7 @@ def section_models() -> dict[str, type]:
 
     found: dict[str, type] = {}
     for engine in engine_names():
-        for name in _registry(engine):
-            model = _load(_registry(engine)[name]).section_model
-            if model is not None:
+        for name, path in _registry(engine).items():
+            if (model := _load(path).section_model) is not None:
                 found[name] = model
     return found

@@ -163,7 +163,7 @@ PREDICATES: dict[str, Predicate] = {
     "constant": _constant,
     "truncate_date": _truncate_date,
 }
-# the transformers whose promise is a regex on the value's text and nothing more (regex_promise)
+# the transformers whose promise is a regex on the value's text and nothing more (regex_shape)
 _REGEX_ONLY = ("fake.email", "fake.phone", "fake.ipv4", "fake.ipv6", "fake.url", "hash", "generalize_zip")
 # Promises relative to production's value, checked on the primary-key sample (leaks.py).
 RELATIVE = ("shift_date", "noise")

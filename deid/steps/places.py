@@ -55,9 +55,9 @@ class Place(Protocol):
 class DatabasePlace:
     """Copies as databases on the staging server (steps/copies.py)."""
 
-    def __init__(self, staging_server_url: str, staging_name: str, database: str | None = None):
+    def __init__(self, staging_server_url: str, staging_name: str, database: str):
         self.server, self.staging_name = staging_server_url, staging_name
-        self.database = database  # whose copies these must be (copies.check_owned); None: not checked
+        self.database = database  # whose copies these must be (copies.check_owned)
 
     def check_names(self) -> None:
         from deid.steps.copies import check_staging_name
@@ -92,7 +92,7 @@ class DatabasePlace:
 
         with admin(self.server) as c:
             copies = copies_on(c, self.staging_name)
-            check_owned(copies, ctx.database.name, self.staging_name)  # before anything is dropped or copied
+            check_owned(copies, self.database, self.staging_name)  # before anything is dropped or copied
             leftovers = [copy for copy in copies if copy.role == "work"]
             for copy in leftovers:
                 state = copy.state
